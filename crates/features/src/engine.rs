@@ -1,0 +1,662 @@
+//! The DataFusion side: registering the input, mapping columns, and the per-customer aggregation.
+//!
+//! # The plan
+//! One statement, three hash aggregations, no `count(DISTINCT ...)` and no window:
+//! 1. **lines**: group identical rows (all mapped columns) and count them. This is how exact duplicates
+//!    are counted (or dropped) without a separate pass.
+//! 2. **orders**: group lines by (customer, order) and sum integer cents under the window filters. An
+//!    order counts towards `frequency` if it has a purchase line, so distinct-order counts become sums.
+//!    Rows without an order id form one group per customer whose purchase lines each count as an order.
+//! 3. **customers**: group orders by customer.
+//!
+//! Validation rides along: every row is tagged `ok` (timestamp and amount present, amount finite and
+//! within bounds) and invalid rows are counted. If any are, a slow second pass over the files in
+//! order finds the first offending line or row for the error message; the fast path never tracks
+//! positions.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt64Type};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::DFSchema;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::error::{Error, Location, Result};
+use crate::params::{FeatureParams, InputSpec};
+use crate::parse::TimestampParser;
+use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
+
+pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Per-customer aggregates as the engine returns them; all money in integer cents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CustomerAgg {
+    pub(crate) customer_id: Option<String>,
+    pub(crate) rows_total: u64,
+    pub(crate) rows_invalid: u64,
+    pub(crate) rows_future: u64,
+    pub(crate) rows_duplicate: u64,
+    pub(crate) rows_before: u64,
+    pub(crate) net_cents: i64,
+    pub(crate) purchase_cents: i64,
+    pub(crate) return_cents: i64,
+    pub(crate) spend_30d_cents: i64,
+    pub(crate) spend_90d_cents: i64,
+    pub(crate) spend_365d_cents: i64,
+    pub(crate) first_purchase_us: Option<i64>,
+    pub(crate) last_purchase_us: Option<i64>,
+    pub(crate) frequency: i64,
+    pub(crate) orders_90d: i64,
+}
+
+/// What the engine hands back.
+pub(crate) struct EngineOutput {
+    pub(crate) customers: Vec<CustomerAgg>,
+    pub(crate) custom: Vec<(String, Vec<(String, Option<f64>)>)>,
+    pub(crate) as_of_us: i64,
+    pub(crate) rows_read: u64,
+    pub(crate) format: Format,
+    pub(crate) files: Vec<PathBuf>,
+}
+
+/// A mapping value resolved against the input's columns.
+#[derive(Debug, Clone)]
+struct Mapped {
+    role: &'static str,
+    /// The config text, for messages.
+    written: String,
+    /// The input column when the mapping is a plain name.
+    column: Option<String>,
+    /// SQL producing the value from `raw`.
+    sql: String,
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A mapping is a plain column if it names one exactly, or as a double-quoted identifier.
+fn plain_column(value: &str, names: &[String]) -> Option<String> {
+    if names.iter().any(|n| n == value) {
+        return Some(value.to_string());
+    }
+    let inner = value.strip_prefix('"')?.strip_suffix('"')?.replace("\"\"", "\"");
+    names.iter().any(|n| *n == inner).then_some(inner)
+}
+
+fn role_kind(role: &str) -> ColumnKind {
+    match role {
+        "timestamp" => ColumnKind::Timestamp,
+        "amount" => ColumnKind::Amount,
+        "quantity" => ColumnKind::Float,
+        _ => ColumnKind::Text,
+    }
+}
+
+struct Session {
+    runtime: tokio::runtime::Runtime,
+    ctx: SessionContext,
+}
+
+fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
+    let threads = params.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Engine(format!("cannot start the runtime: {e}")))?;
+    let mut config = SessionConfig::new().with_target_partitions(partitions.min(threads).max(1));
+    // Column names in mappings are case-sensitive (`Quantity * Price` means the column `Quantity`).
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    // Spill instead of failing or swapping when the hash tables outgrow the budget.
+    let env = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
+        .build_arc()
+        .map_err(|e| Error::Engine(e.to_string()))?;
+    Ok(Session { runtime, ctx: SessionContext::new_with_config_rt(config, env) })
+}
+
+/// The input registered as table `raw`, with what is needed to interpret failures.
+struct Registered {
+    names: Vec<String>,
+    failure: Arc<Mutex<Option<Error>>>,
+    rows_read: Arc<AtomicU64>,
+    text_plan: Option<Arc<TextPlan>>,
+}
+
+impl Session {
+    fn block<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    fn register_parquet(&self, files: &[PathBuf]) -> Result<Registered> {
+        let mut rows = 0;
+        for file in files {
+            rows += source::parquet_row_count(file)?;
+        }
+        let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let df = self
+            .block(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
+            .map_err(|e| Error::BadFile { path: files[0].clone(), reason: format!("cannot read as Parquet: {e}") })?;
+        let names = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        self.ctx.register_table("raw", df.into_view()).map_err(engine_err)?;
+        Ok(Registered {
+            names,
+            failure: Arc::default(),
+            rows_read: Arc::new(AtomicU64::new(rows)),
+            text_plan: None,
+        })
+    }
+
+    fn register_text(&self, files: &[PathBuf], input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
+        let names = source::text_column_names(&files[0], &input.text)?;
+        for other in &files[1..] {
+            let other_names = source::text_column_names(other, &input.text)?;
+            if other_names != names {
+                return Err(Error::BadFile {
+                    path: other.clone(),
+                    reason: format!(
+                        "has columns [{}] but {} has [{}]; all input files must share one header",
+                        other_names.join(", "),
+                        files[0].display(),
+                        names.join(", ")
+                    ),
+                });
+            }
+        }
+        // Plain mappings are parsed by role, with exact line numbers; columns that only expressions
+        // (and the row filter) use get an inferred type.
+        let mut columns: Vec<(String, usize, ColumnKind)> = Vec::new();
+        for (role, value) in input.columns.roles() {
+            if let Some(column) = plain_column(value, &names) {
+                if !columns.iter().any(|c| c.0 == column) {
+                    let index = names.iter().position(|n| *n == column).unwrap_or_default();
+                    columns.push((column, index, role_kind(role)));
+                }
+            }
+        }
+        let utf8_schema = arrow::datatypes::Schema::new(
+            names.iter().map(|n| arrow::datatypes::Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
+        );
+        let df_schema = DFSchema::try_from(utf8_schema).map_err(engine_err)?;
+        let mut to_infer = Vec::new();
+        let expressions = input
+            .columns
+            .roles()
+            .into_iter()
+            .filter(|(_, v)| plain_column(v, &names).is_none())
+            .map(|(role, v)| (format!("input.columns.{role}"), v.to_string()))
+            .chain(input.filter.iter().map(|f| ("input.where".to_string(), f.clone())));
+        for (setting, sql) in expressions {
+            let expr = self.ctx.parse_sql_expr(&sql, &df_schema).map_err(|e| Error::BadExpression {
+                setting: setting.clone(),
+                sql: sql.clone(),
+                reason: e.to_string(),
+            })?;
+            for column in expr.column_refs() {
+                let name = &column.name;
+                if let Some(index) = names.iter().position(|n| n == name) {
+                    if !columns.iter().any(|c| c.0 == *name) {
+                        to_infer.push(columns.len());
+                        columns.push((name.clone(), index, ColumnKind::Text));
+                    }
+                }
+            }
+        }
+        source::infer_kinds(files, &input.text, &mut columns, &to_infer)?;
+        let plan = Arc::new(TextPlan {
+            format: input.text.clone(),
+            timestamps: TimestampParser { timezone: input.timezone, format: input.timestamp_format.clone() },
+            max_abs_amount: params.max_abs_amount,
+            columns,
+            n_fields: names.len(),
+        });
+        let schema = plan.schema();
+        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+        let rows_read = Arc::new(AtomicU64::new(0));
+        let partitions: Vec<Arc<dyn PartitionStream>> = files
+            .iter()
+            .map(|path| {
+                Arc::new(TextPartition {
+                    path: path.clone(),
+                    plan: Arc::clone(&plan),
+                    schema: Arc::clone(&schema),
+                    failure: Arc::clone(&failure),
+                    rows_read: Arc::clone(&rows_read),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        let table = StreamingTable::try_new(schema, partitions).map_err(engine_err)?;
+        self.ctx.register_table("raw", Arc::new(table)).map_err(engine_err)?;
+        Ok(Registered { names, failure, rows_read, text_plan: Some(plan) })
+    }
+
+    fn register(&self, input_files: &InputFiles, input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
+        match input_files.format {
+            Format::Parquet => self.register_parquet(&input_files.files),
+            Format::Text => self.register_text(&input_files.files, input, params),
+        }
+    }
+
+    /// Plans `sql` and returns its data frame, attributing planning errors to the config setting.
+    fn plan(&self, setting: &str, written: &str, sql: &str) -> Result<DataFrame> {
+        self.block(self.ctx.sql(sql)).map_err(|e| Error::BadExpression {
+            setting: setting.to_string(),
+            sql: written.to_string(),
+            reason: e.strip_backtrace(),
+        })
+    }
+
+    /// Resolves every mapping to SQL that yields the normalized type of its role.
+    fn map_columns(&self, input: &InputSpec, registered: &Registered, first_file: &Path) -> Result<Vec<Mapped>> {
+        if let Some(filter) = &input.filter {
+            self.plan("input.where", filter, &format!("SELECT 1 FROM raw WHERE {filter} LIMIT 0"))?;
+        }
+        let mut mapped = Vec::new();
+        for (role, value) in input.columns.roles() {
+            let column = plain_column(value, &registered.names);
+            let fragment = match &column {
+                Some(name) => quote_ident(name),
+                None => {
+                    let looks_like_name = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
+                    if looks_like_name {
+                        return Err(Error::MissingColumn {
+                            path: first_file.to_path_buf(),
+                            role: role.to_string(),
+                            column: value.to_string(),
+                            found: registered.names.join(", "),
+                        });
+                    }
+                    format!("({value})")
+                }
+            };
+            let setting = format!("input.columns.{role}");
+            let df = self.plan(&setting, value, &format!("SELECT {fragment} AS v FROM raw LIMIT 0"))?;
+            let data_type = df.schema().field(0).data_type().clone();
+            let sql = normalize(role, &fragment, &data_type).map_err(|reason| Error::BadExpression {
+                setting: setting.clone(),
+                sql: value.to_string(),
+                reason,
+            })?;
+            mapped.push(Mapped { role, written: value.to_string(), column, sql });
+        }
+        Ok(mapped)
+    }
+}
+
+fn engine_err(e: datafusion::error::DataFusionError) -> Error {
+    Error::Engine(e.strip_backtrace())
+}
+
+/// SQL turning a mapped value of `data_type` into its role's normalized type: ids and categories as
+/// text, timestamps as UTC microseconds, amounts and quantities as doubles.
+fn normalize(role: &str, fragment: &str, data_type: &DataType) -> std::result::Result<String, String> {
+    use DataType::*;
+    let is_text = matches!(data_type, Utf8 | LargeUtf8 | Utf8View);
+    let is_integer = data_type.is_integer();
+    let is_number = data_type.is_numeric();
+    match role {
+        "customer_id" | "order_id" | "category" => {
+            if is_text {
+                Ok(fragment.to_string())
+            } else if is_integer {
+                Ok(format!("CAST({fragment} AS VARCHAR)"))
+            } else {
+                Err(format!("{role} must be text or an integer column, found {data_type}"))
+            }
+        }
+        "timestamp" => match data_type {
+            Timestamp(unit, _) => {
+                // Arrow stores zoned timestamps as UTC instants, so the raw integer is the instant.
+                let raw = format!("arrow_cast({fragment}, 'Int64')");
+                Ok(match unit {
+                    TimeUnit::Second => format!("{raw} * 1000000"),
+                    TimeUnit::Millisecond => format!("{raw} * 1000"),
+                    TimeUnit::Microsecond => raw,
+                    TimeUnit::Nanosecond => format!("{raw} / 1000"),
+                })
+            }
+            Date32 => Ok(format!("CAST(arrow_cast({fragment}, 'Int32') AS BIGINT) * {MICROS_PER_DAY}")),
+            Date64 => Ok(format!("arrow_cast({fragment}, 'Int64') * 1000")),
+            _ if is_text => Err(format!(
+                "the timestamp is text in this file ({data_type}); in Parquet, store a timestamp type or \
+                 map it with an expression such as to_timestamp_micros(col)"
+            )),
+            _ => Err(format!("the timestamp must be a timestamp or date column, found {data_type}")),
+        },
+        "amount" | "quantity" => {
+            if is_number {
+                Ok(format!("CAST({fragment} AS DOUBLE)"))
+            } else {
+                Err(format!("{role} must be numeric, found {data_type}"))
+            }
+        }
+        _ => Err(format!("unknown role {role}")),
+    }
+}
+
+fn role_sql<'a>(mapped: &'a [Mapped], role: &str) -> Option<&'a Mapped> {
+    mapped.iter().find(|m| m.role == role)
+}
+
+fn tx_sql(mapped: &[Mapped], filter: Option<&str>) -> String {
+    let get = |role: &str, null_type: &str| {
+        role_sql(mapped, role).map_or_else(|| format!("CAST(NULL AS {null_type})"), |m| m.sql.clone())
+    };
+    let mut sql = format!(
+        "SELECT {} AS customer_id, {} AS order_id, {} AS ts_us, {} AS amount, {} AS quantity, {} AS category FROM raw",
+        get("customer_id", "VARCHAR"),
+        get("order_id", "VARCHAR"),
+        get("timestamp", "BIGINT"),
+        get("amount", "DOUBLE"),
+        get("quantity", "DOUBLE"),
+        get("category", "VARCHAR"),
+    );
+    if let Some(filter) = filter {
+        sql.push_str(&format!(" WHERE {filter}"));
+    }
+    sql
+}
+
+fn ok_sql(max_abs_amount: f64) -> String {
+    format!("(ts_us IS NOT NULL AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {max_abs_amount:?})")
+}
+
+fn feature_sql(as_of_us: i64, params: &FeatureParams) -> String {
+    let multiplicity = if params.drop_duplicates { "1" } else { "n" };
+    let ok = ok_sql(params.max_abs_amount);
+    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
+    let (s30, s90, s365) = (since(30), since(90), since(365));
+    format!(
+        r#"
+WITH lines AS (
+    SELECT customer_id, order_id, ts_us, amount, count(*) AS n
+    FROM tx
+    GROUP BY customer_id, order_id, ts_us, amount, quantity, category
+), checked AS (
+    SELECT customer_id, order_id, ts_us, amount, n, {multiplicity} AS m, {ok} AS ok
+    FROM lines
+), valued AS (
+    SELECT customer_id, order_id, ts_us, amount, n, m, ok,
+           ok AND ts_us < {as_of_us} AS before,
+           CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents
+    FROM checked
+), orders AS (
+    SELECT customer_id, order_id,
+        sum(n) AS rows_total,
+        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
+        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
+        sum(n - 1) FILTER (WHERE before) AS rows_duplicate,
+        sum(m) FILTER (WHERE before) AS rows_before,
+        sum(m * cents) FILTER (WHERE before) AS net_cents,
+        sum(m * cents) FILTER (WHERE before AND amount > 0) AS purchase_cents,
+        sum(m * cents) FILTER (WHERE before AND amount < 0) AS return_cents,
+        sum(m * cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
+        sum(m * cents) FILTER (WHERE before AND ts_us >= {s90}) AS spend_90d_cents,
+        sum(m * cents) FILTER (WHERE before AND ts_us >= {s365}) AS spend_365d_cents,
+        min(ts_us) FILTER (WHERE before AND amount > 0) AS first_purchase_us,
+        max(ts_us) FILTER (WHERE before AND amount > 0) AS last_purchase_us,
+        sum(m) FILTER (WHERE before AND amount > 0) AS purchase_lines,
+        sum(m) FILTER (WHERE before AND amount > 0 AND ts_us >= {s90}) AS purchase_lines_90d
+    FROM valued
+    GROUP BY customer_id, order_id
+)
+SELECT customer_id,
+    sum(rows_total) AS rows_total,
+    sum(rows_invalid) AS rows_invalid,
+    sum(rows_future) AS rows_future,
+    sum(rows_duplicate) AS rows_duplicate,
+    sum(rows_before) AS rows_before,
+    sum(net_cents) AS net_cents,
+    sum(purchase_cents) AS purchase_cents,
+    sum(return_cents) AS return_cents,
+    sum(spend_30d_cents) AS spend_30d_cents,
+    sum(spend_90d_cents) AS spend_90d_cents,
+    sum(spend_365d_cents) AS spend_365d_cents,
+    min(first_purchase_us) AS first_purchase_us,
+    max(last_purchase_us) AS last_purchase_us,
+    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines, 0)
+             WHEN purchase_lines > 0 THEN 1 ELSE 0 END) AS frequency,
+    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines_90d, 0)
+             WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d
+FROM orders
+GROUP BY customer_id
+"#
+    )
+}
+
+/// Reads an integer column of any integer type as i64, nulls as `None`.
+fn int_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
+    let column = batch.column_by_name(name).ok_or_else(|| Error::Engine(format!("result has no column {name}")))?;
+    let column = arrow::compute::cast(column, &DataType::Int64).map_err(|e| Error::Engine(e.to_string()))?;
+    let values = column.as_primitive::<Int64Type>();
+    Ok((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect())
+}
+
+fn to_u64(value: Option<i64>) -> u64 {
+    value.map_or(0, |v| u64::try_from(v).unwrap_or(0))
+}
+
+fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
+    let mut customers = Vec::new();
+    for batch in batches {
+        let ids = arrow::compute::cast(
+            batch.column_by_name("customer_id").ok_or_else(|| Error::Engine("no customer_id".into()))?,
+            &DataType::Utf8,
+        )
+        .map_err(|e| Error::Engine(e.to_string()))?;
+        let ids = ids.as_string::<i32>();
+        let col = |name: &str| int_values(batch, name);
+        let (rows_total, rows_invalid, rows_future) = (col("rows_total")?, col("rows_invalid")?, col("rows_future")?);
+        let (rows_duplicate, rows_before) = (col("rows_duplicate")?, col("rows_before")?);
+        let (net, purchase, returns) = (col("net_cents")?, col("purchase_cents")?, col("return_cents")?);
+        let (s30, s90, s365) = (col("spend_30d_cents")?, col("spend_90d_cents")?, col("spend_365d_cents")?);
+        let (first, last) = (col("first_purchase_us")?, col("last_purchase_us")?);
+        let (frequency, orders_90d) = (col("frequency")?, col("orders_90d")?);
+        for i in 0..batch.num_rows() {
+            customers.push(CustomerAgg {
+                customer_id: ids.is_valid(i).then(|| ids.value(i).to_string()),
+                rows_total: to_u64(rows_total[i]),
+                rows_invalid: to_u64(rows_invalid[i]),
+                rows_future: to_u64(rows_future[i]),
+                rows_duplicate: to_u64(rows_duplicate[i]),
+                rows_before: to_u64(rows_before[i]),
+                net_cents: net[i].unwrap_or(0),
+                purchase_cents: purchase[i].unwrap_or(0),
+                return_cents: returns[i].unwrap_or(0),
+                spend_30d_cents: s30[i].unwrap_or(0),
+                spend_90d_cents: s90[i].unwrap_or(0),
+                spend_365d_cents: s365[i].unwrap_or(0),
+                first_purchase_us: first[i],
+                last_purchase_us: last[i],
+                frequency: frequency[i].unwrap_or(0),
+                orders_90d: orders_90d[i].unwrap_or(0),
+            });
+        }
+    }
+    Ok(customers)
+}
+
+/// Turns a failed query into the most precise error available: a reader's own error if one failed.
+fn query_error(registered: &Registered, error: datafusion::error::DataFusionError) -> Error {
+    if let Ok(mut slot) = registered.failure.lock() {
+        if let Some(err) = slot.take() {
+            return err;
+        }
+    }
+    engine_err(error)
+}
+
+/// Runs the whole extraction on the engine: registration, mapping, validation and aggregation.
+pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+    let session = new_session(params, input_files.files.len().max(2))?;
+    let registered = session.register(input_files, input, params)?;
+    let mapped = session.map_columns(input, &registered, &input_files.files[0])?;
+    let tx = tx_sql(&mapped, input.filter.as_deref());
+    let tx_df = session.plan("input.columns", "", &tx)?;
+    session.ctx.register_table("tx", tx_df.into_view()).map_err(engine_err)?;
+
+    let as_of_us = match params.as_of {
+        Some(date) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
+        None => {
+            let ok = ok_sql(params.max_abs_amount);
+            let sql = format!("SELECT max(ts_us) AS last FROM tx WHERE {ok}");
+            let batches = session
+                .block(async { session.ctx.sql(&sql).await?.collect().await })
+                .map_err(|e| query_error(&registered, e))?;
+            let last = batches.first().map(|b| int_values(b, "last")).transpose()?.and_then(|v| v.first().copied().flatten());
+            let Some(last) = last else {
+                return Err(locate_invalid(input, params, input_files, &mapped)
+                    .unwrap_or_else(|| Error::BadFile {
+                        path: input_files.files[0].clone(),
+                        reason: "has no valid transaction rows (after input.where)".into(),
+                    }));
+            };
+            // Midnight UTC of the day after the last transaction.
+            (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY
+        }
+    };
+
+    let sql = feature_sql(as_of_us, params);
+    let batches = session
+        .block(async { session.ctx.sql(&sql).await?.collect().await })
+        .map_err(|e| query_error(&registered, e))?;
+    let customers = parse_aggregates(&batches)?;
+    if customers.iter().any(|c| c.rows_invalid > 0) {
+        return Err(locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| {
+            let n: u64 = customers.iter().map(|c| c.rows_invalid).sum();
+            Error::Engine(format!("{n} rows have a missing timestamp or an invalid amount, but none could be located"))
+        }));
+    }
+
+    let mut custom = Vec::new();
+    for feature in &params.custom {
+        let sql = format!(
+            "SELECT customer_id, CAST(({}) AS DOUBLE) AS v FROM \
+             (SELECT *, arrow_cast(ts_us, 'Timestamp(Microsecond, Some(\"UTC\"))') AS ts FROM tx \
+              WHERE {} AND ts_us < {as_of_us} AND customer_id IS NOT NULL) GROUP BY customer_id",
+            feature.sql,
+            ok_sql(params.max_abs_amount)
+        );
+        let setting = format!("features.custom.{}", feature.name);
+        let df = session.plan(&setting, &feature.sql, &sql)?;
+        let batches = session.block(df.collect()).map_err(|e| Error::BadExpression {
+            setting: setting.clone(),
+            sql: feature.sql.clone(),
+            reason: e.strip_backtrace(),
+        })?;
+        let mut values = Vec::new();
+        for batch in &batches {
+            let ids = batch.column(0).as_string::<i32>();
+            let v = batch.column(1).as_primitive::<Float64Type>();
+            for i in 0..batch.num_rows() {
+                values.push((ids.value(i).to_string(), v.is_valid(i).then(|| v.value(i))));
+            }
+        }
+        custom.push((feature.name.clone(), values));
+    }
+
+    Ok(EngineOutput {
+        customers,
+        custom,
+        as_of_us,
+        rows_read: registered.rows_read.load(Ordering::Relaxed),
+        format: input_files.format,
+        files: input_files.files.clone(),
+    })
+}
+
+/// The slow path: reads each file in order on one partition and reports the first row whose
+/// timestamp or amount is invalid, with its line (text) or row index (Parquet).
+fn locate_invalid(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles, mapped: &[Mapped]) -> Option<Error> {
+    let single = FeatureParams { threads: Some(1), ..params.clone() };
+    for file in &input_files.files {
+        let session = new_session(&single, 1).ok()?;
+        let one = InputFiles { files: vec![file.clone()], format: input_files.format };
+        let registered = match session.register(&one, input, &single) {
+            Ok(r) => r,
+            Err(e) => return Some(e),
+        };
+        let ts = &role_sql(mapped, "timestamp")?.sql;
+        let amount = &role_sql(mapped, "amount")?.sql;
+        let keep = input.filter.as_deref().map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
+        let line = if registered.text_plan.is_some() { quote_ident(LINE_COLUMN) } else { "CAST(0 AS BIGINT)".into() };
+        let sql = format!("SELECT {keep} AS keep, {ts} AS ts_us, {amount} AS amount, CAST({line} AS BIGINT) AS line FROM raw");
+        let found = session.block(async {
+            let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
+            let mut row = 0u64;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let keep = batch.column(0).as_boolean();
+                let ts = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+                let ts = ts.as_primitive::<Int64Type>();
+                let amount = batch.column(2).as_primitive::<Float64Type>();
+                let lines = arrow::compute::cast(batch.column(3), &DataType::UInt64)?;
+                let lines = lines.as_primitive::<UInt64Type>();
+                for i in 0..batch.num_rows() {
+                    let location = if registered.text_plan.is_some() { Location::Line(lines.value(i)) } else { Location::Row(row + i as u64) };
+                    if !(keep.is_valid(i) && keep.value(i)) {
+                        continue;
+                    }
+                    let problem = if ts.is_null(i) {
+                        Some(("timestamp", "timestamp is missing (null)".to_string()))
+                    } else if amount.is_null(i) {
+                        Some(("amount", "amount is missing (null)".to_string()))
+                    } else {
+                        crate::parse::check_amount(amount.value(i), params.max_abs_amount)
+                            .err()
+                            .map(|reason| ("amount", format!("{} {reason}", amount.value(i))))
+                    };
+                    if let Some((role, reason)) = problem {
+                        return Ok(Some((location, role, reason)));
+                    }
+                }
+                row += batch.num_rows() as u64;
+            }
+            Ok::<_, datafusion::error::DataFusionError>(None)
+        });
+        match found {
+            Ok(Some((location, role, reason))) => {
+                let m = role_sql(mapped, role)?;
+                let column = m.column.clone().unwrap_or_else(|| format!("{role} = {}", m.written));
+                return Some(Error::BadValue { path: file.clone(), location, column, reason });
+            }
+            Ok(None) => continue,
+            Err(e) => return Some(query_error(&registered, e)),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_columns_are_found_by_name_or_quoted_identifier() {
+        let names = vec!["Customer ID".to_string(), "Price".to_string()];
+        assert_eq!(plain_column("Price", &names), Some("Price".to_string()));
+        assert_eq!(plain_column("\"Customer ID\"", &names), Some("Customer ID".to_string()));
+        assert_eq!(plain_column("Quantity * Price", &names), None);
+    }
+
+    #[test]
+    fn zoned_timestamps_are_read_as_utc_instants() {
+        let sql = normalize("timestamp", "t", &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())))
+            .expect("supported");
+        assert_eq!(sql, "arrow_cast(t, 'Int64') * 1000");
+    }
+
+    #[test]
+    fn float_ids_are_rejected() {
+        assert!(normalize("customer_id", "c", &DataType::Float64).is_err());
+        assert!(normalize("customer_id", "c", &DataType::Int64).is_ok());
+    }
+}

@@ -1,0 +1,196 @@
+//! From per-customer aggregates to the v1 feature table: the population rule, the formulas, the scores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::engine::{CustomerAgg, EngineOutput, MICROS_PER_DAY};
+use crate::error::{Error, Result};
+use crate::params::FeatureParams;
+use crate::rfm::{quintile_scores, Better};
+
+/// Counts of what happened to the input rows; every dropped row is in exactly one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Number of input files.
+    pub files: usize,
+    /// `csv` (delimited text) or `parquet`.
+    pub format: &'static str,
+    /// Data rows in the files.
+    pub rows_read: u64,
+    /// Rows the `input.where` filter excluded.
+    pub rows_filtered_out: u64,
+    /// Rows without a customer id (null, empty or only whitespace); dropped.
+    pub rows_missing_customer: u64,
+    /// Rows at or after the as-of date; dropped.
+    pub rows_on_or_after_as_of: u64,
+    /// Rows that repeat an earlier row exactly (all mapped columns); kept unless `drop_duplicates`.
+    pub rows_duplicate: u64,
+    /// Whether duplicates were dropped.
+    pub duplicates_dropped: bool,
+    /// Rows that went into the features.
+    pub rows_used: u64,
+    /// Customers in the snapshot (at least one purchase before the as-of date).
+    pub customers: u64,
+    /// Customers with rows before the as-of date but no purchase (only returns); not in the snapshot.
+    pub customers_without_purchase: u64,
+}
+
+fn is_missing(id: &Option<String>) -> bool {
+    id.as_deref().is_none_or(|s| s.trim().is_empty())
+}
+
+fn days(micros: i64) -> f64 {
+    micros as f64 / MICROS_PER_DAY as f64
+}
+
+fn money(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+/// The v1 schema, plus custom feature columns.
+pub(crate) fn feature_schema(custom: &[String]) -> Schema {
+    let f64_field = |name: &str| Field::new(name, DataType::Float64, false);
+    let mut fields = vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        f64_field("recency_days"),
+        Field::new("frequency", DataType::Int64, false),
+        f64_field("monetary_total"),
+        f64_field("monetary_avg_order"),
+        f64_field("tenure_days"),
+        f64_field("spend_30d"),
+        f64_field("spend_90d"),
+        f64_field("spend_365d"),
+        Field::new("orders_90d", DataType::Int64, false),
+        Field::new("avg_days_between_orders", DataType::Float64, true),
+        Field::new("return_ratio", DataType::Float64, true),
+        Field::new("r_score", DataType::Int32, false),
+        Field::new("f_score", DataType::Int32, false),
+        Field::new("m_score", DataType::Int32, false),
+        Field::new("rfm_segment", DataType::Utf8, false),
+    ];
+    fields.extend(custom.iter().map(|name| Field::new(name, DataType::Float64, true)));
+    Schema::new(fields)
+}
+
+/// Applies the population rule and the v1 definitions. Output rows are sorted by customer id bytes.
+pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(RecordBatch, IngestReport)> {
+    let as_of = output.as_of_us;
+    let mut report = IngestReport {
+        files: output.files.len(),
+        format: match output.format {
+            crate::source::Format::Text => "csv",
+            crate::source::Format::Parquet => "parquet",
+        },
+        rows_read: output.rows_read,
+        duplicates_dropped: params.drop_duplicates,
+        ..IngestReport::default()
+    };
+    let rows_kept_by_filter: u64 = output.customers.iter().map(|c| c.rows_total).sum();
+    report.rows_filtered_out = output.rows_read.saturating_sub(rows_kept_by_filter);
+
+    let mut population: Vec<CustomerAgg> = Vec::with_capacity(output.customers.len());
+    for customer in output.customers {
+        if is_missing(&customer.customer_id) {
+            report.rows_missing_customer += customer.rows_total;
+            continue;
+        }
+        report.rows_on_or_after_as_of += customer.rows_future;
+        report.rows_duplicate += customer.rows_duplicate;
+        report.rows_used += customer.rows_before;
+        if customer.first_purchase_us.is_some() {
+            population.push(customer);
+        } else if customer.rows_before > 0 {
+            report.customers_without_purchase += 1;
+        }
+    }
+    if population.is_empty() {
+        let date = chrono::DateTime::from_timestamp_micros(as_of).map(|t| t.date_naive()).unwrap_or_default();
+        return Err(Error::EmptySnapshot { as_of: date });
+    }
+    // Byte order: `String`'s `Ord` compares the UTF-8 bytes.
+    population.sort_unstable_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    report.customers = population.len() as u64;
+
+    let n = population.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut recency = Vec::with_capacity(n);
+    let mut frequency = Vec::with_capacity(n);
+    let mut monetary = Vec::with_capacity(n);
+    let mut avg_order = Vec::with_capacity(n);
+    let mut tenure = Vec::with_capacity(n);
+    let (mut spend_30, mut spend_90, mut spend_365) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut orders_90 = Vec::with_capacity(n);
+    let mut between = Vec::with_capacity(n);
+    let mut return_ratio = Vec::with_capacity(n);
+    for c in &population {
+        // Both exist for every customer in the population (it is defined by having a purchase).
+        let (first, last) = (c.first_purchase_us.unwrap_or(as_of), c.last_purchase_us.unwrap_or(as_of));
+        ids.push(c.customer_id.clone().unwrap_or_default());
+        recency.push(days(as_of - last));
+        tenure.push(days(as_of - first));
+        frequency.push(c.frequency);
+        let total = money(c.net_cents);
+        monetary.push(total);
+        avg_order.push(total / c.frequency.max(1) as f64);
+        spend_30.push(money(c.spend_30d_cents));
+        spend_90.push(money(c.spend_90d_cents));
+        spend_365.push(money(c.spend_365d_cents));
+        orders_90.push(c.orders_90d);
+        between.push((c.frequency >= 2).then(|| days(last - first) / (c.frequency - 1) as f64));
+        // Purchases that round to zero cents leave the ratio undefined: null, never infinity.
+        return_ratio.push((c.purchase_cents > 0).then(|| -(c.return_cents as f64) / c.purchase_cents as f64));
+    }
+    let frequency_f64: Vec<f64> = frequency.iter().map(|&f| f as f64).collect();
+    let r_score = quintile_scores(&recency, Better::Lower);
+    let f_score = quintile_scores(&frequency_f64, Better::Higher);
+    let m_score = quintile_scores(&monetary, Better::Higher);
+    let segment: Vec<&str> = (0..n).map(|i| params.rfm_rules.name(r_score[i], f_score[i], m_score[i])).collect();
+
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids.clone())),
+        Arc::new(Float64Array::from(recency)),
+        Arc::new(Int64Array::from(frequency)),
+        Arc::new(Float64Array::from(monetary)),
+        Arc::new(Float64Array::from(avg_order)),
+        Arc::new(Float64Array::from(tenure)),
+        Arc::new(Float64Array::from(spend_30)),
+        Arc::new(Float64Array::from(spend_90)),
+        Arc::new(Float64Array::from(spend_365)),
+        Arc::new(Int64Array::from(orders_90)),
+        Arc::new(Float64Array::from(between)),
+        Arc::new(Float64Array::from(return_ratio)),
+        Arc::new(Int32Array::from(r_score)),
+        Arc::new(Int32Array::from(f_score)),
+        Arc::new(Int32Array::from(m_score)),
+        Arc::new(StringArray::from(segment)),
+    ];
+    let mut custom_names = Vec::new();
+    for (name, values) in output.custom {
+        let by_id: HashMap<String, Option<f64>> = values.into_iter().collect();
+        let column: Vec<Option<f64>> = ids.iter().map(|id| by_id.get(id).copied().flatten()).collect();
+        columns.push(Arc::new(Float64Array::from(column)));
+        custom_names.push(name);
+    }
+    let schema = Arc::new(feature_schema(&custom_names));
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| Error::Engine(e.to_string()))?;
+    check_finite(&batch)?;
+    Ok((batch, report))
+}
+
+/// The guard that no NaN or infinity reaches a file.
+fn check_finite(batch: &RecordBatch) -> Result<()> {
+    let ids = batch.column(0).as_any().downcast_ref::<StringArray>();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some(values) = column.as_any().downcast_ref::<Float64Array>() else { continue };
+        if let Some(i) = (0..values.len()).find(|&i| values.is_valid(i) && !values.value(i).is_finite()) {
+            return Err(Error::NonFinite {
+                feature: field.name().clone(),
+                customer_id: ids.map(|a| a.value(i).to_string()).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Writing and reading the feature file: Parquet with its provenance in the schema metadata.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+use crate::features::IngestReport;
+
+/// Metadata key: the snapshot date `S`, `YYYY-MM-DD`.
+pub const META_AS_OF: &str = "churn.as_of";
+/// Metadata key: the fingerprint of the input files (`blake3:` + hex).
+pub const META_FINGERPRINT: &str = "churn.input_fingerprint";
+/// Metadata key: the feature-set version (`1`).
+pub const META_FEATURE_SET_VERSION: &str = "churn.feature_set_version";
+/// Metadata key: the version of the tool that wrote the file.
+pub const META_TOOL_VERSION: &str = "churn.tool_version";
+/// The feature-set version this crate writes.
+pub const FEATURE_SET_VERSION: &str = "1";
+
+/// Per-customer features as of a snapshot date, with their provenance.
+#[derive(Debug, Clone)]
+pub struct FeatureTable {
+    /// One row per customer, sorted by `customer_id` bytes; v1 columns first, then custom features.
+    pub batch: RecordBatch,
+    /// The snapshot date `S`.
+    pub as_of: NaiveDate,
+    /// Fingerprint of the input files' contents.
+    pub fingerprint: String,
+    /// What happened to the input rows (empty when read back from a file).
+    pub report: IngestReport,
+}
+
+impl FeatureTable {
+    fn with_metadata(&self) -> Result<RecordBatch> {
+        let metadata = HashMap::from([
+            (META_AS_OF.to_string(), self.as_of.format("%Y-%m-%d").to_string()),
+            (META_FINGERPRINT.to_string(), self.fingerprint.clone()),
+            (META_FEATURE_SET_VERSION.to_string(), FEATURE_SET_VERSION.to_string()),
+            (META_TOOL_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ]);
+        let schema = Arc::new(self.batch.schema().as_ref().clone().with_metadata(metadata));
+        self.batch.clone().with_schema(schema).map_err(|e| Error::Engine(e.to_string()))
+    }
+
+    /// Writes the table to `path` atomically: into a temporary file in the same directory, synced,
+    /// then renamed over `path`. A failure leaves no file (and any previous file untouched).
+    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+        let batch = self.with_metadata()?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".features-")
+            .suffix(".parquet.tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?))
+            .build();
+        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() };
+        let mut writer = ArrowWriter::try_new(tmp.as_file_mut(), batch.schema(), Some(props)).map_err(parquet_err)?;
+        writer.write(&batch).map_err(parquet_err)?;
+        writer.close().map_err(parquet_err)?;
+        tmp.as_file().sync_all().map_err(|e| Error::io("cannot sync", path, e))?;
+        tmp.persist(path).map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
+        Ok(())
+    }
+
+    /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.
+    pub fn read_parquet(path: &Path) -> Result<FeatureTable> {
+        let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+        let schema = builder.schema().clone();
+        let meta = |key: &str| {
+            schema.metadata().get(key).cloned().ok_or_else(|| Error::BadFile {
+                path: path.to_path_buf(),
+                reason: format!("has no {key:?} metadata; is it a feature file written by `churn features`?"),
+            })
+        };
+        let as_of_text = meta(META_AS_OF)?;
+        let as_of = NaiveDate::parse_from_str(&as_of_text, "%Y-%m-%d").map_err(|_| Error::BadFile {
+            path: path.to_path_buf(),
+            reason: format!("metadata {META_AS_OF} = {as_of_text:?} is not a date"),
+        })?;
+        let fingerprint = meta(META_FINGERPRINT)?;
+        let version = meta(META_FEATURE_SET_VERSION)?;
+        if version != FEATURE_SET_VERSION {
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                reason: format!("feature-set version {version} is not supported (this build reads {FEATURE_SET_VERSION})"),
+            });
+        }
+        let reader = builder.build().map_err(parquet_err)?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let plain = Arc::new(schema.as_ref().clone().with_metadata(HashMap::new()));
+        let batch = arrow::compute::concat_batches(&plain, &batches).map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(FeatureTable { batch, as_of, fingerprint, report: IngestReport::default() })
+    }
+}

@@ -1,0 +1,221 @@
+//! What to read and how to compute features: plain data, checked once by [`FeatureParams::check`].
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::error::{Error, Result};
+use crate::rfm::RfmRules;
+use crate::text::TextFormat;
+
+/// Maps the transaction roles to input columns. Each value is a column name (a quoted identifier such
+/// as `"Customer ID"` also counts as a name) or a SQL expression over the input's columns, e.g.
+/// `Quantity * Price`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// Customer identifier; read as a string, compared byte for byte.
+    pub customer_id: String,
+    /// When the transaction happened.
+    pub timestamp: String,
+    /// Money amount of the line; negative for returns.
+    pub amount: String,
+    /// Order (invoice) identifier; without one, every row is its own order.
+    pub order_id: Option<String>,
+    /// Units on the line (optional, used for duplicate detection).
+    pub quantity: Option<String>,
+    /// Product category (optional, used for duplicate detection).
+    pub category: Option<String>,
+}
+
+impl Default for ColumnMapping {
+    fn default() -> Self {
+        ColumnMapping {
+            customer_id: "customer_id".into(),
+            timestamp: "timestamp".into(),
+            amount: "amount".into(),
+            order_id: None,
+            quantity: None,
+            category: None,
+        }
+    }
+}
+
+impl ColumnMapping {
+    /// The roles and their mappings, required ones first.
+    pub fn roles(&self) -> Vec<(&'static str, &str)> {
+        let mut roles = vec![
+            ("customer_id", self.customer_id.as_str()),
+            ("timestamp", self.timestamp.as_str()),
+            ("amount", self.amount.as_str()),
+        ];
+        for (role, value) in [("order_id", &self.order_id), ("quantity", &self.quantity), ("category", &self.category)] {
+            if let Some(v) = value {
+                roles.push((role, v.as_str()));
+            }
+        }
+        roles
+    }
+}
+
+/// Where the transactions are and how to read them.
+#[derive(Debug, Clone, Default)]
+pub struct InputSpec {
+    /// A file, a directory of files, or a glob. CSV (optionally gzip) or Parquet.
+    pub transactions: String,
+    /// Column mapping.
+    pub columns: ColumnMapping,
+    /// Optional SQL row filter over the input columns; rows where it is not true are skipped.
+    pub filter: Option<String>,
+    /// Delimited-text options (ignored for Parquet).
+    pub text: TextFormat,
+    /// Zone of naive text timestamps; UTC when `None`.
+    pub timezone: Option<Tz>,
+    /// strftime format of text timestamps; ISO 8601 when `None`.
+    pub timestamp_format: Option<String>,
+}
+
+/// A user feature: a SQL aggregate over a customer's rows before the as-of date, e.g.
+/// `count(DISTINCT category)`. It sees the mapped columns `customer_id`, `order_id`, `ts`
+/// (timestamp, UTC), `amount`, `quantity` and `category`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomFeature {
+    /// Output column name.
+    pub name: String,
+    /// The aggregate expression.
+    pub sql: String,
+}
+
+/// How features are computed.
+#[derive(Debug, Clone)]
+pub struct FeatureParams {
+    /// Snapshot date `S`; the day after the last transaction when `None`.
+    pub as_of: Option<NaiveDate>,
+    /// Drop exact duplicate rows instead of only counting them.
+    pub drop_duplicates: bool,
+    /// Largest accepted |amount| of one row; larger values are rejected as absurd.
+    pub max_abs_amount: f64,
+    /// Extra SQL features, appended after the v1 columns.
+    pub custom: Vec<CustomFeature>,
+    /// Rule table naming RFM segments.
+    pub rfm_rules: RfmRules,
+    /// Memory the engine may use before it spills to disk.
+    pub memory_limit_bytes: usize,
+    /// Parallelism; the number of cores when `None`.
+    pub threads: Option<usize>,
+}
+
+/// Names of the v1 feature columns, in file order.
+pub const V1_COLUMNS: [&str; 16] = [
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "monetary_total",
+    "monetary_avg_order",
+    "tenure_days",
+    "spend_30d",
+    "spend_90d",
+    "spend_365d",
+    "orders_90d",
+    "avg_days_between_orders",
+    "return_ratio",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_segment",
+];
+
+impl Default for FeatureParams {
+    fn default() -> Self {
+        FeatureParams {
+            as_of: None,
+            drop_duplicates: false,
+            max_abs_amount: 1e8,
+            custom: Vec::new(),
+            rfm_rules: RfmRules::standard(),
+            memory_limit_bytes: 1 << 30,
+            threads: None,
+        }
+    }
+}
+
+impl FeatureParams {
+    /// Checks every rule on the parameters; called once before any work.
+    pub fn check(&self) -> Result<()> {
+        if !(self.max_abs_amount.is_finite() && self.max_abs_amount > 0.0) {
+            return Err(Error::invalid("input.max_abs_amount", format!("must be a positive finite number, got {}", self.max_abs_amount)));
+        }
+        // Beyond this, integer cents could overflow an i64 after a few thousand rows.
+        if self.max_abs_amount > 1e12 {
+            return Err(Error::invalid("input.max_abs_amount", "must be at most 1e12"));
+        }
+        if self.memory_limit_bytes < (64 << 20) {
+            return Err(Error::invalid("features.memory_limit_mb", "must be at least 64 MiB"));
+        }
+        if self.threads == Some(0) {
+            return Err(Error::invalid("features.threads", "must be at least 1"));
+        }
+        let mut names: std::collections::HashSet<&str> = V1_COLUMNS.iter().copied().collect();
+        for feature in &self.custom {
+            let valid = !feature.name.is_empty()
+                && feature.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !feature.name.as_bytes()[0].is_ascii_digit();
+            if !valid {
+                return Err(Error::invalid(
+                    "features.custom.name",
+                    format!("{:?} must be letters, digits and '_', not starting with a digit", feature.name),
+                ));
+            }
+            if !names.insert(feature.name.as_str()) {
+                return Err(Error::invalid(
+                    "features.custom.name",
+                    format!("{:?} is already a feature column", feature.name),
+                ));
+            }
+            if feature.sql.trim().is_empty() {
+                return Err(Error::invalid("features.custom.sql", format!("feature {:?} has an empty expression", feature.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        FeatureParams::default().check().expect("defaults pass");
+    }
+
+    #[test]
+    fn max_abs_amount_must_be_positive_and_finite() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e13] {
+            let params = FeatureParams { max_abs_amount: bad, ..FeatureParams::default() };
+            assert!(params.check().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn custom_features_cannot_shadow_v1_columns() {
+        let params = FeatureParams {
+            custom: vec![CustomFeature { name: "frequency".into(), sql: "count(*)".into() }],
+            ..FeatureParams::default()
+        };
+        assert!(params.check().expect_err("shadowing").to_string().contains("already"));
+    }
+
+    #[test]
+    fn custom_feature_names_must_be_identifiers() {
+        let params = FeatureParams {
+            custom: vec![CustomFeature { name: "2x spend".into(), sql: "sum(amount)".into() }],
+            ..FeatureParams::default()
+        };
+        assert!(params.check().is_err());
+    }
+
+    #[test]
+    fn threads_cannot_be_zero() {
+        let params = FeatureParams { threads: Some(0), ..FeatureParams::default() };
+        assert!(params.check().is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! Strict parsers for the text values of a transaction file.
+//!
+//! These are deliberately stricter than Rust's own `str::parse::<f64>` (which accepts `NaN`, `inf` and
+//! turns `1e309` into infinity) and than a CSV reader's type inference (which would turn the id `007`
+//! into the number 7). A nightly job must reject what it does not understand, not guess.
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+
+/// How naive (offset-less) text timestamps are read, and an optional explicit format.
+#[derive(Debug, Clone, Default)]
+pub struct TimestampParser {
+    /// The zone naive timestamps are in; UTC when `None`. The machine's local zone is never used.
+    pub timezone: Option<Tz>,
+    /// A `chrono` strftime format (e.g. `%Y%m%d` or `%d/%m/%Y %H:%M`); ISO 8601 when `None`.
+    pub format: Option<String>,
+}
+
+const ISO_HINT: &str = "expected ISO 8601 such as 2024-03-01, 2024-03-01 14:30:00 or \
+                        2024-03-01T14:30:00+01:00, or set input.timestamp_format";
+
+impl TimestampParser {
+    /// Parses one value into microseconds since the Unix epoch (UTC).
+    pub fn parse_micros(&self, text: &str) -> Result<i64, String> {
+        if text.is_empty() {
+            return Err("timestamp is empty".to_string());
+        }
+        match &self.format {
+            Some(format) => self.parse_with_format(text, format),
+            None => self.parse_iso(text),
+        }
+    }
+
+    fn parse_iso(&self, text: &str) -> Result<i64, String> {
+        let bad = || format!("cannot parse {} as a timestamp ({ISO_HINT})", crate::error::truncate_value(text));
+        // A value with an explicit offset or `Z` names an instant; everything else is a wall-clock
+        // time in the configured zone. The date part is always 10 bytes, so the suffix check is cheap.
+        let has_offset = text.len() > 10 && {
+            let time = &text[text.char_indices().nth(10).map_or(text.len(), |(i, _)| i)..];
+            time.ends_with('Z') || time.ends_with('z') || time.contains('+') || time[1..].contains('-')
+        };
+        if has_offset {
+            let parsed = DateTime::parse_from_rfc3339(text)
+                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%#z"))
+                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M%#z"))
+                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M%#z"))
+                .map_err(|_| bad())?;
+            return Ok(parsed.timestamp_micros());
+        }
+        let naive = if text.len() == 10 {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN))
+        } else {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        };
+        self.localize(naive.map_err(|_| bad())?, text)
+    }
+
+    fn parse_with_format(&self, text: &str, format: &str) -> Result<i64, String> {
+        let bad = || format!("cannot parse {} with timestamp_format {format:?}", crate::error::truncate_value(text));
+        if format.contains("%z") || format.contains("%:z") || format.contains("%#z") {
+            return DateTime::parse_from_str(text, format).map(|t| t.timestamp_micros()).map_err(|_| bad());
+        }
+        let naive = NaiveDateTime::parse_from_str(text, format)
+            .or_else(|_| NaiveDate::parse_from_str(text, format).map(|d| d.and_time(chrono::NaiveTime::MIN)))
+            .map_err(|_| bad())?;
+        self.localize(naive, text)
+    }
+
+    fn localize(&self, naive: NaiveDateTime, text: &str) -> Result<i64, String> {
+        let Some(tz) = self.timezone else {
+            return Ok(naive.and_utc().timestamp_micros());
+        };
+        match tz.from_local_datetime(&naive) {
+            LocalResult::Single(t) => Ok(t.timestamp_micros()),
+            // The hour repeated when clocks go back: take the first occurrence, as PostgreSQL and
+            // pandas (ambiguous="infer" aside) do, so the result never depends on row order.
+            LocalResult::Ambiguous(first, _) => Ok(first.timestamp_micros()),
+            LocalResult::None => Err(format!(
+                "{} does not exist in time zone {tz} (it falls in a daylight-saving gap)",
+                crate::error::truncate_value(text)
+            )),
+        }
+    }
+}
+
+/// True when `text` is a plain decimal number: optional sign, digits with an optional fraction, and an
+/// optional exponent. Rejects `NaN`, `inf`, currency symbols, thousands separators, decimal commas
+/// and surrounding spaces.
+pub fn is_plain_decimal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    if matches!(bytes.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let int_start = i;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < bytes.len() && bytes[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return false;
+        }
+    }
+    i == bytes.len()
+}
+
+/// True when `text` is an integer without a leading zero (`0` itself is fine). A leading zero marks a
+/// code such as a zip code or a zero-padded id, which must stay text.
+pub fn is_plain_integer(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() == 1 || !digits.starts_with('0'))
+        && digits.len() <= 18
+}
+
+/// Parses a money amount: a plain decimal, finite, with magnitude at most `max_abs`.
+pub fn parse_amount(text: &str, max_abs: f64) -> Result<f64, String> {
+    if text.is_empty() {
+        return Err("amount is empty".to_string());
+    }
+    let shown = crate::error::truncate_value(text);
+    if !is_plain_decimal(text) {
+        let lower = text.to_ascii_lowercase();
+        let reason = if lower.contains("nan") || lower.contains("inf") {
+            "is not a finite number".to_string()
+        } else if text.contains(',') {
+            "is not a plain decimal number (thousands separators and decimal commas are not accepted; \
+             export with a '.' decimal point and no grouping)"
+                .to_string()
+        } else {
+            "is not a plain decimal number (expected digits with an optional sign, '.' fraction and \
+             exponent; currency symbols and spaces are not accepted)"
+                .to_string()
+        };
+        return Err(format!("{shown} {reason}"));
+    }
+    let value: f64 = text.parse().map_err(|_| format!("{shown} is not a number"))?;
+    check_amount(value, max_abs).map_err(|reason| format!("{shown} {reason}"))
+}
+
+/// Checks a numeric amount from a typed source (Parquet, or an expression's result).
+pub fn check_amount(value: f64, max_abs: f64) -> Result<f64, String> {
+    if !value.is_finite() {
+        return Err("is not a finite number".to_string());
+    }
+    if value.abs() > max_abs {
+        return Err(format!("exceeds the largest accepted amount magnitude {max_abs} (input.max_abs_amount)"));
+    }
+    Ok(value)
+}
+
+/// Parses an optional numeric column (quantity, inferred numeric columns): plain decimal, finite.
+pub fn parse_number(text: &str) -> Result<f64, String> {
+    if !is_plain_decimal(text) {
+        return Err(format!("{} is not a plain decimal number", crate::error::truncate_value(text)));
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{} is not a finite number", crate::error::truncate_value(text))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> TimestampParser {
+        TimestampParser::default()
+    }
+
+    fn micros(y: i32, m: u32, d: u32, hh: u32, mm: u32, ss: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(hh, mm, ss))
+            .map(|t| t.and_utc().timestamp_micros())
+            .expect("valid test date")
+    }
+
+    #[test]
+    fn dates_are_midnight_utc() {
+        assert_eq!(utc().parse_micros("2024-03-01"), Ok(micros(2024, 3, 1, 0, 0, 0)));
+    }
+
+    #[test]
+    fn naive_timestamps_are_utc_by_default() {
+        assert_eq!(utc().parse_micros("2024-03-01 14:30:00"), Ok(micros(2024, 3, 1, 14, 30, 0)));
+        assert_eq!(utc().parse_micros("2024-03-01T14:30"), Ok(micros(2024, 3, 1, 14, 30, 0)));
+        assert_eq!(utc().parse_micros("2024-03-01 14:30:00.25"), Ok(micros(2024, 3, 1, 14, 30, 0) + 250_000));
+    }
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        assert_eq!(utc().parse_micros("2024-03-01T14:30:00+02:00"), Ok(micros(2024, 3, 1, 12, 30, 0)));
+        assert_eq!(utc().parse_micros("2024-03-01 14:30:00-0500"), Ok(micros(2024, 3, 1, 19, 30, 0)));
+        assert_eq!(utc().parse_micros("2024-03-01T14:30:00Z"), Ok(micros(2024, 3, 1, 14, 30, 0)));
+    }
+
+    #[test]
+    fn naive_timestamps_use_the_configured_zone() {
+        let london = TimestampParser { timezone: Some(chrono_tz::Europe::London), format: None };
+        // British Summer Time: 14:30 local is 13:30 UTC.
+        assert_eq!(london.parse_micros("2024-07-01 14:30:00"), Ok(micros(2024, 7, 1, 13, 30, 0)));
+        // An explicit offset wins over the zone.
+        assert_eq!(london.parse_micros("2024-07-01T14:30:00Z"), Ok(micros(2024, 7, 1, 14, 30, 0)));
+        // 01:30 on the spring-forward night does not exist in London.
+        assert!(london.parse_micros("2024-03-31 01:30:00").is_err());
+    }
+
+    #[test]
+    fn impossible_calendar_dates_are_rejected() {
+        assert!(utc().parse_micros("2024-02-30").is_err());
+        assert!(utc().parse_micros("2023-13-01 00:00:00").is_err());
+        assert!(utc().parse_micros("01/03/2024").is_err());
+        assert!(utc().parse_micros("").is_err());
+    }
+
+    #[test]
+    fn explicit_formats_read_compact_dates() {
+        let cdnow = TimestampParser { timezone: None, format: Some("%Y%m%d".into()) };
+        assert_eq!(cdnow.parse_micros("19970101"), Ok(micros(1997, 1, 1, 0, 0, 0)));
+        assert!(cdnow.parse_micros("1997-01-01").is_err());
+    }
+
+    #[test]
+    fn amounts_must_be_plain_finite_decimals() {
+        assert_eq!(parse_amount("12.50", 1e8), Ok(12.5));
+        assert_eq!(parse_amount("-3", 1e8), Ok(-3.0));
+        assert_eq!(parse_amount("1e3", 1e8), Ok(1000.0));
+        assert_eq!(parse_amount(".5", 1e8), Ok(0.5));
+        for bad in ["NaN", "inf", "-Infinity", "$12.00", "1,200.00", "12,5", " 12", "", "1e309", "1e9", "."] {
+            assert!(parse_amount(bad, 1e8).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn integers_with_leading_zeros_stay_text() {
+        assert!(is_plain_integer("7"));
+        assert!(is_plain_integer("-12"));
+        assert!(is_plain_integer("0"));
+        assert!(!is_plain_integer("007"));
+        assert!(!is_plain_integer("1.0"));
+        assert!(!is_plain_integer(""));
+    }
+}
