@@ -26,6 +26,19 @@ pub const META_TOOL_VERSION: &str = "churn.tool_version";
 /// The feature-set version this crate writes.
 pub const FEATURE_SET_VERSION: &str = "1";
 
+/// A temporary-file builder for outputs that are renamed into place when complete. Temporary files
+/// are private (0600) by default; outputs are shared files, so they get the usual 0666 minus umask.
+pub(crate) fn staging_file(prefix: &str) -> tempfile::Builder<'_, '_> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+}
+
 /// Per-customer features as of a snapshot date, with their provenance.
 #[derive(Debug, Clone)]
 pub struct FeatureTable {
@@ -59,9 +72,7 @@ impl FeatureTable {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".features-")
-            .suffix(".parquet.tmp")
+        let mut tmp = staging_file(".features-")
             .tempfile_in(dir)
             .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
         let props = WriterProperties::builder()

@@ -1,0 +1,44 @@
+//! One module per command; each takes resolved settings and a printer.
+
+mod features;
+mod generate;
+
+use anyhow::Result;
+
+use crate::args::{Args, Command};
+use crate::printer::Printer;
+
+pub fn run(args: Args) -> Result<()> {
+    let printer = Printer::new(args.global.quiet, args.global.json);
+    match args.command {
+        Command::Features(features_args) => {
+            let settings = crate::settings::FeaturesSettings::resolve(&features_args)?;
+            features::features(&settings, printer)
+        }
+        Command::Generate(generate_args) => generate::generate(&generate_args, printer),
+    }
+}
+
+/// `1234567` as `1,234,567`, for people.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+}

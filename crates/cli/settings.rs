@@ -1,0 +1,270 @@
+//! `churn.toml`, and how it combines with flags into the library crates' parameters.
+//!
+//! Precedence: a flag beats the config file, the config file beats the built-in default. Relative
+//! paths in the config are relative to the config file's directory, so a nightly job gives the same
+//! result from any working directory. Unknown keys are errors: a typo must not become a silent default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use churn_features::rfm::{RfmRule, RfmRules};
+use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
+use serde::Deserialize;
+
+use crate::args::FeaturesArgs;
+
+/// A configuration problem (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn config_error(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(ConfigError(message.into()))
+}
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Snapshot date.
+    pub as_of: Option<NaiveDate>,
+    #[serde(default)]
+    pub input: InputConfig,
+    #[serde(default)]
+    pub features: FeaturesConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    pub transactions: Option<String>,
+    #[serde(default)]
+    pub columns: ColumnsConfig,
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    /// `,` (default), `;`, `|`, `\t` or `whitespace`.
+    pub delimiter: Option<String>,
+    pub has_header: Option<bool>,
+    pub column_names: Option<Vec<String>>,
+    pub timestamp_format: Option<String>,
+    pub timezone: Option<String>,
+    pub max_abs_amount: Option<f64>,
+    pub drop_duplicates: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsConfig {
+    pub customer_id: Option<String>,
+    pub timestamp: Option<String>,
+    pub amount: Option<String>,
+    pub order_id: Option<String>,
+    pub quantity: Option<String>,
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    #[serde(default)]
+    pub custom: Vec<CustomConfig>,
+    pub rfm_segments: Option<Vec<RfmRuleConfig>>,
+    pub memory_limit_mb: Option<usize>,
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomConfig {
+    pub name: String,
+    pub sql: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RfmRuleConfig {
+    pub name: String,
+    #[serde(default = "full_range")]
+    pub r: [i32; 2],
+    #[serde(default = "full_range")]
+    pub f: [i32; 2],
+    #[serde(default = "full_range")]
+    pub m: [i32; 2],
+}
+
+fn full_range() -> [i32; 2] {
+    [1, 5]
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_error(format!("cannot read config {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| config_error(format!("config {}: {e}", path.display())))
+    }
+}
+
+/// Everything `churn features` needs, resolved.
+#[derive(Debug)]
+pub struct FeaturesSettings {
+    pub input: InputSpec,
+    pub params: FeatureParams,
+    pub out: PathBuf,
+}
+
+fn resolve_path(base: Option<&Path>, value: &str) -> String {
+    match base {
+        Some(dir) if Path::new(value).is_relative() => dir.join(value).display().to_string(),
+        _ => value.to_string(),
+    }
+}
+
+fn parse_delimiter(value: &str) -> Result<Delimiter> {
+    match value {
+        "whitespace" => Ok(Delimiter::Whitespace),
+        "\\t" | "tab" => Ok(Delimiter::Byte(b'\t')),
+        v if v.len() == 1 && v.is_ascii() && v != "\"" && v != "\n" && v != "\r" => Ok(Delimiter::Byte(v.as_bytes()[0])),
+        v => Err(config_error(format!(
+            "input.delimiter = {v:?}: expected one ASCII character such as \",\" or \";\", \"\\t\" or \"whitespace\""
+        ))),
+    }
+}
+
+impl FeaturesSettings {
+    pub fn resolve(args: &FeaturesArgs) -> Result<Self> {
+        let config = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let base = args.config.as_deref().and_then(Path::parent);
+        let input_config = &config.input;
+        let transactions = match (&args.input, &input_config.transactions) {
+            (Some(flag), _) => flag.clone(),
+            (None, Some(path)) => resolve_path(base, path),
+            (None, None) => {
+                return Err(config_error(
+                    "no transactions given: pass --input PATH or set input.transactions in the config (--config)",
+                ))
+            }
+        };
+        let defaults = ColumnMapping::default();
+        let columns = &input_config.columns;
+        let mapping = ColumnMapping {
+            customer_id: columns.customer_id.clone().unwrap_or(defaults.customer_id),
+            timestamp: columns.timestamp.clone().unwrap_or(defaults.timestamp),
+            amount: columns.amount.clone().unwrap_or(defaults.amount),
+            order_id: columns.order_id.clone(),
+            quantity: columns.quantity.clone(),
+            category: columns.category.clone(),
+        };
+        let mut text = TextFormat::default();
+        if let Some(delimiter) = &input_config.delimiter {
+            text.delimiter = parse_delimiter(delimiter)?;
+        }
+        if let Some(has_header) = input_config.has_header {
+            text.has_header = has_header;
+        }
+        text.column_names.clone_from(&input_config.column_names);
+        let timezone = input_config
+            .timezone
+            .as_deref()
+            .map(|name| {
+                name.parse::<chrono_tz::Tz>().map_err(|_| {
+                    config_error(format!("input.timezone = {name:?} is not an IANA time zone such as \"Europe/London\""))
+                })
+            })
+            .transpose()?;
+        let input = InputSpec {
+            transactions,
+            columns: mapping,
+            filter: input_config.filter.clone(),
+            text,
+            timezone,
+            timestamp_format: input_config.timestamp_format.clone(),
+        };
+
+        let features = &config.features;
+        let rfm_rules = match &features.rfm_segments {
+            None => RfmRules::standard(),
+            Some(rules) => RfmRules::try_new(
+                rules
+                    .iter()
+                    .map(|r| RfmRule {
+                        name: r.name.clone(),
+                        r: (r.r[0], r.r[1]),
+                        f: (r.f[0], r.f[1]),
+                        m: (r.m[0], r.m[1]),
+                    })
+                    .collect(),
+            )
+            .map_err(|e| config_error(e.to_string()))?,
+        };
+        let defaults = FeatureParams::default();
+        let memory_limit_mb = args.memory_limit_mb.or(features.memory_limit_mb);
+        let params = FeatureParams {
+            as_of: args.as_of.or(config.as_of),
+            drop_duplicates: args.drop_duplicates || input_config.drop_duplicates.unwrap_or(false),
+            max_abs_amount: input_config.max_abs_amount.unwrap_or(defaults.max_abs_amount),
+            custom: features.custom.iter().map(|c| CustomFeature { name: c.name.clone(), sql: c.sql.clone() }).collect(),
+            rfm_rules,
+            memory_limit_bytes: memory_limit_mb.map_or(defaults.memory_limit_bytes, |mb| mb.saturating_mul(1 << 20)),
+            threads: args.threads.or(features.threads),
+        };
+        params.check().map_err(|e| config_error(e.to_string()))?;
+        Ok(FeaturesSettings { input, params, out: args.out.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<ConfigFile>("[input]\ntransaction = \"x.csv\"\n").expect_err("typo");
+        assert!(err.to_string().contains("unknown field `transaction`"), "{err}");
+    }
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+            as_of = "2024-01-01"
+            [input]
+            transactions = "tx.csv"
+            where = "Invoice NOT LIKE 'A%'"
+            delimiter = "whitespace"
+            timezone = "Europe/London"
+            [input.columns]
+            customer_id = '"Customer ID"'
+            timestamp = "ts"
+            amount = "Quantity * Price"
+            [[features.custom]]
+            name = "categories"
+            sql = "count(DISTINCT category)"
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(config.input.columns.amount.as_deref(), Some("Quantity * Price"));
+        assert_eq!(config.features.custom.len(), 1);
+        assert_eq!(config.as_of, NaiveDate::from_ymd_opt(2024, 1, 1));
+    }
+
+    #[test]
+    fn delimiters_are_one_byte_or_named() {
+        assert_eq!(parse_delimiter(";").expect("semicolon"), Delimiter::Byte(b';'));
+        assert_eq!(parse_delimiter("\\t").expect("tab"), Delimiter::Byte(b'\t'));
+        assert_eq!(parse_delimiter("whitespace").expect("ws"), Delimiter::Whitespace);
+        assert!(parse_delimiter(";;").is_err());
+        assert!(parse_delimiter("\"").is_err());
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        assert_eq!(resolve_path(Some(Path::new("data/sample")), "tx.csv"), "data/sample/tx.csv");
+        assert_eq!(resolve_path(Some(Path::new("data/sample")), "/abs/tx.csv"), "/abs/tx.csv");
+        assert_eq!(resolve_path(None, "tx.csv"), "tx.csv");
+    }
+}
