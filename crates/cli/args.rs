@@ -42,8 +42,10 @@ pub enum Command {
     /// writes one row per customer with at least one purchase before the as-of date, sorted by
     /// customer id. Rows without a customer id and rows at or after the as-of date are dropped and
     /// counted; exact duplicate rows are counted.
-    #[command(after_help = "Examples:\n  churn features --config data/sample/churn.toml --out features.parquet\n  \
-        churn features --input 'exports/*.csv.gz' --config churn.toml --as-of 2024-01-01 --out features.parquet")]
+    #[command(
+        after_help = "Examples:\n  churn features --config data/sample/churn.toml --out features.parquet\n  \
+        churn features --input 'exports/*.csv.gz' --config churn.toml --as-of 2024-01-01 --out features.parquet"
+    )]
     Features(FeaturesArgs),
 
     /// Generate synthetic transactions with a known ground truth.

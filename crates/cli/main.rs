@@ -25,12 +25,16 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed stdout (`churn ... | head`) is not a failure of ours.
             if err.chain().any(|cause| {
-                cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("churn: {err:#}");
-            let usage = err.chain().any(|cause| cause.downcast_ref::<settings::ConfigError>().is_some());
+            let usage = err
+                .chain()
+                .any(|cause| cause.downcast_ref::<settings::ConfigError>().is_some());
             ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }

@@ -10,7 +10,11 @@ pub fn init_logging(quiet: bool) {
     let default = if quiet { "error" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHURN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Honours `--quiet` and `--json`, and shows progress only on an interactive stderr.
@@ -23,7 +27,11 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(quiet: bool, json: bool) -> Self {
-        Printer { quiet, json, interactive: std::io::stderr().is_terminal() }
+        Printer {
+            quiet,
+            json,
+            interactive: std::io::stderr().is_terminal(),
+        }
     }
 
     fn draw_target(&self) -> ProgressDrawTarget {
@@ -46,7 +54,8 @@ impl Printer {
     pub fn spinner(&self, message: &str) -> ProgressBar {
         let spinner = ProgressBar::with_draw_target(None, self.draw_target());
         spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         spinner.set_message(message.to_string());
         spinner.enable_steady_tick(Duration::from_millis(120));

@@ -125,7 +125,9 @@ fn parse_delimiter(value: &str) -> Result<Delimiter> {
     match value {
         "whitespace" => Ok(Delimiter::Whitespace),
         "\\t" | "tab" => Ok(Delimiter::Byte(b'\t')),
-        v if v.len() == 1 && v.is_ascii() && v != "\"" && v != "\n" && v != "\r" => Ok(Delimiter::Byte(v.as_bytes()[0])),
+        v if v.len() == 1 && v.is_ascii() && v != "\"" && v != "\n" && v != "\r" => {
+            Ok(Delimiter::Byte(v.as_bytes()[0]))
+        }
         v => Err(config_error(format!(
             "input.delimiter = {v:?}: expected one ASCII character such as \",\" or \";\", \"\\t\" or \"whitespace\""
         ))),
@@ -172,7 +174,9 @@ impl FeaturesSettings {
             .as_deref()
             .map(|name| {
                 name.parse::<chrono_tz::Tz>().map_err(|_| {
-                    config_error(format!("input.timezone = {name:?} is not an IANA time zone such as \"Europe/London\""))
+                    config_error(format!(
+                        "input.timezone = {name:?} is not an IANA time zone such as \"Europe/London\""
+                    ))
                 })
             })
             .transpose()?;
@@ -207,13 +211,24 @@ impl FeaturesSettings {
             as_of: args.as_of.or(config.as_of),
             drop_duplicates: args.drop_duplicates || input_config.drop_duplicates.unwrap_or(false),
             max_abs_amount: input_config.max_abs_amount.unwrap_or(defaults.max_abs_amount),
-            custom: features.custom.iter().map(|c| CustomFeature { name: c.name.clone(), sql: c.sql.clone() }).collect(),
+            custom: features
+                .custom
+                .iter()
+                .map(|c| CustomFeature {
+                    name: c.name.clone(),
+                    sql: c.sql.clone(),
+                })
+                .collect(),
             rfm_rules,
             memory_limit_bytes: memory_limit_mb.map_or(defaults.memory_limit_bytes, |mb| mb.saturating_mul(1 << 20)),
             threads: args.threads.or(features.threads),
         };
         params.check().map_err(|e| config_error(e.to_string()))?;
-        Ok(FeaturesSettings { input, params, out: args.out.clone() })
+        Ok(FeaturesSettings {
+            input,
+            params,
+            out: args.out.clone(),
+        })
     }
 }
 
@@ -263,8 +278,14 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        assert_eq!(resolve_path(Some(Path::new("data/sample")), "tx.csv"), "data/sample/tx.csv");
-        assert_eq!(resolve_path(Some(Path::new("data/sample")), "/abs/tx.csv"), "/abs/tx.csv");
+        assert_eq!(
+            resolve_path(Some(Path::new("data/sample")), "tx.csv"),
+            "data/sample/tx.csv"
+        );
+        assert_eq!(
+            resolve_path(Some(Path::new("data/sample")), "/abs/tx.csv"),
+            "/abs/tx.csv"
+        );
         assert_eq!(resolve_path(None, "tx.csv"), "tx.csv");
     }
 }

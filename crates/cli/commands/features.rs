@@ -48,8 +48,16 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
         thousands(r.rows_on_or_after_as_of),
         thousands(r.rows_filtered_out)
     );
-    let duplicate_note = if r.duplicates_dropped { "dropped" } else { "kept; --drop-duplicates drops them" };
-    let _ = writeln!(human, "  duplicates   {} exact duplicate rows ({duplicate_note})", thousands(r.rows_duplicate));
+    let duplicate_note = if r.duplicates_dropped {
+        "dropped"
+    } else {
+        "kept; --drop-duplicates drops them"
+    };
+    let _ = writeln!(
+        human,
+        "  duplicates   {} exact duplicate rows ({duplicate_note})",
+        thousands(r.rows_duplicate)
+    );
     if r.customers_without_purchase > 0 {
         let _ = writeln!(
             human,

@@ -82,6 +82,23 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A value that is not a column but reads like one (letters, digits, `_`, spaces) is a missing
+/// column, not an expression: say so, listing the columns the file has.
+fn check_not_missing(role: &str, value: &str, names: &[String], file: &Path) -> Result<()> {
+    let looks_like_name = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
+    if looks_like_name && plain_column(value, names).is_none() {
+        return Err(Error::MissingColumn {
+            path: file.to_path_buf(),
+            role: role.to_string(),
+            column: value.to_string(),
+            found: names.join(", "),
+        });
+    }
+    Ok(())
+}
+
 /// A mapping is a plain column if it names one exactly, or as a double-quoted identifier.
 fn plain_column(value: &str, names: &[String]) -> Option<String> {
     if names.iter().any(|n| n == value) {
@@ -106,7 +123,9 @@ struct Session {
 }
 
 fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
-    let threads = params.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads = params
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -120,7 +139,10 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
         .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
         .build_arc()
         .map_err(|e| Error::Engine(e.to_string()))?;
-    Ok(Session { runtime, ctx: SessionContext::new_with_config_rt(config, env) })
+    Ok(Session {
+        runtime,
+        ctx: SessionContext::new_with_config_rt(config, env),
+    })
 }
 
 /// The input registered as table `raw`, with what is needed to interpret failures.
@@ -144,7 +166,10 @@ impl Session {
         let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         let df = self
             .block(self.ctx.read_parquet(paths, ParquetReadOptions::default()))
-            .map_err(|e| Error::BadFile { path: files[0].clone(), reason: format!("cannot read as Parquet: {e}") })?;
+            .map_err(|e| Error::BadFile {
+                path: files[0].clone(),
+                reason: format!("cannot read as Parquet: {e}"),
+            })?;
         let names = df.schema().fields().iter().map(|f| f.name().clone()).collect();
         self.ctx.register_table("raw", df.into_view()).map_err(engine_err)?;
         Ok(Registered {
@@ -175,6 +200,7 @@ impl Session {
         // (and the row filter) use get an inferred type.
         let mut columns: Vec<(String, usize, ColumnKind)> = Vec::new();
         for (role, value) in input.columns.roles() {
+            check_not_missing(role, value, &names, &files[0])?;
             if let Some(column) = plain_column(value, &names) {
                 if !columns.iter().any(|c| c.0 == column) {
                     let index = names.iter().position(|n| *n == column).unwrap_or_default();
@@ -183,7 +209,10 @@ impl Session {
             }
         }
         let utf8_schema = arrow::datatypes::Schema::new(
-            names.iter().map(|n| arrow::datatypes::Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
+            names
+                .iter()
+                .map(|n| arrow::datatypes::Field::new(n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
         );
         let df_schema = DFSchema::try_from(utf8_schema).map_err(engine_err)?;
         let mut to_infer = Vec::new();
@@ -195,11 +224,14 @@ impl Session {
             .map(|(role, v)| (format!("input.columns.{role}"), v.to_string()))
             .chain(input.filter.iter().map(|f| ("input.where".to_string(), f.clone())));
         for (setting, sql) in expressions {
-            let expr = self.ctx.parse_sql_expr(&sql, &df_schema).map_err(|e| Error::BadExpression {
-                setting: setting.clone(),
-                sql: sql.clone(),
-                reason: e.to_string(),
-            })?;
+            let expr = self
+                .ctx
+                .parse_sql_expr(&sql, &df_schema)
+                .map_err(|e| Error::BadExpression {
+                    setting: setting.clone(),
+                    sql: sql.clone(),
+                    reason: e.to_string(),
+                })?;
             for column in expr.column_refs() {
                 let name = &column.name;
                 if let Some(index) = names.iter().position(|n| n == name) {
@@ -211,9 +243,18 @@ impl Session {
             }
         }
         source::infer_kinds(files, &input.text, &mut columns, &to_infer)?;
+        // The remaining columns are read as text: they take part in duplicate detection only.
+        for (index, name) in names.iter().enumerate() {
+            if !columns.iter().any(|c| c.0 == *name) {
+                columns.push((name.clone(), index, ColumnKind::Text));
+            }
+        }
         let plan = Arc::new(TextPlan {
             format: input.text.clone(),
-            timestamps: TimestampParser { timezone: input.timezone, format: input.timestamp_format.clone() },
+            timestamps: TimestampParser {
+                timezone: input.timezone,
+                format: input.timestamp_format.clone(),
+            },
             max_abs_amount: params.max_abs_amount,
             columns,
             n_fields: names.len(),
@@ -235,7 +276,12 @@ impl Session {
             .collect();
         let table = StreamingTable::try_new(schema, partitions).map_err(engine_err)?;
         self.ctx.register_table("raw", Arc::new(table)).map_err(engine_err)?;
-        Ok(Registered { names, failure, rows_read, text_plan: Some(plan) })
+        Ok(Registered {
+            names,
+            failure,
+            rows_read,
+            text_plan: Some(plan),
+        })
     }
 
     fn register(&self, input_files: &InputFiles, input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
@@ -257,25 +303,19 @@ impl Session {
     /// Resolves every mapping to SQL that yields the normalized type of its role.
     fn map_columns(&self, input: &InputSpec, registered: &Registered, first_file: &Path) -> Result<Vec<Mapped>> {
         if let Some(filter) = &input.filter {
-            self.plan("input.where", filter, &format!("SELECT 1 FROM raw WHERE {filter} LIMIT 0"))?;
+            self.plan(
+                "input.where",
+                filter,
+                &format!("SELECT 1 FROM raw WHERE {filter} LIMIT 0"),
+            )?;
         }
         let mut mapped = Vec::new();
         for (role, value) in input.columns.roles() {
             let column = plain_column(value, &registered.names);
+            check_not_missing(role, value, &registered.names, first_file)?;
             let fragment = match &column {
                 Some(name) => quote_ident(name),
-                None => {
-                    let looks_like_name = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
-                    if looks_like_name {
-                        return Err(Error::MissingColumn {
-                            path: first_file.to_path_buf(),
-                            role: role.to_string(),
-                            column: value.to_string(),
-                            found: registered.names.join(", "),
-                        });
-                    }
-                    format!("({value})")
-                }
+                None => format!("({value})"),
             };
             let setting = format!("input.columns.{role}");
             let df = self.plan(&setting, value, &format!("SELECT {fragment} AS v FROM raw LIMIT 0"))?;
@@ -285,7 +325,12 @@ impl Session {
                 sql: value.to_string(),
                 reason,
             })?;
-            mapped.push(Mapped { role, written: value.to_string(), column, sql });
+            mapped.push(Mapped {
+                role,
+                written: value.to_string(),
+                column,
+                sql,
+            });
         }
         Ok(mapped)
     }
@@ -323,13 +368,17 @@ fn normalize(role: &str, fragment: &str, data_type: &DataType) -> std::result::R
                     TimeUnit::Nanosecond => format!("{raw} / 1000"),
                 })
             }
-            Date32 => Ok(format!("CAST(arrow_cast({fragment}, 'Int32') AS BIGINT) * {MICROS_PER_DAY}")),
+            Date32 => Ok(format!(
+                "CAST(arrow_cast({fragment}, 'Int32') AS BIGINT) * {MICROS_PER_DAY}"
+            )),
             Date64 => Ok(format!("arrow_cast({fragment}, 'Int64') * 1000")),
             _ if is_text => Err(format!(
                 "the timestamp is text in this file ({data_type}); in Parquet, store a timestamp type or \
                  map it with an expression such as to_timestamp_micros(col)"
             )),
-            _ => Err(format!("the timestamp must be a timestamp or date column, found {data_type}")),
+            _ => Err(format!(
+                "the timestamp must be a timestamp or date column, found {data_type}"
+            )),
         },
         "amount" | "quantity" => {
             if is_number {
@@ -346,7 +395,18 @@ fn role_sql<'a>(mapped: &'a [Mapped], role: &str) -> Option<&'a Mapped> {
     mapped.iter().find(|m| m.role == role)
 }
 
-fn tx_sql(mapped: &[Mapped], filter: Option<&str>) -> String {
+/// Input columns that no role maps by name: they are carried as `__k0, __k1, ...` so that duplicate
+/// detection compares whole input rows (two lines of one invoice with the same quantity and price
+/// but different products are not duplicates).
+fn extra_key_columns(mapped: &[Mapped], names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| n.as_str() != LINE_COLUMN && !mapped.iter().any(|m| m.column.as_deref() == Some(n.as_str())))
+        .cloned()
+        .collect()
+}
+
+fn tx_sql(mapped: &[Mapped], extra_keys: &[String], filter: Option<&str>) -> String {
     let get = |role: &str, null_type: &str| {
         role_sql(mapped, role).map_or_else(|| format!("CAST(NULL AS {null_type})"), |m| m.sql.clone())
     };
@@ -359,6 +419,12 @@ fn tx_sql(mapped: &[Mapped], filter: Option<&str>) -> String {
         get("quantity", "DOUBLE"),
         get("category", "VARCHAR"),
     );
+    let keys: String = extra_keys
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!(", {} AS __k{i}", quote_ident(name)))
+        .collect();
+    sql = sql.replacen(" FROM raw", &format!("{keys} FROM raw"), 1);
     if let Some(filter) = filter {
         sql.push_str(&format!(" WHERE {filter}"));
     }
@@ -369,7 +435,8 @@ fn ok_sql(max_abs_amount: f64) -> String {
     format!("(ts_us IS NOT NULL AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {max_abs_amount:?})")
 }
 
-fn feature_sql(as_of_us: i64, params: &FeatureParams) -> String {
+fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
+    let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
     let multiplicity = if params.drop_duplicates { "1" } else { "n" };
     let ok = ok_sql(params.max_abs_amount);
     let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
@@ -379,7 +446,7 @@ fn feature_sql(as_of_us: i64, params: &FeatureParams) -> String {
 WITH lines AS (
     SELECT customer_id, order_id, ts_us, amount, count(*) AS n
     FROM tx
-    GROUP BY customer_id, order_id, ts_us, amount, quantity, category
+    GROUP BY customer_id, order_id, ts_us, amount, quantity, category{extra_keys}
 ), checked AS (
     SELECT customer_id, order_id, ts_us, amount, n, {multiplicity} AS m, {ok} AS ok
     FROM lines
@@ -434,10 +501,14 @@ GROUP BY customer_id
 
 /// Reads an integer column of any integer type as i64, nulls as `None`.
 fn int_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
-    let column = batch.column_by_name(name).ok_or_else(|| Error::Engine(format!("result has no column {name}")))?;
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Engine(format!("result has no column {name}")))?;
     let column = arrow::compute::cast(column, &DataType::Int64).map_err(|e| Error::Engine(e.to_string()))?;
     let values = column.as_primitive::<Int64Type>();
-    Ok((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect())
+    Ok((0..values.len())
+        .map(|i| values.is_valid(i).then(|| values.value(i)))
+        .collect())
 }
 
 fn to_u64(value: Option<i64>) -> u64 {
@@ -448,7 +519,9 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
     let mut customers = Vec::new();
     for batch in batches {
         let ids = arrow::compute::cast(
-            batch.column_by_name("customer_id").ok_or_else(|| Error::Engine("no customer_id".into()))?,
+            batch
+                .column_by_name("customer_id")
+                .ok_or_else(|| Error::Engine("no customer_id".into()))?,
             &DataType::Utf8,
         )
         .map_err(|e| Error::Engine(e.to_string()))?;
@@ -457,7 +530,11 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
         let (rows_total, rows_invalid, rows_future) = (col("rows_total")?, col("rows_invalid")?, col("rows_future")?);
         let (rows_duplicate, rows_before) = (col("rows_duplicate")?, col("rows_before")?);
         let (net, purchase, returns) = (col("net_cents")?, col("purchase_cents")?, col("return_cents")?);
-        let (s30, s90, s365) = (col("spend_30d_cents")?, col("spend_90d_cents")?, col("spend_365d_cents")?);
+        let (s30, s90, s365) = (
+            col("spend_30d_cents")?,
+            col("spend_90d_cents")?,
+            col("spend_365d_cents")?,
+        );
         let (first, last) = (col("first_purchase_us")?, col("last_purchase_us")?);
         let (frequency, orders_90d) = (col("frequency")?, col("orders_90d")?);
         for i in 0..batch.num_rows() {
@@ -499,9 +576,13 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     let session = new_session(params, input_files.files.len().max(2))?;
     let registered = session.register(input_files, input, params)?;
     let mapped = session.map_columns(input, &registered, &input_files.files[0])?;
-    let tx = tx_sql(&mapped, input.filter.as_deref());
+    let extra_keys = extra_key_columns(&mapped, &registered.names);
+    let tx = tx_sql(&mapped, &extra_keys, input.filter.as_deref());
     let tx_df = session.plan("input.columns", "", &tx)?;
-    session.ctx.register_table("tx", tx_df.into_view()).map_err(engine_err)?;
+    session
+        .ctx
+        .register_table("tx", tx_df.into_view())
+        .map_err(engine_err)?;
 
     let as_of_us = match params.as_of {
         Some(date) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
@@ -511,28 +592,40 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
             let batches = session
                 .block(async { session.ctx.sql(&sql).await?.collect().await })
                 .map_err(|e| query_error(&registered, e))?;
-            let last = batches.first().map(|b| int_values(b, "last")).transpose()?.and_then(|v| v.first().copied().flatten());
+            let last = batches
+                .first()
+                .map(|b| int_values(b, "last"))
+                .transpose()?
+                .and_then(|v| v.first().copied().flatten());
             let Some(last) = last else {
-                return Err(locate_invalid(input, params, input_files, &mapped)
-                    .unwrap_or_else(|| Error::BadFile {
+                return Err(
+                    locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| Error::BadFile {
                         path: input_files.files[0].clone(),
                         reason: "has no valid transaction rows (after input.where)".into(),
-                    }));
+                    }),
+                );
             };
             // Midnight UTC of the day after the last transaction.
             (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY
         }
     };
 
-    let sql = feature_sql(as_of_us, params);
+    let sql = feature_sql(as_of_us, params, extra_keys.len());
+    // Text is counted as it streams, and the as-of query may already have read it once.
+    if registered.text_plan.is_some() {
+        registered.rows_read.store(0, Ordering::Relaxed);
+    }
     let batches = session
         .block(async { session.ctx.sql(&sql).await?.collect().await })
         .map_err(|e| query_error(&registered, e))?;
+    let rows_read = registered.rows_read.load(Ordering::Relaxed);
     let customers = parse_aggregates(&batches)?;
     if customers.iter().any(|c| c.rows_invalid > 0) {
         return Err(locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| {
             let n: u64 = customers.iter().map(|c| c.rows_invalid).sum();
-            Error::Engine(format!("{n} rows have a missing timestamp or an invalid amount, but none could be located"))
+            Error::Engine(format!(
+                "{n} rows have a missing timestamp or an invalid amount, but none could be located"
+            ))
         }));
     }
 
@@ -567,7 +660,7 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         customers,
         custom,
         as_of_us,
-        rows_read: registered.rows_read.load(Ordering::Relaxed),
+        rows_read,
         format: input_files.format,
         files: input_files.files.clone(),
     })
@@ -575,20 +668,40 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
 
 /// The slow path: reads each file in order on one partition and reports the first row whose
 /// timestamp or amount is invalid, with its line (text) or row index (Parquet).
-fn locate_invalid(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles, mapped: &[Mapped]) -> Option<Error> {
-    let single = FeatureParams { threads: Some(1), ..params.clone() };
+fn locate_invalid(
+    input: &InputSpec,
+    params: &FeatureParams,
+    input_files: &InputFiles,
+    mapped: &[Mapped],
+) -> Option<Error> {
+    let single = FeatureParams {
+        threads: Some(1),
+        ..params.clone()
+    };
     for file in &input_files.files {
         let session = new_session(&single, 1).ok()?;
-        let one = InputFiles { files: vec![file.clone()], format: input_files.format };
+        let one = InputFiles {
+            files: vec![file.clone()],
+            format: input_files.format,
+        };
         let registered = match session.register(&one, input, &single) {
             Ok(r) => r,
             Err(e) => return Some(e),
         };
         let ts = &role_sql(mapped, "timestamp")?.sql;
         let amount = &role_sql(mapped, "amount")?.sql;
-        let keep = input.filter.as_deref().map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
-        let line = if registered.text_plan.is_some() { quote_ident(LINE_COLUMN) } else { "CAST(0 AS BIGINT)".into() };
-        let sql = format!("SELECT {keep} AS keep, {ts} AS ts_us, {amount} AS amount, CAST({line} AS BIGINT) AS line FROM raw");
+        let keep = input
+            .filter
+            .as_deref()
+            .map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
+        let line = if registered.text_plan.is_some() {
+            quote_ident(LINE_COLUMN)
+        } else {
+            "CAST(0 AS BIGINT)".into()
+        };
+        let sql = format!(
+            "SELECT {keep} AS keep, {ts} AS ts_us, {amount} AS amount, CAST({line} AS BIGINT) AS line FROM raw"
+        );
         let found = session.block(async {
             let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
             let mut row = 0u64;
@@ -601,7 +714,11 @@ fn locate_invalid(input: &InputSpec, params: &FeatureParams, input_files: &Input
                 let lines = arrow::compute::cast(batch.column(3), &DataType::UInt64)?;
                 let lines = lines.as_primitive::<UInt64Type>();
                 for i in 0..batch.num_rows() {
-                    let location = if registered.text_plan.is_some() { Location::Line(lines.value(i)) } else { Location::Row(row + i as u64) };
+                    let location = if registered.text_plan.is_some() {
+                        Location::Line(lines.value(i))
+                    } else {
+                        Location::Row(row + i as u64)
+                    };
                     if !(keep.is_valid(i) && keep.value(i)) {
                         continue;
                     }
@@ -626,7 +743,12 @@ fn locate_invalid(input: &InputSpec, params: &FeatureParams, input_files: &Input
             Ok(Some((location, role, reason))) => {
                 let m = role_sql(mapped, role)?;
                 let column = m.column.clone().unwrap_or_else(|| format!("{role} = {}", m.written));
-                return Some(Error::BadValue { path: file.clone(), location, column, reason });
+                return Some(Error::BadValue {
+                    path: file.clone(),
+                    location,
+                    column,
+                    reason,
+                });
             }
             Ok(None) => continue,
             Err(e) => return Some(query_error(&registered, e)),
@@ -649,8 +771,12 @@ mod tests {
 
     #[test]
     fn zoned_timestamps_are_read_as_utc_instants() {
-        let sql = normalize("timestamp", "t", &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())))
-            .expect("supported");
+        let sql = normalize(
+            "timestamp",
+            "t",
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())),
+        )
+        .expect("supported");
         assert_eq!(sql, "arrow_cast(t, 'Int64') * 1000");
     }
 

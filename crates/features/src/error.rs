@@ -46,7 +46,9 @@ pub enum Error {
     },
 
     /// The input files are of different formats.
-    #[error("input files mix formats ({first} is {first_format}, {other} is {other_format}); give files of one format")]
+    #[error(
+        "input files mix formats ({first} is {first_format}, {other} is {other_format}); give files of one format"
+    )]
     MixedFormats {
         /// A file of the first format.
         first: PathBuf,
@@ -128,7 +130,9 @@ pub enum Error {
     },
 
     /// No customer made a purchase before the as-of date.
-    #[error("no customer has a purchase (amount > 0) before the as-of date {as_of}; check --as-of and the amount mapping")]
+    #[error(
+        "no customer has a purchase (amount > 0) before the as-of date {as_of}; check --as-of and the amount mapping"
+    )]
     EmptySnapshot {
         /// The snapshot date.
         as_of: chrono::NaiveDate,
@@ -160,11 +164,18 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidParam { name, reason: reason.into() }
+        Error::InvalidParam {
+            name,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub struct IngestReport {
     pub rows_missing_customer: u64,
     /// Rows at or after the as-of date; dropped.
     pub rows_on_or_after_as_of: u64,
-    /// Rows that repeat an earlier row exactly (all mapped columns); kept unless `drop_duplicates`.
+    /// Rows that repeat an earlier row exactly (every input column); kept unless `drop_duplicates`.
     pub rows_duplicate: u64,
     /// Whether duplicates were dropped.
     pub duplicates_dropped: bool,
@@ -107,7 +107,9 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
         }
     }
     if population.is_empty() {
-        let date = chrono::DateTime::from_timestamp_micros(as_of).map(|t| t.date_naive()).unwrap_or_default();
+        let date = chrono::DateTime::from_timestamp_micros(as_of)
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
         return Err(Error::EmptySnapshot { as_of: date });
     }
     // Byte order: `String`'s `Ord` compares the UTF-8 bytes.
@@ -121,13 +123,17 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
     let mut monetary = Vec::with_capacity(n);
     let mut avg_order = Vec::with_capacity(n);
     let mut tenure = Vec::with_capacity(n);
-    let (mut spend_30, mut spend_90, mut spend_365) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut spend_30, mut spend_90, mut spend_365) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let mut orders_90 = Vec::with_capacity(n);
     let mut between = Vec::with_capacity(n);
     let mut return_ratio = Vec::with_capacity(n);
     for c in &population {
         // Both exist for every customer in the population (it is defined by having a purchase).
-        let (first, last) = (c.first_purchase_us.unwrap_or(as_of), c.last_purchase_us.unwrap_or(as_of));
+        let (first, last) = (
+            c.first_purchase_us.unwrap_or(as_of),
+            c.last_purchase_us.unwrap_or(as_of),
+        );
         ids.push(c.customer_id.clone().unwrap_or_default());
         recency.push(days(as_of - last));
         tenure.push(days(as_of - first));
@@ -147,7 +153,9 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
     let r_score = quintile_scores(&recency, Better::Lower);
     let f_score = quintile_scores(&frequency_f64, Better::Higher);
     let m_score = quintile_scores(&monetary, Better::Higher);
-    let segment: Vec<&str> = (0..n).map(|i| params.rfm_rules.name(r_score[i], f_score[i], m_score[i])).collect();
+    let segment: Vec<&str> = (0..n)
+        .map(|i| params.rfm_rules.name(r_score[i], f_score[i], m_score[i]))
+        .collect();
 
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids.clone())),
@@ -184,7 +192,9 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
 fn check_finite(batch: &RecordBatch) -> Result<()> {
     let ids = batch.column(0).as_any().downcast_ref::<StringArray>();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let Some(values) = column.as_any().downcast_ref::<Float64Array>() else { continue };
+        let Some(values) = column.as_any().downcast_ref::<Float64Array>() else {
+            continue;
+        };
         if let Some(i) = (0..values.len()).find(|&i| values.is_valid(i) && !values.value(i).is_finite()) {
             return Err(Error::NonFinite {
                 feature: field.name().clone(),

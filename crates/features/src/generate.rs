@@ -82,7 +82,10 @@ impl GenerateParams {
             return Err(Error::invalid("customers", "must be at least 1"));
         }
         if self.end <= self.start {
-            return Err(Error::invalid("end", format!("{} is not after start {}", self.end, self.start)));
+            return Err(Error::invalid(
+                "end",
+                format!("{} is not after start {}", self.end, self.start),
+            ));
         }
         for (name, value) in [
             ("mean_days_between_orders", self.mean_days_between_orders),
@@ -116,7 +119,16 @@ pub struct GenerateReport {
     pub truth: PathBuf,
 }
 
-const CATEGORIES: [&str; 8] = ["books", "music", "electronics", "home", "garden", "toys", "fashion", "beauty"];
+const CATEGORIES: [&str; 8] = [
+    "books",
+    "music",
+    "electronics",
+    "home",
+    "garden",
+    "toys",
+    "fashion",
+    "beauty",
+];
 /// Relative purchase intensity Monday..Sunday.
 const WEEKDAY_WEIGHTS: [f64; 7] = [0.85, 0.9, 0.95, 1.0, 1.1, 1.3, 0.9];
 const BATCH_ROWS: usize = 65_536;
@@ -128,7 +140,11 @@ fn transactions_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new("order_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("amount", DataType::Float64, false),
         Field::new("quantity", DataType::Int64, false),
         Field::new("category", DataType::Utf8, false),
@@ -138,8 +154,16 @@ fn transactions_schema() -> SchemaRef {
 fn truth_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
-        Field::new("first_purchase", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("dropout_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "first_purchase",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(
+            "dropout_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("purchase_rate_per_day", DataType::Float64, false),
         Field::new("alive_at_end", DataType::Boolean, false),
     ]))
@@ -257,9 +281,19 @@ impl Model {
                 let return_us = ts_us + (delay_days * MICROS_PER_DAY as f64) as i64;
                 if return_us < self.end_us {
                     // Most returns are whole lines; some are partial refunds.
-                    let share = if rng.random::<f64>() < 0.7 { 1.0 } else { rng.random_range(0.2..0.9) };
+                    let share = if rng.random::<f64>() < 0.7 {
+                        1.0
+                    } else {
+                        rng.random_range(0.2..0.9)
+                    };
                     let refund = ((cents as f64 * share).round() as i64).max(1);
-                    out.lines.push(Line { order, ts_us: return_us, cents: -refund, quantity: -line.quantity, category: line.category });
+                    out.lines.push(Line {
+                        order,
+                        ts_us: return_us,
+                        cents: -refund,
+                        quantity: -line.quantity,
+                        category: line.category,
+                    });
                 }
             }
             out.lines.push(line);
@@ -278,11 +312,16 @@ impl Sink {
         match format {
             OutputFormat::Parquet => {
                 let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?))
+                    .set_compression(Compression::ZSTD(
+                        ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
+                    ))
                     .build();
                 ArrowWriter::try_new(file, schema, Some(props))
                     .map(Sink::Parquet)
-                    .map_err(|e| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() })
+                    .map_err(|e| Error::Parquet {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })
             }
             OutputFormat::Csv => {
                 let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -295,15 +334,23 @@ impl Sink {
 
     fn write(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
         match self {
-            Sink::Parquet(w) => w.write(batch).map_err(|e| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() }),
+            Sink::Parquet(w) => w.write(batch).map_err(|e| Error::Parquet {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
             Sink::Csv(w) => write_csv_rows(w, batch).map_err(|e| Error::io("cannot write", path, e)),
         }
     }
 
     fn finish(self, path: &Path) -> Result<File> {
         match self {
-            Sink::Parquet(w) => w.into_inner().map_err(|e| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() }),
-            Sink::Csv(w) => w.into_inner().map_err(|e| Error::io("cannot write", path, e.into_error())),
+            Sink::Parquet(w) => w.into_inner().map_err(|e| Error::Parquet {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+            Sink::Csv(w) => w
+                .into_inner()
+                .map_err(|e| Error::io("cannot write", path, e.into_error())),
         }
     }
 }
@@ -363,7 +410,9 @@ impl Staged {
     fn publish(self) -> Result<PathBuf> {
         let file = self.sink.finish(&self.path)?;
         file.sync_all().map_err(|e| Error::io("cannot sync", &self.path, e))?;
-        self.tmp.persist(&self.path).map_err(|e| Error::io("cannot move the finished file to", &self.path, e.error))?;
+        self.tmp
+            .persist(&self.path)
+            .map_err(|e| Error::io("cannot move the finished file to", &self.path, e.error))?;
         Ok(self.path)
     }
 }
@@ -417,7 +466,12 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
     };
     let tx_schema = transactions_schema();
     let truth_schema = truth_schema();
-    let mut tx_file = Staged::create(out_dir, &format!("transactions.{ext}"), tx_schema.clone(), params.format)?;
+    let mut tx_file = Staged::create(
+        out_dir,
+        &format!("transactions.{ext}"),
+        tx_schema.clone(),
+        params.format,
+    )?;
     let mut truth_file = Staged::create(out_dir, &format!("truth.{ext}"), truth_schema.clone(), params.format)?;
 
     let mut tx = TxBuilders::new();
@@ -475,7 +529,8 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
                 Arc::new(truth_rate.finish()),
                 Arc::new(truth_alive.finish()),
             ];
-            let batch = RecordBatch::try_new(truth_schema.clone(), columns).map_err(|e| Error::Engine(e.to_string()))?;
+            let batch =
+                RecordBatch::try_new(truth_schema.clone(), columns).map_err(|e| Error::Engine(e.to_string()))?;
             truth_file.sink.write(&batch, &truth_file.path)?;
             truth_rows = 0;
         }
@@ -529,20 +584,47 @@ mod tests {
     #[test]
     fn a_customer_is_the_same_whatever_else_is_generated() {
         let model = Model::new(&params(10)).expect("model");
-        let mut a = Customer { id: String::new(), first_us: 0, dropout_us: 0, rate_per_day: 0.0, alive: false, lines: vec![], orders: 0 };
-        let mut b = Customer { id: String::new(), first_us: 0, dropout_us: 0, rate_per_day: 0.0, alive: false, lines: vec![], orders: 0 };
+        let mut a = Customer {
+            id: String::new(),
+            first_us: 0,
+            dropout_us: 0,
+            rate_per_day: 0.0,
+            alive: false,
+            lines: vec![],
+            orders: 0,
+        };
+        let mut b = Customer {
+            id: String::new(),
+            first_us: 0,
+            dropout_us: 0,
+            rate_per_day: 0.0,
+            alive: false,
+            lines: vec![],
+            orders: 0,
+        };
         model.customer(5, &mut a);
         model.customer(3, &mut b);
         model.customer(5, &mut b);
         assert_eq!(a.id, "C0000005");
-        assert_eq!((a.first_us, a.dropout_us, a.orders), (b.first_us, b.dropout_us, b.orders));
+        assert_eq!(
+            (a.first_us, a.dropout_us, a.orders),
+            (b.first_us, b.dropout_us, b.orders)
+        );
         assert_eq!(a.lines.len(), b.lines.len());
     }
 
     #[test]
     fn lines_stay_inside_the_period_and_after_the_first_purchase() {
         let model = Model::new(&params(200)).expect("model");
-        let mut c = Customer { id: String::new(), first_us: 0, dropout_us: 0, rate_per_day: 0.0, alive: false, lines: vec![], orders: 0 };
+        let mut c = Customer {
+            id: String::new(),
+            first_us: 0,
+            dropout_us: 0,
+            rate_per_day: 0.0,
+            alive: false,
+            lines: vec![],
+            orders: 0,
+        };
         for i in 0..200 {
             model.customer(i, &mut c);
             assert!(!c.lines.is_empty(), "every customer has a first purchase");
@@ -550,7 +632,11 @@ mod tests {
             assert!(c.lines.iter().all(|l| l.ts_us >= c.first_us && l.ts_us < model.end_us));
             assert!(c.lines.iter().all(|l| l.cents != 0));
             // Purchases never happen after the true dropout.
-            assert!(c.lines.iter().filter(|l| l.cents > 0).all(|l| l.ts_us <= c.dropout_us.max(c.first_us)));
+            assert!(c
+                .lines
+                .iter()
+                .filter(|l| l.cents > 0)
+                .all(|l| l.ts_us <= c.dropout_us.max(c.first_us)));
         }
     }
 }

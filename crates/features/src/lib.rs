@@ -68,11 +68,18 @@ pub fn extract_features(input: &InputSpec, params: &FeatureParams) -> Result<Fea
     let as_of_us = output.as_of_us;
     let (batch, mut report) = features::build(output, params)?;
     report.files = files.files.len();
-    let fingerprint = fingerprint.join().map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
+    let fingerprint = fingerprint
+        .join()
+        .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
     let as_of = chrono::DateTime::from_timestamp_micros(as_of_us)
         .map(|t| t.date_naive())
         .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
-    Ok(FeatureTable { batch, as_of, fingerprint, report })
+    Ok(FeatureTable {
+        batch,
+        as_of,
+        fingerprint,
+        report,
+    })
 }
 
 /// Hashes the contents of the files, in order, with their lengths as separators: the same bytes give

@@ -61,7 +61,10 @@ impl FeatureTable {
             (META_TOOL_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ]);
         let schema = Arc::new(self.batch.schema().as_ref().clone().with_metadata(metadata));
-        self.batch.clone().with_schema(schema).map_err(|e| Error::Engine(e.to_string()))
+        self.batch
+            .clone()
+            .with_schema(schema)
+            .map_err(|e| Error::Engine(e.to_string()))
     }
 
     /// Writes the table to `path` atomically: into a temporary file in the same directory, synced,
@@ -76,21 +79,32 @@ impl FeatureTable {
             .tempfile_in(dir)
             .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
+            ))
             .build();
-        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() };
+        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
         let mut writer = ArrowWriter::try_new(tmp.as_file_mut(), batch.schema(), Some(props)).map_err(parquet_err)?;
         writer.write(&batch).map_err(parquet_err)?;
         writer.close().map_err(parquet_err)?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("cannot sync", path, e))?;
-        tmp.persist(path).map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("cannot sync", path, e))?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
         Ok(())
     }
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.
     pub fn read_parquet(path: &Path) -> Result<FeatureTable> {
         let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet { path: path.to_path_buf(), reason: e.to_string() };
+        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
         let schema = builder.schema().clone();
         let meta = |key: &str| {
@@ -109,16 +123,25 @@ impl FeatureTable {
         if version != FEATURE_SET_VERSION {
             return Err(Error::BadFile {
                 path: path.to_path_buf(),
-                reason: format!("feature-set version {version} is not supported (this build reads {FEATURE_SET_VERSION})"),
+                reason: format!(
+                    "feature-set version {version} is not supported (this build reads {FEATURE_SET_VERSION})"
+                ),
             });
         }
         let reader = builder.build().map_err(parquet_err)?;
-        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Parquet {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         let plain = Arc::new(schema.as_ref().clone().with_metadata(HashMap::new()));
         let batch = arrow::compute::concat_batches(&plain, &batches).map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(FeatureTable { batch, as_of, fingerprint, report: IngestReport::default() })
+        Ok(FeatureTable {
+            batch,
+            as_of,
+            fingerprint,
+            report: IngestReport::default(),
+        })
     }
 }

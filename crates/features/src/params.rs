@@ -20,9 +20,9 @@ pub struct ColumnMapping {
     pub amount: String,
     /// Order (invoice) identifier; without one, every row is its own order.
     pub order_id: Option<String>,
-    /// Units on the line (optional, used for duplicate detection).
+    /// Units on the line (optional; available to custom features).
     pub quantity: Option<String>,
-    /// Product category (optional, used for duplicate detection).
+    /// Product category (optional; available to custom features).
     pub category: Option<String>,
 }
 
@@ -47,7 +47,11 @@ impl ColumnMapping {
             ("timestamp", self.timestamp.as_str()),
             ("amount", self.amount.as_str()),
         ];
-        for (role, value) in [("order_id", &self.order_id), ("quantity", &self.quantity), ("category", &self.category)] {
+        for (role, value) in [
+            ("order_id", &self.order_id),
+            ("quantity", &self.quantity),
+            ("category", &self.category),
+        ] {
             if let Some(v) = value {
                 roles.push((role, v.as_str()));
             }
@@ -141,7 +145,10 @@ impl FeatureParams {
     /// Checks every rule on the parameters; called once before any work.
     pub fn check(&self) -> Result<()> {
         if !(self.max_abs_amount.is_finite() && self.max_abs_amount > 0.0) {
-            return Err(Error::invalid("input.max_abs_amount", format!("must be a positive finite number, got {}", self.max_abs_amount)));
+            return Err(Error::invalid(
+                "input.max_abs_amount",
+                format!("must be a positive finite number, got {}", self.max_abs_amount),
+            ));
         }
         // Beyond this, integer cents could overflow an i64 after a few thousand rows.
         if self.max_abs_amount > 1e12 {
@@ -161,7 +168,10 @@ impl FeatureParams {
             if !valid {
                 return Err(Error::invalid(
                     "features.custom.name",
-                    format!("{:?} must be letters, digits and '_', not starting with a digit", feature.name),
+                    format!(
+                        "{:?} must be letters, digits and '_', not starting with a digit",
+                        feature.name
+                    ),
                 ));
             }
             if !names.insert(feature.name.as_str()) {
@@ -171,7 +181,10 @@ impl FeatureParams {
                 ));
             }
             if feature.sql.trim().is_empty() {
-                return Err(Error::invalid("features.custom.sql", format!("feature {:?} has an empty expression", feature.name)));
+                return Err(Error::invalid(
+                    "features.custom.sql",
+                    format!("feature {:?} has an empty expression", feature.name),
+                ));
             }
         }
         Ok(())
@@ -190,7 +203,10 @@ mod tests {
     #[test]
     fn max_abs_amount_must_be_positive_and_finite() {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e13] {
-            let params = FeatureParams { max_abs_amount: bad, ..FeatureParams::default() };
+            let params = FeatureParams {
+                max_abs_amount: bad,
+                ..FeatureParams::default()
+            };
             assert!(params.check().is_err(), "{bad} accepted");
         }
     }
@@ -198,7 +214,10 @@ mod tests {
     #[test]
     fn custom_features_cannot_shadow_v1_columns() {
         let params = FeatureParams {
-            custom: vec![CustomFeature { name: "frequency".into(), sql: "count(*)".into() }],
+            custom: vec![CustomFeature {
+                name: "frequency".into(),
+                sql: "count(*)".into(),
+            }],
             ..FeatureParams::default()
         };
         assert!(params.check().expect_err("shadowing").to_string().contains("already"));
@@ -207,7 +226,10 @@ mod tests {
     #[test]
     fn custom_feature_names_must_be_identifiers() {
         let params = FeatureParams {
-            custom: vec![CustomFeature { name: "2x spend".into(), sql: "sum(amount)".into() }],
+            custom: vec![CustomFeature {
+                name: "2x spend".into(),
+                sql: "sum(amount)".into(),
+            }],
             ..FeatureParams::default()
         };
         assert!(params.check().is_err());
@@ -215,7 +237,10 @@ mod tests {
 
     #[test]
     fn threads_cannot_be_zero() {
-        let params = FeatureParams { threads: Some(0), ..FeatureParams::default() };
+        let params = FeatureParams {
+            threads: Some(0),
+            ..FeatureParams::default()
+        };
         assert!(params.check().is_err());
     }
 }

@@ -32,7 +32,12 @@ impl TimestampParser {
     }
 
     fn parse_iso(&self, text: &str) -> Result<i64, String> {
-        let bad = || format!("cannot parse {} as a timestamp ({ISO_HINT})", crate::error::truncate_value(text));
+        let bad = || {
+            format!(
+                "cannot parse {} as a timestamp ({ISO_HINT})",
+                crate::error::truncate_value(text)
+            )
+        };
         // A value with an explicit offset or `Z` names an instant; everything else is a wall-clock
         // time in the configured zone. The date part is always 10 bytes, so the suffix check is cheap.
         let has_offset = text.len() > 10 && {
@@ -60,9 +65,16 @@ impl TimestampParser {
     }
 
     fn parse_with_format(&self, text: &str, format: &str) -> Result<i64, String> {
-        let bad = || format!("cannot parse {} with timestamp_format {format:?}", crate::error::truncate_value(text));
+        let bad = || {
+            format!(
+                "cannot parse {} with timestamp_format {format:?}",
+                crate::error::truncate_value(text)
+            )
+        };
         if format.contains("%z") || format.contains("%:z") || format.contains("%#z") {
-            return DateTime::parse_from_str(text, format).map(|t| t.timestamp_micros()).map_err(|_| bad());
+            return DateTime::parse_from_str(text, format)
+                .map(|t| t.timestamp_micros())
+                .map_err(|_| bad());
         }
         let naive = NaiveDateTime::parse_from_str(text, format)
             .or_else(|_| NaiveDate::parse_from_str(text, format).map(|d| d.and_time(chrono::NaiveTime::MIN)))
@@ -169,7 +181,9 @@ pub fn check_amount(value: f64, max_abs: f64) -> Result<f64, String> {
         return Err("is not a finite number".to_string());
     }
     if value.abs() > max_abs {
-        return Err(format!("exceeds the largest accepted amount magnitude {max_abs} (input.max_abs_amount)"));
+        return Err(format!(
+            "exceeds the largest accepted amount magnitude {max_abs} (input.max_abs_amount)"
+        ));
     }
     Ok(value)
 }
@@ -177,7 +191,10 @@ pub fn check_amount(value: f64, max_abs: f64) -> Result<f64, String> {
 /// Parses an optional numeric column (quantity, inferred numeric columns): plain decimal, finite.
 pub fn parse_number(text: &str) -> Result<f64, String> {
     if !is_plain_decimal(text) {
-        return Err(format!("{} is not a plain decimal number", crate::error::truncate_value(text)));
+        return Err(format!(
+            "{} is not a plain decimal number",
+            crate::error::truncate_value(text)
+        ));
     }
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
@@ -207,25 +224,52 @@ mod tests {
 
     #[test]
     fn naive_timestamps_are_utc_by_default() {
-        assert_eq!(utc().parse_micros("2024-03-01 14:30:00"), Ok(micros(2024, 3, 1, 14, 30, 0)));
-        assert_eq!(utc().parse_micros("2024-03-01T14:30"), Ok(micros(2024, 3, 1, 14, 30, 0)));
-        assert_eq!(utc().parse_micros("2024-03-01 14:30:00.25"), Ok(micros(2024, 3, 1, 14, 30, 0) + 250_000));
+        assert_eq!(
+            utc().parse_micros("2024-03-01 14:30:00"),
+            Ok(micros(2024, 3, 1, 14, 30, 0))
+        );
+        assert_eq!(
+            utc().parse_micros("2024-03-01T14:30"),
+            Ok(micros(2024, 3, 1, 14, 30, 0))
+        );
+        assert_eq!(
+            utc().parse_micros("2024-03-01 14:30:00.25"),
+            Ok(micros(2024, 3, 1, 14, 30, 0) + 250_000)
+        );
     }
 
     #[test]
     fn offsets_are_converted_to_utc() {
-        assert_eq!(utc().parse_micros("2024-03-01T14:30:00+02:00"), Ok(micros(2024, 3, 1, 12, 30, 0)));
-        assert_eq!(utc().parse_micros("2024-03-01 14:30:00-0500"), Ok(micros(2024, 3, 1, 19, 30, 0)));
-        assert_eq!(utc().parse_micros("2024-03-01T14:30:00Z"), Ok(micros(2024, 3, 1, 14, 30, 0)));
+        assert_eq!(
+            utc().parse_micros("2024-03-01T14:30:00+02:00"),
+            Ok(micros(2024, 3, 1, 12, 30, 0))
+        );
+        assert_eq!(
+            utc().parse_micros("2024-03-01 14:30:00-0500"),
+            Ok(micros(2024, 3, 1, 19, 30, 0))
+        );
+        assert_eq!(
+            utc().parse_micros("2024-03-01T14:30:00Z"),
+            Ok(micros(2024, 3, 1, 14, 30, 0))
+        );
     }
 
     #[test]
     fn naive_timestamps_use_the_configured_zone() {
-        let london = TimestampParser { timezone: Some(chrono_tz::Europe::London), format: None };
+        let london = TimestampParser {
+            timezone: Some(chrono_tz::Europe::London),
+            format: None,
+        };
         // British Summer Time: 14:30 local is 13:30 UTC.
-        assert_eq!(london.parse_micros("2024-07-01 14:30:00"), Ok(micros(2024, 7, 1, 13, 30, 0)));
+        assert_eq!(
+            london.parse_micros("2024-07-01 14:30:00"),
+            Ok(micros(2024, 7, 1, 13, 30, 0))
+        );
         // An explicit offset wins over the zone.
-        assert_eq!(london.parse_micros("2024-07-01T14:30:00Z"), Ok(micros(2024, 7, 1, 14, 30, 0)));
+        assert_eq!(
+            london.parse_micros("2024-07-01T14:30:00Z"),
+            Ok(micros(2024, 7, 1, 14, 30, 0))
+        );
         // 01:30 on the spring-forward night does not exist in London.
         assert!(london.parse_micros("2024-03-31 01:30:00").is_err());
     }
@@ -240,7 +284,10 @@ mod tests {
 
     #[test]
     fn explicit_formats_read_compact_dates() {
-        let cdnow = TimestampParser { timezone: None, format: Some("%Y%m%d".into()) };
+        let cdnow = TimestampParser {
+            timezone: None,
+            format: Some("%Y%m%d".into()),
+        };
         assert_eq!(cdnow.parse_micros("19970101"), Ok(micros(1997, 1, 1, 0, 0, 0)));
         assert!(cdnow.parse_micros("1997-01-01").is_err());
     }
@@ -251,7 +298,19 @@ mod tests {
         assert_eq!(parse_amount("-3", 1e8), Ok(-3.0));
         assert_eq!(parse_amount("1e3", 1e8), Ok(1000.0));
         assert_eq!(parse_amount(".5", 1e8), Ok(0.5));
-        for bad in ["NaN", "inf", "-Infinity", "$12.00", "1,200.00", "12,5", " 12", "", "1e309", "1e9", "."] {
+        for bad in [
+            "NaN",
+            "inf",
+            "-Infinity",
+            "$12.00",
+            "1,200.00",
+            "12,5",
+            " 12",
+            "",
+            "1e309",
+            "1e9",
+            ".",
+        ] {
             assert!(parse_amount(bad, 1e8).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -56,7 +56,12 @@ pub struct RfmRule {
 
 impl RfmRule {
     fn new(name: &str, r: (i32, i32), f: (i32, i32), m: (i32, i32)) -> Self {
-        RfmRule { name: name.to_string(), r, f, m }
+        RfmRule {
+            name: name.to_string(),
+            r,
+            f,
+            m,
+        }
     }
 
     fn matches(&self, r: i32, f: i32, m: i32) -> bool {
@@ -116,7 +121,10 @@ impl RfmRules {
                 if !(1..=5).contains(&lo) || !(1..=5).contains(&hi) || lo > hi {
                     return Err(Error::invalid(
                         "features.rfm_segments",
-                        format!("rule {:?}: {axis} = [{lo}, {hi}] must be a range within 1..=5", rule.name),
+                        format!(
+                            "rule {:?}: {axis} = [{lo}, {hi}] must be a range within 1..=5",
+                            rule.name
+                        ),
                     ));
                 }
             }
@@ -128,7 +136,9 @@ impl RfmRules {
                     if table.find(r, f, m).is_none() {
                         return Err(Error::invalid(
                             "features.rfm_segments",
-                            format!("no rule names customers with scores r={r}, f={f}, m={m}; add a catch-all rule last"),
+                            format!(
+                                "no rule names customers with scores r={r}, f={f}, m={m}; add a catch-all rule last"
+                            ),
                         ));
                     }
                 }
@@ -138,7 +148,10 @@ impl RfmRules {
     }
 
     fn find(&self, r: i32, f: i32, m: i32) -> Option<&str> {
-        self.rules.iter().find(|rule| rule.matches(r, f, m)).map(|rule| rule.name.as_str())
+        self.rules
+            .iter()
+            .find(|rule| rule.matches(r, f, m))
+            .map(|rule| rule.name.as_str())
     }
 
     /// The segment name for scores that are each within 1..=5.
@@ -166,8 +179,14 @@ mod tests {
     #[test]
     fn distinct_values_split_into_exact_quintiles() {
         let values: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(quintile_scores(&values, Better::Higher), vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
-        assert_eq!(quintile_scores(&values, Better::Lower), vec![5, 5, 4, 4, 3, 3, 2, 2, 1, 1]);
+        assert_eq!(
+            quintile_scores(&values, Better::Higher),
+            vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+        );
+        assert_eq!(
+            quintile_scores(&values, Better::Lower),
+            vec![5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ fn format_of(path: &Path) -> Option<Format> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();
     if name.ends_with(".parquet") || name.ends_with(".pq") {
         Some(Format::Parquet)
-    } else if [".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz", ".dat"].iter().any(|ext| name.ends_with(ext)) {
+    } else if [".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz", ".dat"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+    {
         Some(Format::Text)
     } else {
         None
@@ -78,7 +81,9 @@ pub(crate) fn discover(pattern: &str) -> Result<InputFiles> {
         paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect()
     };
     files.sort();
-    let first = files.first().ok_or_else(|| Error::NoInputFiles { pattern: pattern.to_string() })?;
+    let first = files.first().ok_or_else(|| Error::NoInputFiles {
+        pattern: pattern.to_string(),
+    })?;
     // A single explicitly named file with an unknown extension is read as text: the user chose it.
     let format = format_of(first).unwrap_or(Format::Text);
     for other in &files {
@@ -104,7 +109,10 @@ fn check_whole_file(path: &Path, format: Format) -> Result<()> {
     let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let n = file.read(&mut head).map_err(|e| Error::io("cannot read", path, e))?;
     if n == 0 {
-        return Err(Error::BadFile { path: path.to_path_buf(), reason: "file is empty (0 bytes)".to_string() });
+        return Err(Error::BadFile {
+            path: path.to_path_buf(),
+            reason: "file is empty (0 bytes)".to_string(),
+        });
     }
     if format == Format::Parquet && &head[..n] != b"PAR1" {
         return Err(Error::BadFile {
@@ -138,7 +146,10 @@ pub(crate) fn text_column_names(path: &Path, format: &TextFormat) -> Result<Vec<
     let mut reader = RecordReader::open(path, format.delimiter)?;
     let header = if format.has_header {
         let Some(_) = reader.next_record()? else {
-            return Err(Error::BadFile { path: path.to_path_buf(), reason: "file is empty (no header line)".into() });
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                reason: "file is empty (no header line)".into(),
+            });
         };
         let mut names = Vec::with_capacity(reader.n_fields());
         for i in 0..reader.n_fields() {
@@ -169,7 +180,10 @@ pub(crate) fn text_column_names(path: &Path, format: &TextFormat) -> Result<Vec<
         (None, Some(header)) => header,
         (None, None) => {
             let Some(_) = reader.next_record()? else {
-                return Err(Error::BadFile { path: path.to_path_buf(), reason: "file is empty".into() });
+                return Err(Error::BadFile {
+                    path: path.to_path_buf(),
+                    reason: "file is empty".into(),
+                });
             };
             (1..=reader.n_fields()).map(|i| format!("column_{i}")).collect()
         }
@@ -226,8 +240,11 @@ pub(crate) struct TextPlan {
 
 impl TextPlan {
     pub(crate) fn schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> =
-            self.columns.iter().map(|(name, _, kind)| Field::new(name, kind.data_type(), true)).collect();
+        let mut fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, _, kind)| Field::new(name, kind.data_type(), true))
+            .collect();
         fields.push(Field::new(LINE_COLUMN, DataType::UInt64, false));
         Arc::new(Schema::new(fields))
     }
@@ -260,7 +277,9 @@ pub(crate) fn infer_kinds(
                 if field_index >= reader.n_fields() {
                     continue; // reported with its line by the real read
                 }
-                let Ok(text) = std::str::from_utf8(reader.field(field_index)) else { continue };
+                let Ok(text) = std::str::from_utf8(reader.field(field_index)) else {
+                    continue;
+                };
                 if text.is_empty() {
                     continue;
                 }
@@ -320,7 +339,10 @@ pub(crate) fn read_text_batches(
     let schema = plan.schema();
     let mut reader = RecordReader::open(path, plan.format.delimiter)?;
     if plan.format.has_header && reader.next_record()?.is_none() {
-        return Err(Error::BadFile { path: path.to_path_buf(), reason: "file is empty (no header line)".into() });
+        return Err(Error::BadFile {
+            path: path.to_path_buf(),
+            reason: "file is empty (no header line)".into(),
+        });
     }
     let mut builders: Vec<Builder> = plan.columns.iter().map(|c| Builder::new(c.2, batch_rows)).collect();
     let mut lines = UInt64Builder::with_capacity(batch_rows);
@@ -353,7 +375,14 @@ pub(crate) fn read_text_batches(
         for ((name, index, kind), builder) in plan.columns.iter().zip(builders.iter_mut()) {
             let raw = reader.field(*index);
             let text = std::str::from_utf8(raw).map_err(|e| {
-                bad(line, name, format!("is not valid UTF-8 (bad byte at offset {} of the value)", e.valid_up_to()))
+                bad(
+                    line,
+                    name,
+                    format!(
+                        "is not valid UTF-8 (bad byte at offset {} of the value)",
+                        e.valid_up_to()
+                    ),
+                )
             })?;
             match (builder, kind) {
                 (Builder::Text(b), _) => {
@@ -373,7 +402,8 @@ pub(crate) fn read_text_batches(
                 (Builder::Float(b), _) => b.append_value(parse::parse_number(text).map_err(|r| bad(line, name, r))?),
                 (Builder::Integer(b), _) if text.is_empty() => b.append_null(),
                 (Builder::Integer(b), _) => b.append_value(
-                    text.parse::<i64>().map_err(|_| bad(line, name, format!("{} is not an integer", truncate_value(text))))?,
+                    text.parse::<i64>()
+                        .map_err(|_| bad(line, name, format!("{} is not an integer", truncate_value(text))))?,
                 ),
             }
         }
@@ -431,7 +461,9 @@ impl PartitionStream for TextPartition {
         let failure = Arc::clone(&self.failure);
         let rows_read = Arc::clone(&self.rows_read);
         std::thread::spawn(move || {
-            let result = read_text_batches(&path, &plan, TEXT_BATCH_ROWS, |batch| tx.blocking_send(Ok(batch)).is_ok());
+            let result = read_text_batches(&path, &plan, TEXT_BATCH_ROWS, |batch| {
+                tx.blocking_send(Ok(batch)).is_ok()
+            });
             match result {
                 Ok(rows) => {
                     rows_read.fetch_add(rows, Ordering::Relaxed);

@@ -34,7 +34,11 @@ pub struct TextFormat {
 
 impl Default for TextFormat {
     fn default() -> Self {
-        TextFormat { delimiter: Delimiter::Byte(b','), has_header: true, column_names: None }
+        TextFormat {
+            delimiter: Delimiter::Byte(b','),
+            has_header: true,
+            column_names: None,
+        }
     }
 }
 
@@ -46,7 +50,10 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let head = reader.fill_buf().map_err(|e| Error::io("cannot read", path, e))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::read::MultiGzDecoder::new(reader);
-        Ok(Box::new(BufReader::with_capacity(1 << 16, GzipErrors { inner: decoder })))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            GzipErrors { inner: decoder },
+        )))
     } else {
         Ok(Box::new(reader))
     }
@@ -135,7 +142,10 @@ impl RecordReader {
         if self.eof {
             return Ok(&[]);
         }
-        let buf = self.input.fill_buf().map_err(|e| Error::io("cannot read", &self.path, e))?;
+        let buf = self
+            .input
+            .fill_buf()
+            .map_err(|e| Error::io("cannot read", &self.path, e))?;
         if buf.is_empty() {
             self.eof = true;
         }
@@ -169,14 +179,17 @@ impl RecordReader {
             let input: &[u8] = if self.eof {
                 &[]
             } else {
-                self.input.fill_buf().map_err(|e| Error::io("cannot read", &self.path, e))?
+                self.input
+                    .fill_buf()
+                    .map_err(|e| Error::io("cannot read", &self.path, e))?
             };
             let at_eof = input.is_empty();
             if at_eof {
                 self.eof = true;
             }
             let (result, n_in, n_out, n_ends) =
-                self.core.read_record(input, &mut self.out[out_pos..], &mut self.ends[ends_pos..]);
+                self.core
+                    .read_record(input, &mut self.out[out_pos..], &mut self.ends[ends_pos..]);
             let delimiter = match self.delimiter {
                 Delimiter::Byte(b) => b,
                 Delimiter::Whitespace => b' ',
@@ -262,7 +275,11 @@ impl RecordReader {
             }
             self.out.clear();
             self.ends.clear();
-            for field in self.line_buf.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()) {
+            for field in self
+                .line_buf
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|f| !f.is_empty())
+            {
                 self.out.extend_from_slice(field);
                 self.ends.push(self.out.len());
             }
@@ -323,8 +340,9 @@ mod tests {
         let mut reader = RecordReader::open(file.path(), delimiter)?;
         let mut all = Vec::new();
         while let Some(line) = reader.next_record()? {
-            let fields =
-                (0..reader.n_fields()).map(|i| String::from_utf8_lossy(reader.field(i)).into_owned()).collect();
+            let fields = (0..reader.n_fields())
+                .map(|i| String::from_utf8_lossy(reader.field(i)).into_owned())
+                .collect();
             all.push((line, fields));
         }
         Ok(all)
@@ -333,7 +351,11 @@ mod tests {
     #[test]
     fn line_numbers_are_physical_after_blank_lines_quoted_newlines_and_crlf() {
         let data = b"a,b\n1,x\n\n\n2,\"q\nq\"\r\n3,z\n\n4,w";
-        let lines: Vec<u64> = records(data, Delimiter::Byte(b',')).expect("reads").iter().map(|r| r.0).collect();
+        let lines: Vec<u64> = records(data, Delimiter::Byte(b','))
+            .expect("reads")
+            .iter()
+            .map(|r| r.0)
+            .collect();
         assert_eq!(lines, vec![1, 2, 5, 7, 9]);
     }
 
@@ -378,8 +400,11 @@ mod tests {
 
     #[test]
     fn whitespace_delimited_files_split_on_runs_of_blanks() {
-        let got = records(b" id  date\r\n 00001 19970101 \r\n\r\n 00002\t19970102\r\n", Delimiter::Whitespace)
-            .expect("reads");
+        let got = records(
+            b" id  date\r\n 00001 19970101 \r\n\r\n 00002\t19970102\r\n",
+            Delimiter::Whitespace,
+        )
+        .expect("reads");
         assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 4]);
         assert_eq!(got[1].1, vec!["00001", "19970101"]);
     }

@@ -44,12 +44,19 @@ fn mapping() -> ColumnMapping {
 }
 
 fn extract(path: &std::path::Path, params: FeatureParams) -> FeatureTable {
-    let input = InputSpec { transactions: path.display().to_string(), columns: mapping(), ..InputSpec::default() };
+    let input = InputSpec {
+        transactions: path.display().to_string(),
+        columns: mapping(),
+        ..InputSpec::default()
+    };
     extract_features(&input, &params).expect("fixture extracts")
 }
 
 fn params() -> FeatureParams {
-    FeatureParams { as_of: as_of(), ..FeatureParams::default() }
+    FeatureParams {
+        as_of: as_of(),
+        ..FeatureParams::default()
+    }
 }
 
 fn f64_col(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -58,11 +65,21 @@ fn f64_col(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
 }
 
 fn i64_col(batch: &RecordBatch, name: &str) -> Vec<i64> {
-    batch.column_by_name(name).expect(name).as_primitive::<Int64Type>().values().to_vec()
+    batch
+        .column_by_name(name)
+        .expect(name)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
 }
 
 fn i32_col(batch: &RecordBatch, name: &str) -> Vec<i32> {
-    batch.column_by_name(name).expect(name).as_primitive::<Int32Type>().values().to_vec()
+    batch
+        .column_by_name(name)
+        .expect(name)
+        .as_primitive::<Int32Type>()
+        .values()
+        .to_vec()
 }
 
 fn str_col(batch: &RecordBatch, name: &str) -> Vec<String> {
@@ -86,27 +103,63 @@ fn check_fixture_features(table: &FeatureTable) {
     // D has only a return and the blank id is missing: neither is in the snapshot.
     assert_eq!(str_col(batch, "customer_id"), ["A", "B", "C"]);
     // A: last purchase 1 s before S; B: 2024-03-15; C: 90 days and 1 s before S.
-    assert_close(&f64_col(batch, "recency_days"), &[Some(1.0 / DAY_SECONDS), Some(17.0), Some(90.0 + 1.0 / DAY_SECONDS)], "recency");
+    assert_close(
+        &f64_col(batch, "recency_days"),
+        &[Some(1.0 / DAY_SECONDS), Some(17.0), Some(90.0 + 1.0 / DAY_SECONDS)],
+        "recency",
+    );
     // A: o1, o2, o3 (o4 is at S). B: two order-less rows are two orders; the o9 return is no order.
     // C: two orders on the same day.
     assert_eq!(i64_col(batch, "frequency"), [3, 2, 2]);
     // A: 100 + 50 + 20 - 5 + 10.10; B: 7 + 7 - 3 (the duplicate is kept); C: 10 + 40.
-    assert_close(&f64_col(batch, "monetary_total"), &[Some(175.10), Some(11.0), Some(50.0)], "monetary_total");
-    assert_close(&f64_col(batch, "monetary_avg_order"), &[Some(175.10 / 3.0), Some(5.5), Some(25.0)], "avg order");
+    assert_close(
+        &f64_col(batch, "monetary_total"),
+        &[Some(175.10), Some(11.0), Some(50.0)],
+        "monetary_total",
+    );
+    assert_close(
+        &f64_col(batch, "monetary_avg_order"),
+        &[Some(175.10 / 3.0), Some(5.5), Some(25.0)],
+        "avg order",
+    );
     // A: first purchase 2023-01-15 10:00; 2023-01-15 to 2024-01-15 is 365 days, then 17 + 29 + 31
     // days to 2024-04-01 (leap February), so 442 days minus 10 hours. C: 2024-01-01 08:00.
     let tenure_a = 442.0 - 10.0 / 24.0;
     let tenure_c = 90.0 + 16.0 / 24.0;
-    assert_close(&f64_col(batch, "tenure_days"), &[Some(tenure_a), Some(17.0), Some(tenure_c)], "tenure");
-    assert_close(&f64_col(batch, "spend_30d"), &[Some(10.10), Some(14.0), Some(0.0)], "spend_30d");
+    assert_close(
+        &f64_col(batch, "tenure_days"),
+        &[Some(tenure_a), Some(17.0), Some(tenure_c)],
+        "tenure",
+    );
+    assert_close(
+        &f64_col(batch, "spend_30d"),
+        &[Some(10.10), Some(14.0), Some(0.0)],
+        "spend_30d",
+    );
     // The o2 rows sit exactly on S - 90 days and count; C's rows are one second earlier and do not.
-    assert_close(&f64_col(batch, "spend_90d"), &[Some(25.10), Some(11.0), Some(0.0)], "spend_90d");
-    assert_close(&f64_col(batch, "spend_365d"), &[Some(25.10), Some(11.0), Some(50.0)], "spend_365d");
+    assert_close(
+        &f64_col(batch, "spend_90d"),
+        &[Some(25.10), Some(11.0), Some(0.0)],
+        "spend_90d",
+    );
+    assert_close(
+        &f64_col(batch, "spend_365d"),
+        &[Some(25.10), Some(11.0), Some(50.0)],
+        "spend_365d",
+    );
     assert_eq!(i64_col(batch, "orders_90d"), [2, 2, 0]);
     let between_a = (tenure_a - 1.0 / DAY_SECONDS) / 2.0;
     let between_c = (16.0 * 3600.0 - 1.0) / DAY_SECONDS;
-    assert_close(&f64_col(batch, "avg_days_between_orders"), &[Some(between_a), Some(0.0), Some(between_c)], "between");
-    assert_close(&f64_col(batch, "return_ratio"), &[Some(5.0 / 180.10), Some(3.0 / 14.0), Some(0.0)], "return_ratio");
+    assert_close(
+        &f64_col(batch, "avg_days_between_orders"),
+        &[Some(between_a), Some(0.0), Some(between_c)],
+        "between",
+    );
+    assert_close(
+        &f64_col(batch, "return_ratio"),
+        &[Some(5.0 / 180.10), Some(3.0 / 14.0), Some(0.0)],
+        "return_ratio",
+    );
     // Three customers: the best scores 1 + floor(5 * 2 / 3) = 4, the middle 2, the worst 1.
     assert_eq!(i32_col(batch, "r_score"), [4, 2, 1]);
     // Frequencies 3, 2, 2: the tie shares the lowest score.
@@ -138,9 +191,19 @@ fn dropping_duplicates_removes_the_repeated_order_less_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tx.csv");
     std::fs::write(&path, FIXTURE).expect("write fixture");
-    let table = extract(&path, FeatureParams { drop_duplicates: true, ..params() });
+    let table = extract(
+        &path,
+        FeatureParams {
+            drop_duplicates: true,
+            ..params()
+        },
+    );
     assert_eq!(i64_col(&table.batch, "frequency"), [3, 1, 2]);
-    assert_close(&f64_col(&table.batch, "monetary_total"), &[Some(175.10), Some(4.0), Some(50.0)], "monetary_total");
+    assert_close(
+        &f64_col(&table.batch, "monetary_total"),
+        &[Some(175.10), Some(4.0), Some(50.0)],
+        "monetary_total",
+    );
     assert_eq!(table.report.rows_used, 10);
 }
 
@@ -158,7 +221,9 @@ fn fixture_as_parquet(path: &std::path::Path) {
         orders.push((!f[1].is_empty()).then(|| f[1].to_string()));
         let text = f[2].trim_end_matches('Z').replace("+00:00", "").replace('T', " ");
         let naive = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
-            .or_else(|_| chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+            })
             .expect("fixture timestamp");
         ts.push(naive.and_utc().timestamp_micros());
         amounts.push(f[3].parse::<f64>().expect("amount"));
@@ -168,7 +233,11 @@ fn fixture_as_parquet(path: &std::path::Path) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, true),
         Field::new("order_id", DataType::Utf8, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("amount", DataType::Float64, false),
         Field::new("quantity", DataType::Int64, false),
         Field::new("category", DataType::Utf8, false),
@@ -246,11 +315,17 @@ fn the_default_as_of_is_the_day_after_the_last_transaction() {
 fn ids_are_compared_byte_for_byte() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("tx.csv");
-    std::fs::write(&csv, "customer_id,ts,amount\n007,2024-01-01,1\n7,2024-01-01,1\n7 ,2024-01-01,1\nb,2024-01-01,1\nB,2024-01-01,1\n")
-        .expect("write");
+    std::fs::write(
+        &csv,
+        "customer_id,ts,amount\n007,2024-01-01,1\n7,2024-01-01,1\n7 ,2024-01-01,1\nb,2024-01-01,1\nB,2024-01-01,1\n",
+    )
+    .expect("write");
     let input = InputSpec {
         transactions: csv.display().to_string(),
-        columns: ColumnMapping { timestamp: "ts".into(), ..ColumnMapping::default() },
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            ..ColumnMapping::default()
+        },
         ..InputSpec::default()
     };
     let table = extract_features(&input, &params()).expect("extracts");
@@ -262,17 +337,35 @@ fn custom_sql_features_follow_the_v1_columns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("tx.csv");
     std::fs::write(&csv, FIXTURE).expect("write fixture");
-    let input = InputSpec { transactions: csv.display().to_string(), columns: mapping(), ..InputSpec::default() };
+    let input = InputSpec {
+        transactions: csv.display().to_string(),
+        columns: mapping(),
+        ..InputSpec::default()
+    };
     let params = FeatureParams {
         custom: vec![
-            churn_features::CustomFeature { name: "categories".into(), sql: "count(DISTINCT category)".into() },
-            churn_features::CustomFeature { name: "max_line".into(), sql: "max(amount)".into() },
+            churn_features::CustomFeature {
+                name: "categories".into(),
+                sql: "count(DISTINCT category)".into(),
+            },
+            churn_features::CustomFeature {
+                name: "max_line".into(),
+                sql: "max(amount)".into(),
+            },
         ],
         ..params()
     };
     let table = extract_features(&input, &params).expect("extracts");
     let names: Vec<String> = table.batch.schema().fields().iter().map(|f| f.name().clone()).collect();
     assert_eq!(&names[16..], ["categories", "max_line"]);
-    assert_close(&f64_col(&table.batch, "categories"), &[Some(2.0), Some(1.0), Some(1.0)], "categories");
-    assert_close(&f64_col(&table.batch, "max_line"), &[Some(100.0), Some(7.0), Some(40.0)], "max_line");
+    assert_close(
+        &f64_col(&table.batch, "categories"),
+        &[Some(2.0), Some(1.0), Some(1.0)],
+        "categories",
+    );
+    assert_close(
+        &f64_col(&table.batch, "max_line"),
+        &[Some(100.0), Some(7.0), Some(40.0)],
+        "max_line",
+    );
 }

@@ -1,0 +1,109 @@
+//! Invariants on random transaction logs: every feature finite, `frequency >= 1`, scores in 1..=5,
+//! ids sorted and unique, windowed spend never beyond the total of purchases, counts adding up.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type};
+use chrono::NaiveDate;
+use churn_features::{extract_features, ColumnMapping, FeatureParams, InputSpec};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Row {
+    customer: u8,
+    order: Option<u8>,
+    day: u16,
+    second: u32,
+    cents: i64,
+}
+
+fn row() -> impl Strategy<Value = Row> {
+    (
+        0u8..12,
+        proptest::option::of(0u8..6),
+        0u16..800,
+        0u32..86_400,
+        -50_000i64..200_000,
+    )
+        .prop_map(|(customer, order, day, second, cents)| Row {
+            customer,
+            order,
+            day,
+            second,
+            cents,
+        })
+}
+
+fn csv(rows: &[Row]) -> String {
+    let start = NaiveDate::from_ymd_opt(2022, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("date");
+    let mut text = String::from("customer_id,order_id,ts,amount\n");
+    for r in rows {
+        let ts = start + chrono::Duration::days(i64::from(r.day)) + chrono::Duration::seconds(i64::from(r.second));
+        let order = r.order.map(|o| format!("o{o}")).unwrap_or_default();
+        // Customer 0 has a blank id: dropped and counted.
+        let id = if r.customer == 0 {
+            String::new()
+        } else {
+            format!("c{:02}", r.customer)
+        };
+        let sign = if r.cents < 0 { "-" } else { "" };
+        let (units, cents) = (r.cents.abs() / 100, r.cents.abs() % 100);
+        text.push_str(&format!(
+            "{id},{order},{},{sign}{units}.{cents:02}\n",
+            ts.format("%Y-%m-%d %H:%M:%S")
+        ));
+    }
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn features_are_finite_and_consistent(rows in proptest::collection::vec(row(), 1..60)) {
+        // Keep at least one purchase so that the snapshot is not empty.
+        let mut rows = rows;
+        rows.push(Row { customer: 1, order: None, day: 10, second: 0, cents: 1_000 });
+        let text = csv(&rows);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tx.csv");
+        std::fs::write(&path, text).expect("write");
+        let input = InputSpec {
+            transactions: path.display().to_string(),
+            columns: ColumnMapping { timestamp: "ts".into(), order_id: Some("order_id".into()), ..ColumnMapping::default() },
+            ..InputSpec::default()
+        };
+        let params = FeatureParams { as_of: NaiveDate::from_ymd_opt(2023, 6, 1), ..FeatureParams::default() };
+        let table = extract_features(&input, &params).expect("extracts");
+        let batch = &table.batch;
+
+        let ids = batch.column_by_name("customer_id").expect("ids").as_string::<i32>();
+        for i in 1..ids.len() {
+            prop_assert!(ids.value(i - 1) < ids.value(i), "ids sorted and unique");
+        }
+        for field in batch.schema().fields() {
+            if let Some(values) = batch.column_by_name(field.name()).expect("column").as_primitive_opt::<Float64Type>() {
+                for i in 0..values.len() {
+                    prop_assert!(values.is_null(i) || values.value(i).is_finite(), "{} not finite", field.name());
+                }
+            }
+        }
+        let frequency = batch.column_by_name("frequency").expect("f").as_primitive::<Int64Type>();
+        prop_assert!(frequency.values().iter().all(|&f| f >= 1));
+        for name in ["r_score", "f_score", "m_score"] {
+            let scores = batch.column_by_name(name).expect("score").as_primitive::<Int32Type>();
+            prop_assert!(scores.values().iter().all(|s| (1..=5).contains(s)), "{name} out of range");
+        }
+        let recency = batch.column_by_name("recency_days").expect("r").as_primitive::<Float64Type>();
+        let tenure = batch.column_by_name("tenure_days").expect("t").as_primitive::<Float64Type>();
+        let orders_90d = batch.column_by_name("orders_90d").expect("o").as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            prop_assert!(recency.value(i) > 0.0 && recency.value(i) <= tenure.value(i));
+            prop_assert!(orders_90d.value(i) <= frequency.value(i));
+        }
+        let r = &table.report;
+        prop_assert_eq!(r.rows_read, rows.len() as u64);
+        prop_assert_eq!(r.rows_used + r.rows_missing_customer + r.rows_on_or_after_as_of + r.rows_filtered_out, r.rows_read);
+    }
+}
