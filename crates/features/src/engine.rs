@@ -56,10 +56,13 @@ pub(crate) struct CustomerAgg {
     pub(crate) orders_90d: i64,
 }
 
+/// One custom feature: its name and a value per customer id.
+pub(crate) type CustomColumn = (String, Vec<(String, Option<f64>)>);
+
 /// What the engine hands back.
 pub(crate) struct EngineOutput {
     pub(crate) customers: Vec<CustomerAgg>,
-    pub(crate) custom: Vec<(String, Vec<(String, Option<f64>)>)>,
+    pub(crate) custom: Vec<CustomColumn>,
     pub(crate) as_of_us: i64,
     pub(crate) rows_read: u64,
     pub(crate) format: Format,
@@ -105,7 +108,7 @@ fn plain_column(value: &str, names: &[String]) -> Option<String> {
         return Some(value.to_string());
     }
     let inner = value.strip_prefix('"')?.strip_suffix('"')?.replace("\"\"", "\"");
-    names.iter().any(|n| *n == inner).then_some(inner)
+    names.contains(&inner).then_some(inner)
 }
 
 fn role_kind(role: &str) -> ColumnKind {

@@ -303,7 +303,8 @@ impl Model {
 
 /// Writes batches as Parquet or CSV.
 enum Sink {
-    Parquet(ArrowWriter<File>),
+    // Boxed: the Parquet writer is ten times the size of the CSV one.
+    Parquet(Box<ArrowWriter<File>>),
     Csv(BufWriter<File>),
 }
 
@@ -317,7 +318,7 @@ impl Sink {
                     ))
                     .build();
                 ArrowWriter::try_new(file, schema, Some(props))
-                    .map(Sink::Parquet)
+                    .map(|w| Sink::Parquet(Box::new(w)))
                     .map_err(|e| Error::Parquet {
                         path: path.to_path_buf(),
                         reason: e.to_string(),
