@@ -1,0 +1,259 @@
+//! The input rules of the README's "Data rules" table that the other tests do not already pin.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    AsArray, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, TimestampSecondArray,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
+use chrono::NaiveDate;
+use churn_features::{extract_features, ColumnMapping, FeatureParams, InputSpec};
+
+fn spec(path: &std::path::Path) -> InputSpec {
+    InputSpec {
+        transactions: path.display().to_string(),
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            ..ColumnMapping::default()
+        },
+        ..InputSpec::default()
+    }
+}
+
+fn params() -> FeatureParams {
+    FeatureParams {
+        as_of: NaiveDate::from_ymd_opt(2024, 2, 1),
+        ..FeatureParams::default()
+    }
+}
+
+fn recency(batch: &RecordBatch) -> Vec<f64> {
+    batch
+        .column_by_name("recency_days")
+        .expect("recency")
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec()
+}
+
+#[test]
+fn rows_excluded_by_the_where_filter_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    std::fs::write(
+        &path,
+        "customer_id,ts,amount,kind\nA,2024-01-01,5,sale\nA,2024-01-02,7,test\nB,2024-01-03,1,test\n",
+    )
+    .expect("write");
+    let input = InputSpec {
+        filter: Some("kind <> 'test'".into()),
+        ..spec(&path)
+    };
+    let table = extract_features(&input, &params()).expect("extracts");
+    assert_eq!(table.report.rows_filtered_out, 2);
+    assert_eq!(table.report.rows_used, 1);
+    assert_eq!(table.batch.num_rows(), 1);
+}
+
+#[test]
+fn whitespace_only_ids_are_missing_and_other_ids_are_kept_verbatim() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    std::fs::write(
+        &path,
+        "customer_id,ts,amount\n   ,2024-01-01,5\n\"\t\",2024-01-01,5\n x ,2024-01-01,5\n",
+    )
+    .expect("write");
+    let table = extract_features(&spec(&path), &params()).expect("extracts");
+    assert_eq!(table.report.rows_missing_customer, 2);
+    let ids = table.batch.column(0).as_string::<i32>();
+    assert_eq!(ids.value(0), " x ");
+}
+
+#[test]
+fn files_with_different_headers_are_rejected_naming_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.csv"), "customer_id,ts,amount\nA,2024-01-01,5\n").expect("write");
+    std::fs::write(dir.path().join("b.csv"), "customer_id,amount,ts\nA,5,2024-01-01\n").expect("write");
+    let err = extract_features(&spec(dir.path()), &params()).expect_err("headers differ");
+    let message = err.to_string();
+    assert!(message.contains("b.csv") && message.contains("a.csv"), "{message}");
+}
+
+#[test]
+fn a_directory_and_a_glob_read_every_matching_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("2024-01.csv"),
+        "customer_id,ts,amount\nA,2024-01-01,5\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("2024-02.csv"),
+        "customer_id,ts,amount\nB,2024-01-05,5\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("notes.md"), "not data").expect("write");
+    let from_dir = extract_features(&spec(dir.path()), &params()).expect("directory");
+    assert_eq!(from_dir.report.files, 2);
+    assert_eq!(from_dir.batch.num_rows(), 2);
+    let glob = dir.path().join("2024-0*.csv");
+    let from_glob = extract_features(&spec(&glob), &params()).expect("glob");
+    assert_eq!(from_glob.batch, from_dir.batch);
+    let none = dir.path().join("*.parquet");
+    assert!(extract_features(&spec(&none), &params()).is_err());
+}
+
+#[test]
+fn gzip_csv_reads_like_plain_csv() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "customer_id,ts,amount\nA,2024-01-01,5\nB,2024-01-05T10:00:00+02:00,5\n";
+    let plain = dir.path().join("tx.csv");
+    std::fs::write(&plain, text).expect("write");
+    let gz = dir.path().join("tx.csv.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(text.as_bytes()).expect("compress");
+    encoder.finish().expect("finish");
+    let a = extract_features(&spec(&plain), &params()).expect("plain");
+    let b = extract_features(&spec(&gz), &params()).expect("gzip");
+    assert_eq!(a.batch, b.batch);
+}
+
+#[test]
+fn a_repeated_daylight_saving_hour_takes_its_first_occurrence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    // London clocks go back at 02:00 BST on 2023-10-29: 01:30 happens at 00:30 and 01:30 UTC.
+    std::fs::write(&path, "customer_id,ts,amount\nA,2023-10-29 01:30:00,5\n").expect("write");
+    let input = InputSpec {
+        timezone: Some(chrono_tz::Europe::London),
+        ..spec(&path)
+    };
+    let as_of = NaiveDate::from_ymd_opt(2023, 10, 30);
+    let table = extract_features(
+        &input,
+        &FeatureParams {
+            as_of,
+            ..FeatureParams::default()
+        },
+    )
+    .expect("extracts");
+    // 2023-10-30 00:00 UTC minus 2023-10-29 00:30 UTC = 23.5 hours.
+    assert_eq!(recency(&table.batch), [23.5 / 24.0]);
+}
+
+/// Parquet timestamps in seconds with an offset zone, in milliseconds without a zone, and dates all
+/// land on the instant they store.
+#[test]
+fn parquet_timestamp_units_zones_and_dates_are_instants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, field: Field, column: Arc<dyn arrow::array::Array>| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            field,
+            Field::new("amount", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["A"])),
+                column,
+                Arc::new(Float64Array::from(vec![5.0])),
+            ],
+        )
+        .expect("batch");
+        let path = dir.path().join(name);
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
+                .expect("w");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        path
+    };
+    // 2024-01-31 12:00 UTC, three ways.
+    let noon_s = 1_706_702_400i64;
+    let zoned = write(
+        "s.parquet",
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Second, Some("+02:00".into())),
+            false,
+        ),
+        Arc::new(TimestampSecondArray::from(vec![noon_s]).with_timezone("+02:00")),
+    );
+    let naive_ms = write(
+        "ms.parquet",
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Arc::new(TimestampMillisecondArray::from(vec![noon_s * 1000])),
+    );
+    let date = write(
+        "d.parquet",
+        Field::new("ts", DataType::Date32, false),
+        Arc::new(Date32Array::from(vec![19_753])),
+    );
+    for path in [zoned, naive_ms] {
+        let table = extract_features(&spec(&path), &params()).expect("extracts");
+        assert_eq!(recency(&table.batch), [0.5], "{}", path.display());
+    }
+    // Day 19,753 after 1970-01-01 is 2024-01-31: one day before the snapshot.
+    let table = extract_features(&spec(&date), &params()).expect("extracts");
+    assert_eq!(recency(&table.batch), [1.0]);
+}
+
+#[test]
+fn text_timestamps_in_parquet_ask_for_an_expression() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("ts", DataType::Utf8, false),
+        Field::new("amount", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["A"])),
+            Arc::new(StringArray::from(vec!["2024-01-01"])),
+            Arc::new(Float64Array::from(vec![5.0])),
+        ],
+    )
+    .expect("batch");
+    let path = dir.path().join("t.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
+        .expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let err = extract_features(&spec(&path), &params()).expect_err("text timestamp");
+    assert!(err.to_string().contains("to_timestamp_micros"), "{err}");
+}
+
+#[test]
+fn a_nan_amount_in_parquet_is_located_by_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("ts", DataType::Date32, false),
+        Field::new("amount", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["A", "B", "C"])),
+            Arc::new(Date32Array::from(vec![19_700, 19_701, 19_702])),
+            Arc::new(Float64Array::from(vec![1.0, 2.0, f64::NAN])),
+        ],
+    )
+    .expect("batch");
+    let path = dir.path().join("nan.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
+        .expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let err = extract_features(&spec(&path), &params()).expect_err("NaN");
+    let message = err.to_string();
+    assert!(message.contains("nan.parquet: row 2, column \"amount\""), "{message}");
+    assert!(message.contains("not a finite number"), "{message}");
+}
