@@ -150,6 +150,13 @@ pub fn is_plain_integer(text: &str) -> bool {
         && digits.len() <= 18
 }
 
+/// True when `text` is a number written with a redundant leading zero (`007`, `-01.5`): the mark of
+/// a code or a zero-padded id, which must stay text even if every value is numeric.
+pub fn has_leading_zero(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text).as_bytes();
+    digits.len() > 1 && digits[0] == b'0' && digits[1].is_ascii_digit()
+}
+
 /// Parses a money amount: a plain decimal, finite, with magnitude at most `max_abs`.
 pub fn parse_amount(text: &str, max_abs: f64) -> Result<f64, String> {
     if text.is_empty() {
@@ -313,6 +320,15 @@ mod tests {
         ] {
             assert!(parse_amount(bad, 1e8).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn leading_zeros_mark_codes_not_numbers() {
+        assert!(has_leading_zero("007"));
+        assert!(has_leading_zero("-01.5"));
+        assert!(!has_leading_zero("0.5"));
+        assert!(!has_leading_zero("0"));
+        assert!(!has_leading_zero("70"));
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub(crate) fn infer_kinds(
                 }
                 *any = true;
                 *is_int = *is_int && parse::is_plain_integer(text);
-                *is_float = *is_float && parse::parse_number(text).is_ok();
+                *is_float = *is_float && !parse::has_leading_zero(text) && parse::parse_number(text).is_ok();
             }
         }
     }

@@ -257,3 +257,15 @@ fn a_nan_amount_in_parquet_is_located_by_row() {
     assert!(message.contains("nan.parquet: row 2, column \"amount\""), "{message}");
     assert!(message.contains("not a finite number"), "{message}");
 }
+
+#[test]
+fn zero_padded_ids_stay_text_inside_expressions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    std::fs::write(&path, "cust,ts,amount\n007,2024-01-01,5\n7,2024-01-02,5\n").expect("write");
+    let mut input = spec(&path);
+    input.columns.customer_id = "trim(cust)".into();
+    let table = extract_features(&input, &params()).expect("extracts");
+    let ids = table.batch.column(0).as_string::<i32>();
+    assert_eq!((ids.value(0), ids.value(1)), ("007", "7"));
+}
