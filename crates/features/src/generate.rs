@@ -179,6 +179,7 @@ struct Line {
 }
 
 /// One customer's truth and lines.
+#[derive(Default)]
 struct Customer {
     id: String,
     first_us: i64,
@@ -484,15 +485,7 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
     let mut truth_rows = 0usize;
 
     let mut report = GenerateReport::default();
-    let mut customer = Customer {
-        id: String::new(),
-        first_us: 0,
-        dropout_us: 0,
-        rate_per_day: 0.0,
-        alive: false,
-        lines: Vec::new(),
-        orders: 0,
-    };
+    let mut customer = Customer::default();
     let mut order_id = String::new();
     for index in 0..params.customers {
         model.customer(index, &mut customer);
@@ -585,24 +578,8 @@ mod tests {
     #[test]
     fn a_customer_is_the_same_whatever_else_is_generated() {
         let model = Model::new(&params(10)).expect("model");
-        let mut a = Customer {
-            id: String::new(),
-            first_us: 0,
-            dropout_us: 0,
-            rate_per_day: 0.0,
-            alive: false,
-            lines: vec![],
-            orders: 0,
-        };
-        let mut b = Customer {
-            id: String::new(),
-            first_us: 0,
-            dropout_us: 0,
-            rate_per_day: 0.0,
-            alive: false,
-            lines: vec![],
-            orders: 0,
-        };
+        let mut a = Customer::default();
+        let mut b = Customer::default();
         model.customer(5, &mut a);
         model.customer(3, &mut b);
         model.customer(5, &mut b);
@@ -617,15 +594,7 @@ mod tests {
     #[test]
     fn lines_stay_inside_the_period_and_after_the_first_purchase() {
         let model = Model::new(&params(200)).expect("model");
-        let mut c = Customer {
-            id: String::new(),
-            first_us: 0,
-            dropout_us: 0,
-            rate_per_day: 0.0,
-            alive: false,
-            lines: vec![],
-            orders: 0,
-        };
+        let mut c = Customer::default();
         for i in 0..200 {
             model.customer(i, &mut c);
             assert!(!c.lines.is_empty(), "every customer has a first purchase");

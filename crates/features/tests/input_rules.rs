@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{
     AsArray, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, TimestampSecondArray,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
+use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
 use churn_features::{extract_features, ColumnMapping, FeatureParams, InputSpec};
 
@@ -25,6 +25,15 @@ fn params() -> FeatureParams {
         as_of: NaiveDate::from_ymd_opt(2024, 2, 1),
         ..FeatureParams::default()
     }
+}
+
+/// Writes one batch of named columns to a Parquet file.
+fn write_parquet(path: &std::path::Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(columns).expect("batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
 }
 
 fn recency(batch: &RecordBatch) -> Vec<f64> {
@@ -151,50 +160,29 @@ fn a_repeated_daylight_saving_hour_takes_its_first_occurrence() {
 #[test]
 fn parquet_timestamp_units_zones_and_dates_are_instants() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let write = |name: &str, field: Field, column: Arc<dyn arrow::array::Array>| {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Utf8, false),
-            field,
-            Field::new("amount", DataType::Float64, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["A"])),
-                column,
-                Arc::new(Float64Array::from(vec![5.0])),
-            ],
-        )
-        .expect("batch");
+    let write = |name: &str, ts: arrow::array::ArrayRef| {
         let path = dir.path().join(name);
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
-                .expect("w");
-        writer.write(&batch).expect("write");
-        writer.close().expect("close");
+        write_parquet(
+            &path,
+            vec![
+                ("customer_id", Arc::new(StringArray::from(vec!["A"])) as _),
+                ("ts", ts),
+                ("amount", Arc::new(Float64Array::from(vec![5.0])) as _),
+            ],
+        );
         path
     };
     // 2024-01-31 12:00 UTC, three ways.
     let noon_s = 1_706_702_400i64;
     let zoned = write(
         "s.parquet",
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Second, Some("+02:00".into())),
-            false,
-        ),
         Arc::new(TimestampSecondArray::from(vec![noon_s]).with_timezone("+02:00")),
     );
     let naive_ms = write(
         "ms.parquet",
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
         Arc::new(TimestampMillisecondArray::from(vec![noon_s * 1000])),
     );
-    let date = write(
-        "d.parquet",
-        Field::new("ts", DataType::Date32, false),
-        Arc::new(Date32Array::from(vec![19_753])),
-    );
+    let date = write("d.parquet", Arc::new(Date32Array::from(vec![19_753])));
     for path in [zoned, naive_ms] {
         let table = extract_features(&spec(&path), &params()).expect("extracts");
         assert_eq!(recency(&table.batch), [0.5], "{}", path.display());
@@ -207,25 +195,15 @@ fn parquet_timestamp_units_zones_and_dates_are_instants() {
 #[test]
 fn text_timestamps_in_parquet_ask_for_an_expression() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Utf8, false),
-        Field::new("amount", DataType::Float64, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec!["A"])),
-            Arc::new(StringArray::from(vec!["2024-01-01"])),
-            Arc::new(Float64Array::from(vec![5.0])),
-        ],
-    )
-    .expect("batch");
     let path = dir.path().join("t.parquet");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
-        .expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(vec!["A"])) as _),
+            ("ts", Arc::new(StringArray::from(vec!["2024-01-01"])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![5.0])) as _),
+        ],
+    );
     let err = extract_features(&spec(&path), &params()).expect_err("text timestamp");
     assert!(err.to_string().contains("to_timestamp_micros"), "{err}");
 }
@@ -233,25 +211,15 @@ fn text_timestamps_in_parquet_ask_for_an_expression() {
 #[test]
 fn a_nan_amount_in_parquet_is_located_by_row() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Date32, false),
-        Field::new("amount", DataType::Float64, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec!["A", "B", "C"])),
-            Arc::new(Date32Array::from(vec![19_700, 19_701, 19_702])),
-            Arc::new(Float64Array::from(vec![1.0, 2.0, f64::NAN])),
-        ],
-    )
-    .expect("batch");
     let path = dir.path().join("nan.parquet");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None)
-        .expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(vec!["A", "B", "C"])) as _),
+            ("ts", Arc::new(Date32Array::from(vec![19_700, 19_701, 19_702])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, f64::NAN])) as _),
+        ],
+    );
     let err = extract_features(&spec(&path), &params()).expect_err("NaN");
     let message = err.to_string();
     assert!(message.contains("nan.parquet: row 2, column \"amount\""), "{message}");
