@@ -40,6 +40,7 @@ mod output;
 mod params;
 mod parse;
 pub mod rfm;
+mod row_hash;
 mod source;
 mod text;
 
