@@ -1,17 +1,13 @@
 //! The DataFusion side: registering the input, mapping columns, and the per-customer aggregation.
 //!
 //! # The plan
-//! No `count(DISTINCT ...)`, no window, and no grouping by whole rows on the default path:
-//! 1. **per customer**, straight from the rows: counts, integer-cent sums under the window
-//!    filters, first and last purchase, and the purchases without an order id (each its own order);
-//! 2. **orders with a purchase**, grouped by (customer, order) with a single aggregate, then counted
-//!    per customer: `frequency` and `orders_90d` without distinct counts;
-//! 3. **duplicates**, in a second statement: rows are grouped by a 64-bit hash of all their values
-//!    (a primitive key, DataFusion's fast path), and only rows whose hash repeats are grouped again by
-//!    their real values and counted, so the count is exact.
-//!
-//! With `drop_duplicates`, the rows must really be deduplicated before anything is summed, so that
-//! mode first groups identical rows (all input columns) and weights each distinct row once.
+//! One statement, three hash aggregations, no `count(DISTINCT ...)` and no window:
+//! 1. **lines**: group identical rows (all mapped columns) and count them. This is how exact duplicates
+//!    are counted (or dropped) without a separate pass.
+//! 2. **orders**: group lines by (customer, order) and sum integer cents under the window filters. An
+//!    order counts towards `frequency` if it has a purchase line, so distinct-order counts become sums.
+//!    Rows without an order id form one group per customer whose purchase lines each count as an order.
+//! 3. **customers**: group orders by customer.
 //!
 //! Validation rides along: every row is tagged `ok` (timestamp and amount present, amount finite and
 //! within bounds) and invalid rows are counted. If any are, a slow second pass over the files in
@@ -69,8 +65,6 @@ pub(crate) struct EngineOutput {
     pub(crate) custom: Vec<CustomColumn>,
     pub(crate) as_of_us: i64,
     pub(crate) rows_read: u64,
-    /// Exact duplicate rows among the rows in scope.
-    pub(crate) rows_duplicate: u64,
     pub(crate) format: Format,
     pub(crate) files: Vec<PathBuf>,
 }
@@ -148,17 +142,17 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
         .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
         .build_arc()
         .map_err(|e| Error::Engine(e.to_string()))?;
-    let ctx = SessionContext::new_with_config_rt(config, env);
-    ctx.register_udf(crate::row_hash::udf());
-    Ok(Session { runtime, ctx })
+    Ok(Session {
+        runtime,
+        ctx: SessionContext::new_with_config_rt(config, env),
+    })
 }
 
 /// The input registered as table `raw`, with what is needed to interpret failures.
 struct Registered {
     names: Vec<String>,
     failure: Arc<Mutex<Option<Error>>>,
-    /// Rows per file: from the footers for Parquet, counted by the readers for text.
-    rows_read: Vec<Arc<AtomicU64>>,
+    rows_read: Arc<AtomicU64>,
     text_plan: Option<Arc<TextPlan>>,
 }
 
@@ -184,7 +178,7 @@ impl Session {
         Ok(Registered {
             names,
             failure: Arc::default(),
-            rows_read: vec![Arc::new(AtomicU64::new(rows))],
+            rows_read: Arc::new(AtomicU64::new(rows)),
             text_plan: None,
         })
     }
@@ -270,17 +264,16 @@ impl Session {
         });
         let schema = plan.schema();
         let failure: Arc<Mutex<Option<Error>>> = Arc::default();
-        let rows_read: Vec<Arc<AtomicU64>> = files.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let rows_read = Arc::new(AtomicU64::new(0));
         let partitions: Vec<Arc<dyn PartitionStream>> = files
             .iter()
-            .zip(&rows_read)
-            .map(|(path, rows)| {
+            .map(|path| {
                 Arc::new(TextPartition {
                     path: path.clone(),
                     plan: Arc::clone(&plan),
                     schema: Arc::clone(&schema),
                     failure: Arc::clone(&failure),
-                    rows_read: Arc::clone(rows),
+                    rows_read: Arc::clone(&rows_read),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -441,27 +434,13 @@ fn tx_sql(mapped: &[Mapped], extra_keys: &[String], filter: Option<&str>) -> Str
     sql
 }
 
-/// The characters that do not make an id: a customer id of only these is missing.
-pub(crate) const ID_BLANKS: [char; 4] = [' ', '\t', '\n', '\r'];
-
-/// Whether a customer id counts as missing (null, empty or only [`ID_BLANKS`]).
-pub(crate) fn is_missing_id(id: Option<&str>) -> bool {
-    id.is_none_or(|s| s.trim_matches(ID_BLANKS).is_empty())
-}
-
-/// The SQL twin of [`is_missing_id`], negated.
-fn id_present_sql() -> &'static str {
-    "(customer_id IS NOT NULL AND btrim(customer_id, concat(' ', chr(9), chr(10), chr(13))) <> '')"
-}
-
 fn ok_sql(max_abs_amount: f64) -> String {
     format!("(ts_us IS NOT NULL AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {max_abs_amount:?})")
 }
 
-/// The plan for `drop_duplicates`: identical rows are grouped first and each distinct row counts once.
-fn dedup_feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
+fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
-    let multiplicity = "1";
+    let multiplicity = if params.drop_duplicates { "1" } else { "n" };
     let ok = ok_sql(params.max_abs_amount);
     let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
     let (s30, s90, s365) = (since(30), since(90), since(365));
@@ -519,84 +498,6 @@ SELECT customer_id,
              WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d
 FROM orders
 GROUP BY customer_id
-"#
-    )
-}
-
-/// The default plan (see the module docs); duplicates are counted by [`duplicate_sql`].
-fn feature_sql(as_of_us: i64, params: &FeatureParams) -> String {
-    let ok = ok_sql(params.max_abs_amount);
-    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-    let (s30, s90, s365) = (since(30), since(90), since(365));
-    format!(
-        r#"
-WITH scoped AS (
-    SELECT customer_id, order_id, ts_us, amount, ok,
-           ok AND ts_us < {as_of_us} AS before,
-           CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents
-    FROM (SELECT customer_id, order_id, ts_us, amount, {ok} AS ok FROM tx)
-), sums AS (
-    SELECT customer_id,
-        count(*) AS rows_total,
-        count(*) FILTER (WHERE NOT ok) AS rows_invalid,
-        count(*) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
-        count(*) FILTER (WHERE before) AS rows_before,
-        sum(cents) FILTER (WHERE before) AS net_cents,
-        sum(cents) FILTER (WHERE before AND amount > 0) AS purchase_cents,
-        sum(cents) FILTER (WHERE before AND amount < 0) AS return_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s90}) AS spend_90d_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s365}) AS spend_365d_cents,
-        min(ts_us) FILTER (WHERE before AND amount > 0) AS first_purchase_us,
-        max(ts_us) FILTER (WHERE before AND amount > 0) AS last_purchase_us,
-        count(*) FILTER (WHERE before AND amount > 0 AND order_id IS NULL) AS orderless,
-        count(*) FILTER (WHERE before AND amount > 0 AND order_id IS NULL AND ts_us >= {s90}) AS orderless_90d
-    FROM scoped
-    GROUP BY customer_id
-), order_counts AS (
-    SELECT customer_id, count(*) AS orders, count(*) FILTER (WHERE last_us >= {s90}) AS orders_90d
-    FROM (
-        SELECT customer_id, order_id, max(ts_us) AS last_us
-        FROM scoped
-        WHERE before AND amount > 0 AND order_id IS NOT NULL
-        GROUP BY customer_id, order_id
-    )
-    GROUP BY customer_id
-)
-SELECT s.customer_id, rows_total, rows_invalid, rows_future, CAST(0 AS BIGINT) AS rows_duplicate, rows_before,
-    net_cents, purchase_cents, return_cents, spend_30d_cents, spend_90d_cents, spend_365d_cents,
-    first_purchase_us, last_purchase_us,
-    orderless + coalesce(o.orders, 0) AS frequency,
-    orderless_90d + coalesce(o.orders_90d, 0) AS orders_90d
-FROM sums s LEFT JOIN order_counts o ON s.customer_id = o.customer_id
-"#
-    )
-}
-
-/// Counts exact duplicate rows among the rows in scope (valid, with a customer id, before `S`):
-/// a hash nominates candidates, the real values decide (see [`crate::row_hash`]).
-fn duplicate_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
-    let keys: String = ["customer_id", "order_id", "ts_us", "amount", "quantity", "category"]
-        .iter()
-        .map(|k| k.to_string())
-        .chain((0..n_extra_keys).map(|i| format!("__k{i}")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ok = ok_sql(params.max_abs_amount);
-    let id_present = id_present_sql();
-    let hash = crate::row_hash::NAME;
-    format!(
-        r#"
-WITH hashed AS (
-    SELECT {keys}, {hash}({keys}) AS h
-    FROM tx
-    WHERE {ok} AND ts_us < {as_of_us} AND {id_present}
-), candidates AS (
-    SELECT h FROM hashed GROUP BY h HAVING count(*) > 1
-)
-SELECT CAST(coalesce(sum(n - 1), 0) AS BIGINT) AS duplicates FROM (
-    SELECT count(*) AS n FROM hashed WHERE h IN (SELECT h FROM candidates) GROUP BY {keys}
-)
 "#
     )
 }
@@ -712,15 +613,15 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         }
     };
 
-    let sql = if params.drop_duplicates {
-        dedup_feature_sql(as_of_us, params, extra_keys.len())
-    } else {
-        feature_sql(as_of_us, params)
-    };
+    let sql = feature_sql(as_of_us, params, extra_keys.len());
+    // Text is counted as it streams, and the as-of query may already have read it once.
+    if registered.text_plan.is_some() {
+        registered.rows_read.store(0, Ordering::Relaxed);
+    }
     let batches = session
         .block(async { session.ctx.sql(&sql).await?.collect().await })
         .map_err(|e| query_error(&registered, e))?;
-    let rows_read = registered.rows_read.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+    let rows_read = registered.rows_read.load(Ordering::Relaxed);
     let customers = parse_aggregates(&batches)?;
     if customers.iter().any(|c| c.rows_invalid > 0) {
         return Err(locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| {
@@ -730,23 +631,6 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
             ))
         }));
     }
-    let rows_duplicate = if params.drop_duplicates {
-        // The dedup plan counts them per customer as it groups identical rows.
-        customers
-            .iter()
-            .filter(|c| !is_missing_id(c.customer_id.as_deref()))
-            .map(|c| c.rows_duplicate)
-            .sum()
-    } else {
-        let sql = duplicate_sql(as_of_us, params, extra_keys.len());
-        let batches = session
-            .block(async { session.ctx.sql(&sql).await?.collect().await })
-            .map_err(|e| query_error(&registered, e))?;
-        let first = batches.first().map(|b| int_values(b, "duplicates")).transpose()?;
-        first
-            .and_then(|v| v.first().copied().flatten())
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    };
 
     let mut custom = Vec::new();
     for feature in &params.custom {
@@ -780,7 +664,6 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         custom,
         as_of_us,
         rows_read,
-        rows_duplicate,
         format: input_files.format,
         files: input_files.files.clone(),
     })

@@ -22,7 +22,7 @@ pub struct IngestReport {
     pub rows_read: u64,
     /// Rows the `input.where` filter excluded.
     pub rows_filtered_out: u64,
-    /// Rows without a customer id (null, empty, or only spaces, tabs and line breaks); dropped.
+    /// Rows without a customer id (null, empty or only whitespace); dropped.
     pub rows_missing_customer: u64,
     /// Rows at or after the as-of date; dropped.
     pub rows_on_or_after_as_of: u64,
@@ -36,6 +36,10 @@ pub struct IngestReport {
     pub customers: u64,
     /// Customers with rows before the as-of date but no purchase (only returns); not in the snapshot.
     pub customers_without_purchase: u64,
+}
+
+fn is_missing(id: &Option<String>) -> bool {
+    id.as_deref().is_none_or(|s| s.trim().is_empty())
 }
 
 fn days(micros: i64) -> f64 {
@@ -82,7 +86,6 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
         },
         rows_read: output.rows_read,
         duplicates_dropped: params.drop_duplicates,
-        rows_duplicate: output.rows_duplicate,
         ..IngestReport::default()
     };
     let rows_kept_by_filter: u64 = output.customers.iter().map(|c| c.rows_total).sum();
@@ -90,11 +93,12 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
 
     let mut population: Vec<CustomerAgg> = Vec::with_capacity(output.customers.len());
     for customer in output.customers {
-        if crate::engine::is_missing_id(customer.customer_id.as_deref()) {
+        if is_missing(&customer.customer_id) {
             report.rows_missing_customer += customer.rows_total;
             continue;
         }
         report.rows_on_or_after_as_of += customer.rows_future;
+        report.rows_duplicate += customer.rows_duplicate;
         report.rows_used += customer.rows_before;
         if customer.first_purchase_us.is_some() {
             population.push(customer);

@@ -40,7 +40,6 @@ mod output;
 mod params;
 mod parse;
 pub mod rfm;
-mod row_hash;
 mod source;
 mod text;
 

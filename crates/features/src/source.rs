@@ -444,7 +444,6 @@ pub(crate) struct TextPartition {
     pub(crate) schema: SchemaRef,
     /// The first error a reader hit; DataFusion only sees that the stream failed.
     pub(crate) failure: Arc<Mutex<Option<Error>>>,
-    /// Data rows of this file, known once a scan has finished.
     pub(crate) rows_read: Arc<AtomicU64>,
 }
 
@@ -467,8 +466,7 @@ impl PartitionStream for TextPartition {
             });
             match result {
                 Ok(rows) => {
-                    // A plan may scan the file more than once; every scan sees the same rows.
-                    rows_read.store(rows, Ordering::Relaxed);
+                    rows_read.fetch_add(rows, Ordering::Relaxed);
                 }
                 Err(err) => {
                     let message = err.to_string();
