@@ -152,7 +152,8 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
 struct Registered {
     names: Vec<String>,
     failure: Arc<Mutex<Option<Error>>>,
-    rows_read: Arc<AtomicU64>,
+    /// Rows per file: from the footers for Parquet, counted by the readers for text.
+    rows_read: Vec<Arc<AtomicU64>>,
     text_plan: Option<Arc<TextPlan>>,
 }
 
@@ -178,7 +179,7 @@ impl Session {
         Ok(Registered {
             names,
             failure: Arc::default(),
-            rows_read: Arc::new(AtomicU64::new(rows)),
+            rows_read: vec![Arc::new(AtomicU64::new(rows))],
             text_plan: None,
         })
     }
@@ -264,16 +265,17 @@ impl Session {
         });
         let schema = plan.schema();
         let failure: Arc<Mutex<Option<Error>>> = Arc::default();
-        let rows_read = Arc::new(AtomicU64::new(0));
+        let rows_read: Vec<Arc<AtomicU64>> = files.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
         let partitions: Vec<Arc<dyn PartitionStream>> = files
             .iter()
-            .map(|path| {
+            .zip(&rows_read)
+            .map(|(path, rows)| {
                 Arc::new(TextPartition {
                     path: path.clone(),
                     plan: Arc::clone(&plan),
                     schema: Arc::clone(&schema),
                     failure: Arc::clone(&failure),
-                    rows_read: Arc::clone(&rows_read),
+                    rows_read: Arc::clone(rows),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -614,14 +616,10 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     };
 
     let sql = feature_sql(as_of_us, params, extra_keys.len());
-    // Text is counted as it streams, and the as-of query may already have read it once.
-    if registered.text_plan.is_some() {
-        registered.rows_read.store(0, Ordering::Relaxed);
-    }
     let batches = session
         .block(async { session.ctx.sql(&sql).await?.collect().await })
         .map_err(|e| query_error(&registered, e))?;
-    let rows_read = registered.rows_read.load(Ordering::Relaxed);
+    let rows_read = registered.rows_read.iter().map(|n| n.load(Ordering::Relaxed)).sum();
     let customers = parse_aggregates(&batches)?;
     if customers.iter().any(|c| c.rows_invalid > 0) {
         return Err(locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| {

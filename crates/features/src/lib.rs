@@ -66,8 +66,7 @@ pub fn extract_features(input: &InputSpec, params: &FeatureParams) -> Result<Fea
     let fingerprint = std::thread::spawn(move || fingerprint(&to_hash));
     let output = engine::run(input, params, &files)?;
     let as_of_us = output.as_of_us;
-    let (batch, mut report) = features::build(output, params)?;
-    report.files = files.files.len();
+    let (batch, report) = features::build(output, params)?;
     let fingerprint = fingerprint
         .join()
         .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;

@@ -466,7 +466,8 @@ impl PartitionStream for TextPartition {
             });
             match result {
                 Ok(rows) => {
-                    rows_read.fetch_add(rows, Ordering::Relaxed);
+                    // A plan may scan the file more than once; every scan sees the same rows.
+                    rows_read.store(rows, Ordering::Relaxed);
                 }
                 Err(err) => {
                     let message = err.to_string();
