@@ -1,0 +1,236 @@
+//! [`FeatureFrame`]: customers by features, validated once.
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+use crate::transform::FeatureSpec;
+
+/// One row per customer: unique ids, named numeric columns (finite or null) and named text columns.
+///
+/// Invariants, checked by the constructors and relied on by every model: ids are unique, every
+/// column has one value per row, column names are unique, and no numeric value is NaN or infinite
+/// (a missing value is `None`, never NaN).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureFrame {
+    ids: Vec<String>,
+    numeric: Vec<(String, Vec<Option<f64>>)>,
+    text: Vec<(String, Vec<Option<String>>)>,
+}
+
+impl FeatureFrame {
+    /// A frame with these customer ids and no columns yet; an id that repeats is an error.
+    pub fn try_new(ids: Vec<String>) -> Result<Self> {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(first_row) = seen.insert(id, row) {
+                return Err(Error::DuplicateId {
+                    id: id.clone(),
+                    first_row,
+                    row,
+                });
+            }
+        }
+        Ok(FeatureFrame {
+            ids,
+            ..FeatureFrame::default()
+        })
+    }
+
+    fn check_new_column(&self, name: &str, len: usize) -> Result<()> {
+        if self.numeric.iter().any(|(n, _)| n == name) || self.text.iter().any(|(n, _)| n == name) {
+            return Err(Error::DuplicateColumn(name.to_string()));
+        }
+        if len != self.ids.len() {
+            return Err(Error::LengthMismatch {
+                column: name.to_string(),
+                expected: self.ids.len(),
+                found: len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a numeric column; NaN or infinity anywhere is an error naming the row.
+    pub fn with_numeric(mut self, name: &str, values: Vec<Option<f64>>) -> Result<Self> {
+        self.check_new_column(name, values.len())?;
+        if let Some((row, value)) = values
+            .iter()
+            .enumerate()
+            .find_map(|(row, v)| v.filter(|x| !x.is_finite()).map(|x| (row, x)))
+        {
+            return Err(Error::NotFinite {
+                column: name.to_string(),
+                row,
+                id: self.ids[row].clone(),
+                value,
+            });
+        }
+        self.numeric.push((name.to_string(), values));
+        Ok(self)
+    }
+
+    /// Adds a text column.
+    pub fn with_text(mut self, name: &str, values: Vec<Option<String>>) -> Result<Self> {
+        self.check_new_column(name, values.len())?;
+        self.text.push((name.to_string(), values));
+        Ok(self)
+    }
+
+    /// The number of customers.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the frame has no customers.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Customer ids, one per row.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// A numeric column by name.
+    pub fn numeric(&self, name: &str) -> Option<&[Option<f64>]> {
+        self.numeric
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, values)| values.as_slice())
+    }
+
+    /// A text column by name.
+    pub fn text(&self, name: &str) -> Option<&[Option<String>]> {
+        self.text
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, values)| values.as_slice())
+    }
+
+    /// Names of the numeric columns, in the order they were added.
+    pub fn numeric_names(&self) -> impl Iterator<Item = &str> {
+        self.numeric.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// A numeric column that must exist and have no nulls, e.g. for a profile.
+    pub fn required(&self, name: &str) -> Result<Vec<f64>> {
+        let values = self.numeric(name).ok_or_else(|| self.missing(name))?;
+        values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.ok_or_else(|| Error::Null {
+                    column: name.to_string(),
+                    row,
+                    id: self.ids[row].clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        let available: Vec<&str> = self.numeric_names().collect();
+        Error::MissingColumn {
+            column: name.to_string(),
+            available: available.join(", "),
+        }
+    }
+
+    /// The model matrix for `specs`: one row per customer, one column per spec, transformed.
+    ///
+    /// Every entry of the result is finite: a missing column, a null, or a value outside a
+    /// transform's domain is an error naming the spec, the row and the customer.
+    pub fn matrix(&self, specs: &[FeatureSpec]) -> Result<Array2<f64>> {
+        let mut x = Array2::zeros((self.len(), specs.len()));
+        for (j, spec) in specs.iter().enumerate() {
+            let values = self.required(spec.column())?;
+            for (row, value) in values.into_iter().enumerate() {
+                let transformed = spec
+                    .transform()
+                    .apply(value)
+                    .filter(|t| t.is_finite())
+                    .ok_or_else(|| Error::Domain {
+                        spec: spec.to_string(),
+                        row,
+                        id: self.ids[row].clone(),
+                        value,
+                    })?;
+                x[[row, j]] = transformed;
+            }
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected_with_both_rows() {
+        let err = FeatureFrame::try_new(vec!["a".into(), "b".into(), "a".into()]).expect_err("duplicate");
+        assert_eq!(
+            err,
+            Error::DuplicateId {
+                id: "a".into(),
+                first_row: 0,
+                row: 2
+            }
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_never_enter_a_frame() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = FeatureFrame::try_new(ids(3))
+                .and_then(|f| f.with_numeric("x", vec![Some(1.0), None, Some(bad)]))
+                .expect_err("not finite");
+            assert!(
+                matches!(&err, Error::NotFinite { column, row: 2, id, .. } if column == "x" && id == "c2"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn columns_must_match_the_rows_and_have_unique_names() {
+        let frame = FeatureFrame::try_new(ids(2)).expect("ids");
+        let err = frame.clone().with_numeric("x", vec![Some(1.0)]).expect_err("short");
+        assert!(matches!(err, Error::LengthMismatch { expected: 2, found: 1, .. }));
+        let err = frame
+            .with_numeric("x", vec![Some(1.0), Some(2.0)])
+            .and_then(|f| f.with_text("x", vec![None, None]))
+            .expect_err("duplicate name");
+        assert_eq!(err, Error::DuplicateColumn("x".into()));
+    }
+
+    #[test]
+    fn matrix_names_the_missing_column_null_and_domain_errors() -> Result<()> {
+        let frame = FeatureFrame::try_new(ids(2))?
+            .with_numeric("frequency", vec![Some(1.0), Some(2.0)])?
+            .with_numeric("gap", vec![Some(3.0), None])?
+            .with_numeric("money", vec![Some(5.0), Some(-2.0)])?;
+        let err = frame.matrix(&["tenure_days".parse()?]).expect_err("missing");
+        assert!(err.to_string().contains("\"tenure_days\" is missing (columns present: frequency, gap, money)"));
+        let err = frame.matrix(&["gap".parse()?]).expect_err("null");
+        assert_eq!(
+            err,
+            Error::Null {
+                column: "gap".into(),
+                row: 1,
+                id: "c1".into()
+            }
+        );
+        let err = frame.matrix(&["log1p(money)".parse()?]).expect_err("domain");
+        assert!(matches!(err, Error::Domain { row: 1, value, .. } if value == -2.0));
+        let x = frame.matrix(&["signed_log1p(money)".parse()?, "frequency".parse()?])?;
+        assert_eq!(x.row(1).to_vec(), vec![-(2f64.ln_1p()), 2.0]);
+        Ok(())
+    }
+}

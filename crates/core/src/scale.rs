@@ -1,0 +1,122 @@
+//! Standardization: `(x - mean) / std` per column, with the population standard deviation.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// Per-column mean and population standard deviation (`ddof = 0`, as scikit-learn's
+/// `StandardScaler`), fitted once and saved with a model so that new rows are scaled the same way.
+///
+/// A column whose values are all equal is *constant*: its standard deviation is exactly 0, it is
+/// centred but not divided (its scale is taken as 1, as scikit-learn does), and
+/// [`StandardScaler::constant_columns`] names it so that a model can drop it or warn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandardScaler {
+    /// Column means.
+    pub mean: Vec<f64>,
+    /// Column population standard deviations (0 for a constant column).
+    pub std: Vec<f64>,
+}
+
+impl StandardScaler {
+    /// Fits the scaler on the rows of `x` (two passes, for accuracy on large offsets such as days).
+    /// With no rows, every mean is 0 and every column constant.
+    pub fn fit(x: ArrayView2<'_, f64>) -> Self {
+        let n = x.nrows();
+        if n == 0 {
+            return StandardScaler {
+                mean: vec![0.0; x.ncols()],
+                std: vec![0.0; x.ncols()],
+            };
+        }
+        let mut mean = Vec::with_capacity(x.ncols());
+        let mut std = Vec::with_capacity(x.ncols());
+        for column in x.axis_iter(Axis(1)) {
+            let first = column[0];
+            if column.iter().all(|v| *v == first) {
+                // Summing equal values can round the mean off the value and leave a spread of
+                // rounding noise, which standardizing would blow up to unit size. Equal is equal.
+                mean.push(first);
+                std.push(0.0);
+                continue;
+            }
+            let m = column.sum() / n as f64;
+            let var = column.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64;
+            mean.push(m);
+            std.push(var.sqrt());
+        }
+        StandardScaler { mean, std }
+    }
+
+    /// Indices of the columns with no spread.
+    pub fn constant_columns(&self) -> Vec<usize> {
+        (0..self.std.len()).filter(|&j| self.std[j] == 0.0).collect()
+    }
+
+    /// The divisor used for column `j`: its standard deviation, or 1 for a constant column.
+    pub fn scale(&self, j: usize) -> f64 {
+        if self.std[j] > 0.0 {
+            self.std[j]
+        } else {
+            1.0
+        }
+    }
+
+    /// Standardizes one value of column `j`.
+    pub fn standardize(&self, j: usize, x: f64) -> f64 {
+        (x - self.mean[j]) / self.scale(j)
+    }
+
+    /// Standardizes every row of `x`, which must have the fitted number of columns.
+    pub fn transform(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let mut z = x.to_owned();
+        for (j, mut column) in z.axis_iter_mut(Axis(1)).enumerate() {
+            let (m, s) = (self.mean[j], self.scale(j));
+            column.mapv_inplace(|v| (v - m) / s);
+        }
+        z
+    }
+
+    /// Whether every parameter is finite (a scaler read from a file is checked with this).
+    pub fn is_finite(&self) -> bool {
+        self.mean.iter().chain(&self.std).all(|v| v.is_finite()) && self.std.iter().all(|s| *s >= 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+
+    #[test]
+    fn scaler_matches_hand_computed_mean_and_population_std() {
+        // Column 0: 2, 4, 4, 4, 5, 5, 7, 9 has mean 5 and population standard deviation 2.
+        let x = array![[2.0], [4.0], [4.0], [4.0], [5.0], [5.0], [7.0], [9.0]];
+        let scaler = StandardScaler::fit(x.view());
+        assert_eq!(scaler.mean, vec![5.0]);
+        assert_eq!(scaler.std, vec![2.0]);
+        let z = scaler.transform(x.view());
+        assert_eq!(z[[0, 0]], -1.5);
+        assert_eq!(z[[7, 0]], 2.0);
+    }
+
+    #[test]
+    fn constant_columns_are_centred_not_divided() {
+        // 0.1 summed three times and divided by 3 is not 0.1; the rounding must not become spread.
+        let x = array![[0.1, 1.0], [0.1, 2.0], [0.1, 3.0]];
+        let scaler = StandardScaler::fit(x.view());
+        assert_eq!(scaler.constant_columns(), vec![0]);
+        let z = scaler.transform(x.view());
+        assert!(z.iter().all(|v| v.is_finite()));
+        assert!(z.column(0).iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn large_offsets_keep_their_spread() {
+        // A one-pass variance (mean of squares minus square of mean) loses this spread to cancellation.
+        let x = array![[1e9], [1e9 + 1.0], [1e9 + 2.0]];
+        let scaler = StandardScaler::fit(x.view());
+        assert_eq!(scaler.mean, vec![1e9 + 1.0]);
+        assert!((scaler.std[0] - (2.0f64 / 3.0).sqrt()).abs() < 1e-9, "{scaler:?}");
+    }
+}
