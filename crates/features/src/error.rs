@@ -152,6 +152,10 @@ pub enum Error {
     #[error("query engine: {0}")]
     Engine(String),
 
+    /// A frame or table violates its invariants (duplicate ids, NaN, ragged columns).
+    #[error(transparent)]
+    Frame(#[from] churn_core::Error),
+
     /// Writing or reading Parquet failed.
     #[error("{path}: parquet: {reason}")]
     Parquet {

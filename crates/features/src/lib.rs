@@ -9,6 +9,8 @@
 //! - [`extract_features`] turns an [`InputSpec`] and [`FeatureParams`] into a [`FeatureTable`];
 //! - [`FeatureTable::write_parquet`] / [`FeatureTable::read_parquet`] store it, atomically, with the
 //!   snapshot date, the input fingerprint and the feature-set version in the Parquet metadata;
+//! - [`FeatureTable::to_frame`] hands the features to the models as a `churn_core::FeatureFrame`, and
+//!   [`write_table`] writes their output tables (segments, scores) the same atomic way;
 //! - [`generate`] writes synthetic transactions with a known ground truth, for tests and benchmarks.
 //!
 //! # Example
@@ -41,6 +43,7 @@ mod params;
 mod parse;
 pub mod rfm;
 mod source;
+mod tables;
 mod text;
 
 use std::io::Read;
@@ -53,6 +56,7 @@ pub use output::{
 };
 pub use params::{ColumnMapping, CustomFeature, FeatureParams, InputSpec, V1_COLUMNS};
 pub use parse::TimestampParser;
+pub use tables::{read_table, write_table};
 pub use text::{Delimiter, TextFormat};
 
 /// Reads, validates and aggregates the input into the v1 features as of `params.as_of`.

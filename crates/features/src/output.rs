@@ -39,6 +39,36 @@ pub(crate) fn staging_file(prefix: &str) -> tempfile::Builder<'_, '_> {
     builder
 }
 
+/// Writes one batch to `path` as zstd Parquet, atomically: a temporary file in the same directory,
+/// synced, then renamed over `path`. A failure leaves no file and any previous file untouched.
+pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = staging_file(prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
+        ))
+        .build();
+    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut writer = ArrowWriter::try_new(tmp.as_file_mut(), batch.schema(), Some(props)).map_err(parquet_err)?;
+    writer.write(batch).map_err(parquet_err)?;
+    writer.close().map_err(parquet_err)?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("cannot sync", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
+    Ok(())
+}
+
 /// Per-customer features as of a snapshot date, with their provenance.
 #[derive(Debug, Clone)]
 pub struct FeatureTable {
@@ -70,32 +100,7 @@ impl FeatureTable {
     /// Writes the table to `path` atomically: into a temporary file in the same directory, synced,
     /// then renamed over `path`. A failure leaves no file (and any previous file untouched).
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
-        let batch = self.with_metadata()?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut tmp = staging_file(".features-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
-            ))
-            .build();
-        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let mut writer = ArrowWriter::try_new(tmp.as_file_mut(), batch.schema(), Some(props)).map_err(parquet_err)?;
-        writer.write(&batch).map_err(parquet_err)?;
-        writer.close().map_err(parquet_err)?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("cannot sync", path, e))?;
-        tmp.persist(path)
-            .map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
-        Ok(())
+        write_batch_atomically(path, &self.with_metadata()?, ".features-")
     }
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.

@@ -1,0 +1,178 @@
+//! Conversions between Arrow and the shared vocabulary of `churn-core`: feature tables become
+//! [`FeatureFrame`]s for the models, and the models' output [`Table`]s become Parquet files.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use churn_core::{Column, FeatureFrame, Table};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::output::{write_batch_atomically, FeatureTable};
+
+impl FeatureTable {
+    /// The features as a [`FeatureFrame`]: `customer_id` as ids, every numeric column as numbers
+    /// (nulls kept as `None`), every string column as text. NaN or infinity in any numeric column
+    /// is an error naming the column, row and customer.
+    pub fn to_frame(&self) -> Result<FeatureFrame> {
+        let batch = &self.batch;
+        let ids = batch
+            .column_by_name("customer_id")
+            .ok_or_else(|| Error::Engine("the feature table has no customer_id column".into()))?;
+        let ids = cast(ids, &DataType::Utf8, "customer_id")?;
+        let ids = ids
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Engine("customer_id is not text".into()))?;
+        if let Some(row) = (0..ids.len()).find(|&i| ids.is_null(i)) {
+            return Err(Error::Engine(format!("customer_id is null on row {row}")));
+        }
+        let ids: Vec<String> = ids.iter().map(|v| v.unwrap_or_default().to_string()).collect();
+        let mut frame = FeatureFrame::try_new(ids)?;
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let name = field.name();
+            if name == "customer_id" {
+                continue;
+            }
+            if field.data_type().is_numeric() {
+                let values = cast(column, &DataType::Float64, name)?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| Error::Engine(format!("{name} did not convert to float64")))?;
+                frame = frame.with_numeric(name, values.iter().collect())?;
+            } else if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+                let values = cast(column, &DataType::Utf8, name)?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| Error::Engine(format!("{name} did not convert to text")))?;
+                frame = frame.with_text(name, values.iter().map(|v| v.map(str::to_string)).collect())?;
+            }
+        }
+        Ok(frame)
+    }
+}
+
+fn cast(column: &ArrayRef, to: &DataType, name: &str) -> Result<ArrayRef> {
+    arrow::compute::cast(column, to).map_err(|e| Error::Engine(format!("column {name:?}: {e}")))
+}
+
+/// Writes `table` to `path` as Parquet, atomically (a temporary file renamed into place), with the
+/// table's metadata in the schema. Text columns are `utf8`, integers `int64`, floats `float64`.
+pub fn write_table(path: &Path, table: &Table) -> Result<()> {
+    let mut fields = Vec::with_capacity(table.columns().len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns().len());
+    for (name, column) in table.columns() {
+        let (data_type, nullable, array): (DataType, bool, ArrayRef) = match column {
+            Column::Text(v) => (DataType::Utf8, false, Arc::new(StringArray::from_iter_values(v))),
+            Column::OptionalText(v) => (DataType::Utf8, true, Arc::new(v.iter().collect::<StringArray>())),
+            Column::Int64(v) => (DataType::Int64, false, Arc::new(Int64Array::from(v.clone()))),
+            Column::Float64(v) => (DataType::Float64, false, Arc::new(Float64Array::from(v.clone()))),
+            Column::OptionalFloat64(v) => (DataType::Float64, true, Arc::new(Float64Array::from(v.clone()))),
+        };
+        fields.push(Field::new(name, data_type, nullable));
+        arrays.push(array);
+    }
+    let metadata: HashMap<String, String> = table.metadata().iter().cloned().collect();
+    let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
+    let batch = if arrays.is_empty() {
+        RecordBatch::new_empty(schema)
+    } else {
+        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Engine(e.to_string()))?
+    };
+    write_batch_atomically(path, &batch, ".table-")
+}
+
+/// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for
+/// comparing a run with the previous one).
+pub fn read_table(path: &Path) -> Result<Table> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let schema = builder.schema().clone();
+    let batches = builder
+        .build()
+        .map_err(parquet_err)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::Engine(e.to_string()))?;
+    let mut table = Table::new();
+    let mut metadata: Vec<_> = schema.metadata().iter().collect();
+    metadata.sort();
+    for (key, value) in metadata {
+        table = table.with_metadata(key, value);
+    }
+    let bad = |name: &str, reason: &str| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("column {name:?}: {reason}"),
+    };
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let name = field.name();
+        let column = match field.data_type() {
+            DataType::Utf8 => {
+                let a = array
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| bad(name, "unreadable text"))?;
+                if field.is_nullable() {
+                    Column::OptionalText(a.iter().map(|v| v.map(str::to_string)).collect())
+                } else {
+                    Column::Text(a.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+                }
+            }
+            DataType::Int64 => {
+                let a = array
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| bad(name, "unreadable int64"))?;
+                Column::Int64(a.values().to_vec())
+            }
+            DataType::Float64 => {
+                let a = array
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| bad(name, "unreadable float64"))?;
+                if field.is_nullable() {
+                    Column::OptionalFloat64(a.iter().collect())
+                } else {
+                    Column::Float64(a.values().to_vec())
+                }
+            }
+            other => return Err(bad(name, &format!("type {other} is not a table column type"))),
+        };
+        table = table.with_column(name, column)?;
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_round_trip_through_parquet() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("t.parquet");
+        let table = Table::new()
+            .with_column("customer_id", Column::Text(vec!["007".into(), "=1+1".into()]))?
+            .with_column("segment_id", Column::Int64(vec![0, 3]))?
+            .with_column("name", Column::OptionalText(vec![Some("Lost".into()), None]))?
+            .with_column("distance", Column::Float64(vec![0.25, 1e-300]))?
+            .with_column("reason", Column::OptionalFloat64(vec![None, Some(-0.0)]))?
+            .with_metadata("churn.model", "segments-2024-01-01.json");
+        write_table(&path, &table)?;
+        assert_eq!(read_table(&path)?, table);
+        Ok(())
+    }
+}
