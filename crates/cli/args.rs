@@ -8,11 +8,13 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 /// Customer churn prediction and segmentation from a transaction log.
 ///
 /// `churn` reads transactions (CSV, gzip CSV or Parquet), computes per-customer RFM, tenure and spend
-/// features as of a date, and writes them to Parquet for pandas, Polars, DuckDB or Spark.
+/// features as of a date, and writes them to Parquet for pandas, Polars, DuckDB or Spark; then finds
+/// customer segments with k-means and keeps them stable from night to night.
 ///
 /// Start with the bundled sample:
 ///
 ///   churn features --config data/sample/churn.toml --out features.parquet
+///   churn segment --features features.parquet --k auto
 #[derive(Debug, Parser)]
 #[command(name = "churn", version, about, long_about, max_term_width = 100)]
 pub struct Args {
@@ -57,6 +59,53 @@ pub enum Command {
     /// --out. The same seed gives the same files.
     #[command(after_help = "Example:\n  churn generate --customers 100000 --seed 7 --out bench-data")]
     Generate(GenerateArgs),
+
+    /// Find customer segments with k-means, or assign customers to saved segments.
+    ///
+    /// Fitting (without --model): standardizes recency, log frequency, signed log monetary value
+    /// and tenure (see segments.features), runs k-means (k-means++ starts, several runs, fixed
+    /// seed) on a seeded sample, picks k by silhouette when --k is auto, assigns every customer,
+    /// orders segments by revenue (0 = most valuable), names them from their centroids, and saves
+    /// the model (scaler, centroids, names) as JSON.
+    ///
+    /// Assigning (--model FILE): puts every customer into the saved segments without refitting,
+    /// so segment ids stay stable from night to night.
+    ///
+    /// Both write segments.parquet (customer_id, segment_id, segment_name, distance) and
+    /// segment_profiles.csv (size, revenue share, mean and median R/F/M and tenure, and counts per
+    /// RFM segment), and print the profiles. Outputs appear together or not at all.
+    #[command(after_help = "Examples:\n  churn segment --features features.parquet --k auto --model-out models/segments.json\n  \
+        churn segment --features features.parquet --k 6 --out segments.parquet\n  \
+        churn segment --features features.parquet --model models/segments.json --out segments.parquet")]
+    Segment(SegmentArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct SegmentArgs {
+    /// The feature file written by `churn features`.
+    #[arg(long, short, value_name = "FILE")]
+    pub features: PathBuf,
+    /// The TOML config ([segments] settings).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Number of segments, or `auto` to choose by silhouette in segments.k_min..=k_max [default: auto].
+    #[arg(long, value_name = "K|auto", conflicts_with = "model")]
+    pub k: Option<String>,
+    /// Assign customers to the segments of this saved model instead of fitting.
+    #[arg(long, short, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Where to save the fitted model [default: models/segments-<as-of>.json].
+    #[arg(long, value_name = "FILE", conflicts_with = "model")]
+    pub model_out: Option<PathBuf>,
+    /// Where to write each customer's segment.
+    #[arg(long, short, value_name = "FILE", default_value = "segments.parquet")]
+    pub out: PathBuf,
+    /// Where to write the profile table [default: segment_profiles.csv beside --out].
+    #[arg(long, value_name = "FILE")]
+    pub profiles_out: Option<PathBuf>,
+    /// Seed of the samples and k-means starts (overrides segments.seed) [default: 42].
+    #[arg(long, value_name = "N", conflicts_with = "model")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, ClapArgs)]

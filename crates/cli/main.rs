@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod outputs;
 mod printer;
 mod settings;
 

@@ -12,7 +12,10 @@ use churn_features::rfm::{RfmRule, RfmRules};
 use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
 use serde::Deserialize;
 
-use crate::args::FeaturesArgs;
+use churn_core::FeatureSpec;
+use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
+
+use crate::args::{FeaturesArgs, SegmentArgs};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,33 @@ pub struct ConfigFile {
     pub input: InputConfig,
     #[serde(default)]
     pub features: FeaturesConfig,
+    #[serde(default)]
+    pub segments: SegmentsConfig,
+}
+
+/// `[segments]`: k-means settings; each key overrides one default of `churn_segment::SegmentParams`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsConfig {
+    /// A number, or "auto".
+    pub k: Option<KConfig>,
+    pub k_min: Option<usize>,
+    pub k_max: Option<usize>,
+    pub features: Option<Vec<String>>,
+    pub n_runs: Option<usize>,
+    pub tolerance: Option<f64>,
+    pub max_iterations: Option<u64>,
+    pub seed: Option<u64>,
+    pub fit_sample: Option<usize>,
+    pub silhouette_sample: Option<usize>,
+}
+
+/// `k = 6` or `k = "auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KConfig {
+    Number(usize),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +262,72 @@ impl FeaturesSettings {
     }
 }
 
+/// Everything `churn segment` needs, resolved.
+#[derive(Debug)]
+pub struct SegmentSettings {
+    pub features: PathBuf,
+    /// Fit with these parameters, or assign with `model`.
+    pub params: ValidSegmentParams,
+    pub model: Option<PathBuf>,
+    /// `None`: `models/segments-<as-of>.json`, known once the feature file is read.
+    pub model_out: Option<PathBuf>,
+    pub out: PathBuf,
+    pub profiles_out: PathBuf,
+}
+
+fn parse_k(text: &str, k_min: usize, k_max: usize) -> Result<KChoice> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(KChoice::Auto { min: k_min, max: k_max });
+    }
+    text.parse::<usize>()
+        .map(KChoice::Fixed)
+        .map_err(|_| config_error(format!("k = {text:?}: expected a number of segments or \"auto\"")))
+}
+
+impl SegmentSettings {
+    pub fn resolve(args: &SegmentArgs) -> Result<Self> {
+        let config = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let seg = &config.segments;
+        let (k_min, k_max) = (seg.k_min.unwrap_or(2), seg.k_max.unwrap_or(10));
+        let k = match (&args.k, &seg.k) {
+            (Some(flag), _) => parse_k(flag, k_min, k_max)?,
+            (None, Some(KConfig::Number(k))) => KChoice::Fixed(*k),
+            (None, Some(KConfig::Text(text))) => parse_k(text, k_min, k_max)?,
+            (None, None) => KChoice::Auto { min: k_min, max: k_max },
+        };
+        let mut params = SegmentParams::new(k);
+        if let Some(features) = &seg.features {
+            params.features = features
+                .iter()
+                .map(|f| f.parse::<FeatureSpec>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| config_error(format!("segments.features: {e}")))?;
+        }
+        params.n_runs = seg.n_runs.unwrap_or(params.n_runs);
+        params.tolerance = seg.tolerance.unwrap_or(params.tolerance);
+        params.max_iterations = seg.max_iterations.unwrap_or(params.max_iterations);
+        params.seed = args.seed.or(seg.seed).unwrap_or(params.seed);
+        params.fit_sample = seg.fit_sample.unwrap_or(params.fit_sample);
+        params.silhouette_sample = seg.silhouette_sample.unwrap_or(params.silhouette_sample);
+        let params = params.check().map_err(|e| config_error(e.to_string()))?;
+        let profiles_out = args.profiles_out.clone().unwrap_or_else(|| {
+            let dir = args.out.parent().unwrap_or(Path::new(""));
+            dir.join("segment_profiles.csv")
+        });
+        Ok(SegmentSettings {
+            features: args.features.clone(),
+            params,
+            model: args.model.clone(),
+            model_out: args.model_out.clone(),
+            out: args.out.clone(),
+            profiles_out,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +361,17 @@ mod tests {
         assert_eq!(config.input.columns.amount.as_deref(), Some("Quantity * Price"));
         assert_eq!(config.features.custom.len(), 1);
         assert_eq!(config.as_of, NaiveDate::from_ymd_opt(2024, 1, 1));
+    }
+
+    #[test]
+    fn segment_k_is_a_number_or_auto() {
+        let config: ConfigFile = toml::from_str("[segments]\nk = 6\nfeatures = [\"log1p(frequency)\"]\n").expect("k number");
+        assert!(matches!(config.segments.k, Some(KConfig::Number(6))));
+        let config: ConfigFile = toml::from_str("[segments]\nk = \"auto\"\nk_max = 8\n").expect("k auto");
+        assert!(matches!(config.segments.k, Some(KConfig::Text(ref t)) if t == "auto"));
+        assert_eq!(parse_k("AUTO", 2, 8).expect("auto"), KChoice::Auto { min: 2, max: 8 });
+        assert_eq!(parse_k("4", 2, 8).expect("four"), KChoice::Fixed(4));
+        assert!(parse_k("four", 2, 8).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod features;
 mod generate;
+mod segment;
 
 use anyhow::Result;
 
@@ -16,6 +17,10 @@ pub fn run(args: Args) -> Result<()> {
             features::features(&settings, printer)
         }
         Command::Generate(generate_args) => generate::generate(&generate_args, printer),
+        Command::Segment(segment_args) => {
+            let settings = crate::settings::SegmentSettings::resolve(&segment_args)?;
+            segment::segment(&settings, printer)
+        }
     }
 }
 
