@@ -74,9 +74,11 @@ pub enum Command {
     /// Both write segments.parquet (customer_id, segment_id, segment_name, distance) and
     /// segment_profiles.csv (size, revenue share, mean and median R/F/M and tenure, and counts per
     /// RFM segment), and print the profiles. Outputs appear together or not at all.
-    #[command(after_help = "Examples:\n  churn segment --features features.parquet --k auto --model-out models/segments.json\n  \
+    #[command(
+        after_help = "Examples:\n  churn segment --features features.parquet --k auto --model-out models/segments.json\n  \
         churn segment --features features.parquet --k 6 --out segments.parquet\n  \
-        churn segment --features features.parquet --model models/segments.json --out segments.parquet")]
+        churn segment --features features.parquet --model models/segments.json --out segments.parquet"
+    )]
     Segment(SegmentArgs),
 }
 

@@ -365,7 +365,8 @@ mod tests {
 
     #[test]
     fn segment_k_is_a_number_or_auto() {
-        let config: ConfigFile = toml::from_str("[segments]\nk = 6\nfeatures = [\"log1p(frequency)\"]\n").expect("k number");
+        let config: ConfigFile =
+            toml::from_str("[segments]\nk = 6\nfeatures = [\"log1p(frequency)\"]\n").expect("k number");
         assert!(matches!(config.segments.k, Some(KConfig::Number(6))));
         let config: ConfigFile = toml::from_str("[segments]\nk = \"auto\"\nk_max = 8\n").expect("k auto");
         assert!(matches!(config.segments.k, Some(KConfig::Text(ref t)) if t == "auto"));

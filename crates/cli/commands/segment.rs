@@ -28,8 +28,7 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the segment model {}", path.display()))?;
-            let model =
-                SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
+            let model = SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
             let assignment = model.assign(&frame).with_context(|| {
                 format!(
                     "cannot assign the customers of {} to the segments of {}",
@@ -40,14 +39,18 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
             (model, assignment, Vec::new(), path.clone(), false)
         }
         None => {
-            let spinner = printer.spinner(&format!("fitting segments on {} customers", thousands(frame.len() as u64)));
+            let spinner = printer.spinner(&format!(
+                "fitting segments on {} customers",
+                thousands(frame.len() as u64)
+            ));
             let provenance = Provenance {
                 as_of: Some(table.as_of.to_string()),
                 input_fingerprint: Some(table.fingerprint.clone()),
             };
             let fit = fit_segments(&frame, &settings.params, provenance);
             spinner.finish_and_clear();
-            let fit = fit.with_context(|| format!("cannot segment the customers of {}", settings.features.display()))?;
+            let fit =
+                fit.with_context(|| format!("cannot segment the customers of {}", settings.features.display()))?;
             let path = settings
                 .model_out
                 .clone()
@@ -61,8 +64,8 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     }
 
     let names = model.names();
-    let profiles = profile_segments(&frame, &names, &assignment, "monetary_total", None)
-        .context("cannot profile the segments")?;
+    let profiles =
+        profile_segments(&frame, &names, &assignment, "monetary_total", None).context("cannot profile the segments")?;
     let segments = Table::new()
         .with_column("customer_id", Column::Text(frame.ids().to_vec()))?
         .with_column(
@@ -104,13 +107,20 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
         for score in &model.fit.k_scores {
             let silhouette = score.silhouette.map_or("-".to_string(), |s| format!("{s:.4}"));
             let chosen = if score.k == model.k() { "  <- chosen" } else { "" };
-            let _ = writeln!(human, "  {:<3} {silhouette:>10}   {:>7.4}{chosen}", score.k, score.inertia);
+            let _ = writeln!(
+                human,
+                "  {:<3} {silhouette:>10}   {:>7.4}{chosen}",
+                score.k, score.inertia
+            );
         }
     }
     let _ = writeln!(human);
     human.push_str(&profile_table(&profiles));
     if let Some(rfm) = &profiles.rfm {
-        let _ = writeln!(human, "\n  customers by RFM segment (rows) and k-means segment (columns)");
+        let _ = writeln!(
+            human,
+            "\n  customers by RFM segment (rows) and k-means segment (columns)"
+        );
         let width = rfm.columns.iter().map(|c| c.len()).max().unwrap_or(0).max(11);
         let _ = write!(human, "  {:<width$}", "");
         for s in &profiles.segments {

@@ -147,16 +147,16 @@ impl FeatureFrame {
         for (j, spec) in specs.iter().enumerate() {
             let values = self.required(spec.column())?;
             for (row, value) in values.into_iter().enumerate() {
-                let transformed = spec
-                    .transform()
-                    .apply(value)
-                    .filter(|t| t.is_finite())
-                    .ok_or_else(|| Error::Domain {
-                        spec: spec.to_string(),
-                        row,
-                        id: self.ids[row].clone(),
-                        value,
-                    })?;
+                let transformed =
+                    spec.transform()
+                        .apply(value)
+                        .filter(|t| t.is_finite())
+                        .ok_or_else(|| Error::Domain {
+                            spec: spec.to_string(),
+                            row,
+                            id: self.ids[row].clone(),
+                            value,
+                        })?;
                 x[[row, j]] = transformed;
             }
         }
@@ -202,7 +202,14 @@ mod tests {
     fn columns_must_match_the_rows_and_have_unique_names() {
         let frame = FeatureFrame::try_new(ids(2)).expect("ids");
         let err = frame.clone().with_numeric("x", vec![Some(1.0)]).expect_err("short");
-        assert!(matches!(err, Error::LengthMismatch { expected: 2, found: 1, .. }));
+        assert!(matches!(
+            err,
+            Error::LengthMismatch {
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ));
         let err = frame
             .with_numeric("x", vec![Some(1.0), Some(2.0)])
             .and_then(|f| f.with_text("x", vec![None, None]))
@@ -217,7 +224,9 @@ mod tests {
             .with_numeric("gap", vec![Some(3.0), None])?
             .with_numeric("money", vec![Some(5.0), Some(-2.0)])?;
         let err = frame.matrix(&["tenure_days".parse()?]).expect_err("missing");
-        assert!(err.to_string().contains("\"tenure_days\" is missing (columns present: frequency, gap, money)"));
+        assert!(err
+            .to_string()
+            .contains("\"tenure_days\" is missing (columns present: frequency, gap, money)"));
         let err = frame.matrix(&["gap".parse()?]).expect_err("null");
         assert_eq!(
             err,

@@ -118,8 +118,18 @@ mod tests {
     #[test]
     fn tables_reject_ragged_columns_and_non_finite_floats() -> Result<()> {
         let table = Table::new().with_column("id", Column::Text(vec!["a".into(), "b".into()]))?;
-        let err = table.clone().with_column("x", Column::Int64(vec![1])).expect_err("ragged");
-        assert!(matches!(err, Error::LengthMismatch { expected: 2, found: 1, .. }));
+        let err = table
+            .clone()
+            .with_column("x", Column::Int64(vec![1]))
+            .expect_err("ragged");
+        assert!(matches!(
+            err,
+            Error::LengthMismatch {
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ));
         let err = table
             .clone()
             .with_column("p", Column::OptionalFloat64(vec![None, Some(f64::NAN)]))

@@ -110,7 +110,9 @@ impl FromStr for FeatureSpec {
             return Err(bad("the column name is empty"));
         }
         if column.contains(['(', ')']) {
-            return Err(bad("transforms do not nest; use one of column, log1p(column), signed_log1p(column)"));
+            return Err(bad(
+                "transforms do not nest; use one of column, log1p(column), signed_log1p(column)",
+            ));
         }
         Ok(FeatureSpec::new(column, transform))
     }

@@ -45,7 +45,10 @@ impl FeatureTable {
                     .downcast_ref::<Float64Array>()
                     .ok_or_else(|| Error::Engine(format!("{name} did not convert to float64")))?;
                 frame = frame.with_numeric(name, values.iter().collect())?;
-            } else if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+            } else if matches!(
+                field.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
                 let values = cast(column, &DataType::Utf8, name)?;
                 let values = values
                     .as_any()

@@ -46,11 +46,7 @@ pub struct SegmentFit {
 /// Degenerate data is handled, never turned into NaN: no customers, or no input with any spread, is
 /// an error; constant inputs are dropped, and k is reduced to the number of distinct customers,
 /// each with a warning in [`SegmentFit::warnings`].
-pub fn fit_segments(
-    frame: &FeatureFrame,
-    params: &ValidSegmentParams,
-    provenance: Provenance,
-) -> Result<SegmentFit> {
+pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenance: Provenance) -> Result<SegmentFit> {
     if frame.is_empty() {
         return Err(Error::Degenerate("the feature file has no customers to segment".into()));
     }

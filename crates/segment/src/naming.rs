@@ -203,7 +203,12 @@ mod tests {
         let names = unique_names(&["Lost low-value", "New customers", "Lost low-value", "Lost low-value"]);
         assert_eq!(
             names,
-            vec!["Lost low-value", "New customers", "Lost low-value (2)", "Lost low-value (3)"]
+            vec![
+                "Lost low-value",
+                "New customers",
+                "Lost low-value (2)",
+                "Lost low-value (3)"
+            ]
         );
     }
 }

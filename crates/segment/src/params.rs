@@ -81,9 +81,7 @@ impl SegmentParams {
     pub fn check(self) -> Result<ValidSegmentParams, ParamError> {
         match self.k {
             KChoice::Fixed(k) if k < 2 => return Err(ParamError::TooFewSegments(k)),
-            KChoice::Fixed(k) if k > MAX_SEGMENTS => {
-                return Err(ParamError::TooManySegments { k, max: MAX_SEGMENTS })
-            }
+            KChoice::Fixed(k) if k > MAX_SEGMENTS => return Err(ParamError::TooManySegments { k, max: MAX_SEGMENTS }),
             KChoice::Auto { min, max } if min < 2 || min > max => return Err(ParamError::BadKRange { min, max }),
             KChoice::Auto { max, .. } if max > MAX_SEGMENTS => {
                 return Err(ParamError::TooManySegments {
@@ -150,13 +148,22 @@ mod tests {
     #[test]
     fn k_must_be_between_2_and_the_cap() {
         assert_eq!(with(|p| p.k = KChoice::Fixed(1)), Err(ParamError::TooFewSegments(1)));
-        assert!(matches!(with(|p| p.k = KChoice::Fixed(51)), Err(ParamError::TooManySegments { .. })));
+        assert!(matches!(
+            with(|p| p.k = KChoice::Fixed(51)),
+            Err(ParamError::TooManySegments { .. })
+        ));
     }
 
     #[test]
     fn auto_k_range_must_be_ordered_and_start_at_2() {
-        assert!(matches!(with(|p| p.k = KChoice::Auto { min: 5, max: 3 }), Err(ParamError::BadKRange { .. })));
-        assert!(matches!(with(|p| p.k = KChoice::Auto { min: 1, max: 3 }), Err(ParamError::BadKRange { .. })));
+        assert!(matches!(
+            with(|p| p.k = KChoice::Auto { min: 5, max: 3 }),
+            Err(ParamError::BadKRange { .. })
+        ));
+        assert!(matches!(
+            with(|p| p.k = KChoice::Auto { min: 1, max: 3 }),
+            Err(ParamError::BadKRange { .. })
+        ));
     }
 
     #[test]
@@ -178,6 +185,9 @@ mod tests {
         assert_eq!(with(|p| p.n_runs = 0), Err(ParamError::NoRuns));
         assert_eq!(with(|p| p.max_iterations = 0), Err(ParamError::NoIterations));
         assert_eq!(with(|p| p.fit_sample = 10), Err(ParamError::FitSampleTooSmall(10)));
-        assert_eq!(with(|p| p.silhouette_sample = 60_000), Err(ParamError::BadSilhouetteSample(60_000)));
+        assert_eq!(
+            with(|p| p.silhouette_sample = 60_000),
+            Err(ParamError::BadSilhouetteSample(60_000))
+        );
     }
 }

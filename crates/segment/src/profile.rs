@@ -101,9 +101,9 @@ pub fn profile_segments(
                 share_revenue: (total_revenue > 0.0).then(|| seg_revenue / total_revenue),
                 means,
                 medians,
-                churn_rate: churned.filter(|_| !rows.is_empty()).map(|flags| {
-                    rows.iter().filter(|&&r| flags[r]).count() as f64 / rows.len() as f64
-                }),
+                churn_rate: churned
+                    .filter(|_| !rows.is_empty())
+                    .map(|flags| rows.iter().filter(|&&r| flags[r]).count() as f64 / rows.len() as f64),
             }
         })
         .collect();
@@ -165,11 +165,19 @@ impl Profiles {
     /// `<feature>_median` per profile feature, `churn_rate`, then one `rfm_segment=<name>` count
     /// column per RFM segment. Shares and rates are fractions (0..1); a missing value is empty.
     pub fn write_csv(&self, out: impl Write) -> Result<()> {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(out);
-        let mut header: Vec<String> = ["segment_id", "segment_name", "customers", "share_customers", "share_revenue"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(out);
+        let mut header: Vec<String> = [
+            "segment_id",
+            "segment_name",
+            "customers",
+            "share_customers",
+            "share_revenue",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for f in &self.features {
             header.push(format!("{f}_mean"));
             header.push(format!("{f}_median"));
@@ -216,8 +224,18 @@ mod tests {
 
     fn frame() -> FeatureFrame {
         FeatureFrame::try_new((0..5).map(|i| format!("c{i}")).collect())
-            .and_then(|f| f.with_numeric("recency_days", vec![Some(1.0), Some(3.0), Some(10.0), Some(20.0), Some(60.0)]))
-            .and_then(|f| f.with_numeric("monetary_total", vec![Some(100.0), Some(50.0), Some(30.0), Some(-10.0), Some(30.0)]))
+            .and_then(|f| {
+                f.with_numeric(
+                    "recency_days",
+                    vec![Some(1.0), Some(3.0), Some(10.0), Some(20.0), Some(60.0)],
+                )
+            })
+            .and_then(|f| {
+                f.with_numeric(
+                    "monetary_total",
+                    vec![Some(100.0), Some(50.0), Some(30.0), Some(-10.0), Some(30.0)],
+                )
+            })
             .and_then(|f| {
                 f.with_text(
                     RFM_COLUMN,
@@ -262,7 +280,13 @@ mod tests {
             segment: vec![0, 0, 1, 1, 1],
             distance: vec![0.0; 5],
         };
-        let p = profile_segments(&frame(), &["High-value loyal", "Lost, low"], &assignment, "monetary_total", None)?;
+        let p = profile_segments(
+            &frame(),
+            &["High-value loyal", "Lost, low"],
+            &assignment,
+            "monetary_total",
+            None,
+        )?;
         let mut out = Vec::new();
         p.write_csv(&mut out)?;
         let text = String::from_utf8(out).expect("utf-8");
@@ -273,7 +297,10 @@ mod tests {
              monetary_total_mean,monetary_total_median,churn_rate,rfm_segment=Champions,rfm_segment=Lost,rfm_segment=At risk"
         );
         assert_eq!(lines[1], "0,High-value loyal,2,0.4,0.75,2,2,75,75,,2,0,0");
-        assert_eq!(lines[2], "1,\"Lost, low\",3,0.6,0.25,30,20,16.666666666666668,30,,0,2,1");
+        assert_eq!(
+            lines[2],
+            "1,\"Lost, low\",3,0.6,0.25,30,20,16.666666666666668,30,,0,2,1"
+        );
         assert!(!text.contains('\r'));
         Ok(())
     }

@@ -27,7 +27,9 @@ pub fn silhouette(x: ArrayView2<'_, f64>, labels: &[usize], k: usize) -> Option<
     if sizes.iter().filter(|&&s| s > 0).count() < 2 {
         return None;
     }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.max(1));
     let chunk = n.div_ceil(threads);
     let mut scores = vec![0.0; n];
     std::thread::scope(|scope| {

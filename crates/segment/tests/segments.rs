@@ -39,7 +39,7 @@ fn blobs(centres: &[[f64; 4]], per_blob: usize, spread: f64, seed: u64) -> (Feat
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
     let n = centres.len() * per_blob;
     let mut truth = Vec::with_capacity(n);
-    let mut cols = vec![Vec::with_capacity(n); 4];
+    let mut cols: Vec<Vec<Option<f64>>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
     for i in 0..n {
         // Interleave blobs so that row order says nothing.
         let b = i % centres.len();
@@ -92,10 +92,20 @@ fn separated_blobs_are_recovered() -> TestResult {
 #[test]
 fn automatic_k_finds_four_blobs() -> TestResult {
     let (frame, _) = blobs(&FOUR, 400, 1.0, 2);
-    let fit = fit_segments(&frame, &raw_params(KChoice::Auto { min: 2, max: 10 }).check()?, Provenance::default())?;
+    let fit = fit_segments(
+        &frame,
+        &raw_params(KChoice::Auto { min: 2, max: 10 }).check()?,
+        Provenance::default(),
+    )?;
     assert_eq!(fit.model.k(), 4, "scores: {:?}", fit.model.fit.k_scores);
     assert_eq!(fit.model.fit.k_scores.len(), 9);
-    let best = fit.model.fit.k_scores.iter().filter_map(|s| s.silhouette).fold(f64::MIN, f64::max);
+    let best = fit
+        .model
+        .fit
+        .k_scores
+        .iter()
+        .filter_map(|s| s.silhouette)
+        .fold(f64::MIN, f64::max);
     assert_eq!(fit.model.fit.k_scores[2].silhouette, Some(best));
     Ok(())
 }
@@ -143,8 +153,16 @@ fn fewer_distinct_customers_than_k_reduces_k_with_a_warning() -> TestResult {
     let (frame, _) = blobs(&FOUR, 5, 0.0, 6);
     let fit = fit_segments(&frame, &raw_params(KChoice::Fixed(6)).check()?, Provenance::default())?;
     assert_eq!(fit.model.k(), 4);
-    assert!(fit.warnings.iter().any(|w| w.contains("k reduced from 6 to 4")), "{:?}", fit.warnings);
-    assert!(fit.model.segments.iter().all(|s| s.centroid.iter().all(|v| v.is_finite())));
+    assert!(
+        fit.warnings.iter().any(|w| w.contains("k reduced from 6 to 4")),
+        "{:?}",
+        fit.warnings
+    );
+    assert!(fit
+        .model
+        .segments
+        .iter()
+        .all(|s| s.centroid.iter().all(|v| v.is_finite())));
     Ok(())
 }
 
@@ -156,10 +174,17 @@ fn a_constant_input_is_dropped_with_a_warning() -> TestResult {
         .with_numeric("b", vec![Some(5.0); frame.len()])?
         .with_numeric("c", frame.numeric("c").expect("c").to_vec())?
         .with_numeric("monetary_total", frame.numeric("monetary_total").expect("m").to_vec())?;
-    let fit = fit_segments(&constant, &raw_params(KChoice::Fixed(2)).check()?, Provenance::default())?;
+    let fit = fit_segments(
+        &constant,
+        &raw_params(KChoice::Fixed(2)).check()?,
+        Provenance::default(),
+    )?;
     assert_eq!(fit.model.fit.dropped_features, vec!["b"]);
     assert_eq!(fit.model.features.len(), 3);
-    assert!(fit.warnings.iter().any(|w| w.contains("b is the same for every customer")));
+    assert!(fit
+        .warnings
+        .iter()
+        .any(|w| w.contains("b is the same for every customer")));
     assert!(adjusted_rand_index(&truth, &fit.assignment.segment) > 0.99);
     // Assigning with the saved model needs only the inputs it kept.
     assert_eq!(fit.model.assign(&constant)?, fit.assignment);
@@ -179,7 +204,11 @@ fn identical_customers_are_an_error_not_nan() -> TestResult {
 #[test]
 fn two_distinct_customers_still_segment() -> TestResult {
     let (frame, _) = blobs(&[[0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 2.0]], 1, 0.0, 9);
-    let fit = fit_segments(&frame, &raw_params(KChoice::Auto { min: 2, max: 10 }).check()?, Provenance::default())?;
+    let fit = fit_segments(
+        &frame,
+        &raw_params(KChoice::Auto { min: 2, max: 10 }).check()?,
+        Provenance::default(),
+    )?;
     assert_eq!(fit.model.k(), 2);
     // The richer customer (row 1) is segment 0.
     assert_eq!(fit.assignment.segment, vec![1, 0]);
@@ -199,7 +228,9 @@ fn an_empty_frame_is_an_error() -> TestResult {
 fn a_missing_or_null_input_names_the_feature() -> TestResult {
     let (frame, _) = blobs(&FOUR, 10, 1.0, 10);
     let mut params = raw_params(KChoice::Fixed(2));
-    params.features.push(FeatureSpec::new("tenure_days", Transform::Identity));
+    params
+        .features
+        .push(FeatureSpec::new("tenure_days", Transform::Identity));
     let err = fit_segments(&frame, &params.check()?, Provenance::default()).expect_err("missing");
     assert!(err.to_string().contains("\"tenure_days\" is missing"), "{err}");
 
@@ -222,11 +253,17 @@ fn corrupt_model_files_are_rejected_with_a_reason() -> TestResult {
     let model = fit_segments(&frame, &raw_params(KChoice::Fixed(3)).check()?, Provenance::default())?.model;
     let json = model.to_json()?;
     let cases = [
-        (json.replacen("\"churn-segments\"", "\"churn-model\"", 1), "format is \"churn-model\""),
+        (
+            json.replacen("\"churn-segments\"", "\"churn-model\"", 1),
+            "format is \"churn-model\"",
+        ),
         (json.replacen("\"version\": 1", "\"version\": 9", 1), "newer churn"),
         (json.replacen("\"id\": 1", "\"id\": 5", 1), "ids must be 0..k"),
         ("[1, 2]".to_string(), "not a JSON object"),
-        (json.replacen("\"tool_version\"", "\"surprise\": 1, \"tool_version\"", 1), "unknown field"),
+        (
+            json.replacen("\"tool_version\"", "\"surprise\": 1, \"tool_version\"", 1),
+            "unknown field",
+        ),
     ];
     for (text, expected) in cases {
         let err = SegmentModel::from_json(&text).expect_err(expected);
