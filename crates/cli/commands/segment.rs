@@ -22,6 +22,7 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let frame = table
         .to_frame()
         .with_context(|| format!("cannot use the feature file {}", settings.features.display()))?;
+    let read_seconds = started.elapsed().as_secs_f64();
 
     let mut outputs = StagedOutputs::new();
     let (model, assignment, warnings, model_path, fitted) = match &settings.model {
@@ -59,6 +60,7 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
             (fit.model, fit.assignment, fit.warnings, path, true)
         }
     };
+    let model_seconds = started.elapsed().as_secs_f64() - read_seconds;
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
@@ -155,6 +157,11 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
         "profiles": profiles,
         "warnings": warnings,
         "seconds": seconds,
+        "timings": {
+            "read_seconds": read_seconds,
+            "model_seconds": model_seconds,
+            "profile_and_write_seconds": seconds - read_seconds - model_seconds,
+        },
     });
     printer.result(&human, &json)?;
     Ok(())
