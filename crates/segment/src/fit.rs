@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{nearest, Assignment, FitInfo, KScore, Segment, SegmentModel, MODEL_FORMAT, MODEL_VERSION};
 use crate::naming::{unique_names, RoleScores};
 use crate::params::{KChoice, ValidSegmentParams};
-use crate::silhouette::silhouette;
+use crate::silhouette::silhouettes;
 
 /// Where the features came from, recorded in the model.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,12 +121,23 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
         let mut rows = rand08::seq::index::sample(&mut rng, sample.nrows(), m).into_vec();
         rows.sort_unstable();
         let scored = sample.select(Axis(0), &rows);
-        let mut best: Option<(f64, Vec<Vec<f64>>)> = None;
+        let mut candidates = Vec::new();
         for k in k_min_usable..=k_max_usable {
             let centroids = kmeans(sample.view(), k, params)?;
             let inertia = nearest(sample.view(), &centroids).inertia();
             let labels = nearest(scored.view(), &centroids).segment;
-            let score = silhouette(scored.view(), &labels, k);
+            candidates.push((k, centroids, inertia, labels));
+        }
+        let started = std::time::Instant::now();
+        let labelings: Vec<(&[usize], usize)> = candidates.iter().map(|(k, _, _, l)| (l.as_slice(), *k)).collect();
+        let scores = silhouettes(scored.view(), &labelings);
+        tracing::debug!(
+            rows = scored.nrows(),
+            seconds = started.elapsed().as_secs_f64(),
+            "silhouettes scored"
+        );
+        let mut best: Option<(f64, Vec<Vec<f64>>)> = None;
+        for ((k, centroids, inertia, _), score) in candidates.into_iter().zip(scores) {
             k_scores.push(KScore {
                 k,
                 silhouette: score,
@@ -170,7 +181,7 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
     let total_revenue: f64 = revenue.iter().sum();
     let base_names: Vec<&str> = ordered
         .iter()
-        .map(|c| RoleScores::from_centroid(&features, c).name())
+        .map(|c| RoleScores::from_centroid(&features, &scaler, c).name())
         .collect();
     let names = unique_names(&base_names);
     let segments = order
@@ -222,6 +233,7 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
 
 /// k-means with k-means++ starts on `x`; the centroids of the best of `n_runs` runs.
 fn kmeans(x: ArrayView2<'_, f64>, k: usize, params: &ValidSegmentParams) -> Result<Vec<Vec<f64>>> {
+    let started = std::time::Instant::now();
     let dataset = DatasetBase::from(x);
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(params.seed))
         .n_runs(params.n_runs)
@@ -230,6 +242,13 @@ fn kmeans(x: ArrayView2<'_, f64>, k: usize, params: &ValidSegmentParams) -> Resu
         .init_method(KMeansInit::KMeansPlusPlus)
         .fit(&dataset)
         .map_err(|e| Error::KMeans(e.to_string()))?;
+    tracing::debug!(
+        k,
+        rows = x.nrows(),
+        seconds = started.elapsed().as_secs_f64(),
+        inertia = model.inertia(),
+        "k-means fitted"
+    );
     let centroids: Array2<f64> = model.centroids().clone();
     if centroids.iter().any(|v| !v.is_finite()) {
         return Err(Error::KMeans(format!("k = {k} produced a non-finite centroid")));

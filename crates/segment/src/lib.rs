@@ -50,4 +50,4 @@ pub use fit::{fit_segments, Provenance, SegmentFit};
 pub use model::{Assignment, FitInfo, KScore, Segment, SegmentModel, MODEL_FORMAT, MODEL_VERSION};
 pub use params::{default_features, KChoice, SegmentParams, ValidSegmentParams, MAX_SEGMENTS};
 pub use profile::{profile_segments, CrossTab, Profiles, SegmentProfile, PROFILE_FEATURES, RFM_COLUMN};
-pub use silhouette::silhouette;
+pub use silhouette::{silhouette, silhouettes};

@@ -11,6 +11,10 @@
 //! 2. **Value** from the mean of the frequency and money z: *high* if >= 0.5, *low* if <= -0.5,
 //!    else *mid*.
 //! 3. **New**: an active segment with tenure z <= -0.5.
+//! 4. **One-time buyers**: when the segment's typical order count (the `frequency` input's centroid
+//!    turned back into orders) is below 1.5 and its value is not high, "regulars" and "low-value"
+//!    would mislead: the segment is called *One-time buyers*, *Lapsing one-time buyers* or *Lost
+//!    one-time buyers* by its activity (new segments keep their name).
 //!
 //! | activity | high value | mid value | low value |
 //! |---|---|---|---|
@@ -22,7 +26,7 @@
 //! Two segments can earn the same name; the one with the larger revenue keeps it and the others
 //! get " (2)", " (3)" in id order, so names stay unique.
 
-use churn_core::FeatureSpec;
+use churn_core::{FeatureSpec, StandardScaler, Transform};
 
 /// How far (in standard deviations) a segment sits from the average customer on each role.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -35,6 +39,8 @@ pub struct RoleScores {
     pub money: f64,
     /// Days since the first purchase.
     pub tenure: f64,
+    /// The typical number of orders at the centroid, when `frequency` is an input.
+    pub orders: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +62,17 @@ fn role_of(column: &str) -> Option<Role> {
 }
 
 impl RoleScores {
-    /// Reads the roles from a standardized centroid whose coordinates follow `features`.
-    pub fn from_centroid(features: &[FeatureSpec], centroid: &[f64]) -> Self {
+    /// Reads the roles from a standardized centroid whose coordinates follow `features`, scaled
+    /// by `scaler`.
+    pub fn from_centroid(features: &[FeatureSpec], scaler: &StandardScaler, centroid: &[f64]) -> Self {
+        let orders = features.iter().position(|f| f.column() == "frequency").and_then(|j| {
+            let x = centroid[j] * scaler.scale(j) + scaler.mean[j];
+            match features[j].transform() {
+                Transform::Identity => Some(x),
+                Transform::Log1p => Some(x.exp_m1()),
+                Transform::SignedLog1p => Some(x.signum() * x.abs().exp_m1()),
+            }
+        });
         let mean_of = |role: Role| {
             let values: Vec<f64> = features
                 .iter()
@@ -76,6 +91,7 @@ impl RoleScores {
             frequency: mean_of(Role::Frequency),
             money: mean_of(Role::Money),
             tenure: mean_of(Role::Tenure),
+            orders,
         }
     }
 
@@ -84,13 +100,20 @@ impl RoleScores {
         let value = (self.frequency + self.money) / 2.0;
         let high = value >= 0.5;
         let low = value <= -0.5;
+        let one_time = !high && self.orders.is_some_and(|o| o < 1.5);
         if self.recency >= 1.0 {
+            if one_time {
+                return "Lost one-time buyers";
+            }
             match (high, low) {
                 (true, _) => "Lost big spenders",
                 (_, true) => "Lost low-value",
                 _ => "Lost regulars",
             }
         } else if self.recency >= 0.25 {
+            if one_time {
+                return "Lapsing one-time buyers";
+            }
             match (high, low) {
                 (true, _) => "Lapsing big spenders",
                 (_, true) => "Lapsing low-value",
@@ -102,6 +125,8 @@ impl RoleScores {
             } else {
                 "New customers"
             }
+        } else if one_time {
+            "One-time buyers"
         } else {
             match (high, low) {
                 (true, _) => "High-value loyal",
@@ -142,6 +167,18 @@ mod tests {
             frequency,
             money,
             tenure,
+            orders: None,
+        }
+        .name()
+    }
+
+    fn name_with_orders(recency: f64, value: f64, tenure: f64, orders: f64) -> &'static str {
+        RoleScores {
+            recency,
+            frequency: value,
+            money: value,
+            tenure,
+            orders: Some(orders),
         }
         .name()
     }
@@ -162,6 +199,18 @@ mod tests {
     }
 
     #[test]
+    fn segments_of_one_time_buyers_are_not_called_regulars() {
+        assert_eq!(name_with_orders(1.5, 0.0, 0.0, 1.2), "Lost one-time buyers");
+        assert_eq!(name_with_orders(1.5, -1.0, 0.0, 1.0), "Lost one-time buyers");
+        assert_eq!(name_with_orders(0.5, 0.0, 0.0, 1.4), "Lapsing one-time buyers");
+        assert_eq!(name_with_orders(0.0, -0.2, 0.0, 1.0), "One-time buyers");
+        // New customers stay new; high value is never "one-time"; 1.5 orders is a repeat buyer.
+        assert_eq!(name_with_orders(0.0, 0.0, -1.0, 1.0), "New customers");
+        assert_eq!(name_with_orders(1.5, 0.8, 0.0, 1.2), "Lost big spenders");
+        assert_eq!(name_with_orders(1.5, 0.0, 0.0, 1.5), "Lost regulars");
+    }
+
+    #[test]
     fn thresholds_are_inclusive_where_documented() {
         assert_eq!(name(1.0, 0.0, 0.0, 0.0), "Lost regulars");
         assert_eq!(name(0.25, 0.0, 0.0, 0.0), "Cooling regulars");
@@ -175,16 +224,18 @@ mod tests {
     #[test]
     fn roles_are_read_from_the_model_inputs_whatever_their_order_and_transform() {
         let features = default_features();
-        let scores = RoleScores::from_centroid(&features, &[1.5, -0.2, -1.0, 0.3]);
+        // log1p(frequency) has mean ln 3 and standard deviation 0.5: z = -0.2 is 3 e^-0.1 - 1 orders.
+        let scaler = StandardScaler {
+            mean: vec![100.0, 3f64.ln(), 4.0, 300.0],
+            std: vec![50.0, 0.5, 1.0, 100.0],
+        };
+        let scores = RoleScores::from_centroid(&features, &scaler, &[1.5, -0.2, -1.0, 0.3]);
+        let orders = 3.0 * (-0.1f64).exp() - 1.0;
         assert_eq!(
-            scores,
-            RoleScores {
-                recency: 1.5,
-                frequency: -0.2,
-                money: -1.0,
-                tenure: 0.3
-            }
+            (scores.recency, scores.frequency, scores.money, scores.tenure),
+            (1.5, -0.2, -1.0, 0.3)
         );
+        assert!((scores.orders.expect("frequency is an input") - orders).abs() < 1e-12);
         assert_eq!(scores.name(), "Lost low-value");
         // A custom list without recency or tenure; two money inputs average.
         let custom = vec![
@@ -192,7 +243,12 @@ mod tests {
             FeatureSpec::new("spend_365d", Transform::SignedLog1p),
             FeatureSpec::new("return_ratio", Transform::Identity),
         ];
-        let scores = RoleScores::from_centroid(&custom, &[2.0, 1.0, 9.0]);
+        let scaler = StandardScaler {
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+        };
+        let scores = RoleScores::from_centroid(&custom, &scaler, &[2.0, 1.0, 9.0]);
+        assert_eq!(scores.orders, None);
         assert_eq!(scores.money, 1.5);
         assert_eq!((scores.recency, scores.frequency, scores.tenure), (0.0, 0.0, 0.0));
         assert_eq!(scores.name(), "High-value loyal");
