@@ -65,12 +65,12 @@ impl RoleScores {
     /// Reads the roles from a standardized centroid whose coordinates follow `features`, scaled
     /// by `scaler`.
     pub fn from_centroid(features: &[FeatureSpec], scaler: &StandardScaler, centroid: &[f64]) -> Self {
-        let orders = features.iter().position(|f| f.column() == "frequency").and_then(|j| {
+        let orders = features.iter().position(|f| f.column() == "frequency").map(|j| {
             let x = centroid[j] * scaler.scale(j) + scaler.mean[j];
             match features[j].transform() {
-                Transform::Identity => Some(x),
-                Transform::Log1p => Some(x.exp_m1()),
-                Transform::SignedLog1p => Some(x.signum() * x.abs().exp_m1()),
+                Transform::Identity => x,
+                Transform::Log1p => x.exp_m1(),
+                Transform::SignedLog1p => x.signum() * x.abs().exp_m1(),
             }
         });
         let mean_of = |role: Role| {
