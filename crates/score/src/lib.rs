@@ -1,6 +1,49 @@
-//! Churn labels, the logistic churn model and at-risk lists for `churn`: reserved.
+//! The churn model of `churn`: honest labels, logistic regression, out-of-time evaluation.
 //!
-//! This crate is part of the workspace layout from the start so that dependencies point one way
-//! (features -> segment/score -> binary) from the first commit. Its contents (labels, training,
-//! evaluation and scoring) arrive with the churn-model issue; until then it exports nothing, and the
-//! `churn` binary offers no `train` or `score` command.
+//! - [`churn_labels`] labels each customer of snapshot `C` churned or not from snapshot `C + H`.
+//! - [`train`] fits a [`ChurnModel`]: the inputs of a [`Design`] (log1p counts, signed log1p money,
+//!   null intervals filled and flagged), standardized, L2 logistic regression (linfa-logistic).
+//! - [`evaluate_out_of_time`] fits on `S - 2H` and evaluates on `S - H` beside two baselines
+//!   (recency alone, RFM score), with the [`metrics`] ROC AUC, PR AUC, log loss, Brier, top-decile
+//!   lift and capture, and a calibration table.
+//!
+//! ```
+//! use churn_core::FeatureFrame;
+//! use churn_score::{train, ModelParams, TrainingSource};
+//! use churn_core::{FeatureSpec, Transform};
+//!
+//! // Churn rises with recency: customers gone 200+ days mostly churn.
+//! let n = 400;
+//! let recency: Vec<f64> = (0..n).map(|i| (i % 300) as f64).collect();
+//! let churned: Vec<bool> = recency.iter().enumerate().map(|(i, r)| *r > 150.0 || i % 7 == 0).collect();
+//! let frame = FeatureFrame::try_new((0..n).map(|i| format!("c{i}")).collect())?
+//!     .with_numeric("recency_days", recency.into_iter().map(Some).collect())?;
+//!
+//! let params = ModelParams {
+//!     features: vec![FeatureSpec::new("recency_days", Transform::Identity)],
+//!     ..ModelParams::default()
+//! }
+//! .check()?;
+//! let model = train(&frame, &churned, 90, &params, TrainingSource::default())?;
+//! assert!(model.coefficients[0] > 0.0);
+//! let p = model.predict(&frame)?;
+//! assert!(p.iter().all(|p| *p > 0.0 && *p < 1.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod design;
+mod error;
+mod evaluate;
+mod labels;
+pub mod metrics;
+mod model;
+mod params;
+mod train;
+
+pub use design::{default_inputs, Design, Input};
+pub use error::{Error, ParamError, Result};
+pub use evaluate::{evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
+pub use labels::churn_labels;
+pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
+pub use params::{ModelParams, ValidModelParams};
+pub use train::{train, TrainingSource};

@@ -1,0 +1,270 @@
+//! Evaluation metrics for churn scores: ranking (ROC AUC, PR AUC, lift, capture) and probability
+//! quality (log loss, Brier score, calibration).
+//!
+//! Written here rather than taken from linfa: linfa 0.8's ROC AUC walks thresholds without averaging
+//! tied scores, and tied scores are the rule for the baselines (recency in whole days, RFM score
+//! sums). Every function here treats ties exactly, and the tests pin each against hand-computed
+//! values.
+
+use serde::{Deserialize, Serialize};
+
+/// Orders row indices by score, highest first (stable, so ties keep row order).
+fn by_score_desc(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    order
+}
+
+/// Groups of tied scores in `order` (highest first): `(start, end)` ranges.
+fn tie_groups(scores: &[f64], order: &[usize]) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || scores[order[i]] != scores[order[start]] {
+            groups.push((start, i));
+            start = i;
+        }
+    }
+    groups
+}
+
+/// Area under the ROC curve: the probability that a random positive scores above a random
+/// negative, ties counting one half (the Mann-Whitney U statistic). `None` without both classes.
+pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let positives = labels.iter().filter(|&&y| y).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    let order = by_score_desc(scores);
+    // Walk from the top: each positive beats the negatives below it; a tie counts half.
+    let mut negatives_above = 0.0;
+    let mut wins = 0.0;
+    for (start, end) in tie_groups(scores, &order) {
+        let group = &order[start..end];
+        let pos = group.iter().filter(|&&i| labels[i]).count() as f64;
+        let neg = group.len() as f64 - pos;
+        wins += pos * (negatives - negatives_above - neg) + 0.5 * pos * neg;
+        negatives_above += neg;
+    }
+    Some(wins / (positives * negatives))
+}
+
+/// Average precision (area under the precision-recall curve, step-wise as scikit-learn's
+/// `average_precision_score`): the sum over distinct score thresholds of the recall gained times
+/// the precision at that threshold. `None` without positives.
+pub fn pr_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let positives = labels.iter().filter(|&&y| y).count() as f64;
+    if positives == 0.0 {
+        return None;
+    }
+    let order = by_score_desc(scores);
+    let (mut tp, mut seen, mut ap) = (0.0, 0.0, 0.0);
+    for (start, end) in tie_groups(scores, &order) {
+        let group = &order[start..end];
+        let pos = group.iter().filter(|&&i| labels[i]).count() as f64;
+        tp += pos;
+        seen += group.len() as f64;
+        ap += (pos / positives) * (tp / seen);
+    }
+    Some(ap)
+}
+
+/// Mean negative log-likelihood of the labels under the probabilities (natural log), with
+/// probabilities clipped to `[1e-15, 1 - 1e-15]` as scikit-learn does.
+pub fn log_loss(probabilities: &[f64], labels: &[bool]) -> f64 {
+    let total: f64 = probabilities
+        .iter()
+        .zip(labels)
+        .map(|(&p, &y)| {
+            let p = p.clamp(1e-15, 1.0 - 1e-15);
+            if y {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
+        })
+        .sum();
+    total / probabilities.len().max(1) as f64
+}
+
+/// Mean squared difference between probability and outcome.
+pub fn brier(probabilities: &[f64], labels: &[bool]) -> f64 {
+    let total: f64 = probabilities
+        .iter()
+        .zip(labels)
+        .map(|(&p, &y)| (p - if y { 1.0 } else { 0.0 }).powi(2))
+        .sum();
+    total / probabilities.len().max(1) as f64
+}
+
+/// Lift and capture in the top `fraction` of customers by score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TopFraction {
+    /// The fraction of customers targeted (0.1 = top decile).
+    pub fraction: f64,
+    /// Churn rate among them divided by the overall churn rate.
+    pub lift: f64,
+    /// Share of all churners among them.
+    pub capture: f64,
+}
+
+/// Lift and capture in the top `fraction` of customers by score. The cut rarely falls between two
+/// different scores; customers tied at the cut are counted in proportion to how many of them fit,
+/// so the result does not depend on row order. `None` without positives.
+pub fn top_fraction(scores: &[f64], labels: &[bool], fraction: f64) -> Option<TopFraction> {
+    let n = labels.len() as f64;
+    let positives = labels.iter().filter(|&&y| y).count() as f64;
+    if positives == 0.0 || n == 0.0 {
+        return None;
+    }
+    let target = (fraction * n).ceil();
+    let order = by_score_desc(scores);
+    let (mut taken, mut caught) = (0.0, 0.0);
+    for (start, end) in tie_groups(scores, &order) {
+        if taken >= target {
+            break;
+        }
+        let group = &order[start..end];
+        let size = group.len() as f64;
+        let pos = group.iter().filter(|&&i| labels[i]).count() as f64;
+        let share = ((target - taken) / size).min(1.0);
+        taken += share * size;
+        caught += share * pos;
+    }
+    let capture = caught / positives;
+    let rate_top = caught / taken;
+    Some(TopFraction {
+        fraction,
+        lift: rate_top / (positives / n),
+        capture,
+    })
+}
+
+/// One bin of a calibration table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Lower edge of the predicted-probability bin (inclusive).
+    pub lower: f64,
+    /// Upper edge (exclusive, except 1.0 for the last bin).
+    pub upper: f64,
+    /// Customers whose probability falls in the bin.
+    pub customers: u64,
+    /// Their mean predicted probability (none for an empty bin).
+    pub mean_predicted: Option<f64>,
+    /// Their observed churn rate (none for an empty bin).
+    pub observed_rate: Option<f64>,
+}
+
+/// Ten equal-width bins over `[0, 1]` (scikit-learn's `calibration_curve`, strategy "uniform"):
+/// a calibrated model has `observed_rate` close to `mean_predicted` in every bin.
+pub fn calibration(probabilities: &[f64], labels: &[bool]) -> Vec<CalibrationBin> {
+    const BINS: usize = 10;
+    let mut count = [0u64; BINS];
+    let mut sum_p = [0.0; BINS];
+    let mut sum_y = [0.0; BINS];
+    for (&p, &y) in probabilities.iter().zip(labels) {
+        let b = ((p * BINS as f64) as usize).min(BINS - 1);
+        count[b] += 1;
+        sum_p[b] += p;
+        sum_y[b] += if y { 1.0 } else { 0.0 };
+    }
+    (0..BINS)
+        .map(|b| CalibrationBin {
+            lower: b as f64 / BINS as f64,
+            upper: (b + 1) as f64 / BINS as f64,
+            customers: count[b],
+            mean_predicted: (count[b] > 0).then(|| sum_p[b] / count[b] as f64),
+            observed_rate: (count[b] > 0).then(|| sum_y[b] / count[b] as f64),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPS: f64 = 1e-12;
+
+    #[test]
+    fn roc_auc_counts_ties_as_half() {
+        // Positives score 0.8, 0.4, 0.4; negatives 0.4, 0.1.
+        // Pairs (pos, neg): (0.8, 0.4) 1, (0.8, 0.1) 1, (0.4, 0.4) 1/2 twice, (0.4, 0.1) 1 twice.
+        let scores = [0.8, 0.4, 0.4, 0.4, 0.1];
+        let labels = [true, true, true, false, false];
+        let auc = roc_auc(&scores, &labels).expect("both classes");
+        assert!((auc - 5.0 / 6.0).abs() < EPS, "{auc}");
+        // All tied: exactly one half.
+        assert_eq!(roc_auc(&[1.0; 4], &[true, false, true, false]), Some(0.5));
+        // Perfect and reversed.
+        assert_eq!(roc_auc(&[3.0, 2.0, 1.0], &[true, true, false]), Some(1.0));
+        assert_eq!(roc_auc(&[1.0, 2.0, 3.0], &[true, true, false]), Some(0.0));
+        assert_eq!(roc_auc(&[1.0, 2.0], &[true, true]), None);
+    }
+
+    #[test]
+    fn roc_auc_does_not_depend_on_row_order_within_ties() {
+        let a = roc_auc(&[0.5, 0.5, 0.5, 0.2], &[true, false, false, true]);
+        let b = roc_auc(&[0.5, 0.5, 0.5, 0.2], &[false, false, true, true]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn average_precision_matches_scikit_learns_documented_example() {
+        // sklearn.metrics.average_precision_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) = 0.8333...
+        let ap = pr_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).expect("positives");
+        assert!((ap - 0.833_333_333_333_333_3).abs() < EPS, "{ap}");
+        // A tie between a positive and a negative at the top: precision 1/2 at recall 1.
+        assert_eq!(pr_auc(&[0.9, 0.9], &[true, false]), Some(0.5));
+    }
+
+    #[test]
+    fn log_loss_and_brier_match_hand_computed_values() {
+        let p = [0.9, 0.2, 0.6];
+        let y = [true, false, false];
+        let expected = -(0.9f64.ln() + 0.8f64.ln() + 0.4f64.ln()) / 3.0;
+        assert!((log_loss(&p, &y) - expected).abs() < EPS);
+        assert!((brier(&p, &y) - (0.01 + 0.04 + 0.36) / 3.0).abs() < EPS);
+        // A confident mistake is clipped, not infinite.
+        assert!(log_loss(&[0.0], &[true]).is_finite());
+    }
+
+    #[test]
+    fn top_decile_lift_and_capture_by_hand() {
+        // 20 customers, 4 churners; the top 2 by score are one churner and one not.
+        let mut scores: Vec<f64> = (0..20).map(|i| 100.0 - i as f64).collect();
+        let mut labels = vec![false; 20];
+        labels[0] = true;
+        labels[5] = true;
+        labels[10] = true;
+        labels[15] = true;
+        let top = top_fraction(&scores, &labels, 0.1).expect("positives");
+        // Top decile rate 1/2, base rate 4/20 = 1/5: lift 2.5; it holds 1 of 4 churners.
+        assert!(
+            (top.lift - 2.5).abs() < EPS && (top.capture - 0.25).abs() < EPS,
+            "{top:?}"
+        );
+        // Now customers 1 and 2 tie at the cut: half of the tie fits, with its churner share.
+        scores[2] = scores[1];
+        labels[2] = true;
+        let top = top_fraction(&scores, &labels, 0.1).expect("positives");
+        // Taken: customer 0 (churner) + half of {1 (no), 2 (yes)}: 1.5 churners of 5 among 2.
+        assert!((top.capture - 1.5 / 5.0).abs() < EPS, "{top:?}");
+        assert!((top.lift - (1.5 / 2.0) / (5.0 / 20.0)).abs() < EPS, "{top:?}");
+    }
+
+    #[test]
+    fn calibration_bins_are_equal_width_and_count_everyone() {
+        let p = [0.05, 0.15, 0.12, 0.95, 1.0, 0.5];
+        let y = [false, true, false, true, true, false];
+        let bins = calibration(&p, &y);
+        assert_eq!(bins.len(), 10);
+        assert_eq!(bins.iter().map(|b| b.customers).sum::<u64>(), 6);
+        assert_eq!(bins[1].customers, 2);
+        assert!((bins[1].mean_predicted.expect("filled") - 0.135).abs() < EPS);
+        assert_eq!(bins[1].observed_rate, Some(0.5));
+        // 1.0 belongs to the last bin.
+        assert_eq!(bins[9].customers, 2);
+        assert_eq!(bins[3].mean_predicted, None);
+    }
+}
