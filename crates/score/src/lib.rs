@@ -38,6 +38,7 @@ mod labels;
 pub mod metrics;
 mod model;
 mod params;
+mod score;
 mod train;
 
 pub use design::{default_inputs, Design, Input};
@@ -46,4 +47,8 @@ pub use evaluate::{evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
 pub use labels::churn_labels;
 pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
 pub use params::{ModelParams, ValidModelParams};
+pub use score::{
+    at_risk, default_actions, describe, escape_formula, recommend, score_customers, write_at_risk, ActionRule,
+    Contribution, Explainer, RiskBands, ScoredCustomer, AT_RISK_COLUMNS, AT_RISK_SCHEMA_VERSION,
+};
 pub use train::{train, TrainingSource};

@@ -1,0 +1,519 @@
+//! Scoring: probabilities, risk bands, value at risk, reasons in plain words, recommended actions.
+
+use churn_core::FeatureFrame;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ParamError, Result};
+use crate::model::ChurnModel;
+
+/// How customers are put into risk bands.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RiskBands {
+    /// `high` at or above `high`, `medium` at or above `medium`, else `low`.
+    Probability {
+        /// Lower probability bound of `medium`.
+        medium: f64,
+        /// Lower probability bound of `high`.
+        high: f64,
+    },
+    /// The top `high` share of customers by probability is `high`, the next up to `medium` (a
+    /// cumulative share) is `medium`, the rest `low`.
+    TopShare {
+        /// Cumulative share of customers in `high` or `medium`.
+        medium: f64,
+        /// Share of customers in `high`.
+        high: f64,
+    },
+}
+
+impl Default for RiskBands {
+    /// `high` from probability 0.7, `medium` from 0.4.
+    fn default() -> Self {
+        RiskBands::Probability { medium: 0.4, high: 0.7 }
+    }
+}
+
+impl RiskBands {
+    /// Checks that the bounds are increasing and strictly between 0 and 1.
+    pub fn check(self) -> Result<Self, ParamError> {
+        let (RiskBands::Probability { medium, high } | RiskBands::TopShare { medium, high }) = self;
+        let ok = match self {
+            RiskBands::Probability { .. } => 0.0 < medium && medium < high && high < 1.0,
+            RiskBands::TopShare { .. } => 0.0 < high && high < medium && medium <= 1.0,
+        };
+        if ok {
+            Ok(self)
+        } else {
+            Err(ParamError::Bands(vec![medium, high]))
+        }
+    }
+
+    /// The band of every customer.
+    pub fn assign(&self, probabilities: &[f64]) -> Vec<&'static str> {
+        match *self {
+            RiskBands::Probability { medium, high } => probabilities
+                .iter()
+                .map(|&p| {
+                    if p >= high {
+                        "high"
+                    } else if p >= medium {
+                        "medium"
+                    } else {
+                        "low"
+                    }
+                })
+                .collect(),
+            RiskBands::TopShare { medium, high } => {
+                let n = probabilities.len();
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
+                let (n_high, n_medium) = ((high * n as f64).ceil() as usize, (medium * n as f64).ceil() as usize);
+                let mut bands = vec!["low"; n];
+                for (rank, &i) in order.iter().enumerate() {
+                    bands[i] = if rank < n_high {
+                        "high"
+                    } else if rank < n_medium {
+                        "medium"
+                    } else {
+                        "low"
+                    };
+                }
+                bands
+            }
+        }
+    }
+}
+
+/// One row of the action table: the first rule whose conditions all hold gives the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRule {
+    /// The risk band (`high`, `medium`, `low`); any band when absent.
+    pub band: Option<String>,
+    /// RFM segments the rule applies to; any when absent.
+    pub rfm_segments: Option<Vec<String>>,
+    /// k-means segment names the rule applies to; any when absent.
+    pub segments: Option<Vec<String>>,
+    /// The recommended action.
+    pub action: String,
+}
+
+/// The default action table (first match wins): valuable customers at high risk get VIP outreach,
+/// other high-risk customers a win-back offer; at medium risk, valuable customers get a loyalty
+/// reward and the rest a service call; low risk needs no action.
+pub fn default_actions() -> Vec<ActionRule> {
+    let valuable = || Some(["Champions", "Loyal", "Can't lose them"].map(String::from).to_vec());
+    let rule = |band: &str, rfm: Option<Vec<String>>, action: &str| ActionRule {
+        band: Some(band.to_string()),
+        rfm_segments: rfm,
+        segments: None,
+        action: action.to_string(),
+    };
+    vec![
+        rule("high", valuable(), "VIP outreach"),
+        rule("high", None, "win-back offer"),
+        rule("medium", valuable(), "loyalty reward"),
+        rule("medium", None, "service call"),
+        rule("low", None, "no action"),
+    ]
+}
+
+/// The action for a customer, or `no action` when no rule matches.
+pub fn recommend<'a>(rules: &'a [ActionRule], band: &str, rfm: Option<&str>, segment: Option<&str>) -> &'a str {
+    let matches = |list: &Option<Vec<String>>, value: Option<&str>| {
+        list.as_ref()
+            .is_none_or(|l| value.is_some_and(|v| l.iter().any(|x| x == v)))
+    };
+    rules
+        .iter()
+        .find(|r| {
+            r.band.as_deref().is_none_or(|b| b == band)
+                && matches(&r.rfm_segments, rfm)
+                && matches(&r.segments, segment)
+        })
+        .map_or("no action", |r| r.action.as_str())
+}
+
+/// One input's contribution to a customer's log-odds of churn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    /// The feature column.
+    pub feature: String,
+    /// Coefficient x standardized value, summed over the input's columns (log-odds).
+    pub log_odds: f64,
+    /// The customer's raw value (none when null).
+    pub value: Option<f64>,
+    /// The population median of the raw value.
+    pub median: Option<f64>,
+}
+
+/// Per-customer contributions of every input, and the population medians behind the reasons.
+pub struct Explainer<'a> {
+    model: &'a ChurnModel,
+    medians: Vec<Option<f64>>,
+}
+
+fn median(values: &[Option<f64>]) -> Option<f64> {
+    let mut present: Vec<f64> = values.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return None;
+    }
+    present.sort_unstable_by(f64::total_cmp);
+    let mid = present.len() / 2;
+    Some(if present.len() % 2 == 1 {
+        present[mid]
+    } else {
+        (present[mid - 1] + present[mid]) / 2.0
+    })
+}
+
+impl<'a> Explainer<'a> {
+    /// Prepares explanations of `model` over `frame` (medians are the frame's).
+    pub fn new(model: &'a ChurnModel, frame: &FeatureFrame) -> Self {
+        let medians = model
+            .design
+            .inputs
+            .iter()
+            .map(|i| frame.numeric(i.spec.column()).and_then(median))
+            .collect();
+        Explainer { model, medians }
+    }
+
+    /// The contributions of each input for the customer on `row`, from its standardized design row.
+    pub fn contributions(&self, frame: &FeatureFrame, z_row: &[f64], row: usize) -> Vec<Contribution> {
+        let owners = self.model.design.column_inputs();
+        let mut log_odds = vec![0.0; self.model.design.inputs.len()];
+        for ((&owner, w), z) in owners.iter().zip(&self.model.coefficients).zip(z_row) {
+            log_odds[owner] += w * z;
+        }
+        self.model
+            .design
+            .inputs
+            .iter()
+            .zip(log_odds)
+            .zip(&self.medians)
+            .map(|((input, log_odds), median)| Contribution {
+                feature: input.spec.column().to_string(),
+                log_odds,
+                value: frame.numeric(input.spec.column()).and_then(|v| v[row]),
+                median: *median,
+            })
+            .collect()
+    }
+
+    /// Up to three reasons: the largest positive contributions, in plain words.
+    pub fn reasons(&self, contributions: &[Contribution]) -> Vec<String> {
+        let mut positive: Vec<&Contribution> = contributions.iter().filter(|c| c.log_odds > 0.0).collect();
+        positive.sort_by(|a, b| b.log_odds.total_cmp(&a.log_odds).then(a.feature.cmp(&b.feature)));
+        positive.into_iter().take(3).map(describe).collect()
+    }
+}
+
+fn num(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+/// A contribution in plain words, with the customer's value and the population median.
+pub fn describe(c: &Contribution) -> String {
+    let (v, m) = (c.value, c.median);
+    match c.feature.as_str() {
+        "recency_days" => format!("no purchase for {} days (median {})", num(v, 0), num(m, 0)),
+        "frequency" => format!("{} orders in total (median {})", num(v, 0), num(m, 0)),
+        "monetary_total" => format!("spent {} in total (median {})", num(v, 2), num(m, 2)),
+        "monetary_avg_order" => format!("average order {} (median {})", num(v, 2), num(m, 2)),
+        "tenure_days" => format!("customer for {} days (median {})", num(v, 0), num(m, 0)),
+        "spend_30d" => format!("spent {} in the last 30 days (median {})", num(v, 2), num(m, 2)),
+        "spend_90d" => format!("spent {} in the last 90 days (median {})", num(v, 2), num(m, 2)),
+        "spend_365d" => format!("spent {} in the last 365 days (median {})", num(v, 2), num(m, 2)),
+        "orders_90d" => format!("{} orders in the last 90 days (median {})", num(v, 0), num(m, 0)),
+        "avg_days_between_orders" if v.is_none() => "only one order so far".to_string(),
+        "avg_days_between_orders" => format!("{} days between orders (median {})", num(v, 0), num(m, 0)),
+        "return_ratio" => format!(
+            "returned {} of purchases (median {})",
+            v.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v)),
+            m.map_or("-".into(), |m| format!("{:.0}%", 100.0 * m))
+        ),
+        other => format!("{other} = {} (median {})", num(v, 2), num(m, 2)),
+    }
+}
+
+/// Escapes a cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return) by prefixing an apostrophe, as OWASP recommends for CSV injection.
+pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probability_bands_use_inclusive_lower_bounds() {
+        let bands = RiskBands::default().assign(&[0.1, 0.4, 0.69, 0.7, 0.99]);
+        assert_eq!(bands, ["low", "medium", "medium", "high", "high"]);
+    }
+
+    #[test]
+    fn top_share_bands_rank_customers() {
+        let bands =
+            RiskBands::TopShare { medium: 0.5, high: 0.2 }.assign(&[0.1, 0.9, 0.5, 0.3, 0.2, 0.8, 0.05, 0.6, 0.4, 0.7]);
+        // Top 2 (0.9, 0.8) high, next 3 (0.7, 0.6, 0.5) medium.
+        assert_eq!(
+            bands,
+            ["low", "high", "medium", "low", "low", "high", "low", "medium", "low", "medium"]
+        );
+    }
+
+    #[test]
+    fn band_bounds_must_be_ordered_probabilities() {
+        assert!(RiskBands::Probability { medium: 0.7, high: 0.4 }.check().is_err());
+        assert!(RiskBands::Probability { medium: 0.0, high: 0.4 }.check().is_err());
+        assert!(RiskBands::TopShare { medium: 0.1, high: 0.2 }.check().is_err());
+        assert!(RiskBands::TopShare { medium: 0.3, high: 0.1 }.check().is_ok());
+    }
+
+    #[test]
+    fn the_first_matching_action_rule_wins() {
+        let rules = default_actions();
+        assert_eq!(recommend(&rules, "high", Some("Champions"), None), "VIP outreach");
+        assert_eq!(recommend(&rules, "high", Some("Lost"), None), "win-back offer");
+        assert_eq!(recommend(&rules, "high", None, None), "win-back offer");
+        assert_eq!(recommend(&rules, "medium", Some("Loyal"), None), "loyalty reward");
+        assert_eq!(recommend(&rules, "medium", Some("New"), None), "service call");
+        assert_eq!(recommend(&rules, "low", Some("Champions"), None), "no action");
+        let custom = vec![ActionRule {
+            band: None,
+            rfm_segments: None,
+            segments: Some(vec!["High-value loyal".into()]),
+            action: "call the account manager".into(),
+        }];
+        assert_eq!(
+            recommend(&custom, "low", None, Some("High-value loyal")),
+            "call the account manager"
+        );
+        assert_eq!(recommend(&custom, "low", None, Some("Lost")), "no action");
+    }
+
+    #[test]
+    fn formula_cells_are_escaped_and_others_untouched() {
+        for (cell, expected) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("C-17", "C-17"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_formula(cell), expected);
+        }
+    }
+
+    #[test]
+    fn reasons_read_as_words_with_the_median() {
+        let c = |feature: &str, value: Option<f64>, median: Option<f64>| Contribution {
+            feature: feature.into(),
+            log_odds: 1.0,
+            value,
+            median,
+        };
+        assert_eq!(
+            describe(&c("recency_days", Some(143.4), Some(31.0))),
+            "no purchase for 143 days (median 31)"
+        );
+        assert_eq!(
+            describe(&c("avg_days_between_orders", None, Some(40.0))),
+            "only one order so far"
+        );
+        assert_eq!(
+            describe(&c("return_ratio", Some(0.25), Some(0.0))),
+            "returned 25% of purchases (median 0%)"
+        );
+        assert_eq!(
+            describe(&c("distinct_categories", Some(1.0), Some(3.0))),
+            "distinct_categories = 1.00 (median 3.00)"
+        );
+    }
+}
+
+/// The version of the `at_risk.csv` column set, written in its last column.
+pub const AT_RISK_SCHEMA_VERSION: u32 = 1;
+
+/// The `at_risk.csv` columns, in order.
+pub const AT_RISK_COLUMNS: [&str; 11] = [
+    "customer_id",
+    "churn_probability",
+    "risk_band",
+    "value_at_risk",
+    "segment",
+    "rfm_segment",
+    "recommended_action",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "schema_version",
+];
+
+/// One customer's score, as written to `scores.parquet` and `at_risk.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredCustomer {
+    /// The customer.
+    pub customer_id: String,
+    /// Probability of no purchase within the horizon.
+    pub churn_probability: f64,
+    /// `high`, `medium` or `low`.
+    pub risk_band: &'static str,
+    /// `churn_probability x max(spend_365d, 0)`: the last year's spend that churn would lose.
+    pub value_at_risk: f64,
+    /// The k-means segment name, when a segment model was given.
+    pub segment: Option<String>,
+    /// The rule-based RFM segment.
+    pub rfm_segment: Option<String>,
+    /// From the action table.
+    pub recommended_action: String,
+    /// Up to three reasons, largest first.
+    pub reasons: Vec<String>,
+}
+
+/// Scores every customer of `frame`: probability, band, value at risk, reasons and action.
+/// `segments`, when given, holds each row's k-means segment name.
+pub fn score_customers(
+    model: &ChurnModel,
+    frame: &FeatureFrame,
+    segments: Option<&[String]>,
+    bands: &RiskBands,
+    actions: &[ActionRule],
+) -> Result<Vec<ScoredCustomer>> {
+    let z = model.standardized(frame)?;
+    let probabilities = model.predict_standardized(&z);
+    let spend = frame.required("spend_365d")?;
+    let rfm = frame.text("rfm_segment");
+    let risk = bands.assign(&probabilities);
+    let explainer = Explainer::new(model, frame);
+    let mut scored = Vec::with_capacity(frame.len());
+    for (row, id) in frame.ids().iter().enumerate() {
+        let z_row: Vec<f64> = z.row(row).to_vec();
+        let contributions = explainer.contributions(frame, &z_row, row);
+        let rfm_segment = rfm.and_then(|r| r[row].clone());
+        let segment = segments.map(|s| s[row].clone());
+        let recommended_action = recommend(actions, risk[row], rfm_segment.as_deref(), segment.as_deref()).to_string();
+        scored.push(ScoredCustomer {
+            customer_id: id.clone(),
+            churn_probability: probabilities[row],
+            risk_band: risk[row],
+            value_at_risk: probabilities[row] * spend[row].max(0.0),
+            segment,
+            rfm_segment,
+            recommended_action,
+            reasons: explainer.reasons(&contributions),
+        });
+    }
+    Ok(scored)
+}
+
+/// The at-risk list: customers not in the `low` band, by value at risk (largest first) then
+/// customer id, at most `top` of them.
+pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCustomer> {
+    let mut list: Vec<&ScoredCustomer> = scored.iter().filter(|s| s.risk_band != "low").collect();
+    list.sort_by(|a, b| {
+        b.value_at_risk
+            .total_cmp(&a.value_at_risk)
+            .then_with(|| a.customer_id.as_bytes().cmp(b.customer_id.as_bytes()))
+    });
+    if let Some(top) = top {
+        list.truncate(top);
+    }
+    list
+}
+
+/// Writes the at-risk list as CSV for CRM import: the [`AT_RISK_COLUMNS`] in order, RFC 4180
+/// quoting, UTF-8 without a byte-order mark, `\n` line ends, formula-looking text cells escaped
+/// ([`escape_formula`]), probabilities with 6 decimals and money with 2.
+pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out);
+    let io = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    w.write_record(AT_RISK_COLUMNS).map_err(io)?;
+    let version = AT_RISK_SCHEMA_VERSION.to_string();
+    for s in list {
+        let reason = |i: usize| s.reasons.get(i).map_or("", String::as_str);
+        let probability = format!("{:.6}", s.churn_probability);
+        let value = format!("{:.2}", s.value_at_risk);
+        let record = [
+            escape_formula(&s.customer_id),
+            probability.as_str().into(),
+            s.risk_band.into(),
+            value.as_str().into(),
+            escape_formula(s.segment.as_deref().unwrap_or("")),
+            escape_formula(s.rfm_segment.as_deref().unwrap_or("")),
+            escape_formula(&s.recommended_action),
+            escape_formula(reason(0)),
+            escape_formula(reason(1)),
+            escape_formula(reason(2)),
+            version.as_str().into(),
+        ];
+        w.write_record(record.iter().map(|c| c.as_bytes())).map_err(io)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+
+    fn customer(id: &str, p: f64, value: f64, band: &'static str) -> ScoredCustomer {
+        ScoredCustomer {
+            customer_id: id.into(),
+            churn_probability: p,
+            risk_band: band,
+            value_at_risk: value,
+            segment: Some("Lost, low-value".into()),
+            rfm_segment: Some("At risk".into()),
+            recommended_action: "win-back offer".into(),
+            reasons: vec!["no purchase for 143 days (median 31)".into(), "said \"bye\"".into()],
+        }
+    }
+
+    #[test]
+    fn the_list_keeps_the_risky_sorted_by_value_then_id() {
+        let scored = vec![
+            customer("b", 0.8, 50.0, "high"),
+            customer("a", 0.5, 50.0, "medium"),
+            customer("c", 0.2, 99.0, "low"),
+            customer("d", 0.9, 70.0, "high"),
+        ];
+        let ids: Vec<&str> = at_risk(&scored, None).iter().map(|s| s.customer_id.as_str()).collect();
+        assert_eq!(ids, ["d", "a", "b"]);
+        assert_eq!(at_risk(&scored, Some(1)).len(), 1);
+    }
+
+    #[test]
+    fn the_csv_is_rfc_4180_with_escaped_formulas_and_no_bom() -> Result<()> {
+        let scored = [customer("=cmd|' /C calc'!A0", 0.8123456789, 1234.5, "high")];
+        let mut out = Vec::new();
+        write_at_risk(&scored.iter().collect::<Vec<_>>(), &mut out)?;
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(!text.starts_with('\u{feff}') && !text.contains('\r'));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,schema_version"
+        );
+        assert_eq!(
+            lines[1],
+            "'=cmd|' /C calc'!A0,0.812346,high,1234.50,\"Lost, low-value\",At risk,win-back offer,\
+             no purchase for 143 days (median 31),\"said \"\"bye\"\"\",,1"
+        );
+        Ok(())
+    }
+}
