@@ -80,6 +80,97 @@ pub enum Command {
         churn segment --features features.parquet --model models/segments.json --out segments.parquet"
     )]
     Segment(SegmentArgs),
+
+    /// Train the churn model, with an honest out-of-time evaluation.
+    ///
+    /// With snapshot S (--as-of) and horizon H (--horizon-days), a customer who bought before a
+    /// cutoff C is churned if they made no purchase in [C, C + H). The model is first fitted on
+    /// snapshot S - 2H (labels from [S - 2H, S - H)) and evaluated on snapshot S - H (labels from
+    /// [S - H, S)) beside two baselines, recency alone and the RFM score: ROC AUC, PR AUC, log loss,
+    /// Brier score, top-decile lift and capture, and a calibration table. Then it is refitted on
+    /// S - H for production and saved with its evaluation. Features for a snapshot never read a
+    /// row at or after it.
+    #[command(after_help = "Example:\n  churn train --config data/sample/churn.toml --horizon-days 90")]
+    Train(TrainArgs),
+
+    /// Score customers with a trained churn model and write the at-risk list for the CRM.
+    ///
+    /// Writes scores.parquet (every customer: probability, risk band, value at risk, segment,
+    /// RFM segment, recommended action, three reasons) and at_risk.csv (customers in the medium
+    /// and high bands, largest value at risk first; RFC 4180, UTF-8, formula cells escaped).
+    #[command(
+        after_help = "Example:\n  churn score --features features.parquet --model models/churn-2024-01-01.json \\\n    \
+        --segment-model models/segments-2024-01-01.json --out scores.parquet --top 500"
+    )]
+    Score(ScoreArgs),
+
+    /// Explain one customer's churn score: features, probability, each input's contribution.
+    #[command(
+        after_help = "Example:\n  churn explain C000042 --features features.parquet --model models/churn-2024-01-01.json"
+    )]
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct TrainArgs {
+    /// The TOML config (input, column mapping, horizon_days, [model]).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Transactions: a file, a directory or a quoted glob (overrides input.transactions).
+    #[arg(long, short, value_name = "PATH")]
+    pub input: Option<String>,
+    /// Snapshot date S [default: the day after the last transaction].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Churn horizon H in days (overrides horizon_days) [default: 90].
+    #[arg(long, value_name = "DAYS")]
+    pub horizon_days: Option<i64>,
+    /// Only customers who bought within this many days of each snapshot (overrides model.active_within_days).
+    #[arg(long, value_name = "DAYS")]
+    pub active_within_days: Option<f64>,
+    /// Where to save the model [default: models/churn-<as-of>.json].
+    #[arg(long, value_name = "FILE")]
+    pub model_out: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ScoreArgs {
+    /// The feature file to score (written by `churn features`).
+    #[arg(long, short, value_name = "FILE")]
+    pub features: PathBuf,
+    /// The churn model (written by `churn train`).
+    #[arg(long, short, value_name = "FILE")]
+    pub model: PathBuf,
+    /// A segment model: adds each customer's segment (and lets actions depend on it).
+    #[arg(long, value_name = "FILE")]
+    pub segment_model: Option<PathBuf>,
+    /// The TOML config ([score] risk bands, actions, top).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write every customer's score.
+    #[arg(long, short, value_name = "FILE", default_value = "scores.parquet")]
+    pub out: PathBuf,
+    /// Where to write the at-risk list [default: at_risk.csv beside --out].
+    #[arg(long, value_name = "FILE")]
+    pub at_risk: Option<PathBuf>,
+    /// Keep only the N customers with the largest value at risk (overrides score.top).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ExplainArgs {
+    /// The customer id, exactly as in the feature file.
+    pub customer_id: String,
+    /// The feature file (written by `churn features`).
+    #[arg(long, short, value_name = "FILE")]
+    pub features: PathBuf,
+    /// The churn model (written by `churn train`).
+    #[arg(long, short, value_name = "FILE")]
+    pub model: PathBuf,
+    /// A segment model, to show the customer's segment.
+    #[arg(long, value_name = "FILE")]
+    pub segment_model: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -13,9 +13,10 @@ use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, Inp
 use serde::Deserialize;
 
 use churn_core::FeatureSpec;
+use churn_score::{default_actions, ActionRule, ModelParams, RiskBands, ValidModelParams};
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
-use crate::args::{FeaturesArgs, SegmentArgs};
+use crate::args::{FeaturesArgs, ScoreArgs, SegmentArgs, TrainArgs};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,35 @@ pub struct ConfigFile {
     pub features: FeaturesConfig,
     #[serde(default)]
     pub segments: SegmentsConfig,
+    /// The churn horizon H in days.
+    pub horizon_days: Option<i64>,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub score: ScoreConfig,
+}
+
+/// `[model]`: each key overrides one default of `churn_score::ModelParams`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub features: Option<Vec<String>>,
+    pub l2: Option<f64>,
+    pub max_iterations: Option<u64>,
+    pub gradient_tolerance: Option<f64>,
+    pub min_per_class: Option<usize>,
+    pub train_sample: Option<usize>,
+    pub seed: Option<u64>,
+    pub active_within_days: Option<f64>,
+}
+
+/// `[score]`: risk bands, the action table and the list length.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    pub bands: Option<RiskBands>,
+    pub top: Option<usize>,
+    pub actions: Option<Vec<ActionRule>>,
 }
 
 /// `[segments]`: k-means settings; each key overrides one default of `churn_segment::SegmentParams`.
@@ -328,6 +358,119 @@ impl SegmentSettings {
     }
 }
 
+/// Everything `churn train` needs, resolved.
+#[derive(Debug)]
+pub struct TrainSettings {
+    pub features: FeaturesSettings,
+    pub horizon_days: i64,
+    pub params: ValidModelParams,
+    pub active_within_days: Option<f64>,
+    pub model_out: Option<PathBuf>,
+}
+
+impl TrainSettings {
+    pub fn resolve(args: &TrainArgs) -> Result<Self> {
+        let features = FeaturesSettings::resolve(&FeaturesArgs {
+            input: args.input.clone(),
+            config: args.config.clone(),
+            as_of: args.as_of,
+            out: PathBuf::new(),
+            drop_duplicates: false,
+            memory_limit_mb: None,
+            threads: None,
+        })?;
+        let config = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let horizon_days = args.horizon_days.or(config.horizon_days).unwrap_or(90);
+        if horizon_days < 1 {
+            return Err(config_error(format!("horizon_days = {horizon_days}: must be at least 1")));
+        }
+        let m = &config.model;
+        let mut params = ModelParams::default();
+        if let Some(list) = &m.features {
+            params.features = list
+                .iter()
+                .map(|f| f.parse::<FeatureSpec>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| config_error(format!("model.features: {e}")))?;
+        }
+        params.l2 = m.l2.unwrap_or(params.l2);
+        params.max_iterations = m.max_iterations.unwrap_or(params.max_iterations);
+        params.gradient_tolerance = m.gradient_tolerance.unwrap_or(params.gradient_tolerance);
+        params.min_per_class = m.min_per_class.unwrap_or(params.min_per_class);
+        params.train_sample = m.train_sample.unwrap_or(params.train_sample);
+        params.seed = m.seed.unwrap_or(params.seed);
+        let params = params.check().map_err(|e| config_error(e.to_string()))?;
+        let active_within_days = args.active_within_days.or(m.active_within_days);
+        if let Some(days) = active_within_days {
+            if !(days.is_finite() && days > 0.0) {
+                return Err(config_error(format!("active_within_days = {days}: must be a positive number of days")));
+            }
+        }
+        Ok(TrainSettings {
+            features,
+            horizon_days,
+            params,
+            active_within_days,
+            model_out: args.model_out.clone(),
+        })
+    }
+}
+
+/// Everything `churn score` needs, resolved.
+#[derive(Debug)]
+pub struct ScoreSettings {
+    pub features: PathBuf,
+    pub model: PathBuf,
+    pub segment_model: Option<PathBuf>,
+    pub out: PathBuf,
+    pub at_risk: PathBuf,
+    pub top: Option<usize>,
+    pub bands: RiskBands,
+    pub actions: Vec<ActionRule>,
+}
+
+impl ScoreSettings {
+    pub fn resolve(args: &ScoreArgs) -> Result<Self> {
+        let config = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let bands = config
+            .score
+            .bands
+            .unwrap_or_default()
+            .check()
+            .map_err(|e| config_error(format!("score.bands: {e}")))?;
+        let actions = config.score.actions.clone().unwrap_or_else(default_actions);
+        for rule in &actions {
+            if let Some(band) = &rule.band {
+                if !["high", "medium", "low"].contains(&band.as_str()) {
+                    return Err(config_error(format!(
+                        "score.actions: band {band:?} is not one of \"high\", \"medium\", \"low\""
+                    )));
+                }
+            }
+        }
+        let at_risk = args.at_risk.clone().unwrap_or_else(|| {
+            let dir = args.out.parent().unwrap_or(Path::new(""));
+            dir.join("at_risk.csv")
+        });
+        Ok(ScoreSettings {
+            features: args.features.clone(),
+            model: args.model.clone(),
+            segment_model: args.segment_model.clone(),
+            out: args.out.clone(),
+            at_risk,
+            top: args.top.or(config.score.top),
+            bands,
+            actions,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +516,30 @@ mod tests {
         assert_eq!(parse_k("AUTO", 2, 8).expect("auto"), KChoice::Auto { min: 2, max: 8 });
         assert_eq!(parse_k("4", 2, 8).expect("four"), KChoice::Fixed(4));
         assert!(parse_k("four", 2, 8).is_err());
+    }
+
+    #[test]
+    fn model_and_score_sections_parse() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+            horizon_days = 273
+            [model]
+            l2 = 2.0
+            features = ["recency_days", "log1p(frequency)"]
+            [score]
+            top = 100
+            bands = { by = "top_share", medium = 0.3, high = 0.1 }
+            [[score.actions]]
+            band = "high"
+            rfm_segments = ["Champions"]
+            action = "call"
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(config.horizon_days, Some(273));
+        assert_eq!(config.score.bands, Some(RiskBands::TopShare { medium: 0.3, high: 0.1 }));
+        assert_eq!(config.score.actions.as_ref().map(Vec::len), Some(1));
+        assert!(toml::from_str::<ConfigFile>("[score]\nbands = { by = \"magic\" }\n").is_err());
     }
 
     #[test]

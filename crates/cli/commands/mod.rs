@@ -1,8 +1,11 @@
 //! One module per command; each takes resolved settings and a printer.
 
+mod explain;
 mod features;
 mod generate;
+mod score;
 mod segment;
+mod train;
 
 use anyhow::Result;
 
@@ -21,6 +24,15 @@ pub fn run(args: Args) -> Result<()> {
             let settings = crate::settings::SegmentSettings::resolve(&segment_args)?;
             segment::segment(&settings, printer)
         }
+        Command::Train(train_args) => {
+            let settings = crate::settings::TrainSettings::resolve(&train_args)?;
+            train::train(&settings, printer)
+        }
+        Command::Score(score_args) => {
+            let settings = crate::settings::ScoreSettings::resolve(&score_args)?;
+            score::score(&settings, printer)
+        }
+        Command::Explain(explain_args) => explain::explain(&explain_args, printer),
     }
 }
 

@@ -78,6 +78,23 @@ impl FeatureFrame {
         Ok(self)
     }
 
+    /// The frame restricted to `rows` (in the order given; each row at most once).
+    pub fn select_rows(&self, rows: &[usize]) -> FeatureFrame {
+        FeatureFrame {
+            ids: rows.iter().map(|&r| self.ids[r].clone()).collect(),
+            numeric: self
+                .numeric
+                .iter()
+                .map(|(n, v)| (n.clone(), rows.iter().map(|&r| v[r]).collect()))
+                .collect(),
+            text: self
+                .text
+                .iter()
+                .map(|(n, v)| (n.clone(), rows.iter().map(|&r| v[r].clone()).collect()))
+                .collect(),
+        }
+    }
+
     /// The number of customers.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -170,6 +187,18 @@ mod tests {
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    #[test]
+    fn selecting_rows_keeps_every_column_aligned() -> Result<()> {
+        let frame = FeatureFrame::try_new(ids(3))?
+            .with_numeric("x", vec![Some(0.0), None, Some(2.0)])?
+            .with_text("t", vec![Some("a".into()), Some("b".into()), None])?;
+        let picked = frame.select_rows(&[2, 0]);
+        assert_eq!(picked.ids(), ["c2", "c0"]);
+        assert_eq!(picked.numeric("x"), Some(&[Some(2.0), Some(0.0)][..]));
+        assert_eq!(picked.text("t"), Some(&[None, Some("a".to_string())][..]));
+        Ok(())
     }
 
     #[test]

@@ -211,7 +211,15 @@ impl<'a> Explainer<'a> {
 }
 
 fn num(v: Option<f64>, decimals: usize) -> String {
-    v.map_or("-".to_string(), |v| format!("{v:.decimals$}"))
+    // Adding 0.0 turns -0.0 into 0.0, so a median never prints as "-0".
+    v.map_or("-".to_string(), |v| format!("{:.decimals$}", v + 0.0))
+}
+
+fn orders(v: Option<f64>) -> String {
+    match v {
+        Some(n) if n == 1.0 => "1 order".to_string(),
+        other => format!("{} orders", num(other, 0)),
+    }
 }
 
 /// A contribution in plain words, with the customer's value and the population median.
@@ -219,20 +227,20 @@ pub fn describe(c: &Contribution) -> String {
     let (v, m) = (c.value, c.median);
     match c.feature.as_str() {
         "recency_days" => format!("no purchase for {} days (median {})", num(v, 0), num(m, 0)),
-        "frequency" => format!("{} orders in total (median {})", num(v, 0), num(m, 0)),
+        "frequency" => format!("{} in total (median {})", orders(v), num(m, 0)),
         "monetary_total" => format!("spent {} in total (median {})", num(v, 2), num(m, 2)),
         "monetary_avg_order" => format!("average order {} (median {})", num(v, 2), num(m, 2)),
         "tenure_days" => format!("customer for {} days (median {})", num(v, 0), num(m, 0)),
         "spend_30d" => format!("spent {} in the last 30 days (median {})", num(v, 2), num(m, 2)),
         "spend_90d" => format!("spent {} in the last 90 days (median {})", num(v, 2), num(m, 2)),
         "spend_365d" => format!("spent {} in the last 365 days (median {})", num(v, 2), num(m, 2)),
-        "orders_90d" => format!("{} orders in the last 90 days (median {})", num(v, 0), num(m, 0)),
+        "orders_90d" => format!("{} in the last 90 days (median {})", orders(v), num(m, 0)),
         "avg_days_between_orders" if v.is_none() => "only one order so far".to_string(),
         "avg_days_between_orders" => format!("{} days between orders (median {})", num(v, 0), num(m, 0)),
         "return_ratio" => format!(
             "returned {} of purchases (median {})",
-            v.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v)),
-            m.map_or("-".into(), |m| format!("{:.0}%", 100.0 * m))
+            v.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v + 0.0)),
+            m.map_or("-".into(), |m| format!("{:.0}%", 100.0 * m + 0.0))
         ),
         other => format!("{other} = {} (median {})", num(v, 2), num(m, 2)),
     }

@@ -1,0 +1,177 @@
+//! `churn train`: three snapshots, honest labels, out-of-time evaluation, a saved model.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{Duration, NaiveDate};
+use churn_core::FeatureFrame;
+use churn_features::{extract_features, FeatureTable, FEATURE_SET_VERSION};
+use churn_score::{churn_labels, evaluate_out_of_time, train as fit_model, Evaluation, Metrics, TrainingSource};
+use serde_json::json;
+
+use super::thousands;
+use crate::outputs::StagedOutputs;
+use crate::printer::Printer;
+use crate::settings::TrainSettings;
+
+fn snapshot(settings: &TrainSettings, as_of: Option<NaiveDate>, printer: Printer, what: &str) -> Result<FeatureTable> {
+    let mut params = settings.features.params.clone();
+    params.as_of = as_of;
+    let spinner = printer.spinner(&format!("computing features for {what}"));
+    let result = extract_features(&settings.features.input, &params);
+    spinner.finish_and_clear();
+    result.with_context(|| format!("cannot compute the features for {what}"))
+}
+
+/// Customers who bought within `days` of the snapshot, or everyone.
+fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
+    let Some(days) = days else { return Ok(frame) };
+    let recency = frame.required("recency_days")?;
+    let rows: Vec<usize> = (0..frame.len()).filter(|&r| recency[r] <= days).collect();
+    Ok(frame.select_rows(&rows))
+}
+
+pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
+    let started = Instant::now();
+    let h = settings.horizon_days;
+    let at_s = snapshot(settings, settings.features.params.as_of, printer, "the as-of date")?;
+    let s = at_s.as_of;
+    let c1 = s - Duration::days(h);
+    let c2 = s - Duration::days(2 * h);
+    let history = |date: NaiveDate, role: &str| {
+        format!(
+            "the {role} snapshot {date} (as-of {s} minus {} x {h} days) has no customers: the out-of-time evaluation \
+             needs at least {} days of history before {s}; use a later --as-of or a shorter --horizon-days",
+            if role == "training" { 1 } else { 2 },
+            2 * h
+        )
+    };
+    let at_c1 = snapshot(settings, Some(c1), printer, &format!("the training snapshot {c1}"))
+        .with_context(|| history(c1, "training"))?;
+    let at_c2 = snapshot(settings, Some(c2), printer, &format!("the evaluation-fit snapshot {c2}"))
+        .with_context(|| history(c2, "evaluation-fit"))?;
+    let features_seconds = started.elapsed().as_secs_f64();
+
+    let (frame_s, frame_c1, frame_c2) = (at_s.to_frame()?, at_c1.to_frame()?, at_c2.to_frame()?);
+    let fit_frame = active(frame_c2, settings.active_within_days)?;
+    let train_frame = active(frame_c1.clone(), settings.active_within_days)?;
+    // Labels look the customers up in the full later snapshot: activity filters who is modelled,
+    // not whether a purchase counts.
+    let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
+    let train_labels = churn_labels(&train_frame, &frame_s, h)?;
+    let source = |date: NaiveDate| TrainingSource {
+        snapshot: Some(date.to_string()),
+        label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
+        input_fingerprint: Some(at_s.fingerprint.clone()),
+        feature_set_version: FEATURE_SET_VERSION.to_string(),
+    };
+
+    let spinner = printer.spinner("fitting and evaluating the model");
+    let evaluation = evaluate_out_of_time(
+        (&fit_frame, &fit_labels, source(c2)),
+        (&train_frame, &train_labels, Some(c1.to_string())),
+        h,
+        &settings.params,
+    );
+    spinner.finish_and_clear();
+    let evaluation = evaluation.with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
+    let spinner = printer.spinner("fitting the production model");
+    let model = fit_model(&train_frame, &train_labels, h, &settings.params, source(c1));
+    spinner.finish_and_clear();
+    let mut model = model.with_context(|| format!("cannot train the model on the snapshot {c1}"))?;
+    model.evaluation = Some(evaluation.clone());
+    for warning in &model.warnings {
+        tracing::warn!("{warning}");
+    }
+    let path = settings
+        .model_out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("models/churn-{s}.json")));
+    let mut outputs = StagedOutputs::new();
+    outputs.stage_bytes(&path, model.to_json()?.as_bytes())?;
+    outputs.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let churners = train_labels.iter().filter(|&&y| y).count() as u64;
+    let mut human = String::new();
+    let _ = writeln!(
+        human,
+        "churn train: {} customers at {c1}, {} churned within {h} days ({:.1}%) -> {} ({seconds:.2} s)",
+        thousands(train_frame.len() as u64),
+        thousands(churners),
+        100.0 * churners as f64 / train_frame.len().max(1) as f64,
+        path.display()
+    );
+    human.push_str(&evaluation_table(&evaluation));
+    let _ = writeln!(human, "\n  coefficients (log-odds of churn per standard deviation)");
+    let mut order: Vec<usize> = (0..model.columns.len()).collect();
+    order.sort_by(|&a, &b| model.coefficients[b].abs().total_cmp(&model.coefficients[a].abs()));
+    for j in order {
+        let _ = writeln!(human, "  {:>+8.3}  {}", model.coefficients[j], model.columns[j]);
+    }
+    let json = json!({
+        "command": "train",
+        "model": path.display().to_string(),
+        "as_of": s.to_string(),
+        "horizon_days": h,
+        "training_snapshot": c1.to_string(),
+        "evaluation_fit_snapshot": c2.to_string(),
+        "customers": train_frame.len(),
+        "churners": churners,
+        "evaluation": evaluation,
+        "coefficients": model.columns.iter().zip(&model.coefficients).map(|(c, w)| json!({"column": c, "coefficient": w})).collect::<Vec<_>>(),
+        "warnings": model.warnings,
+        "seconds": seconds,
+        "features_seconds": features_seconds,
+    });
+    printer.result(&human, &json)?;
+    Ok(())
+}
+
+/// The out-of-time metrics of the model and the baselines, and the calibration table.
+pub(crate) fn evaluation_table(e: &Evaluation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n  out of time: fitted on {}, evaluated on {} ({} customers, {:.1}% churned)",
+        e.fit_snapshot.as_deref().unwrap_or("?"),
+        e.eval_snapshot.as_deref().unwrap_or("?"),
+        thousands(e.customers),
+        100.0 * e.churners as f64 / e.customers.max(1) as f64
+    );
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>8} {:>8} {:>9} {:>7} {:>9} {:>12}",
+        "", "ROC AUC", "PR AUC", "log loss", "Brier", "lift@10%", "capture@10%"
+    );
+    let row = |name: &str, m: &Metrics| {
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        format!(
+            "  {name:<14} {:>8} {:>8} {:>9.4} {:>7.4} {:>9} {:>12}\n",
+            opt(m.roc_auc),
+            opt(m.pr_auc),
+            m.log_loss,
+            m.brier,
+            m.top_decile.map_or("-".into(), |t| format!("{:.2}", t.lift)),
+            m.top_decile.map_or("-".into(), |t| format!("{:.1}%", 100.0 * t.capture)),
+        )
+    };
+    out.push_str(&row("model", &e.model));
+    out.push_str(&row("recency only", &e.recency_baseline));
+    out.push_str(&row("RFM score", &e.rfm_baseline));
+    let _ = writeln!(out, "\n  calibration   predicted   observed   customers");
+    for bin in e.calibration.iter().filter(|b| b.customers > 0) {
+        let _ = writeln!(
+            out,
+            "  {:.1}-{:.1}      {:>8.3}   {:>8.3}   {:>9}",
+            bin.lower,
+            bin.upper,
+            bin.mean_predicted.unwrap_or(0.0),
+            bin.observed_rate.unwrap_or(0.0),
+            thousands(bin.customers)
+        );
+    }
+    out
+}
