@@ -385,7 +385,9 @@ impl TrainSettings {
         };
         let horizon_days = args.horizon_days.or(config.horizon_days).unwrap_or(90);
         if horizon_days < 1 {
-            return Err(config_error(format!("horizon_days = {horizon_days}: must be at least 1")));
+            return Err(config_error(format!(
+                "horizon_days = {horizon_days}: must be at least 1"
+            )));
         }
         let m = &config.model;
         let mut params = ModelParams::default();
@@ -406,7 +408,9 @@ impl TrainSettings {
         let active_within_days = args.active_within_days.or(m.active_within_days);
         if let Some(days) = active_within_days {
             if !(days.is_finite() && days > 0.0) {
-                return Err(config_error(format!("active_within_days = {days}: must be a positive number of days")));
+                return Err(config_error(format!(
+                    "active_within_days = {days}: must be a positive number of days"
+                )));
             }
         }
         Ok(TrainSettings {

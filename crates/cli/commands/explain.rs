@@ -47,7 +47,11 @@ pub fn explain(args: &ExplainArgs, printer: Printer) -> Result<()> {
     if let Some(rfm) = &rfm {
         let _ = writeln!(human, "  RFM segment   {rfm}");
     }
-    let _ = writeln!(human, "\n  {:>9}  {:<26} {:>12} {:>12}  in words", "log-odds", "feature", "value", "median");
+    let _ = writeln!(
+        human,
+        "\n  {:>9}  {:<26} {:>12} {:>12}  in words",
+        "log-odds", "feature", "value", "median"
+    );
     let fmt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.2}"));
     for c in &contributions {
         let _ = writeln!(

@@ -43,8 +43,8 @@ pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)>
 
 /// Each customer's segment name under a saved segment model.
 pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the segment model {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the segment model {}", path.display()))?;
     let model = SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
     let assignment = model
         .assign(frame)
@@ -76,12 +76,30 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
 
     let reason = |i: usize| Column::OptionalText(scored.iter().map(|s| s.reasons.get(i).cloned()).collect());
     let scores = Table::new()
-        .with_column("customer_id", Column::Text(scored.iter().map(|s| s.customer_id.clone()).collect()))?
-        .with_column("churn_probability", Column::Float64(scored.iter().map(|s| s.churn_probability).collect()))?
-        .with_column("risk_band", Column::Text(scored.iter().map(|s| s.risk_band.to_string()).collect()))?
-        .with_column("value_at_risk", Column::Float64(scored.iter().map(|s| s.value_at_risk).collect()))?
-        .with_column("segment", Column::OptionalText(scored.iter().map(|s| s.segment.clone()).collect()))?
-        .with_column("rfm_segment", Column::OptionalText(scored.iter().map(|s| s.rfm_segment.clone()).collect()))?
+        .with_column(
+            "customer_id",
+            Column::Text(scored.iter().map(|s| s.customer_id.clone()).collect()),
+        )?
+        .with_column(
+            "churn_probability",
+            Column::Float64(scored.iter().map(|s| s.churn_probability).collect()),
+        )?
+        .with_column(
+            "risk_band",
+            Column::Text(scored.iter().map(|s| s.risk_band.to_string()).collect()),
+        )?
+        .with_column(
+            "value_at_risk",
+            Column::Float64(scored.iter().map(|s| s.value_at_risk).collect()),
+        )?
+        .with_column(
+            "segment",
+            Column::OptionalText(scored.iter().map(|s| s.segment.clone()).collect()),
+        )?
+        .with_column(
+            "rfm_segment",
+            Column::OptionalText(scored.iter().map(|s| s.rfm_segment.clone()).collect()),
+        )?
         .with_column(
             "recommended_action",
             Column::Text(scored.iter().map(|s| s.recommended_action.clone()).collect()),
@@ -126,7 +144,11 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         settings.at_risk.display()
     );
     if !list.is_empty() {
-        let _ = writeln!(human, "\n  {:<16} {:>11} {:>7} {:>13}  {}", "customer", "probability", "band", "value at risk", "first reason");
+        let _ = writeln!(
+            human,
+            "\n  {:<16} {:>11} {:>7} {:>13}  {}",
+            "customer", "probability", "band", "value at risk", "first reason"
+        );
         for s in list.iter().take(10) {
             let _ = writeln!(
                 human,

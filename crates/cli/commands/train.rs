@@ -50,8 +50,13 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
     };
     let at_c1 = snapshot(settings, Some(c1), printer, &format!("the training snapshot {c1}"))
         .with_context(|| history(c1, "training"))?;
-    let at_c2 = snapshot(settings, Some(c2), printer, &format!("the evaluation-fit snapshot {c2}"))
-        .with_context(|| history(c2, "evaluation-fit"))?;
+    let at_c2 = snapshot(
+        settings,
+        Some(c2),
+        printer,
+        &format!("the evaluation-fit snapshot {c2}"),
+    )
+    .with_context(|| history(c2, "evaluation-fit"))?;
     let features_seconds = started.elapsed().as_secs_f64();
 
     let (frame_s, frame_c1, frame_c2) = (at_s.to_frame()?, at_c1.to_frame()?, at_c2.to_frame()?);
@@ -76,7 +81,8 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         &settings.params,
     );
     spinner.finish_and_clear();
-    let evaluation = evaluation.with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
+    let evaluation =
+        evaluation.with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
     let spinner = printer.spinner("fitting the production model");
     let model = fit_model(&train_frame, &train_labels, h, &settings.params, source(c1));
     spinner.finish_and_clear();
@@ -155,7 +161,8 @@ pub(crate) fn evaluation_table(e: &Evaluation) -> String {
             m.log_loss,
             m.brier,
             m.top_decile.map_or("-".into(), |t| format!("{:.2}", t.lift)),
-            m.top_decile.map_or("-".into(), |t| format!("{:.1}%", 100.0 * t.capture)),
+            m.top_decile
+                .map_or("-".into(), |t| format!("{:.1}%", 100.0 * t.capture)),
         )
     };
     out.push_str(&row("model", &e.model));

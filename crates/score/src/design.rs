@@ -51,9 +51,12 @@ pub struct Design {
 
 impl Design {
     /// Fits the fills on the training frame: an input whose column has nulls gets the median of its
-    /// transformed non-null values and a missing indicator. A column with only nulls is an error.
-    pub fn fit(frame: &FeatureFrame, specs: &[FeatureSpec]) -> Result<Design> {
+    /// transformed non-null values and a missing indicator. An input that is null for every customer
+    /// (the interval between orders when nobody has two) says nothing: it is left out, with a
+    /// warning in the second value; if nothing is left, that is an error.
+    pub fn fit(frame: &FeatureFrame, specs: &[FeatureSpec]) -> Result<(Design, Vec<String>)> {
         let mut inputs = Vec::with_capacity(specs.len());
+        let mut warnings = Vec::new();
         for spec in specs {
             let values = frame.numeric(spec.column()).ok_or_else(|| {
                 Error::Frame(churn_core::Error::MissingColumn {
@@ -64,9 +67,10 @@ impl Design {
             let fill = if values.iter().any(Option::is_none) {
                 let mut present = transformed(frame, spec, values)?;
                 if present.is_empty() {
-                    return Err(Error::Degenerate(format!(
-                        "{spec} is null for every customer; remove it from the model inputs"
-                    )));
+                    warnings.push(format!(
+                        "{spec} is null for every customer of the training snapshot and was left out of the model"
+                    ));
+                    continue;
                 }
                 present.sort_unstable_by(f64::total_cmp);
                 let mid = present.len() / 2;
@@ -83,7 +87,13 @@ impl Design {
                 fill,
             });
         }
-        Ok(Design { inputs })
+        if inputs.is_empty() {
+            return Err(Error::Degenerate(format!(
+                "every model input is null for every customer ({}); choose other model.features",
+                specs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok((Design { inputs }, warnings))
     }
 
     /// Column names: each input's spec, plus `missing(<column>)` after a filled input.
@@ -187,7 +197,8 @@ mod tests {
             FeatureSpec::new("recency_days", Transform::Identity),
             FeatureSpec::new("gap", Transform::Log1p),
         ];
-        let design = Design::fit(&frame, &specs)?;
+        let (design, warnings) = Design::fit(&frame, &specs)?;
+        assert!(warnings.is_empty());
         // Median of ln 1, ln 4, ln 8 is ln 4.
         assert_eq!(design.inputs[1].fill, Some(4f64.ln()));
         assert_eq!(design.column_names(), ["recency_days", "log1p(gap)", "missing(gap)"]);
@@ -202,7 +213,7 @@ mod tests {
     fn a_null_in_an_input_without_nulls_at_training_is_an_error() -> Result<()> {
         let train =
             FeatureFrame::try_new(vec!["a".into(), "b".into()])?.with_numeric("x", vec![Some(1.0), Some(2.0)])?;
-        let design = Design::fit(&train, &[FeatureSpec::new("x", Transform::Identity)])?;
+        let (design, _) = Design::fit(&train, &[FeatureSpec::new("x", Transform::Identity)])?;
         let later = FeatureFrame::try_new(vec!["a".into(), "b".into()])?.with_numeric("x", vec![Some(1.0), None])?;
         let err = design.matrix(&later).expect_err("null");
         assert!(err.to_string().contains("row 1 (customer \"b\") is null"), "{err}");
@@ -210,10 +221,19 @@ mod tests {
     }
 
     #[test]
-    fn an_input_that_is_always_null_is_an_error() -> Result<()> {
-        let frame = FeatureFrame::try_new(vec!["a".into()])?.with_numeric("x", vec![None])?;
-        let err = Design::fit(&frame, &[FeatureSpec::new("x", Transform::Identity)]).expect_err("all null");
-        assert!(err.to_string().contains("null for every customer"), "{err}");
+    fn an_input_that_is_always_null_is_left_out_with_a_warning() -> Result<()> {
+        let frame = FeatureFrame::try_new(vec!["a".into()])?
+            .with_numeric("x", vec![None])?
+            .with_numeric("y", vec![Some(1.0)])?;
+        let specs = [
+            FeatureSpec::new("x", Transform::Identity),
+            FeatureSpec::new("y", Transform::Identity),
+        ];
+        let (design, warnings) = Design::fit(&frame, &specs)?;
+        assert_eq!(design.column_names(), ["y"]);
+        assert!(warnings[0].contains("x is null for every customer"), "{warnings:?}");
+        let err = Design::fit(&frame, &specs[..1]).expect_err("nothing left");
+        assert!(err.to_string().contains("every model input is null"), "{err}");
         Ok(())
     }
 }

@@ -59,20 +59,16 @@ pub fn train(
             params.min_per_class
         )));
     }
-    let design = Design::fit(frame, &params.features)?;
+    let (design, mut warnings) = Design::fit(frame, &params.features)?;
     let columns = design.column_names();
     let x = design.matrix(frame)?;
     let scaler = StandardScaler::fit(x.view());
-    let mut warnings: Vec<String> = scaler
-        .constant_columns()
-        .into_iter()
-        .map(|j| {
-            format!(
-                "{} is the same for every customer in the training snapshot; it has no effect",
-                columns[j]
-            )
-        })
-        .collect();
+    for j in scaler.constant_columns() {
+        warnings.push(format!(
+            "{} is the same for every customer in the training snapshot; it has no effect",
+            columns[j]
+        ));
+    }
     let z = scaler.transform(x.view());
 
     let (z_fit, y_fit) = if n > params.train_sample {

@@ -1,0 +1,326 @@
+//! End-to-end tests of `churn train`, `churn score` and `churn explain` through the real binary.
+
+mod util;
+
+use util::{repo, Dir};
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn sample_config() -> String {
+    repo().join("data/sample/churn.toml").display().to_string()
+}
+
+/// Trains on the bundled sample into `dir/model.json`; returns the JSON summary.
+fn train_sample(dir: &Dir) -> serde_json::Value {
+    json(
+        &dir.churn(&[
+            "train",
+            "--config",
+            &sample_config(),
+            "--model-out",
+            "model.json",
+            "--json",
+        ])
+        .success(),
+    )
+}
+
+#[test]
+fn training_on_the_sample_evaluates_out_of_time_and_finds_the_direction_of_recency() {
+    let dir = Dir::new();
+    let summary = train_sample(&dir);
+    assert_eq!(summary["as_of"], "2024-01-01");
+    assert_eq!(summary["training_snapshot"], "2023-10-03");
+    assert_eq!(summary["evaluation_fit_snapshot"], "2023-07-05");
+    let evaluation = &summary["evaluation"];
+    for set in ["model", "recency_baseline", "rfm_baseline"] {
+        let auc = evaluation[set]["roc_auc"].as_f64().expect("auc");
+        assert!(auc > 0.6 && auc <= 1.0, "{set}: {auc}");
+    }
+    assert_eq!(evaluation["calibration"].as_array().map(Vec::len), Some(10));
+    // The generator's customers who have not bought for long are the ones who dropped out.
+    let recency = summary["coefficients"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["column"] == "recency_days"))
+        .and_then(|c| c["coefficient"].as_f64())
+        .expect("recency coefficient");
+    assert!(recency > 0.0, "recency coefficient {recency}");
+
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).expect("model")).expect("json");
+    assert_eq!(model["format"], "churn-model");
+    assert_eq!(model["horizon_days"], 90);
+    assert_eq!(
+        model["training"]["label_window"],
+        serde_json::json!(["2023-10-03", "2024-01-01"])
+    );
+    assert!(model["training"]["input_fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("blake3:")));
+    assert!(model["evaluation"]["model"]["brier"].as_f64().is_some());
+}
+
+#[test]
+fn labels_on_a_hand_built_log_count_a_purchase_exactly_at_the_cutoff() {
+    // S = 2024-03-01, H = 30: training snapshot C = 2024-01-31, labels from [2024-01-31, 2024-03-01);
+    // evaluation fit on 2024-01-01 with labels from [2024-01-01, 2024-01-31).
+    let dir = Dir::new();
+    let mut csv = String::from("customer_id,timestamp,amount\n");
+    // 24 customers with two December purchases, so both snapshots hold them.
+    for i in 0..24 {
+        csv.push_str(&format!("k{i:02},2023-12-0{},10.00\n", 1 + i % 9));
+        csv.push_str(&format!("k{i:02},2023-12-1{},12.00\n", i % 9));
+        match i % 4 {
+            // Buys exactly at the training cutoff: not churned at 2024-01-31.
+            0 => csv.push_str(&format!("k{i:02},2024-01-31T00:00:00,5.00\n")),
+            // Buys one second before it: counts for the earlier window only.
+            1 => csv.push_str(&format!("k{i:02},2024-01-30T23:59:59,5.00\n")),
+            // Buys in February.
+            2 => csv.push_str(&format!("k{i:02},2024-02-15,5.00\n")),
+            // Never again.
+            _ => {}
+        }
+    }
+    dir.write("tx.csv", csv);
+    dir.write(
+        "churn.toml",
+        "as_of = \"2024-03-01\"\nhorizon_days = 30\n[input]\ntransactions = \"tx.csv\"\n[model]\nmin_per_class = 1\n",
+    );
+    let summary = json(
+        &dir.churn(&["train", "--config", "churn.toml", "--model-out", "m.json", "--json"])
+            .success(),
+    );
+    assert_eq!(summary["training_snapshot"], "2024-01-31");
+    // At 2024-01-31: groups 0 and 2 bought in [01-31, 03-01); groups 1 and 3 churned.
+    assert_eq!(summary["customers"], 24);
+    assert_eq!(summary["churners"], 12);
+    // At 2024-01-01 (evaluation fit): groups 1 bought in [01-01, 01-31); the rest churned.
+    let evaluation = &summary["evaluation"];
+    assert_eq!(evaluation["customers"], 24);
+    assert_eq!(evaluation["churners"], 12);
+}
+
+#[test]
+fn scoring_writes_every_customer_and_a_sorted_escaped_at_risk_list() {
+    let dir = Dir::new();
+    train_sample(&dir);
+    dir.churn(&[
+        "features",
+        "--config",
+        &sample_config(),
+        "--out",
+        "features.parquet",
+        "-q",
+    ])
+    .success();
+    dir.churn(&[
+        "segment",
+        "--features",
+        "features.parquet",
+        "--k",
+        "4",
+        "--model-out",
+        "seg.json",
+        "-q",
+    ])
+    .success();
+    let summary = json(
+        &dir.churn(&[
+            "score",
+            "--features",
+            "features.parquet",
+            "--model",
+            "model.json",
+            "--segment-model",
+            "seg.json",
+            "--out",
+            "out/scores.parquet",
+            "--json",
+        ])
+        .success(),
+    );
+    assert_eq!(summary["customers"], 2000);
+    let scores = churn_features::read_table(&dir.join("out/scores.parquet")).expect("scores");
+    assert_eq!(scores.num_rows(), 2000);
+    let names: Vec<&str> = scores.columns().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "customer_id",
+            "churn_probability",
+            "risk_band",
+            "value_at_risk",
+            "segment",
+            "rfm_segment",
+            "recommended_action",
+            "reason_1",
+            "reason_2",
+            "reason_3"
+        ]
+    );
+    let churn_core::Column::Float64(p) = &scores.columns()[1].1 else {
+        panic!("probabilities are float64")
+    };
+    assert!(p.iter().all(|p| *p > 0.0 && *p < 1.0));
+
+    let text = std::fs::read_to_string(dir.join("out/at_risk.csv")).expect("at_risk.csv");
+    assert!(!text.starts_with('\u{feff}') && !text.contains('\r'));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len() as u64, summary["at_risk"].as_u64().expect("count"));
+    let values: Vec<f64> = rows.iter().map(|r| r[3].parse().expect("value")).collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "sorted by value at risk");
+    assert!(rows.iter().all(|r| &r[2] != "low" && !r[4].is_empty() && &r[10] == "1"));
+}
+
+#[test]
+fn formula_like_ids_are_escaped_in_the_csv_only() {
+    let dir = Dir::new();
+    let mut csv = String::from("customer_id,timestamp,amount\n");
+    for i in 0..60 {
+        let id = if i == 0 {
+            "=HYPERLINK(\"http://x\")".to_string()
+        } else {
+            format!("c{i:02}")
+        };
+        let quoted = id.replace('"', "\"\"");
+        csv.push_str(&format!("\"{quoted}\",2023-0{}-10,{}.00\n", 1 + i % 6, 10 + i));
+        if i % 2 == 0 {
+            csv.push_str(&format!("\"{quoted}\",2023-10-1{},20.00\n", i % 8));
+        }
+        if i % 3 == 0 {
+            csv.push_str(&format!("\"{quoted}\",2023-12-2{},20.00\n", i % 8));
+        }
+    }
+    dir.write("tx.csv", csv);
+    dir.write(
+        "churn.toml",
+        "as_of = \"2024-01-01\"\nhorizon_days = 60\n[input]\ntransactions = \"tx.csv\"\n[model]\nmin_per_class = 1\n[score]\nbands = { by = \"top_share\", medium = 1.0, high = 0.5 }\n",
+    );
+    dir.churn(&["train", "--config", "churn.toml", "--model-out", "m.json", "-q"])
+        .success();
+    dir.churn(&["features", "--config", "churn.toml", "--out", "f.parquet", "-q"])
+        .success();
+    dir.churn(&[
+        "score",
+        "--config",
+        "churn.toml",
+        "--features",
+        "f.parquet",
+        "--model",
+        "m.json",
+        "-q",
+    ])
+    .success();
+    let text = std::fs::read_to_string(dir.join("at_risk.csv")).expect("csv");
+    assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with('=')));
+    let scores = churn_features::read_table(&dir.join("scores.parquet")).expect("scores");
+    let churn_core::Column::Text(ids) = &scores.columns()[0].1 else {
+        panic!("ids are text")
+    };
+    assert!(
+        ids.contains(&"=HYPERLINK(\"http://x\")".to_string()),
+        "the Parquet file keeps the raw id"
+    );
+}
+
+#[test]
+fn a_feature_file_without_a_model_input_is_an_error_naming_it() {
+    let dir = Dir::new();
+    dir.write(
+        "custom.toml",
+        "[model]\nfeatures = [\"recency_days\", \"log1p(distinct_categories)\"]\n",
+    );
+    // The sample config has the custom feature; train with it, then score a file without it.
+    let config = std::fs::read_to_string(repo().join("data/sample/churn.toml")).expect("config");
+    let tx = repo().join("data/sample/transactions.csv").display().to_string();
+    let with_custom = config.replace("transactions.csv", &tx)
+        + "\n[model]\nfeatures = [\"recency_days\", \"log1p(distinct_categories)\"]\n";
+    dir.write("with.toml", with_custom);
+    dir.churn(&["train", "--config", "with.toml", "--model-out", "m.json", "-q"])
+        .success();
+    dir.write(
+        "plain.toml",
+        format!("as_of = \"2024-01-01\"\n[input]\ntransactions = \"{tx}\"\n[input.columns]\ntimestamp = \"ts\"\norder_id = \"order_id\"\n"),
+    );
+    dir.churn(&["features", "--config", "plain.toml", "--out", "plain.parquet", "-q"])
+        .success();
+    let stderr = dir
+        .churn(&["score", "--features", "plain.parquet", "--model", "m.json"])
+        .failure();
+    assert!(stderr.contains("\"distinct_categories\" is missing"), "{stderr}");
+    assert!(!dir.join("scores.parquet").exists() && !dir.join("at_risk.csv").exists());
+}
+
+#[test]
+fn too_short_a_history_says_how_much_is_needed() {
+    let dir = Dir::new();
+    let stderr = dir
+        .churn(&[
+            "train",
+            "--config",
+            &sample_config(),
+            "--horizon-days",
+            "400",
+            "--model-out",
+            "m.json",
+        ])
+        .failure();
+    assert!(stderr.contains("needs at least 800 days of history"), "{stderr}");
+    assert!(!dir.join("m.json").exists());
+}
+
+#[test]
+fn explain_shows_contributions_and_rejects_unknown_customers() {
+    let dir = Dir::new();
+    train_sample(&dir);
+    dir.churn(&[
+        "features",
+        "--config",
+        &sample_config(),
+        "--out",
+        "features.parquet",
+        "-q",
+    ])
+    .success();
+    let out = json(
+        &dir.churn(&[
+            "explain",
+            "C0000200",
+            "--features",
+            "features.parquet",
+            "--model",
+            "model.json",
+            "--json",
+        ])
+        .success(),
+    );
+    let contributions = out["contributions"].as_array().expect("contributions");
+    assert_eq!(contributions.len(), 11);
+    // The contributions and the intercept add up to the log-odds of the probability.
+    let log_odds: f64 = contributions
+        .iter()
+        .map(|c| c["log_odds"].as_f64().expect("number"))
+        .sum::<f64>()
+        + out["intercept"].as_f64().expect("intercept");
+    let p = out["churn_probability"].as_f64().expect("p");
+    assert!((1.0 / (1.0 + (-log_odds).exp()) - p).abs() < 1e-9);
+
+    let stderr = dir
+        .churn(&[
+            "explain",
+            "nobody",
+            "--features",
+            "features.parquet",
+            "--model",
+            "model.json",
+        ])
+        .failure();
+    assert!(
+        stderr.contains("customer \"nobody\" is not in features.parquet"),
+        "{stderr}"
+    );
+}
