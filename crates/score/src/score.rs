@@ -217,7 +217,7 @@ fn num(v: Option<f64>, decimals: usize) -> String {
 
 fn orders(v: Option<f64>) -> String {
     match v {
-        Some(n) if n == 1.0 => "1 order".to_string(),
+        Some(1.0) => "1 order".to_string(),
         other => format!("{} orders", num(other, 0)),
     }
 }
