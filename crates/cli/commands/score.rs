@@ -146,8 +146,8 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     if !list.is_empty() {
         let _ = writeln!(
             human,
-            "\n  {:<16} {:>11} {:>7} {:>13}  {}",
-            "customer", "probability", "band", "value at risk", "first reason"
+            "\n  {:<16} {:>11} {:>7} {:>13}  first reason",
+            "customer", "probability", "band", "value at risk"
         );
         for s in list.iter().take(10) {
             let _ = writeln!(
