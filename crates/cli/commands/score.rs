@@ -57,6 +57,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let (table, frame) = load_features(&settings.features)?;
     let model = load_model(&settings.model)?;
+    let read_seconds = started.elapsed().as_secs_f64();
     let segments = settings
         .segment_model
         .as_deref()
@@ -172,6 +173,10 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         "at_risk": list.len(),
         "value_at_risk": value,
         "seconds": seconds,
+        "timings": {
+            "read_seconds": read_seconds,
+            "score_and_write_seconds": seconds - read_seconds,
+        },
     });
     printer.result(&human, &json)?;
     Ok(())

@@ -73,6 +73,7 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         feature_set_version: FEATURE_SET_VERSION.to_string(),
     };
 
+    let evaluation_started = Instant::now();
     let spinner = printer.spinner("fitting and evaluating the model");
     let evaluation = evaluate_out_of_time(
         (&fit_frame, &fit_labels, source(c2)),
@@ -83,10 +84,13 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
     spinner.finish_and_clear();
     let evaluation =
         evaluation.with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
+    let evaluation_seconds = evaluation_started.elapsed().as_secs_f64();
+    let fit_started = Instant::now();
     let spinner = printer.spinner("fitting the production model");
     let model = fit_model(&train_frame, &train_labels, h, &settings.params, source(c1));
     spinner.finish_and_clear();
     let mut model = model.with_context(|| format!("cannot train the model on the snapshot {c1}"))?;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
     model.evaluation = Some(evaluation.clone());
     for warning in &model.warnings {
         tracing::warn!("{warning}");
@@ -130,7 +134,12 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         "coefficients": model.columns.iter().zip(&model.coefficients).map(|(c, w)| json!({"column": c, "coefficient": w})).collect::<Vec<_>>(),
         "warnings": model.warnings,
         "seconds": seconds,
-        "features_seconds": features_seconds,
+        "timings": {
+            "features_seconds": features_seconds,
+            "evaluation_seconds": evaluation_seconds,
+            "production_fit_seconds": fit_seconds,
+        },
+        "train_sample": model.training.sample_size,
     });
     printer.result(&human, &json)?;
     Ok(())
