@@ -324,3 +324,32 @@ fn explain_shows_contributions_and_rejects_unknown_customers() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_snapshot_never_reads_rows_at_or_after_its_date() {
+    // Two logs that agree before 2024-01-31 and differ from it on: the training snapshot's
+    // features must be identical, whatever happens afterwards.
+    let dir = Dir::new();
+    let before = "customer_id,timestamp,amount\na,2023-11-02,10.00\na,2024-01-30T23:59:59,20.00\nb,2023-12-24,5.00\n";
+    dir.write("a.csv", before);
+    dir.write(
+        "b.csv",
+        format!("{before}a,2024-01-31T00:00:00,999.00\nb,2024-02-10,-5.00\nc,2024-02-11,7.00\n"),
+    );
+    for name in ["a", "b"] {
+        dir.churn(&[
+            "features",
+            "--input",
+            &format!("{name}.csv"),
+            "--as-of",
+            "2024-01-31",
+            "--out",
+            &format!("{name}.parquet"),
+            "-q",
+        ])
+        .success();
+    }
+    let a = churn_features::FeatureTable::read_parquet(&dir.join("a.parquet")).expect("a");
+    let b = churn_features::FeatureTable::read_parquet(&dir.join("b.parquet")).expect("b");
+    assert_eq!(a.batch, b.batch);
+}
