@@ -25,17 +25,24 @@ cp "$dir/churn.toml" "$out/everyone.toml"
 printf '[model]\ntrain_sample = %s\n' "$customers" >> "$out/everyone.toml"
 sed -i "s|transactions = \"transactions.parquet\"|transactions = \"$PWD/$dir/transactions.parquet\"|" "$out/everyone.toml"
 
-summary() {
-  python3 -c '
+# Summaries of the JSON outputs (python3 is only used to read them).
+read -r -d '' TRAIN_PY <<'PY' || true
 import json, sys
 d = json.load(sys.stdin)
-t = d["timings"]
-e = d["evaluation"]
-print(f"  customers {d[\"customers\"]:,}, fit sample {d[\"train_sample\"]:,}: features {t[\"features_seconds\"]:.2f} s, "
-      f"evaluation (3 fits) {t[\"evaluation_seconds\"]:.2f} s, production fit {t[\"production_fit_seconds\"]:.2f} s; "
-      f"out-of-time ROC AUC {e[\"model\"][\"roc_auc\"]:.4f} (recency {e[\"recency_baseline\"][\"roc_auc\"]:.4f}, "
-      f"RFM {e[\"rfm_baseline\"][\"roc_auc\"]:.4f})")'
-}
+t, e = d['timings'], d['evaluation']
+print(f"  customers {d['customers']:,}, fit sample {d['train_sample']:,}: features {t['features_seconds']:.2f} s, "
+      f"evaluation (3 fits) {t['evaluation_seconds']:.2f} s, production fit {t['production_fit_seconds']:.2f} s; "
+      f"out-of-time ROC AUC {e['model']['roc_auc']:.4f} (recency {e['recency_baseline']['roc_auc']:.4f}, "
+      f"RFM {e['rfm_baseline']['roc_auc']:.4f})")
+PY
+read -r -d '' SCORE_PY <<'PY' || true
+import json, sys
+d = json.load(sys.stdin)
+t = d['timings']
+print(f"  read {t['read_seconds']:.2f} s, score and write {t['score_and_write_seconds']:.2f} s, at risk {d['at_risk']:,}")
+PY
+summary() { python3 -c "$TRAIN_PY"; }
+
 echo "train, seeded sample:"
 "$churn" train --config "$dir/churn.toml" --model-out "$out/model.json" --json | summary
 echo "train, everyone:"
@@ -43,5 +50,5 @@ echo "train, everyone:"
 for run in 1 2 3; do
   /usr/bin/time -f "score run $run: %e s wall, %M KiB peak RSS" \
     "$churn" score --features "$dir/features.parquet" --model "$out/model.json" --out "$out/scores.parquet" --json \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); t=d["timings"]; print(f"  read {t[\"read_seconds\"]:.2f} s, score and write {t[\"score_and_write_seconds\"]:.2f} s, at risk {d[\"at_risk\"]:,}")'
+    | python3 -c "$SCORE_PY"
 done

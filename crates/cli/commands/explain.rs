@@ -27,7 +27,7 @@ pub fn explain(args: &ExplainArgs, printer: Printer) -> Result<()> {
     let band = RiskBands::default().assign(&[probability])[0];
     let explainer = Explainer::new(&model, &frame);
     let z_row: Vec<f64> = z.row(row).to_vec();
-    let mut contributions = explainer.contributions(&frame, &z_row, row);
+    let mut contributions = explainer.contributions(&z_row, row);
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let segment = match &args.segment_model {
         Some(path) => Some(segment_names(path, &frame)?.swap_remove(row)),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use churn_core::{Column, FeatureFrame, Table};
 use churn_features::{write_table, FeatureTable, FEATURE_SET_VERSION};
-use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, AT_RISK_SCHEMA_VERSION};
+use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, ScoredCustomer, AT_RISK_SCHEMA_VERSION};
 use churn_segment::SegmentModel;
 use serde_json::json;
 
@@ -73,56 +73,52 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
             settings.model.display()
         )
     })?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scored");
     let list = at_risk(&scored, settings.top);
 
-    let reason = |i: usize| Column::OptionalText(scored.iter().map(|s| s.reasons.get(i).cloned()).collect());
-    let scores = Table::new()
-        .with_column(
-            "customer_id",
-            Column::Text(scored.iter().map(|s| s.customer_id.clone()).collect()),
-        )?
-        .with_column(
-            "churn_probability",
-            Column::Float64(scored.iter().map(|s| s.churn_probability).collect()),
-        )?
-        .with_column(
-            "risk_band",
-            Column::Text(scored.iter().map(|s| s.risk_band.to_string()).collect()),
-        )?
-        .with_column(
-            "value_at_risk",
-            Column::Float64(scored.iter().map(|s| s.value_at_risk).collect()),
-        )?
-        .with_column(
-            "segment",
-            Column::OptionalText(scored.iter().map(|s| s.segment.clone()).collect()),
-        )?
-        .with_column(
-            "rfm_segment",
-            Column::OptionalText(scored.iter().map(|s| s.rfm_segment.clone()).collect()),
-        )?
-        .with_column(
-            "recommended_action",
-            Column::Text(scored.iter().map(|s| s.recommended_action.clone()).collect()),
-        )?
-        .with_column("reason_1", reason(0))?
-        .with_column("reason_2", reason(1))?
-        .with_column("reason_3", reason(2))?
+    // The CSV first, while the list borrows the scores; then the table takes them without copying.
+    let mut csv = Vec::new();
+    write_at_risk(&list, &mut csv)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "at-risk list formatted");
+    let at_risk_count = list.len();
+    let value: f64 = list.iter().map(|s| s.value_at_risk).sum();
+    let preview: Vec<String> = list
+        .iter()
+        .take(10)
+        .map(|s| {
+            format!(
+                "  {:<16} {:>11.4} {:>7} {:>13.2}  {}\n",
+                s.customer_id,
+                s.churn_probability,
+                s.risk_band,
+                s.value_at_risk,
+                s.reasons.first().map_or("", String::as_str)
+            )
+        })
+        .collect();
+    let count = |band: &str| scored.iter().filter(|s| s.risk_band == band).count() as u64;
+    let (high, medium, low) = (count("high"), count("medium"), count("low"));
+    let customers = scored.len();
+
+    let mut columns = ScoreColumns::with_capacity(customers);
+    for s in scored {
+        columns.push(s);
+    }
+    let scores = columns
+        .into_table()?
         .with_metadata("churn.as_of", &table.as_of.to_string())
         .with_metadata("churn.input_fingerprint", &table.fingerprint)
         .with_metadata("churn.churn_model", &settings.model.display().to_string())
         .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION"));
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "table built");
     let mut outputs = StagedOutputs::new();
     let staged = outputs.stage(&settings.out)?;
     write_table(&staged, &scores).with_context(|| format!("cannot write {}", settings.out.display()))?;
-    let mut csv = Vec::new();
-    write_at_risk(&list, &mut csv)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores written");
     outputs.stage_bytes(&settings.at_risk, &csv)?;
     outputs.commit()?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let count = |band: &str| scored.iter().filter(|s| s.risk_band == band).count() as u64;
-    let value: f64 = list.iter().map(|s| s.value_at_risk).sum();
     let mut human = String::new();
     let _ = writeln!(
         human,
@@ -134,43 +130,35 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let _ = writeln!(
         human,
         "  risk bands   {} high, {} medium, {} low",
-        thousands(count("high")),
-        thousands(count("medium")),
-        thousands(count("low"))
+        thousands(high),
+        thousands(medium),
+        thousands(low)
     );
     let _ = writeln!(
         human,
         "  at risk      {} customers, value at risk {value:.2} -> {}",
-        thousands(list.len() as u64),
+        thousands(at_risk_count as u64),
         settings.at_risk.display()
     );
-    if !list.is_empty() {
+    if !preview.is_empty() {
         let _ = writeln!(
             human,
             "\n  {:<16} {:>11} {:>7} {:>13}  first reason",
             "customer", "probability", "band", "value at risk"
         );
-        for s in list.iter().take(10) {
-            let _ = writeln!(
-                human,
-                "  {:<16} {:>11.4} {:>7} {:>13.2}  {}",
-                s.customer_id,
-                s.churn_probability,
-                s.risk_band,
-                s.value_at_risk,
-                s.reasons.first().map_or("", String::as_str)
-            );
+        for line in &preview {
+            human.push_str(line);
         }
     }
     let json = json!({
         "command": "score",
         "as_of": table.as_of.to_string(),
-        "customers": frame.len(),
+        "customers": customers,
         "output": settings.out.display().to_string(),
         "at_risk_output": settings.at_risk.display().to_string(),
         "at_risk_schema_version": AT_RISK_SCHEMA_VERSION,
-        "bands": {"high": count("high"), "medium": count("medium"), "low": count("low")},
-        "at_risk": list.len(),
+        "bands": {"high": high, "medium": medium, "low": low},
+        "at_risk": at_risk_count,
         "value_at_risk": value,
         "seconds": seconds,
         "timings": {
@@ -180,4 +168,60 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     });
     printer.result(&human, &json)?;
     Ok(())
+}
+
+/// The columns of `scores.parquet`, filled by moving each customer's fields in.
+struct ScoreColumns {
+    customer_id: Vec<String>,
+    churn_probability: Vec<f64>,
+    risk_band: Vec<String>,
+    value_at_risk: Vec<f64>,
+    segment: Vec<Option<String>>,
+    rfm_segment: Vec<Option<String>>,
+    recommended_action: Vec<String>,
+    reasons: [Vec<Option<String>>; 3],
+}
+
+impl ScoreColumns {
+    fn with_capacity(n: usize) -> Self {
+        ScoreColumns {
+            customer_id: Vec::with_capacity(n),
+            churn_probability: Vec::with_capacity(n),
+            risk_band: Vec::with_capacity(n),
+            value_at_risk: Vec::with_capacity(n),
+            segment: Vec::with_capacity(n),
+            rfm_segment: Vec::with_capacity(n),
+            recommended_action: Vec::with_capacity(n),
+            reasons: std::array::from_fn(|_| Vec::with_capacity(n)),
+        }
+    }
+
+    fn push(&mut self, s: ScoredCustomer) {
+        self.customer_id.push(s.customer_id);
+        self.churn_probability.push(s.churn_probability);
+        self.risk_band.push(s.risk_band.to_string());
+        self.value_at_risk.push(s.value_at_risk);
+        self.segment.push(s.segment);
+        self.rfm_segment.push(s.rfm_segment);
+        self.recommended_action.push(s.recommended_action);
+        let mut reasons = s.reasons.into_iter();
+        for column in &mut self.reasons {
+            column.push(reasons.next());
+        }
+    }
+
+    fn into_table(self) -> Result<Table> {
+        let [r1, r2, r3] = self.reasons;
+        Ok(Table::new()
+            .with_column("customer_id", Column::Text(self.customer_id))?
+            .with_column("churn_probability", Column::Float64(self.churn_probability))?
+            .with_column("risk_band", Column::Text(self.risk_band))?
+            .with_column("value_at_risk", Column::Float64(self.value_at_risk))?
+            .with_column("segment", Column::OptionalText(self.segment))?
+            .with_column("rfm_segment", Column::OptionalText(self.rfm_segment))?
+            .with_column("recommended_action", Column::Text(self.recommended_action))?
+            .with_column("reason_1", Column::OptionalText(r1))?
+            .with_column("reason_2", Column::OptionalText(r2))?
+            .with_column("reason_3", Column::OptionalText(r3))?)
+    }
 }
