@@ -353,3 +353,44 @@ fn a_snapshot_never_reads_rows_at_or_after_its_date() {
     let b = churn_features::FeatureTable::read_parquet(&dir.join("b.parquet")).expect("b");
     assert_eq!(a.batch, b.batch);
 }
+
+#[test]
+fn explicit_labels_from_the_customers_table_train_with_a_holdout_evaluation() {
+    let dir = Dir::new();
+    let mut tx = String::from("customer_id,timestamp,amount\n");
+    let mut customers = String::from("customer_id,plan,cancelled\n");
+    for i in 0..80 {
+        tx.push_str(&format!("s{i:02},2023-0{}-1{},{}.00\n", 1 + i % 8, i % 10, 20 + i));
+        // Cancellations follow spend, noisily: the model has something to find.
+        let cancelled = if (i + i / 7) % 3 == 0 { "yes" } else { "no" };
+        customers.push_str(&format!("s{i:02},basic,{cancelled}\n"));
+    }
+    dir.write("tx.csv", tx);
+    dir.write("customers.csv", &customers);
+    dir.write(
+        "churn.toml",
+        "as_of = \"2024-01-01\"\nhorizon_days = 90\n[input]\ntransactions = \"tx.csv\"\ncustomers = \"customers.csv\"\n\
+         [model]\nmin_per_class = 1\nlabel_column = \"cancelled\"\nholdout_share = 0.25\n",
+    );
+    let summary = json(
+        &dir.churn(&["train", "--config", "churn.toml", "--model-out", "m.json", "--json"])
+            .success(),
+    );
+    assert_eq!(summary["labels"], "explicit");
+    assert_eq!(summary["customers"], 80);
+    let expected = (0..80).filter(|i| (i + i / 7) % 3 == 0).count() as u64;
+    assert_eq!(summary["churners"], expected);
+    assert_eq!(summary["evaluation"]["method"], "holdout");
+    assert_eq!(summary["evaluation"]["customers"], 20);
+
+    // A customer of the snapshot without a row in the table has no label: an error naming it.
+    dir.write("customers.csv", customers.replace("s42,basic,", "t42,basic,"));
+    let stderr = dir
+        .churn(&["train", "--config", "churn.toml", "--model-out", "m2.json"])
+        .failure();
+    assert!(
+        stderr.contains("customer \"s42\" has no row in the customers table"),
+        "{stderr}"
+    );
+    assert!(!dir.join("m2.json").exists());
+}

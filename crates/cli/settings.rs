@@ -59,6 +59,10 @@ pub struct ModelConfig {
     pub train_sample: Option<usize>,
     pub seed: Option<u64>,
     pub active_within_days: Option<f64>,
+    /// A column of the customers table holding explicit churn labels.
+    pub label_column: Option<String>,
+    /// The share of customers held out to evaluate a model on explicit labels.
+    pub holdout_share: Option<f64>,
 }
 
 /// `[score]`: risk bands, the action table and the list length.
@@ -99,6 +103,8 @@ pub enum KConfig {
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
     pub transactions: Option<String>,
+    /// The optional customers table (one row per customer).
+    pub customers: Option<String>,
     #[serde(default)]
     pub columns: ColumnsConfig,
     #[serde(rename = "where")]
@@ -366,6 +372,8 @@ pub struct TrainSettings {
     pub params: ValidModelParams,
     pub active_within_days: Option<f64>,
     pub model_out: Option<PathBuf>,
+    /// Explicit labels: the customers table and its label column, and the holdout share.
+    pub explicit_labels: Option<(PathBuf, String, f64)>,
 }
 
 impl TrainSettings {
@@ -413,12 +421,31 @@ impl TrainSettings {
                 )));
             }
         }
+        let explicit_labels = match &m.label_column {
+            None => None,
+            Some(column) => {
+                let base = args.config.as_deref().and_then(Path::parent);
+                let customers = config.input.customers.as_deref().ok_or_else(|| {
+                    config_error(format!(
+                        "model.label_column = {column:?} needs the customers table: set input.customers"
+                    ))
+                })?;
+                let share = m.holdout_share.unwrap_or(0.3);
+                if !(share > 0.0 && share < 1.0) {
+                    return Err(config_error(format!(
+                        "model.holdout_share = {share}: must be between 0 and 1"
+                    )));
+                }
+                Some((PathBuf::from(resolve_path(base, customers)), column.clone(), share))
+            }
+        };
         Ok(TrainSettings {
             features,
             horizon_days,
             params,
             active_within_days,
             model_out: args.model_out.clone(),
+            explicit_labels,
         })
     }
 }

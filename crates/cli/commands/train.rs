@@ -7,8 +7,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
 use churn_core::FeatureFrame;
-use churn_features::{extract_features, FeatureTable, FEATURE_SET_VERSION};
-use churn_score::{churn_labels, evaluate_out_of_time, train as fit_model, Evaluation, Metrics, TrainingSource};
+use churn_features::{extract_features, read_customer_table, FeatureTable, FEATURE_SET_VERSION};
+use churn_score::{
+    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, Evaluation, Metrics,
+    TrainingSource,
+};
 use serde_json::json;
 
 use super::thousands;
@@ -50,22 +53,8 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
     };
     let at_c1 = snapshot(settings, Some(c1), printer, &format!("the training snapshot {c1}"))
         .with_context(|| history(c1, "training"))?;
-    let at_c2 = snapshot(
-        settings,
-        Some(c2),
-        printer,
-        &format!("the evaluation-fit snapshot {c2}"),
-    )
-    .with_context(|| history(c2, "evaluation-fit"))?;
-    let features_seconds = started.elapsed().as_secs_f64();
-
-    let (frame_s, frame_c1, frame_c2) = (at_s.to_frame()?, at_c1.to_frame()?, at_c2.to_frame()?);
-    let fit_frame = active(frame_c2, settings.active_within_days)?;
+    let (frame_s, frame_c1) = (at_s.to_frame()?, at_c1.to_frame()?);
     let train_frame = active(frame_c1.clone(), settings.active_within_days)?;
-    // Labels look the customers up in the full later snapshot: activity filters who is modelled,
-    // not whether a purchase counts.
-    let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
-    let train_labels = churn_labels(&train_frame, &frame_s, h)?;
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
         label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
@@ -73,18 +62,63 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         feature_set_version: FEATURE_SET_VERSION.to_string(),
     };
 
-    let evaluation_started = Instant::now();
-    let spinner = printer.spinner("fitting and evaluating the model");
-    let evaluation = evaluate_out_of_time(
-        (&fit_frame, &fit_labels, source(c2)),
-        (&train_frame, &train_labels, Some(c1.to_string())),
-        h,
-        &settings.params,
-    );
-    spinner.finish_and_clear();
-    let evaluation =
-        evaluation.with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
-    let evaluation_seconds = evaluation_started.elapsed().as_secs_f64();
+    let (train_labels, evaluation, features_seconds, evaluation_seconds) = match &settings.explicit_labels {
+        // Explicit labels describe one window: evaluate on a held-out share of the training snapshot.
+        Some((path, column, share)) => {
+            let customers = read_customer_table(path)
+                .with_context(|| format!("cannot read the customers table {}", path.display()))?;
+            let labels = explicit_labels(&train_frame, &customers, column).with_context(|| {
+                format!(
+                    "cannot label the snapshot {c1} from {} column {column:?}",
+                    path.display()
+                )
+            })?;
+            let features_seconds = started.elapsed().as_secs_f64();
+            let evaluation_started = Instant::now();
+            let spinner = printer.spinner("fitting and evaluating the model on a holdout");
+            let evaluation = evaluate_holdout(&train_frame, &labels, *share, h, &settings.params, source(c1));
+            spinner.finish_and_clear();
+            let evaluation = evaluation.context("cannot evaluate the model on a holdout")?;
+            (
+                labels,
+                evaluation,
+                features_seconds,
+                evaluation_started.elapsed().as_secs_f64(),
+            )
+        }
+        None => {
+            let at_c2 = snapshot(
+                settings,
+                Some(c2),
+                printer,
+                &format!("the evaluation-fit snapshot {c2}"),
+            )
+            .with_context(|| history(c2, "evaluation-fit"))?;
+            let fit_frame = active(at_c2.to_frame()?, settings.active_within_days)?;
+            // Labels look the customers up in the full later snapshot: activity filters who is
+            // modelled, not whether a purchase counts.
+            let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
+            let labels = churn_labels(&train_frame, &frame_s, h)?;
+            let features_seconds = started.elapsed().as_secs_f64();
+            let evaluation_started = Instant::now();
+            let spinner = printer.spinner("fitting and evaluating the model");
+            let evaluation = evaluate_out_of_time(
+                (&fit_frame, &fit_labels, source(c2)),
+                (&train_frame, &labels, Some(c1.to_string())),
+                h,
+                &settings.params,
+            );
+            spinner.finish_and_clear();
+            let evaluation = evaluation
+                .with_context(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
+            (
+                labels,
+                evaluation,
+                features_seconds,
+                evaluation_started.elapsed().as_secs_f64(),
+            )
+        }
+    };
     let fit_started = Instant::now();
     let spinner = printer.spinner("fitting the production model");
     let model = fit_model(&train_frame, &train_labels, h, &settings.params, source(c1));
@@ -127,7 +161,8 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         "as_of": s.to_string(),
         "horizon_days": h,
         "training_snapshot": c1.to_string(),
-        "evaluation_fit_snapshot": c2.to_string(),
+        "evaluation_fit_snapshot": if settings.explicit_labels.is_some() { c1.to_string() } else { c2.to_string() },
+        "labels": if settings.explicit_labels.is_some() { "explicit" } else { "purchases" },
         "customers": train_frame.len(),
         "churners": churners,
         "evaluation": evaluation,
@@ -148,14 +183,23 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
 /// The out-of-time metrics of the model and the baselines, and the calibration table.
 pub(crate) fn evaluation_table(e: &Evaluation) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n  out of time: fitted on {}, evaluated on {} ({} customers, {:.1}% churned)",
-        e.fit_snapshot.as_deref().unwrap_or("?"),
-        e.eval_snapshot.as_deref().unwrap_or("?"),
-        thousands(e.customers),
-        100.0 * e.churners as f64 / e.customers.max(1) as f64
-    );
+    let rate = 100.0 * e.churners as f64 / e.customers.max(1) as f64;
+    if e.method == "holdout" {
+        let _ = writeln!(
+            out,
+            "\n  holdout (explicit labels): fitted and evaluated within {} ({} held-out customers, {rate:.1}% churned)",
+            e.fit_snapshot.as_deref().unwrap_or("?"),
+            thousands(e.customers),
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\n  out of time: fitted on {}, evaluated on {} ({} customers, {rate:.1}% churned)",
+            e.fit_snapshot.as_deref().unwrap_or("?"),
+            e.eval_snapshot.as_deref().unwrap_or("?"),
+            thousands(e.customers),
+        );
+    }
     let _ = writeln!(
         out,
         "  {:<14} {:>8} {:>8} {:>9} {:>7} {:>9} {:>12}",

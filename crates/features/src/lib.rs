@@ -56,7 +56,7 @@ pub use output::{
 };
 pub use params::{ColumnMapping, CustomFeature, FeatureParams, InputSpec, V1_COLUMNS};
 pub use parse::TimestampParser;
-pub use tables::{read_table, write_table};
+pub use tables::{read_customer_table, read_table, write_table};
 pub use text::{Delimiter, TextFormat};
 
 /// Reads, validates and aggregates the input into the v1 features as of `params.as_of`.

@@ -164,6 +164,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn customer_tables_are_read_with_their_locations() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let good = dir.path().join("customers.csv");
+        std::fs::write(&good, "customer_id,churned,plan\n007,yes,\n\n\"8\",no,gold\n")?;
+        let frame = read_customer_table(&good)?;
+        assert_eq!(frame.ids(), ["007", "8"]);
+        assert_eq!(frame.text("plan"), Some(&[None, Some("gold".to_string())][..]));
+        let dup = dir.path().join("dup.csv");
+        std::fs::write(&dup, "customer_id,churned\na,yes\n\nb,no\na,no\n")?;
+        let err = read_customer_table(&dup).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .contains("line 5: customer \"a\" appears again (first on line 2)"),
+            "{err}"
+        );
+        let short = dir.path().join("short.csv");
+        std::fs::write(&short, "customer_id,churned\na\n")?;
+        let err = read_customer_table(&short).expect_err("short");
+        assert!(
+            err.to_string().contains("line 2: 1 fields, but the header has 2"),
+            "{err}"
+        );
+        let no_id = dir.path().join("noid.csv");
+        std::fs::write(&no_id, "id,churned\na,yes\n")?;
+        assert!(read_customer_table(&no_id)
+            .expect_err("no id")
+            .to_string()
+            .contains("no customer_id column"));
+        Ok(())
+    }
+
+    #[test]
     fn tables_round_trip_through_parquet() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("t.parquet");
@@ -178,4 +210,127 @@ mod tests {
         assert_eq!(read_table(&path)?, table);
         Ok(())
     }
+}
+
+/// Reads a customers table (CSV with a header, gzip CSV, or Parquet): one row per customer, a
+/// `customer_id` column, and any other columns, all kept as text for the caller to interpret
+/// (an empty cell is null). A missing id, a repeated id or a malformed line is an error naming the
+/// file and the line (CSV) or row (Parquet).
+pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
+    let is_parquet = {
+        let mut magic = [0u8; 4];
+        let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+        std::io::Read::read(&mut file, &mut magic).map_err(|e| Error::io("cannot read", path, e))? == 4
+            && &magic == b"PAR1"
+    };
+    let (names, columns, locations): (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>) = if is_parquet {
+        let table = read_parquet_as_text(path)?;
+        let rows = table.1.first().map_or(0, Vec::len);
+        (table.0, table.1, (0..rows).map(|r| format!("row {r}")).collect())
+    } else {
+        read_csv_as_text(path)?
+    };
+    let bad = |reason: String| Error::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let id_index = names.iter().position(|n| n == "customer_id").ok_or_else(|| {
+        bad(format!(
+            "no customer_id column (columns found: {}); a customers table needs one",
+            names.join(", ")
+        ))
+    })?;
+    let mut ids = Vec::with_capacity(locations.len());
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    for (row, id) in columns[id_index].iter().enumerate() {
+        let Some(id) = id else {
+            return Err(bad(format!("{}: customer_id is empty", locations[row])));
+        };
+        if let Some(first) = first_seen.insert(id.clone(), row) {
+            return Err(bad(format!(
+                "{}: customer {id:?} appears again (first on {}); one row per customer",
+                locations[row], locations[first]
+            )));
+        }
+        ids.push(id.clone());
+    }
+    let mut frame = FeatureFrame::try_new(ids)?;
+    for (i, (name, values)) in names.iter().zip(columns).enumerate() {
+        if i != id_index {
+            frame = frame.with_text(name, values)?;
+        }
+    }
+    Ok(frame)
+}
+
+type TextColumns = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
+
+fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
+    use crate::text::{Delimiter, RecordReader};
+    let mut reader = RecordReader::open(path, Delimiter::Byte(b','))?;
+    let utf8 = |bytes: &[u8], line: u64| {
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| Error::BadLine {
+                path: path.to_path_buf(),
+                line,
+                reason: "a field is not valid UTF-8".into(),
+            })
+    };
+    let Some(header_line) = reader.next_record()? else {
+        return Err(Error::BadFile {
+            path: path.to_path_buf(),
+            reason: "file is empty (no header line)".into(),
+        });
+    };
+    let names: Vec<String> = (0..reader.n_fields())
+        .map(|i| utf8(reader.field(i), header_line))
+        .collect::<Result<_>>()?;
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    let mut locations = Vec::new();
+    while let Some(line) = reader.next_record()? {
+        if reader.n_fields() != names.len() {
+            return Err(Error::BadLine {
+                path: path.to_path_buf(),
+                line,
+                reason: format!("{} fields, but the header has {}", reader.n_fields(), names.len()),
+            });
+        }
+        for (i, column) in columns.iter_mut().enumerate() {
+            let value = utf8(reader.field(i), line)?;
+            column.push((!value.trim().is_empty()).then_some(value));
+        }
+        locations.push(format!("line {line}"));
+    }
+    Ok((names, columns, locations))
+}
+
+fn read_parquet_as_text(path: &Path) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let schema = builder.schema().clone();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    for batch in builder.build().map_err(parquet_err)? {
+        let batch = batch.map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        for (i, column) in batch.columns().iter().enumerate() {
+            let text = cast(column, &DataType::Utf8, &names[i])?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Engine(format!("{} did not convert to text", names[i])))?;
+            columns[i].extend(
+                text.iter()
+                    .map(|v| v.filter(|s| !s.trim().is_empty()).map(str::to_string)),
+            );
+        }
+    }
+    Ok((names, columns))
 }

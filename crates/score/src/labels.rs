@@ -65,3 +65,70 @@ mod tests {
         assert!(err.to_string().contains("\"ghost\""), "{err}");
     }
 }
+
+/// Labels from an explicit column of a customers table (a subscription business knows who
+/// cancelled): `true`, `yes`, `1` or `churned` is churned; `false`, `no`, `0` or `retained` is
+/// not (any case, surrounding spaces ignored). Every customer of `snapshot` needs a value: a
+/// customer missing from the table, an empty cell or any other value is an error naming the customer.
+pub fn explicit_labels(snapshot: &FeatureFrame, customers: &FeatureFrame, column: &str) -> Result<Vec<bool>> {
+    let values = customers.text(column).ok_or_else(|| {
+        Error::Degenerate(format!(
+            "the customers table has no column {column:?} (model.label_column)"
+        ))
+    })?;
+    let by_id: HashMap<&str, Option<&str>> = customers
+        .ids()
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().map(Option::as_deref))
+        .collect();
+    snapshot
+        .ids()
+        .iter()
+        .map(|id| {
+            let value = by_id.get(id.as_str()).ok_or_else(|| {
+                Error::Degenerate(format!(
+                    "customer {id:?} has no row in the customers table, so no label"
+                ))
+            })?;
+            let value = value.ok_or_else(|| Error::Degenerate(format!("customer {id:?} has an empty {column}")))?;
+            match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" | "churned" => Ok(true),
+                "false" | "no" | "0" | "retained" => Ok(false),
+                _ => Err(Error::Degenerate(format!(
+                    "customer {id:?} has {column} = {value:?}; expected true/false, yes/no, 1/0 or churned/retained"
+                ))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod explicit_tests {
+    use super::*;
+
+    #[test]
+    fn explicit_labels_accept_the_usual_spellings_and_name_what_is_wrong() -> Result<()> {
+        let snapshot = FeatureFrame::try_new(vec!["a".into(), "b".into(), "c".into()])?;
+        let table = |values: [&str; 3]| {
+            FeatureFrame::try_new(vec!["c".into(), "a".into(), "b".into()])
+                .and_then(|f| f.with_text("churned", values.iter().map(|v| Some(v.to_string())).collect()))
+                .expect("table")
+        };
+        assert_eq!(
+            explicit_labels(&snapshot, &table([" YES", "0", "Churned"]), "churned")?,
+            vec![false, true, true]
+        );
+        let err = explicit_labels(&snapshot, &table(["maybe", "1", "0"]), "churned").expect_err("maybe");
+        assert!(
+            err.to_string().contains("customer \"c\" has churned = \"maybe\""),
+            "{err}"
+        );
+        let err = explicit_labels(&snapshot, &table(["1", "1", "0"]), "cancelled").expect_err("column");
+        assert!(err.to_string().contains("no column \"cancelled\""), "{err}");
+        let partial = FeatureFrame::try_new(vec!["a".into()])?.with_text("churned", vec![Some("1".into())])?;
+        let err = explicit_labels(&snapshot, &partial, "churned").expect_err("missing");
+        assert!(err.to_string().contains("customer \"b\" has no row"), "{err}");
+        Ok(())
+    }
+}

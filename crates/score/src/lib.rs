@@ -43,8 +43,8 @@ mod train;
 
 pub use design::{default_inputs, Design, Input};
 pub use error::{Error, ParamError, Result};
-pub use evaluate::{evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
-pub use labels::churn_labels;
+pub use evaluate::{evaluate_holdout, evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
+pub use labels::{churn_labels, explicit_labels};
 pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
 pub use params::{ModelParams, ValidModelParams};
 pub use score::{
