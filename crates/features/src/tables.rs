@@ -223,10 +223,8 @@ pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
         std::io::Read::read(&mut file, &mut magic).map_err(|e| Error::io("cannot read", path, e))? == 4
             && &magic == b"PAR1"
     };
-    let (names, columns, locations): (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>) = if is_parquet {
-        let table = read_parquet_as_text(path)?;
-        let rows = table.1.first().map_or(0, Vec::len);
-        (table.0, table.1, (0..rows).map(|r| format!("row {r}")).collect())
+    let (names, columns, locations) = if is_parquet {
+        read_parquet_as_text(path)?
     } else {
         read_csv_as_text(path)?
     };
@@ -263,6 +261,7 @@ pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
     Ok(frame)
 }
 
+/// Column names, text columns (empty cells as `None`) and each row's location for messages.
 type TextColumns = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
 
 fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
@@ -305,7 +304,7 @@ fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
     Ok((names, columns, locations))
 }
 
-fn read_parquet_as_text(path: &Path) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+fn read_parquet_as_text(path: &Path) -> Result<TextColumns> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
         path: path.to_path_buf(),
@@ -332,5 +331,6 @@ fn read_parquet_as_text(path: &Path) -> Result<(Vec<String>, Vec<Vec<Option<Stri
             );
         }
     }
-    Ok((names, columns))
+    let rows = columns.first().map_or(0, Vec::len);
+    Ok((names, columns, (0..rows).map(|r| format!("row {r}")).collect()))
 }
