@@ -159,59 +159,6 @@ pub fn read_table(path: &Path) -> Result<Table> {
     Ok(table)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn customer_tables_are_read_with_their_locations() -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let good = dir.path().join("customers.csv");
-        std::fs::write(&good, "customer_id,churned,plan\n007,yes,\n\n\"8\",no,gold\n")?;
-        let frame = read_customer_table(&good)?;
-        assert_eq!(frame.ids(), ["007", "8"]);
-        assert_eq!(frame.text("plan"), Some(&[None, Some("gold".to_string())][..]));
-        let dup = dir.path().join("dup.csv");
-        std::fs::write(&dup, "customer_id,churned\na,yes\n\nb,no\na,no\n")?;
-        let err = read_customer_table(&dup).expect_err("duplicate");
-        assert!(
-            err.to_string()
-                .contains("line 5: customer \"a\" appears again (first on line 2)"),
-            "{err}"
-        );
-        let short = dir.path().join("short.csv");
-        std::fs::write(&short, "customer_id,churned\na\n")?;
-        let err = read_customer_table(&short).expect_err("short");
-        assert!(
-            err.to_string().contains("line 2: 1 fields, but the header has 2"),
-            "{err}"
-        );
-        let no_id = dir.path().join("noid.csv");
-        std::fs::write(&no_id, "id,churned\na,yes\n")?;
-        assert!(read_customer_table(&no_id)
-            .expect_err("no id")
-            .to_string()
-            .contains("no customer_id column"));
-        Ok(())
-    }
-
-    #[test]
-    fn tables_round_trip_through_parquet() -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("t.parquet");
-        let table = Table::new()
-            .with_column("customer_id", Column::Text(vec!["007".into(), "=1+1".into()]))?
-            .with_column("segment_id", Column::Int64(vec![0, 3]))?
-            .with_column("name", Column::OptionalText(vec![Some("Lost".into()), None]))?
-            .with_column("distance", Column::Float64(vec![0.25, 1e-300]))?
-            .with_column("reason", Column::OptionalFloat64(vec![None, Some(-0.0)]))?
-            .with_metadata("churn.model", "segments-2024-01-01.json");
-        write_table(&path, &table)?;
-        assert_eq!(read_table(&path)?, table);
-        Ok(())
-    }
-}
-
 /// Reads a customers table (CSV with a header, gzip CSV, or Parquet): one row per customer, a
 /// `customer_id` column, and any other columns, all kept as text for the caller to interpret
 /// (an empty cell is null). A missing id, a repeated id or a malformed line is an error naming the
@@ -333,4 +280,57 @@ fn read_parquet_as_text(path: &Path) -> Result<TextColumns> {
     }
     let rows = columns.first().map_or(0, Vec::len);
     Ok((names, columns, (0..rows).map(|r| format!("row {r}")).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_tables_are_read_with_their_locations() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let good = dir.path().join("customers.csv");
+        std::fs::write(&good, "customer_id,churned,plan\n007,yes,\n\n\"8\",no,gold\n")?;
+        let frame = read_customer_table(&good)?;
+        assert_eq!(frame.ids(), ["007", "8"]);
+        assert_eq!(frame.text("plan"), Some(&[None, Some("gold".to_string())][..]));
+        let dup = dir.path().join("dup.csv");
+        std::fs::write(&dup, "customer_id,churned\na,yes\n\nb,no\na,no\n")?;
+        let err = read_customer_table(&dup).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .contains("line 5: customer \"a\" appears again (first on line 2)"),
+            "{err}"
+        );
+        let short = dir.path().join("short.csv");
+        std::fs::write(&short, "customer_id,churned\na\n")?;
+        let err = read_customer_table(&short).expect_err("short");
+        assert!(
+            err.to_string().contains("line 2: 1 fields, but the header has 2"),
+            "{err}"
+        );
+        let no_id = dir.path().join("noid.csv");
+        std::fs::write(&no_id, "id,churned\na,yes\n")?;
+        assert!(read_customer_table(&no_id)
+            .expect_err("no id")
+            .to_string()
+            .contains("no customer_id column"));
+        Ok(())
+    }
+
+    #[test]
+    fn tables_round_trip_through_parquet() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("t.parquet");
+        let table = Table::new()
+            .with_column("customer_id", Column::Text(vec!["007".into(), "=1+1".into()]))?
+            .with_column("segment_id", Column::Int64(vec![0, 3]))?
+            .with_column("name", Column::OptionalText(vec![Some("Lost".into()), None]))?
+            .with_column("distance", Column::Float64(vec![0.25, 1e-300]))?
+            .with_column("reason", Column::OptionalFloat64(vec![None, Some(-0.0)]))?
+            .with_metadata("churn.model", "segments-2024-01-01.json");
+        write_table(&path, &table)?;
+        assert_eq!(read_table(&path)?, table);
+        Ok(())
+    }
 }
