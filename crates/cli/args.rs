@@ -109,6 +109,45 @@ pub enum Command {
         after_help = "Example:\n  churn explain C000042 --features features.parquet --model models/churn-2024-01-01.json"
     )]
     Explain(ExplainArgs),
+
+    /// The nightly job: features, segments, training with its gates, scores and the at-risk list,
+    /// published atomically.
+    ///
+    /// Computes the features as of S, assigns customers to the current segment model (fitting one
+    /// if there is none, or with --refit-segments), trains a churn model with an out-of-time
+    /// evaluation and promotes it only if it passes the gates (else the current model keeps
+    /// scoring), scores everyone, and compares with the previous run. Everything is written into a
+    /// staging directory and published by renaming it into <output>/runs/<as-of>-<run id>/ and
+    /// swapping the symlink <output>/current to it: a CRM reading <output>/current/at_risk.csv never
+    /// sees a half-written file, and a failed run leaves the previous one current.
+    ///
+    /// Exit codes: 0 published; 1 data, validation or run error (nothing published); 2 usage or
+    /// configuration error; 3 another run holds the output directory; 4 published, but the new
+    /// model failed its gates (only with gates.fail_exit_code = true).
+    #[command(after_help = "Example:\n  churn run --config data/sample/churn.toml")]
+    Run(RunArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RunArgs {
+    /// The TOML config: input, mapping, horizon, [run], [segments], [model], [gates], [score].
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Snapshot date S (overrides as_of) [default: the day after the last transaction].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Churn horizon H in days (overrides horizon_days) [default: 90].
+    #[arg(long, value_name = "DAYS")]
+    pub horizon_days: Option<i64>,
+    /// Where runs are published (overrides run.output_dir) [default: output].
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Where models are kept (overrides run.models_dir) [default: models].
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Fit a new segment model instead of assigning to the current one (segment ids may change).
+    #[arg(long)]
+    pub refit_segments: bool,
 }
 
 #[derive(Debug, ClapArgs)]

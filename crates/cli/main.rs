@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod outputs;
 mod printer;
+mod publish;
 mod settings;
 
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ use clap::Parser;
 const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage or configuration error (clap uses 2 for bad arguments as well).
 const EXIT_USAGE: u8 = 2;
+/// Exit code when another `churn run` holds the output directory.
+const EXIT_LOCKED: u8 = 3;
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
@@ -33,10 +36,16 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("churn: {err:#}");
-            let usage = err
-                .chain()
-                .any(|cause| cause.downcast_ref::<settings::ConfigError>().is_some());
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+            let is = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
+            if is(&|c| c.downcast_ref::<publish::LockedError>().is_some()) {
+                ExitCode::from(EXIT_LOCKED)
+            } else if is(&|c| c.downcast_ref::<commands::GatesFailed>().is_some()) {
+                ExitCode::from(commands::EXIT_GATES_FAILED)
+            } else if is(&|c| c.downcast_ref::<settings::ConfigError>().is_some()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
         }
     }
 }

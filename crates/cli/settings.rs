@@ -16,7 +16,7 @@ use churn_core::FeatureSpec;
 use churn_score::{default_actions, ActionRule, ModelParams, RiskBands, ValidModelParams};
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
-use crate::args::{FeaturesArgs, ScoreArgs, SegmentArgs, TrainArgs};
+use crate::args::{FeaturesArgs, RunArgs, ScoreArgs, SegmentArgs, TrainArgs};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,37 @@ pub struct ConfigFile {
     pub model: ModelConfig,
     #[serde(default)]
     pub score: ScoreConfig,
+    #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
+    pub gates: GatesConfig,
+}
+
+/// `[run]`: where `churn run` publishes and keeps models.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub output_dir: Option<String>,
+    pub models_dir: Option<String>,
+}
+
+/// `[gates]`: what a new churn model must show to be promoted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesConfig {
+    pub min_roc_auc: Option<f64>,
+    pub max_auc_drop: Option<f64>,
+    pub min_per_class: Option<u64>,
+    pub fail_exit_code: Option<bool>,
+}
+
+/// The promotion gates, resolved.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Gates {
+    pub min_roc_auc: f64,
+    pub max_auc_drop: f64,
+    pub min_per_class: u64,
+    pub fail_exit_code: bool,
 }
 
 /// `[model]`: each key overrides one default of `churn_score::ModelParams`.
@@ -498,6 +529,80 @@ impl ScoreSettings {
             top: args.top.or(config.score.top),
             bands,
             actions,
+        })
+    }
+}
+
+/// Everything `churn run` needs, resolved.
+#[derive(Debug)]
+pub struct RunSettings {
+    pub train: TrainSettings,
+    pub segments: SegmentSettings,
+    pub score: ScoreSettings,
+    pub output_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub refit_segments: bool,
+    pub gates: Gates,
+}
+
+impl RunSettings {
+    pub fn resolve(args: &RunArgs) -> Result<Self> {
+        let config = ConfigFile::load(&args.config)?;
+        let base = args.config.parent();
+        let dir = |flag: &Option<PathBuf>, key: &Option<String>, default: &str| match (flag, key) {
+            (Some(flag), _) => flag.clone(),
+            (None, Some(value)) => PathBuf::from(resolve_path(base, value)),
+            (None, None) => PathBuf::from(resolve_path(base, default)),
+        };
+        let output_dir = dir(&args.output_dir, &config.run.output_dir, "output");
+        let models_dir = dir(&args.models_dir, &config.run.models_dir, "models");
+        let train = TrainSettings::resolve(&TrainArgs {
+            config: Some(args.config.clone()),
+            input: None,
+            as_of: args.as_of,
+            horizon_days: args.horizon_days,
+            active_within_days: None,
+            model_out: None,
+        })?;
+        let segments = SegmentSettings::resolve(&SegmentArgs {
+            features: PathBuf::new(),
+            config: Some(args.config.clone()),
+            k: None,
+            model: None,
+            model_out: None,
+            out: PathBuf::new(),
+            profiles_out: None,
+            seed: None,
+        })?;
+        let score = ScoreSettings::resolve(&ScoreArgs {
+            features: PathBuf::new(),
+            model: PathBuf::new(),
+            segment_model: None,
+            config: Some(args.config.clone()),
+            out: PathBuf::new(),
+            at_risk: None,
+            top: None,
+        })?;
+        let g = &config.gates;
+        let gates = Gates {
+            min_roc_auc: g.min_roc_auc.unwrap_or(0.6),
+            max_auc_drop: g.max_auc_drop.unwrap_or(0.02),
+            min_per_class: g.min_per_class.unwrap_or(20),
+            fail_exit_code: g.fail_exit_code.unwrap_or(false),
+        };
+        if !(0.0..=1.0).contains(&gates.min_roc_auc) || !(0.0..=1.0).contains(&gates.max_auc_drop) {
+            return Err(config_error(
+                "gates.min_roc_auc and gates.max_auc_drop must be between 0 and 1",
+            ));
+        }
+        Ok(RunSettings {
+            train,
+            segments,
+            score,
+            output_dir,
+            models_dir,
+            refit_segments: args.refit_segments,
+            gates,
         })
     }
 }

@@ -3,6 +3,7 @@
 mod explain;
 mod features;
 mod generate;
+mod run;
 mod score;
 mod segment;
 mod train;
@@ -11,6 +12,8 @@ use anyhow::Result;
 
 use crate::args::{Args, Command};
 use crate::printer::Printer;
+
+pub use run::{GatesFailed, EXIT_GATES_FAILED};
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.global.quiet, args.global.json);
@@ -33,6 +36,10 @@ pub fn run(args: Args) -> Result<()> {
             score::score(&settings, printer)
         }
         Command::Explain(explain_args) => explain::explain(&explain_args, printer),
+        Command::Run(run_args) => {
+            let settings = crate::settings::RunSettings::resolve(&run_args)?;
+            run::run(&settings, printer)
+        }
     }
 }
 

@@ -171,7 +171,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
 }
 
 /// The columns of `scores.parquet`, filled by moving each customer's fields in.
-struct ScoreColumns {
+pub(crate) struct ScoreColumns {
     customer_id: Vec<String>,
     churn_probability: Vec<f64>,
     risk_band: Vec<String>,
@@ -183,7 +183,7 @@ struct ScoreColumns {
 }
 
 impl ScoreColumns {
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         ScoreColumns {
             customer_id: Vec::with_capacity(n),
             churn_probability: Vec::with_capacity(n),
@@ -196,7 +196,7 @@ impl ScoreColumns {
         }
     }
 
-    fn push(&mut self, s: ScoredCustomer) {
+    pub(crate) fn push(&mut self, s: ScoredCustomer) {
         self.customer_id.push(s.customer_id);
         self.churn_probability.push(s.churn_probability);
         self.risk_band.push(s.risk_band.to_string());
@@ -210,7 +210,7 @@ impl ScoreColumns {
         }
     }
 
-    fn into_table(self) -> Result<Table> {
+    pub(crate) fn into_table(self) -> Result<Table> {
         let [r1, r2, r3] = self.reasons;
         Ok(Table::new()
             .with_column("customer_id", Column::Text(self.customer_id))?

@@ -9,8 +9,8 @@ use chrono::{Duration, NaiveDate};
 use churn_core::FeatureFrame;
 use churn_features::{extract_features, read_customer_table, FeatureTable, FEATURE_SET_VERSION};
 use churn_score::{
-    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, Evaluation, Metrics,
-    TrainingSource,
+    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, ChurnModel, Evaluation,
+    Metrics, TrainingSource,
 };
 use serde_json::json;
 
@@ -36,7 +36,23 @@ fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
     Ok(frame.select_rows(&rows))
 }
 
-pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
+/// A trained model and what it was trained from.
+pub(crate) struct Trained {
+    pub model: ChurnModel,
+    /// The features at the as-of date `S` (the snapshot to score).
+    pub at_s: FeatureTable,
+    /// The training snapshot `S - H` and the evaluation-fit snapshot.
+    pub c1: NaiveDate,
+    pub c2: NaiveDate,
+    pub customers: usize,
+    pub churners: u64,
+    pub features_seconds: f64,
+    pub evaluation_seconds: f64,
+    pub fit_seconds: f64,
+}
+
+/// Computes the snapshots, labels, evaluation and production model (nothing is written).
+pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result<Trained> {
     let started = Instant::now();
     let h = settings.horizon_days;
     let at_s = snapshot(settings, settings.features.params.as_of, printer, "the as-of date")?;
@@ -129,6 +145,36 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
     for warning in &model.warnings {
         tracing::warn!("{warning}");
     }
+    let churners = train_labels.iter().filter(|&&y| y).count() as u64;
+    Ok(Trained {
+        model,
+        at_s,
+        c1,
+        c2,
+        customers: train_frame.len(),
+        churners,
+        features_seconds,
+        evaluation_seconds,
+        fit_seconds,
+    })
+}
+
+pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
+    let started = Instant::now();
+    let trained = run_training(settings, printer)?;
+    let Trained {
+        model,
+        at_s,
+        c1,
+        c2,
+        customers,
+        churners,
+        features_seconds,
+        evaluation_seconds,
+        fit_seconds,
+    } = trained;
+    let (s, h) = (at_s.as_of, settings.horizon_days);
+    let evaluation = model.evaluation.clone().context("the model has no evaluation")?;
     let path = settings
         .model_out
         .clone()
@@ -138,14 +184,13 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
     outputs.commit()?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let churners = train_labels.iter().filter(|&&y| y).count() as u64;
     let mut human = String::new();
     let _ = writeln!(
         human,
         "churn train: {} customers at {c1}, {} churned within {h} days ({:.1}%) -> {} ({seconds:.2} s)",
-        thousands(train_frame.len() as u64),
+        thousands(customers as u64),
         thousands(churners),
-        100.0 * churners as f64 / train_frame.len().max(1) as f64,
+        100.0 * churners as f64 / customers.max(1) as f64,
         path.display()
     );
     human.push_str(&evaluation_table(&evaluation));
@@ -163,7 +208,7 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         "training_snapshot": c1.to_string(),
         "evaluation_fit_snapshot": if settings.explicit_labels.is_some() { c1.to_string() } else { c2.to_string() },
         "labels": if settings.explicit_labels.is_some() { "explicit" } else { "purchases" },
-        "customers": train_frame.len(),
+        "customers": customers,
         "churners": churners,
         "evaluation": evaluation,
         "coefficients": model.columns.iter().zip(&model.coefficients).map(|(c, w)| json!({"column": c, "coefficient": w})).collect::<Vec<_>>(),

@@ -85,6 +85,11 @@ pub fn extract_features(input: &InputSpec, params: &FeatureParams) -> Result<Fea
     })
 }
 
+/// The transaction files a path, directory or glob resolves to, in the order they are read.
+pub fn input_files(pattern: &str) -> Result<Vec<PathBuf>> {
+    Ok(source::discover(pattern)?.files)
+}
+
 /// Hashes the contents of the files, in order, with their lengths as separators: the same bytes give
 /// the same fingerprint wherever the files live.
 pub fn fingerprint(files: &[PathBuf]) -> Result<String> {

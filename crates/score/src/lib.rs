@@ -48,7 +48,7 @@ pub use labels::{churn_labels, explicit_labels};
 pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
 pub use params::{ModelParams, ValidModelParams};
 pub use score::{
-    at_risk, default_actions, describe, escape_formula, recommend, score_customers, write_at_risk, ActionRule,
-    Contribution, Explainer, RiskBands, ScoredCustomer, AT_RISK_COLUMNS, AT_RISK_SCHEMA_VERSION,
+    at_risk, default_actions, describe, escape_formula, recommend, score_customers, write_at_risk, write_changes,
+    ActionRule, Contribution, Explainer, RiskBands, ScoredCustomer, AT_RISK_COLUMNS, AT_RISK_SCHEMA_VERSION,
 };
 pub use train::{train, TrainingSource};

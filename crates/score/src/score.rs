@@ -549,6 +549,26 @@ pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Resu
     Ok(())
 }
 
+/// Writes `changes.csv`: `customer_id, change, old_value, new_value` rows (changes such as
+/// `entered_at_risk`, `left_at_risk`, `segment_changed`), with the at-risk list's CSV conventions.
+pub fn write_changes(rows: &[[String; 4]], out: impl std::io::Write) -> Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out);
+    let io = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    w.write_record(["customer_id", "change", "old_value", "new_value"])
+        .map_err(io)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| escape_formula(c).into_owned()))
+            .map_err(io)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod export_tests {
     use super::*;

@@ -1,0 +1,329 @@
+//! End-to-end tests of `churn run`: outputs, stability across nights, determinism, locking, failure
+//! and kill safety, gates. Each test runs the real binary in a scratch directory.
+
+mod util;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use churn_core::Column;
+use util::{repo, Dir};
+
+/// A config for the bundled sample in `dir` (outputs and models inside `dir`), plus `extra` TOML.
+fn sample_config(dir: &Dir, extra: &str) {
+    let config = std::fs::read_to_string(repo().join("data/sample/churn.toml")).expect("sample config");
+    let tx = repo().join("data/sample/transactions.csv");
+    let config = config.replace("\"transactions.csv\"", &format!("{:?}", tx.display().to_string()));
+    // Top-level keys must precede the tables.
+    dir.write("churn.toml", format!("{extra}\n{config}"));
+}
+
+fn text(table: &churn_core::Table, name: &str) -> Vec<String> {
+    match table.columns().iter().find(|(n, _)| n == name).map(|(_, c)| c) {
+        Some(Column::Text(v)) => v.clone(),
+        Some(Column::OptionalText(v)) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn assert_complete(run: &Path) {
+    for file in [
+        "features.parquet",
+        "segments.parquet",
+        "scores.parquet",
+        "at_risk.csv",
+        "changes.csv",
+        "segment_profiles.csv",
+        "manifest.json",
+        "_SUCCESS",
+    ] {
+        assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
+    }
+}
+
+#[test]
+fn a_run_publishes_every_output_with_a_manifest() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&dir.churn(&["run", "--config", "churn.toml", "--json"]).success()).expect("json");
+    let current = dir.join("output/current");
+    assert!(std::fs::symlink_metadata(&current)
+        .expect("current")
+        .file_type()
+        .is_symlink());
+    assert_complete(&current);
+    assert_eq!(manifest["as_of"], "2024-01-01");
+    assert_eq!(manifest["model"]["promoted"], true);
+    assert_eq!(manifest["customers"], 2000);
+    assert_eq!(
+        manifest["inputs"][0]["bytes"],
+        std::fs::metadata(repo().join("data/sample/transactions.csv"))
+            .expect("tx")
+            .len()
+    );
+    // The manifest's hashes are those of the published files.
+    for (name, entry) in manifest["outputs"].as_object().expect("outputs") {
+        let bytes = std::fs::read(current.join(name)).expect("output");
+        assert_eq!(
+            entry["hash"],
+            format!("blake3:{}", blake3::hash(&bytes).to_hex()),
+            "{name}"
+        );
+    }
+    let header = std::fs::read_to_string(current.join("at_risk.csv")).expect("csv");
+    assert!(header.starts_with(
+        "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,schema_version\n"
+    ));
+    let scores = churn_features::read_table(&current.join("scores.parquet")).expect("scores");
+    assert_eq!(scores.num_rows(), 2000);
+    assert!(!dir.join("output/.lock").exists());
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("models/current.json")).expect("registry"))
+            .expect("json");
+    assert!(dir
+        .join("models")
+        .join(registry["churn"].as_str().expect("churn"))
+        .is_file());
+}
+
+#[test]
+fn the_next_night_keeps_segment_ids_and_lists_the_changes() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let first = std::fs::canonicalize(dir.join("output/current")).expect("first run");
+    dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-20", "-q"])
+        .success();
+    let second = std::fs::canonicalize(dir.join("output/current")).expect("second run");
+    assert_ne!(first, second);
+    assert_complete(&first);
+
+    let read = |run: &Path, file: &str| churn_features::read_table(&run.join(file)).expect(file);
+    let (seg1, seg2) = (read(&first, "segments.parquet"), read(&second, "segments.parquet"));
+    // Assigned with the same model: the model file and the id-to-name mapping are unchanged.
+    assert_eq!(
+        seg1.metadata().iter().find(|(k, _)| k == "churn.segment_model"),
+        seg2.metadata().iter().find(|(k, _)| k == "churn.segment_model")
+    );
+    let names = |t: &churn_core::Table| -> HashMap<String, String> {
+        text(t, "customer_id")
+            .into_iter()
+            .zip(text(t, "segment_name"))
+            .collect()
+    };
+    let (before, after) = (names(&seg1), names(&seg2));
+
+    // changes.csv against an independent comparison of the two runs' outputs.
+    let bands = |t: &churn_core::Table| -> HashMap<String, String> {
+        text(t, "customer_id").into_iter().zip(text(t, "risk_band")).collect()
+    };
+    let (b1, b2) = (
+        bands(&read(&first, "scores.parquet")),
+        bands(&read(&second, "scores.parquet")),
+    );
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for (id, band) in &b2 {
+        if band != "low" && b1.get(id).is_none_or(|b| b == "low") {
+            expected.push((id.clone(), "entered_at_risk".into()));
+        }
+        if before.get(id).is_some_and(|old| old != &after[id]) {
+            expected.push((id.clone(), "segment_changed".into()));
+        }
+    }
+    for (id, band) in &b1 {
+        if band != "low" && b2.get(id).is_none_or(|b| b == "low") {
+            expected.push((id.clone(), "left_at_risk".into()));
+        }
+    }
+    expected.sort();
+    let csv = std::fs::read_to_string(second.join("changes.csv")).expect("changes");
+    let mut got: Vec<(String, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            (
+                f.next().unwrap_or_default().to_string(),
+                f.next().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(!expected.is_empty(), "nineteen days later someone's risk changes");
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn the_same_inputs_give_byte_identical_outputs() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    for out in ["a", "b"] {
+        dir.churn(&[
+            "run",
+            "--config",
+            "churn.toml",
+            "--output-dir",
+            out,
+            "--models-dir",
+            &format!("{out}-models"),
+            "-q",
+        ])
+        .success();
+    }
+    for file in [
+        "features.parquet",
+        "segments.parquet",
+        "scores.parquet",
+        "at_risk.csv",
+        "changes.csv",
+        "segment_profiles.csv",
+    ] {
+        let a = std::fs::read(dir.join(&format!("a/current/{file}"))).expect("a");
+        let b = std::fs::read(dir.join(&format!("b/current/{file}"))).expect("b");
+        assert!(a == b, "{file} differs");
+    }
+}
+
+#[test]
+fn a_held_lock_exits_with_the_lock_code_and_touches_nothing() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let before = std::fs::read_link(dir.join("output/current")).expect("current");
+    // pid 1 with its real start time is a live lock.
+    let stat = std::fs::read_to_string("/proc/1/stat").expect("/proc/1/stat");
+    let start = stat[stat.rfind(')').expect("comm") + 1..]
+        .split_whitespace()
+        .nth(19)
+        .expect("start time")
+        .to_string();
+    std::fs::write(dir.join("output/.lock"), format!("1 {start}\n")).expect("lock");
+    let run = dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-05"]);
+    let stderr = run.failure();
+    assert_eq!(run.output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("another churn run (pid 1)"), "{stderr}");
+    assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
+    // A lock whose process is gone (or whose pid now belongs to another process) is stale.
+    std::fs::write(dir.join("output/.lock"), "1 7\n").expect("stale lock");
+    dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-05", "-q"])
+        .success();
+}
+
+#[test]
+fn a_failed_run_leaves_the_previous_run_current_and_no_staging() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let before = std::fs::read_link(dir.join("output/current")).expect("current");
+    // The next night's export is broken.
+    let mut broken = std::fs::read_to_string(repo().join("data/sample/transactions.csv")).expect("tx");
+    broken.push_str("C0000001,2023-12-31 10:00:00,not-a-number,O-X,1,books\n");
+    dir.write("broken.csv", broken);
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    let tx = repo().join("data/sample/transactions.csv");
+    dir.write(
+        "churn.toml",
+        config.replace(&format!("{:?}", tx.display().to_string()), "\"broken.csv\""),
+    );
+    let stderr = dir.churn(&["run", "--config", "churn.toml"]).failure();
+    assert!(stderr.contains("broken.csv"), "{stderr}");
+    assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("output"))
+        .expect("output")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_killed_run_never_leaves_a_broken_current() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    // Kill runs at different moments; whatever the moment, current is a complete run.
+    for (i, delay_ms) in [30u64, 150, 400, 800, 1500].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_churn"))
+            .args([
+                "run",
+                "--config",
+                "churn.toml",
+                "--as-of",
+                &format!("2024-01-{:02}", 2 + i),
+                "-q",
+            ])
+            .current_dir(dir.path())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let current = std::fs::canonicalize(dir.join("output/current")).expect("current resolves");
+        assert_complete(&current);
+    }
+    // The next run takes over the stale lock and cleans up the staging directories.
+    dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-10", "-q"])
+        .success();
+    assert_complete(&dir.join("output/current"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("output"))
+        .expect("output")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_model_that_fails_its_gates_is_not_promoted() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let registry = std::fs::read_to_string(dir.join("models/current.json")).expect("registry");
+    sample_config(&dir, "");
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    dir.write("churn.toml", format!("{config}\n[gates]\nmin_roc_auc = 0.99\n"));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-08", "--json"])
+            .success(),
+    )
+    .expect("json");
+    assert_eq!(manifest["model"]["promoted"], false);
+    assert!(manifest["model"]["refusals"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("below gates.min_roc_auc")));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("models/current.json")).expect("registry"),
+        registry
+    );
+    // With fail_exit_code the run still publishes, and says so with exit code 4.
+    dir.write(
+        "churn.toml",
+        format!("{config}\n[gates]\nmin_roc_auc = 0.99\nfail_exit_code = true\n"),
+    );
+    let run = dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-09"]);
+    assert_eq!(run.output.status.code(), Some(4), "{}", run.stderr());
+    assert!(std::fs::canonicalize(dir.join("output/current"))
+        .expect("current")
+        .ends_with(
+            std::fs::read_link(dir.join("output/current"))
+                .expect("link")
+                .file_name()
+                .expect("name")
+        ));
+}
+
+#[test]
+fn an_unknown_config_key_fails_with_its_name() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    dir.write("churn.toml", format!("{config}\n[run]\noutput_directory = \"x\"\n"));
+    let run = dir.churn(&["run", "--config", "churn.toml"]);
+    let stderr = run.failure();
+    assert_eq!(run.output.status.code(), Some(2));
+    assert!(stderr.contains("unknown field `output_directory`"), "{stderr}");
+    assert!(!dir.join("output").exists());
+}
