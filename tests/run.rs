@@ -327,3 +327,30 @@ fn an_unknown_config_key_fails_with_its_name() {
     assert!(stderr.contains("unknown field `output_directory`"), "{stderr}");
     assert!(!dir.join("output").exists());
 }
+
+#[test]
+fn two_concurrent_runs_never_interleave() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    let spawn = |as_of: &str| {
+        Command::new(env!("CARGO_BIN_EXE_churn"))
+            .args(["run", "--config", "churn.toml", "--as-of", as_of, "-q"])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn("2024-01-01"), spawn("2024-01-02"));
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    let codes = [a.status.code(), b.status.code()];
+    // Either the second started after the first finished (both publish), or it found the lock.
+    assert!(codes.iter().all(|c| matches!(c, Some(0) | Some(3))), "{codes:?}");
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    for out in [&a, &b] {
+        if out.status.code() == Some(3) {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("another churn run"));
+        }
+    }
+    assert_complete(&dir.join("output/current"));
+    assert!(!dir.join("output/.lock").exists());
+}

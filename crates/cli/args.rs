@@ -30,6 +30,9 @@ pub struct GlobalArgs {
     /// Print nothing but errors on stderr (no progress, no warnings).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// More logs on stderr: -v for progress notes, -vv for debug timings (or set CHURN_LOG).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
     /// Print the result as one JSON object on stdout instead of a human summary.
     #[arg(long, global = true)]
     pub json: bool,

@@ -23,7 +23,7 @@ const EXIT_LOCKED: u8 = 3;
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
-    printer::init_logging(args.global.quiet);
+    printer::init_logging(args.global.quiet, args.global.verbose);
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

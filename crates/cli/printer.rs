@@ -5,9 +5,15 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Sends logs to stderr: quiet by default (warnings), `CHURN_LOG=info` or `debug` for more.
-pub fn init_logging(quiet: bool) {
-    let default = if quiet { "error" } else { "warn" };
+/// Sends logs to stderr: warnings by default, errors only with `--quiet`, `info` with `-v`, `debug`
+/// with `-vv`; `CHURN_LOG` (a tracing filter such as `debug`) overrides all of them.
+pub fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHURN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

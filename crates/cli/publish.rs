@@ -63,25 +63,28 @@ impl RunLock {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    match lock_holder_alive(&text) {
-                        Some(pid) if pid != std::process::id() => {
-                            return Err(anyhow::Error::new(LockedError(format!(
-                                "another churn run (pid {pid}) is writing to {}; wait for it to finish \
-                                 (the lock is {})",
-                                output.display(),
-                                path.display()
-                            ))));
-                        }
-                        _ => {
-                            tracing::warn!(
-                                "removing the stale lock {} (its run {} is gone)",
-                                path.display(),
-                                if text.trim().is_empty() { "?" } else { text.trim() }
-                            );
-                            std::fs::remove_file(&path)
-                                .with_context(|| format!("cannot remove the stale lock {}", path.display()))?;
-                        }
+                    // A lock created a moment ago may not have its pid written yet: not stale.
+                    let fresh = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age < std::time::Duration::from_secs(10));
+                    let holder = lock_holder_alive(&text);
+                    if holder.is_some_and(|pid| pid != std::process::id()) || (text.trim().is_empty() && fresh) {
+                        return Err(anyhow::Error::new(LockedError(format!(
+                            "another churn run ({}) is writing to {}; wait for it to finish (the lock is {})",
+                            holder.map_or("starting".to_string(), |pid| format!("pid {pid}")),
+                            output.display(),
+                            path.display()
+                        ))));
                     }
+                    tracing::warn!(
+                        "removing the stale lock {} (its run {} is gone)",
+                        path.display(),
+                        if text.trim().is_empty() { "?" } else { text.trim() }
+                    );
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("cannot remove the stale lock {}", path.display()))?;
                 }
                 Err(e) => return Err(e).with_context(|| format!("cannot create the lock {}", path.display())),
             }

@@ -184,6 +184,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Segments: the current model unless there is none or a refit is asked for.
     let segments_started = Instant::now();
+    let spinner = printer.spinner("segmenting customers");
     let current_segments = match (&registry.segments, settings.refit_segments) {
         (Some(name), false) => Some((name.clone(), load_segment_model(&settings.models_dir.join(name))?)),
         _ => None,
@@ -215,9 +216,11 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             (fit.model, file, fit.assignment, fit.warnings, true)
         }
     };
+    spinner.finish_and_clear();
     for warning in &segment_warnings {
         tracing::warn!("{warning}");
     }
+    tracing::info!(k = segment_model.k(), refitted, "segments ready");
     let segments_seconds = segments_started.elapsed().as_secs_f64();
 
     // Gates: promote the new model, or keep scoring with the current one.
@@ -250,6 +253,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Scores and the at-risk list.
     let score_started = Instant::now();
+    let spinner = printer.spinner("scoring customers and writing the outputs");
     let names = segment_model.names();
     let segment_names: Vec<String> = assignment.segment.iter().map(|&s| names[s].to_string()).collect();
     let scored = score_customers(
@@ -366,6 +370,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     });
     staging.write("manifest.json", serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     staging.write("_SUCCESS", b"")?;
+    spinner.finish_and_clear();
     let published = staging.publish(output, &format!("{as_of}-{run_id}"))?;
 
     // The registry moves only after the run is published: models first, then the pointer.
@@ -458,6 +463,44 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gates() -> Gates {
+        Gates {
+            min_roc_auc: 0.6,
+            max_auc_drop: 0.02,
+            min_per_class: 20,
+            fail_exit_code: false,
+        }
+    }
+
+    fn model_with(auc: f64, customers: u64, churners: u64) -> ChurnModel {
+        let json = format!(
+            r#"{{"format":"churn-model","version":1,"tool_version":"0","feature_set_version":"1","horizon_days":90,
+            "design":[{{"spec":"recency_days","fill":null}}],"columns":["recency_days"],
+            "scaler":{{"mean":[0.0],"std":[1.0]}},"coefficients":[1.0],"intercept":0.0,
+            "training":{{"snapshot":null,"label_window":null,"input_fingerprint":null,"customers":{customers},
+            "churners":{churners},"sample_size":{customers},"l2":1.0,"train_log_loss":0.5,"seed":42}},
+            "evaluation":{{"method":"out_of_time","fit_snapshot":null,"eval_snapshot":null,"customers":100,"churners":50,
+            "model":{{"roc_auc":{auc},"pr_auc":0.5,"log_loss":0.6,"brier":0.2,"top_decile":null}},
+            "recency_baseline":{{"roc_auc":0.5,"pr_auc":0.5,"log_loss":0.7,"brier":0.25,"top_decile":null}},
+            "rfm_baseline":{{"roc_auc":0.5,"pr_auc":0.5,"log_loss":0.7,"brier":0.25,"top_decile":null}},
+            "calibration":[]}},"warnings":[]}}"#
+        );
+        ChurnModel::from_json(&json).expect("model")
+    }
+
+    #[test]
+    fn gates_refuse_weak_models_and_models_worse_than_the_current_one() {
+        let current = model_with(0.80, 1000, 400);
+        assert!(gate(&model_with(0.79, 1000, 400), Some(&current), &gates()).is_empty());
+        let worse = gate(&model_with(0.77, 1000, 400), Some(&current), &gates());
+        assert!(worse[0].contains("more than gates.max_auc_drop = 0.02 below the current model's 0.8000"), "{worse:?}");
+        assert!(gate(&model_with(0.77, 1000, 400), None, &gates()).is_empty());
+        let weak = gate(&model_with(0.55, 1000, 400), None, &gates());
+        assert!(weak[0].contains("below gates.min_roc_auc"), "{weak:?}");
+        let few = gate(&model_with(0.9, 1000, 5), None, &gates());
+        assert!(few[0].contains("5 churned and 995 retained"), "{few:?}");
+    }
 
     #[test]
     fn changes_csv_escapes_and_orders_its_rows() -> Result<()> {
