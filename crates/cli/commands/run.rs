@@ -494,7 +494,10 @@ mod tests {
         let current = model_with(0.80, 1000, 400);
         assert!(gate(&model_with(0.79, 1000, 400), Some(&current), &gates()).is_empty());
         let worse = gate(&model_with(0.77, 1000, 400), Some(&current), &gates());
-        assert!(worse[0].contains("more than gates.max_auc_drop = 0.02 below the current model's 0.8000"), "{worse:?}");
+        assert!(
+            worse[0].contains("more than gates.max_auc_drop = 0.02 below the current model's 0.8000"),
+            "{worse:?}"
+        );
         assert!(gate(&model_with(0.77, 1000, 400), None, &gates()).is_empty());
         let weak = gate(&model_with(0.55, 1000, 400), None, &gates());
         assert!(weak[0].contains("below gates.min_roc_auc"), "{weak:?}");
