@@ -328,6 +328,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         inputs.push(json!({"path": file.display().to_string(), "bytes": size, "hash": hash}));
     }
     let r = &trained.at_s.report;
+    let (input, feature_params) = (&settings.train.features.input, &settings.train.features.params);
     let manifest = json!({
         "format": "churn-run",
         "version": 1,
@@ -338,6 +339,24 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         "inputs": inputs,
         "input_fingerprint": trained.at_s.fingerprint,
         "settings": {
+            "input": {
+                "transactions": input.transactions,
+                "columns": {
+                    "customer_id": input.columns.customer_id, "timestamp": input.columns.timestamp,
+                    "amount": input.columns.amount, "order_id": input.columns.order_id,
+                    "quantity": input.columns.quantity, "category": input.columns.category,
+                },
+                "where": input.filter,
+                "delimiter": format!("{:?}", input.text.delimiter),
+                "has_header": input.text.has_header,
+                "column_names": input.text.column_names,
+                "timezone": input.timezone.map(|tz| tz.name().to_string()),
+                "timestamp_format": input.timestamp_format,
+                "drop_duplicates": feature_params.drop_duplicates,
+                "max_abs_amount": feature_params.max_abs_amount,
+                "custom_features": feature_params.custom.iter().map(|c| json!({"name": c.name, "sql": c.sql})).collect::<Vec<_>>(),
+                "memory_limit_bytes": feature_params.memory_limit_bytes,
+            },
             "output_dir": output.display().to_string(),
             "models_dir": settings.models_dir.display().to_string(),
             "horizon_days": settings.train.horizon_days,
