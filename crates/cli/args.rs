@@ -8,15 +8,22 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 /// Customer churn prediction and segmentation from a transaction log.
 ///
 /// `churn` reads transactions (CSV, gzip CSV or Parquet), computes per-customer RFM, tenure and spend
-/// features as of a date, and writes them to Parquet for pandas, Polars, DuckDB or Spark; then finds
-/// customer segments with k-means and keeps them stable from night to night.
-///
-/// Start with the bundled sample:
-///
-///   churn features --config data/sample/churn.toml --out features.parquet
-///   churn segment --features features.parquet --k auto
+/// features as of a date, finds customer segments with k-means and keeps them stable from night to
+/// night, trains a logistic churn model with an honest out-of-time evaluation, and publishes an
+/// at-risk list for the CRM. `churn run` does all of it as one nightly job.
 #[derive(Debug, Parser)]
-#[command(name = "churn", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "churn",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    after_help = "Start with the bundled sample:\n  churn run --config data/sample/churn.toml\n\n\
+    Or step by step:\n  churn features --config data/sample/churn.toml --out features.parquet\n  \
+    churn segment --features features.parquet --k auto\n  \
+    churn train --config data/sample/churn.toml\n  \
+    churn score --features features.parquet --model models/churn-2024-01-01.json"
+)]
 pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
