@@ -79,6 +79,21 @@ fn a_run_publishes_every_output_with_a_manifest() {
     ));
     let scores = churn_features::read_table(&current.join("scores.parquet")).expect("scores");
     assert_eq!(scores.num_rows(), 2000);
+    // Profiles carry each segment's churn rate in the training window.
+    let profiles = std::fs::read_to_string(current.join("segment_profiles.csv")).expect("profiles");
+    let header: Vec<&str> = profiles.lines().next().expect("header").split(',').collect();
+    let column = header
+        .iter()
+        .position(|h| *h == "churn_rate")
+        .expect("churn_rate column");
+    for line in profiles.lines().skip(1) {
+        let rate: f64 = line
+            .split(',')
+            .nth(column)
+            .and_then(|v| v.parse().ok())
+            .expect("a churn rate");
+        assert!((0.0..=1.0).contains(&rate), "{line}");
+    }
     assert!(!dir.join("output/.lock").exists());
     let registry: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("models/current.json")).expect("registry"))

@@ -277,7 +277,19 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     } else {
         Vec::new()
     };
-    let profiles = profile_segments(&frame, &names, &assignment, "monetary_total", None)?;
+    let mut profiles = profile_segments(&frame, &names, &assignment, "monetary_total", None)?;
+    // Churn rates: the training snapshot's customers, in the segments they were in then, and
+    // whether they churned within the horizon after it.
+    let then = segment_model
+        .assign(&trained.train_frame)
+        .context("cannot assign the training snapshot to segments")?;
+    for profile in &mut profiles.segments {
+        let members: Vec<usize> = (0..then.segment.len())
+            .filter(|&r| then.segment[r] == profile.id)
+            .collect();
+        profile.churn_rate = (!members.is_empty())
+            .then(|| members.iter().filter(|&&r| trained.train_labels[r]).count() as f64 / members.len() as f64);
+    }
     let mut columns = ScoreColumns::with_capacity(scored.len());
     for s in scored {
         columns.push(s);

@@ -46,6 +46,9 @@ pub(crate) struct Trained {
     pub c2: NaiveDate,
     pub customers: usize,
     pub churners: u64,
+    /// The training snapshot's customers and their labels.
+    pub train_frame: FeatureFrame,
+    pub train_labels: Vec<bool>,
     pub features_seconds: f64,
     pub evaluation_seconds: f64,
     pub fit_seconds: f64,
@@ -153,6 +156,8 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
         c2,
         customers: train_frame.len(),
         churners,
+        train_frame,
+        train_labels,
         features_seconds,
         evaluation_seconds,
         fit_seconds,
@@ -172,6 +177,7 @@ pub fn train(settings: &TrainSettings, printer: Printer) -> Result<()> {
         features_seconds,
         evaluation_seconds,
         fit_seconds,
+        ..
     } = trained;
     let (s, h) = (at_s.as_of, settings.horizon_days);
     let evaluation = model.evaluation.clone().context("the model has no evaluation")?;
