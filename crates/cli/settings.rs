@@ -307,6 +307,7 @@ impl FeaturesSettings {
         let params = FeatureParams {
             as_of: args.as_of.or(config.as_of),
             drop_duplicates: args.drop_duplicates || input_config.drop_duplicates.unwrap_or(false),
+            count_duplicates: true,
             max_abs_amount: input_config.max_abs_amount.unwrap_or(defaults.max_abs_amount),
             custom: features
                 .custom

@@ -19,9 +19,18 @@ use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
 use crate::settings::TrainSettings;
 
-fn snapshot(settings: &TrainSettings, as_of: Option<NaiveDate>, printer: Printer, what: &str) -> Result<FeatureTable> {
+/// The features as of `as_of`. Only the snapshot at `S` reports its duplicate rows; the earlier ones
+/// (`count_duplicates = false`) skip that costly count, which leaves their features unchanged.
+fn snapshot(
+    settings: &TrainSettings,
+    as_of: Option<NaiveDate>,
+    count_duplicates: bool,
+    printer: Printer,
+    what: &str,
+) -> Result<FeatureTable> {
     let mut params = settings.features.params.clone();
     params.as_of = as_of;
+    params.count_duplicates = count_duplicates;
     let spinner = printer.spinner(&format!("computing features for {what}"));
     let result = extract_features(&settings.features.input, &params);
     spinner.finish_and_clear();
@@ -58,7 +67,13 @@ pub(crate) struct Trained {
 pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result<Trained> {
     let started = Instant::now();
     let h = settings.horizon_days;
-    let at_s = snapshot(settings, settings.features.params.as_of, printer, "the as-of date")?;
+    let at_s = snapshot(
+        settings,
+        settings.features.params.as_of,
+        true,
+        printer,
+        "the as-of date",
+    )?;
     let s = at_s.as_of;
     let c1 = s - Duration::days(h);
     let c2 = s - Duration::days(2 * h);
@@ -70,8 +85,14 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
             2 * h
         )
     };
-    let at_c1 = snapshot(settings, Some(c1), printer, &format!("the training snapshot {c1}"))
-        .with_context(|| history(c1, "training"))?;
+    let at_c1 = snapshot(
+        settings,
+        Some(c1),
+        false,
+        printer,
+        &format!("the training snapshot {c1}"),
+    )
+    .with_context(|| history(c1, "training"))?;
     let (frame_s, frame_c1) = (at_s.to_frame()?, at_c1.to_frame()?);
     let train_frame = active(frame_c1.clone(), settings.active_within_days)?;
     let source = |date: NaiveDate| TrainingSource {
@@ -109,6 +130,7 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
             let at_c2 = snapshot(
                 settings,
                 Some(c2),
+                false,
                 printer,
                 &format!("the evaluation-fit snapshot {c2}"),
             )

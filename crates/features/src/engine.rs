@@ -446,12 +446,20 @@ fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> St
     let ok = ok_sql(params.max_abs_amount);
     let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
     let (s30, s90, s365) = (since(30), since(90), since(365));
+    // Each row as its own line (n = 1) gives the same sums when duplicates are kept: skipping the
+    // all-columns grouping only loses the duplicate count.
+    let lines = if params.count_duplicates || params.drop_duplicates {
+        format!(
+            "SELECT customer_id, order_id, ts_us, amount, count(*) AS n\n    FROM tx\n    \
+             GROUP BY customer_id, order_id, ts_us, amount, quantity, category{extra_keys}"
+        )
+    } else {
+        "SELECT customer_id, order_id, ts_us, amount, 1 AS n FROM tx".to_string()
+    };
     format!(
         r#"
 WITH lines AS (
-    SELECT customer_id, order_id, ts_us, amount, count(*) AS n
-    FROM tx
-    GROUP BY customer_id, order_id, ts_us, amount, quantity, category{extra_keys}
+    {lines}
 ), checked AS (
     SELECT customer_id, order_id, ts_us, amount, n, {multiplicity} AS m, {ok} AS ok
     FROM lines

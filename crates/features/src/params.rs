@@ -95,6 +95,11 @@ pub struct FeatureParams {
     pub as_of: Option<NaiveDate>,
     /// Drop exact duplicate rows instead of only counting them.
     pub drop_duplicates: bool,
+    /// Count exact duplicate rows (the report's `rows_duplicate`). Grouping every row by all its
+    /// columns is the most expensive step of the query; a caller that keeps duplicates and does
+    /// not report them (the earlier snapshots of `churn train`) can skip it: the features are the
+    /// same, and `rows_duplicate` is then 0. Ignored when `drop_duplicates` is set.
+    pub count_duplicates: bool,
     /// Largest accepted |amount| of one row; larger values are rejected as absurd.
     pub max_abs_amount: f64,
     /// Extra SQL features, appended after the v1 columns.
@@ -132,6 +137,7 @@ impl Default for FeatureParams {
         FeatureParams {
             as_of: None,
             drop_duplicates: false,
+            count_duplicates: true,
             max_abs_amount: 1e8,
             custom: Vec::new(),
             rfm_rules: RfmRules::standard(),

@@ -207,6 +207,34 @@ fn dropping_duplicates_removes_the_repeated_order_less_row() {
     assert_eq!(table.report.rows_used, 10);
 }
 
+#[test]
+fn skipping_the_duplicate_count_changes_nothing_but_the_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    std::fs::write(&path, FIXTURE).expect("write fixture");
+    let table = extract(
+        &path,
+        FeatureParams {
+            count_duplicates: false,
+            ..params()
+        },
+    );
+    check_fixture_features(&table);
+    assert_eq!(table.batch, extract(&path, params()).batch);
+    assert_eq!(table.report.rows_duplicate, 0);
+    assert_eq!(table.report.rows_used, 11);
+    // Dropping duplicates needs the grouping, so it still happens.
+    let dropped = extract(
+        &path,
+        FeatureParams {
+            count_duplicates: false,
+            drop_duplicates: true,
+            ..params()
+        },
+    );
+    assert_eq!(dropped.report.rows_used, 10);
+}
+
 /// Writes the fixture as Parquet with typed columns, parsing it independently of the crate.
 fn fixture_as_parquet(path: &std::path::Path) {
     let mut ids = Vec::new();
