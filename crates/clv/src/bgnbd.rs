@@ -1,12 +1,10 @@
 //! The BG/NBD model: likelihood, analytic gradient, fit, and predictions.
 
-use argmin::core::{CostFunction, Executor, Gradient, State};
-use argmin::solver::linesearch::MoreThuenteLineSearch;
-use argmin::solver::quasinewton::LBFGS;
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::error::{Error, Result};
+use crate::optimize::{maximize, Convergence, LogLikelihood};
 
 /// One customer's calibration statistics (or `weight` identical customers').
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,17 +62,6 @@ pub fn collapse(rows: &[Summary]) -> Vec<Summary> {
     out
 }
 
-/// How a fit ended.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Convergence {
-    /// L-BFGS iterations of the best start.
-    pub iterations: u64,
-    /// Norm of the gradient of the mean log-likelihood (in log-parameters) at the solution.
-    pub gradient_norm: f64,
-    /// Starting points tried.
-    pub starts: usize,
-}
-
 /// A BG/NBD model: purchase rates Gamma(r, alpha), dropout probabilities Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BgNbd {
@@ -129,52 +116,30 @@ fn row_ll(params: [f64; 4], s: &Summary) -> (f64, [f64; 4]) {
     (ll, g)
 }
 
-/// The optimization problem: the mean negative log-likelihood over log-parameters.
-struct Problem<'a> {
+/// The BG/NBD likelihood of a set of summaries.
+struct Likelihood<'a> {
     rows: &'a [Summary],
-    total_weight: f64,
 }
 
-impl Problem<'_> {
-    fn evaluate(&self, theta: &[f64]) -> (f64, Vec<f64>) {
-        let params: [f64; 4] = std::array::from_fn(|k| theta[k].exp());
+impl LogLikelihood for Likelihood<'_> {
+    fn evaluate(&self, params: &[f64]) -> (f64, Vec<f64>) {
+        let p = [params[0], params[1], params[2], params[3]];
         let mut ll = 0.0;
-        let mut grad = [0.0; 4];
+        let mut grad = vec![0.0; 4];
         for s in self.rows {
-            let (l, g) = row_ll(params, s);
+            let (l, g) = row_ll(p, s);
             ll += s.weight * l;
             for k in 0..4 {
-                // Chain rule for p = exp(theta): d/dtheta = p d/dp.
-                grad[k] += s.weight * g[k] * params[k];
+                grad[k] += s.weight * g[k];
             }
         }
-        let n = self.total_weight;
-        (-ll / n, grad.iter().map(|g| -g / n).collect())
+        (ll, grad)
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.rows.iter().map(|s| s.weight).sum()
     }
 }
-
-impl CostFunction for Problem<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-
-    fn cost(&self, theta: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
-        let (cost, _) = self.evaluate(theta);
-        // A non-finite cost makes the line search back off instead of stepping there.
-        Ok(if cost.is_finite() { cost } else { f64::INFINITY })
-    }
-}
-
-impl Gradient for Problem<'_> {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-
-    fn gradient(&self, theta: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.evaluate(theta).1)
-    }
-}
-
-/// The gradient norm (of the mean log-likelihood) below which a fit counts as converged.
-const GRADIENT_TOLERANCE: f64 = 1e-6;
 
 impl BgNbd {
     /// A model with given parameters (for predictions).
@@ -209,59 +174,22 @@ impl BgNbd {
                 "no customer made a repeat purchase in the calibration period; BG/NBD cannot be fitted".into(),
             ));
         }
-        let problem = Problem { rows, total_weight };
         // Starting points in (r, alpha, a, b), spread over typical retail magnitudes; alpha scales
         // with the time unit, so it starts near the mean age.
         let mean_t = rows.iter().map(|s| s.weight * s.t).sum::<f64>() / total_weight;
         let starts = [
-            [1.0, mean_t.max(1.0), 1.0, 1.0],
-            [0.5, (mean_t / 4.0).max(0.5), 0.5, 2.0],
-            [2.0, (mean_t * 2.0).max(1.0), 2.0, 5.0],
+            vec![1.0, mean_t.max(1.0), 1.0, 1.0],
+            vec![0.5, (mean_t / 4.0).max(0.5), 0.5, 2.0],
+            vec![2.0, (mean_t * 2.0).max(1.0), 2.0, 5.0],
         ];
-        let mut best: Option<(f64, Vec<f64>, u64)> = None;
-        for start in starts {
-            let init: Vec<f64> = start.iter().map(|p| p.ln()).collect();
-            let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
-                .with_tolerance_grad(GRADIENT_TOLERANCE * 0.1)
-                .map_err(|e| Error::NotConverged(e.to_string()))?
-                .with_tolerance_cost(0.0)
-                .map_err(|e| Error::NotConverged(e.to_string()))?;
-            let Ok(result) = Executor::new(Problem { rows, total_weight }, solver)
-                .configure(|state| state.param(init).max_iters(500))
-                .run()
-            else {
-                continue;
-            };
-            let state = result.state();
-            let Some(theta) = state.get_best_param().cloned() else {
-                continue;
-            };
-            let cost = state.get_best_cost();
-            if cost.is_finite() && best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
-                best = Some((cost, theta, state.get_iter()));
-            }
-        }
-        let (cost, theta, iterations) =
-            best.ok_or_else(|| Error::NotConverged("no starting point reached a finite likelihood".into()))?;
-        let (_, grad) = problem.evaluate(&theta);
-        let gradient_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-        let [r, alpha, a, b]: [f64; 4] = std::array::from_fn(|k| theta[k].exp());
-        if !(gradient_norm < GRADIENT_TOLERANCE && [r, alpha, a, b].iter().all(|p| p.is_finite() && *p > 0.0)) {
-            return Err(Error::NotConverged(format!(
-                "gradient norm {gradient_norm:.2e} at r = {r}, alpha = {alpha}, a = {a}, b = {b}"
-            )));
-        }
+        let (p, log_likelihood, convergence) = maximize(&Likelihood { rows }, &starts, "BG/NBD")?;
         Ok(BgNbd {
-            r,
-            alpha,
-            a,
-            b,
-            log_likelihood: -cost * total_weight,
-            convergence: Some(Convergence {
-                iterations,
-                gradient_norm,
-                starts: starts.len(),
-            }),
+            r: p[0],
+            alpha: p[1],
+            a: p[2],
+            b: p[3],
+            log_likelihood,
+            convergence: Some(convergence),
         })
     }
 
@@ -320,24 +248,7 @@ mod tests {
             Summary::new(3.0, 20.0, 35.0),
             Summary::new(1.0, 2.0, 10.0),
         ];
-        let problem = Problem {
-            rows: &rows,
-            total_weight: 3.0,
-        };
-        let theta = vec![0.3f64.ln(), 5.0f64.ln(), 0.8f64.ln(), 2.5f64.ln()];
-        let (_, grad) = problem.evaluate(&theta);
-        for k in 0..4 {
-            let h = 1e-6;
-            let (mut up, mut down) = (theta.clone(), theta.clone());
-            up[k] += h;
-            down[k] -= h;
-            let numeric = (problem.evaluate(&up).0 - problem.evaluate(&down).0) / (2.0 * h);
-            assert!(
-                (numeric - grad[k]).abs() < 1e-6,
-                "parameter {k}: {numeric} vs {}",
-                grad[k]
-            );
-        }
+        crate::optimize::check_gradient(&Likelihood { rows: &rows }, &[0.3, 5.0, 0.8, 2.5]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Customer lifetime value for `churn`: the BG/NBD model of repeat purchasing (Fader, Hardie & Lee
-//! 2005), fitted by maximum likelihood.
+//! Customer lifetime value for `churn`: the BG/NBD model of repeat purchasing and the Gamma-Gamma
+//! model of spend (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 //!
 //! - [`Summary`] is one customer's (or, with a weight, a group of identical customers')
 //!   calibration-period statistics: `x` repeat transactions, `t_x` the time of the last one and `t`
@@ -8,6 +8,8 @@
 //!   positive) with argmin's L-BFGS from several starting points, using the analytic gradient, and
 //!   refuses a fit that did not converge.
 //! - [`BgNbd::p_alive`] and [`BgNbd::expected_transactions`] are the per-customer predictions.
+//! - [`GammaGamma::fit`] fits the spend per transaction on repeat buyers, and
+//!   [`GammaGamma::expected_spend`] gives a customer's expected mean transaction value.
 //!
 //! ```
 //! use churn_clv::{BgNbd, Summary};
@@ -21,6 +23,10 @@
 
 mod bgnbd;
 mod error;
+mod gamma_gamma;
+mod optimize;
 
-pub use bgnbd::{collapse, BgNbd, Convergence, Summary};
+pub use bgnbd::{collapse, BgNbd, Summary};
 pub use error::{Error, Result};
+pub use gamma_gamma::{GammaGamma, Spend};
+pub use optimize::Convergence;

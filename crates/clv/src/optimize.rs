@@ -1,0 +1,132 @@
+//! Maximum likelihood in log-parameter space with argmin's L-BFGS, shared by the models.
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How a fit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// L-BFGS iterations of the best start.
+    pub iterations: u64,
+    /// Norm of the gradient of the mean log-likelihood (in log-parameters) at the solution.
+    pub gradient_norm: f64,
+    /// Starting points tried.
+    pub starts: usize,
+}
+
+/// A model's log-likelihood over positive parameters.
+pub(crate) trait LogLikelihood {
+    /// The summed (weighted) log-likelihood and its gradient with respect to the parameters.
+    fn evaluate(&self, params: &[f64]) -> (f64, Vec<f64>);
+    /// The total weight (number of customers), to work with the mean.
+    fn total_weight(&self) -> f64;
+}
+
+/// The mean negative log-likelihood over `theta = ln(params)`, so every parameter stays positive.
+struct Problem<'a, L> {
+    model: &'a L,
+}
+
+impl<L: LogLikelihood> Problem<'_, L> {
+    fn evaluate(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+        let (ll, grad) = self.model.evaluate(&params);
+        let n = self.model.total_weight();
+        // Chain rule for p = exp(theta): d/dtheta = p d/dp.
+        (-ll / n, grad.iter().zip(&params).map(|(g, p)| -g * p / n).collect())
+    }
+}
+
+impl<L: LogLikelihood> CostFunction for Problem<'_, L> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, theta: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        let (cost, _) = self.evaluate(theta);
+        // A non-finite cost makes the line search back off instead of stepping there.
+        Ok(if cost.is_finite() { cost } else { f64::INFINITY })
+    }
+}
+
+impl<L: LogLikelihood> Gradient for Problem<'_, L> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, theta: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.evaluate(theta).1)
+    }
+}
+
+/// The gradient norm (of the mean log-likelihood) below which a fit counts as converged.
+pub(crate) const GRADIENT_TOLERANCE: f64 = 1e-6;
+
+/// Maximizes the likelihood from each starting point (positive parameters) and keeps the best. A
+/// best point whose gradient is not near zero, or that is not finite, is [`Error::NotConverged`].
+pub(crate) fn maximize<L: LogLikelihood>(
+    model: &L,
+    starts: &[Vec<f64>],
+    name: &str,
+) -> Result<(Vec<f64>, f64, Convergence)> {
+    let mut best: Option<(f64, Vec<f64>, u64)> = None;
+    for start in starts {
+        let init: Vec<f64> = start.iter().map(|p| p.ln()).collect();
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(GRADIENT_TOLERANCE * 0.1)
+            .and_then(|s| s.with_tolerance_cost(0.0))
+            .map_err(|e| Error::NotConverged(format!("{name}: {e}")))?;
+        let Ok(result) = Executor::new(Problem { model }, solver)
+            .configure(|state| state.param(init).max_iters(500))
+            .run()
+        else {
+            continue;
+        };
+        let state = result.state();
+        let Some(theta) = state.get_best_param().cloned() else {
+            continue;
+        };
+        let cost = state.get_best_cost();
+        if cost.is_finite() && best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
+            best = Some((cost, theta, state.get_iter()));
+        }
+    }
+    let (cost, theta, iterations) =
+        best.ok_or_else(|| Error::NotConverged(format!("{name}: no starting point reached a finite likelihood")))?;
+    let (_, grad) = Problem { model }.evaluate(&theta);
+    let gradient_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+    if !(gradient_norm < GRADIENT_TOLERANCE && params.iter().all(|p| p.is_finite() && *p > 0.0)) {
+        return Err(Error::NotConverged(format!(
+            "{name}: gradient norm {gradient_norm:.2e} at parameters {params:?}"
+        )));
+    }
+    Ok((
+        params,
+        -cost * model.total_weight(),
+        Convergence {
+            iterations,
+            gradient_norm,
+            starts: starts.len(),
+        },
+    ))
+}
+
+#[cfg(test)]
+pub(crate) fn check_gradient<L: LogLikelihood>(model: &L, params: &[f64]) {
+    let (_, grad) = model.evaluate(params);
+    for k in 0..params.len() {
+        let h = 1e-6 * params[k];
+        let (mut up, mut down) = (params.to_vec(), params.to_vec());
+        up[k] += h;
+        down[k] -= h;
+        let numeric = (model.evaluate(&up).0 - model.evaluate(&down).0) / (2.0 * h);
+        assert!(
+            (numeric - grad[k]).abs() < 1e-5 * (1.0 + numeric.abs()),
+            "parameter {k}: {numeric} vs {}",
+            grad[k]
+        );
+    }
+}
