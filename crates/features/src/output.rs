@@ -69,6 +69,29 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
     Ok(())
 }
 
+/// Reads a whole Parquet file into one batch; the schema keeps the file's metadata, the batch's
+/// schema does not (so batches of different files compare by content).
+pub(crate) fn read_parquet_file(path: &Path) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let schema = builder.schema().clone();
+    let batches = builder
+        .build()
+        .map_err(parquet_err)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let plain = Arc::new(schema.as_ref().clone().with_metadata(HashMap::new()));
+    let batch = arrow::compute::concat_batches(&plain, &batches).map_err(|e| Error::Engine(e.to_string()))?;
+    Ok((schema, batch))
+}
+
 /// Per-customer features as of a snapshot date, with their provenance.
 #[derive(Debug, Clone)]
 pub struct FeatureTable {
@@ -105,13 +128,7 @@ impl FeatureTable {
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.
     pub fn read_parquet(path: &Path) -> Result<FeatureTable> {
-        let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-        let schema = builder.schema().clone();
+        let (schema, batch) = read_parquet_file(path)?;
         let meta = |key: &str| {
             schema.metadata().get(key).cloned().ok_or_else(|| Error::BadFile {
                 path: path.to_path_buf(),
@@ -133,15 +150,6 @@ impl FeatureTable {
                 ),
             });
         }
-        let reader = builder.build().map_err(parquet_err)?;
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Parquet {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let plain = Arc::new(schema.as_ref().clone().with_metadata(HashMap::new()));
-        let batch = arrow::compute::concat_batches(&plain, &batches).map_err(|e| Error::Engine(e.to_string()))?;
         Ok(FeatureTable {
             batch,
             as_of,

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use churn_core::{Column, FeatureFrame, Table};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::output::{write_batch_atomically, FeatureTable};
+use crate::output::{read_parquet_file, write_batch_atomically, FeatureTable};
 
 impl FeatureTable {
     /// The features as a [`FeatureFrame`]: `customer_id` as ids, every numeric column as numbers
@@ -94,22 +93,7 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
 /// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for
 /// comparing a run with the previous one).
 pub fn read_table(path: &Path) -> Result<Table> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let schema = builder.schema().clone();
-    let batches = builder
-        .build()
-        .map_err(parquet_err)?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| Error::Engine(e.to_string()))?;
+    let (schema, batch) = read_parquet_file(path)?;
     let mut table = Table::new();
     let mut metadata: Vec<_> = schema.metadata().iter().collect();
     metadata.sort();
@@ -252,31 +236,20 @@ fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
 }
 
 fn read_parquet_as_text(path: &Path) -> Result<TextColumns> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let schema = builder.schema().clone();
+    let (schema, batch) = read_parquet_file(path)?;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
-    for batch in builder.build().map_err(parquet_err)? {
-        let batch = batch.map_err(|e| Error::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        for (i, column) in batch.columns().iter().enumerate() {
-            let text = cast(column, &DataType::Utf8, &names[i])?;
-            let text = text
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Engine(format!("{} did not convert to text", names[i])))?;
-            columns[i].extend(
-                text.iter()
-                    .map(|v| v.filter(|s| !s.trim().is_empty()).map(str::to_string)),
-            );
-        }
+    let mut columns: Vec<Vec<Option<String>>> = Vec::with_capacity(names.len());
+    for (name, column) in names.iter().zip(batch.columns()) {
+        let text = cast(column, &DataType::Utf8, name)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Engine(format!("{name} did not convert to text")))?;
+        columns.push(
+            text.iter()
+                .map(|v| v.filter(|s| !s.trim().is_empty()).map(str::to_string))
+                .collect(),
+        );
     }
     let rows = columns.first().map_or(0, Vec::len);
     Ok((names, columns, (0..rows).map(|r| format!("row {r}")).collect()))
