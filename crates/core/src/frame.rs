@@ -131,9 +131,15 @@ impl FeatureFrame {
         self.numeric.iter().map(|(n, _)| n.as_str())
     }
 
+    /// A numeric column that must exist (nulls allowed); a missing one is an error listing the
+    /// columns present.
+    pub fn numeric_column(&self, name: &str) -> Result<&[Option<f64>]> {
+        self.numeric(name).ok_or_else(|| self.missing(name))
+    }
+
     /// A numeric column that must exist and have no nulls, e.g. for a profile.
     pub fn required(&self, name: &str) -> Result<Vec<f64>> {
-        let values = self.numeric(name).ok_or_else(|| self.missing(name))?;
+        let values = self.numeric_column(name)?;
         values
             .iter()
             .enumerate()

@@ -32,11 +32,13 @@
 mod error;
 mod frame;
 mod scale;
+mod stats;
 mod table;
 mod transform;
 
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
 pub use scale::StandardScaler;
+pub use stats::median;
 pub use table::{Column, Table};
 pub use transform::{FeatureSpec, Transform};

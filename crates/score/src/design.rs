@@ -58,12 +58,7 @@ impl Design {
         let mut inputs = Vec::with_capacity(specs.len());
         let mut warnings = Vec::new();
         for spec in specs {
-            let values = frame.numeric(spec.column()).ok_or_else(|| {
-                Error::Frame(churn_core::Error::MissingColumn {
-                    column: spec.column().to_string(),
-                    available: frame.numeric_names().collect::<Vec<_>>().join(", "),
-                })
-            })?;
+            let values = frame.numeric_column(spec.column())?;
             let fill = if values.iter().any(Option::is_none) {
                 let mut present = transformed(frame, spec, values)?;
                 if present.is_empty() {
@@ -72,13 +67,7 @@ impl Design {
                     ));
                     continue;
                 }
-                present.sort_unstable_by(f64::total_cmp);
-                let mid = present.len() / 2;
-                Some(if present.len() % 2 == 1 {
-                    present[mid]
-                } else {
-                    (present[mid - 1] + present[mid]) / 2.0
-                })
+                churn_core::median(&mut present)
             } else {
                 None
             };
@@ -134,12 +123,7 @@ impl Design {
                     col += 1;
                 }
                 Some(fill) => {
-                    let values = frame.numeric(input.spec.column()).ok_or_else(|| {
-                        Error::Frame(churn_core::Error::MissingColumn {
-                            column: input.spec.column().to_string(),
-                            available: frame.numeric_names().collect::<Vec<_>>().join(", "),
-                        })
-                    })?;
+                    let values = frame.numeric_column(input.spec.column())?;
                     for (row, value) in values.iter().enumerate() {
                         let (v, missing) = match value {
                             Some(v) => (apply(input, *v, row, frame)?, 0.0),

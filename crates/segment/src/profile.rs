@@ -90,7 +90,7 @@ pub fn profile_segments(
                 .iter()
                 .map(|col| {
                     let mut values: Vec<f64> = rows.iter().map(|&r| col[r]).collect();
-                    (mean(&values), median(&mut values))
+                    (mean(&values), churn_core::median(&mut values))
                 })
                 .unzip();
             SegmentProfile {
@@ -143,20 +143,6 @@ pub fn profile_segments(
 
 fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
-/// The median (mean of the two middle values for an even count).
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
 }
 
 impl Profiles {
