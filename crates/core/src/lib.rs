@@ -29,6 +29,7 @@
 //! # Ok::<(), churn_core::Error>(())
 //! ```
 
+mod artifact;
 mod error;
 mod frame;
 mod scale;
@@ -36,6 +37,7 @@ mod stats;
 mod table;
 mod transform;
 
+pub use artifact::ArtifactHeader;
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
 pub use scale::StandardScaler;

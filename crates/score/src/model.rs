@@ -1,7 +1,7 @@
 //! The churn model artifact: a standardized logistic regression with everything needed to score,
 //! explain and audit it.
 
-use churn_core::{FeatureFrame, StandardScaler};
+use churn_core::{ArtifactHeader, FeatureFrame, StandardScaler};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -111,28 +111,11 @@ impl ChurnModel {
 
     /// Reads a model written by [`ChurnModel::to_json`], checking its invariants.
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Header {
-            format: Option<String>,
-            version: Option<u32>,
-        }
         let bad = |reason: String| Error::BadModel(reason);
-        let header: Header = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        if header.format.as_deref() != Some(MODEL_FORMAT) {
-            return Err(bad(format!(
-                "format is {:?}, expected {MODEL_FORMAT:?}; is this a churn model written by `churn train`?",
-                header.format.unwrap_or_default()
-            )));
-        }
-        match header.version {
-            Some(MODEL_VERSION) => {}
-            Some(v) if v > MODEL_VERSION => {
-                return Err(bad(format!(
-                    "version {v} was written by a newer churn (this build reads version {MODEL_VERSION})"
-                )))
-            }
-            other => return Err(bad(format!("unsupported version {other:?}"))),
-        }
+        let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        header
+            .check(MODEL_FORMAT, MODEL_VERSION, "a churn model written by `churn train`")
+            .map_err(bad)?;
         let model: ChurnModel = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         let d = model.design.column_names().len();
         if model.columns != model.design.column_names() {

@@ -1,6 +1,6 @@
 //! The saved segment model and assignment of customers to its segments.
 
-use churn_core::{FeatureFrame, FeatureSpec, StandardScaler};
+use churn_core::{ArtifactHeader, FeatureFrame, FeatureSpec, StandardScaler};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -160,28 +160,15 @@ impl SegmentModel {
 
     /// Reads a model written by [`SegmentModel::to_json`], checking its invariants.
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Header {
-            format: Option<String>,
-            version: Option<u32>,
-        }
         let bad = |reason: String| Error::BadModel(reason);
-        let header: Header = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        if header.format.as_deref() != Some(MODEL_FORMAT) {
-            return Err(bad(format!(
-                "format is {:?}, expected {MODEL_FORMAT:?}; is this a segment model written by `churn segment`?",
-                header.format.unwrap_or_default()
-            )));
-        }
-        match header.version {
-            Some(MODEL_VERSION) => {}
-            Some(v) if v > MODEL_VERSION => {
-                return Err(bad(format!(
-                    "version {v} was written by a newer churn (this build reads version {MODEL_VERSION})"
-                )))
-            }
-            other => return Err(bad(format!("unsupported version {other:?}"))),
-        }
+        let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        header
+            .check(
+                MODEL_FORMAT,
+                MODEL_VERSION,
+                "a segment model written by `churn segment`",
+            )
+            .map_err(bad)?;
         let model: SegmentModel = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         model.validate()?;
         Ok(model)
