@@ -498,6 +498,14 @@ pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCust
     list
 }
 
+/// A CSV writer's error as the I/O error it is (the writer only fails on I/O).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
 /// Writes the at-risk list as CSV for CRM import: the [`AT_RISK_COLUMNS`] in order, RFC 4180
 /// quoting, UTF-8 without a byte-order mark, `\n` line ends, formula-looking text cells escaped
 /// ([`escape_formula`]), probabilities with 6 decimals and money with 2.
@@ -505,11 +513,7 @@ pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Resu
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(out);
-    let io = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
-    w.write_record(AT_RISK_COLUMNS).map_err(io)?;
+    w.write_record(AT_RISK_COLUMNS).map_err(csv_io)?;
     let version = AT_RISK_SCHEMA_VERSION.to_string();
     for s in list {
         let reason = |i: usize| s.reasons.get(i).map_or("", String::as_str);
@@ -528,7 +532,7 @@ pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Resu
             escape_formula(reason(2)),
             version.as_str().into(),
         ];
-        w.write_record(record.iter().map(|c| c.as_bytes())).map_err(io)?;
+        w.write_record(record.iter().map(|c| c.as_bytes())).map_err(csv_io)?;
     }
     w.flush()?;
     Ok(())
@@ -540,15 +544,11 @@ pub fn write_changes(rows: &[[String; 4]], out: impl std::io::Write) -> Result<(
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(out);
-    let io = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
     w.write_record(["customer_id", "change", "old_value", "new_value"])
-        .map_err(io)?;
+        .map_err(csv_io)?;
     for row in rows {
         w.write_record(row.iter().map(|c| escape_formula(c).into_owned()))
-            .map_err(io)?;
+            .map_err(csv_io)?;
     }
     w.flush()?;
     Ok(())
