@@ -13,7 +13,8 @@ use churn_segment::{fit_segments, profile_segments, Assignment, Provenance, Segm
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::score::ScoreColumns;
+use super::score::{load_model, load_segment_model, ScoreColumns};
+use super::segment::segments_table;
 use super::thousands;
 use super::train::{evaluation_table, run_training};
 use crate::outputs::StagedOutputs;
@@ -157,11 +158,6 @@ fn content_id(json: &str) -> String {
     blake3::hash(json.as_bytes()).to_hex()[..12].to_string()
 }
 
-fn load_segment_model(path: &Path) -> Result<SegmentModel> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))
-}
-
 pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let output = &settings.output_dir;
@@ -180,7 +176,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     // Features, training and its evaluation.
     let trained = run_training(&settings.train, printer)?;
     let as_of = trained.at_s.as_of;
-    let frame: FeatureFrame = trained.at_s.to_frame()?;
+    let frame: &FeatureFrame = &trained.frame_s;
 
     // Segments: the current model unless there is none or a refit is asked for.
     let segments_started = Instant::now();
@@ -198,13 +194,13 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     ) = match current_segments {
         Some((name, model)) => {
             let assignment = model
-                .assign(&frame)
+                .assign(frame)
                 .with_context(|| format!("cannot assign segments with the current model {name}"))?;
             (model, name, assignment, Vec::new(), false)
         }
         None => {
             let fit = fit_segments(
-                &frame,
+                frame,
                 &settings.segments.params,
                 Provenance {
                     as_of: Some(as_of.to_string()),
@@ -225,14 +221,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Gates: promote the new model, or keep scoring with the current one.
     let current_churn = match &registry.churn {
-        Some(name) => {
-            let path = settings.models_dir.join(name);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Some((
-                name.clone(),
-                ChurnModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?,
-            ))
-        }
+        Some(name) => Some((name.clone(), load_model(&settings.models_dir.join(name))?)),
         None => None,
     };
     let refusals = gate(&trained.model, current_churn.as_ref().map(|(_, m)| m), &settings.gates);
@@ -258,7 +247,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let segment_names: Vec<String> = assignment.segment.iter().map(|&s| names[s].to_string()).collect();
     let scored = score_customers(
         scoring_model,
-        &frame,
+        frame,
         Some(&segment_names),
         &settings.score.bands,
         &settings.score.actions,
@@ -277,7 +266,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     } else {
         Vec::new()
     };
-    let mut profiles = profile_segments(&frame, &names, &assignment, "monetary_total", None)?;
+    let mut profiles = profile_segments(frame, &names, &assignment, "monetary_total", None)?;
     // Churn rates: the training snapshot's customers, in the segments they were in then, and
     // whether they churned within the horizon after it.
     let then = segment_model
@@ -300,17 +289,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION"))
     };
     let scores = meta(columns.into_table()?.with_metadata("churn.churn_model", &scoring_file));
-    let segments_table = meta(
-        Table::new()
-            .with_column("customer_id", Column::Text(frame.ids().to_vec()))?
-            .with_column(
-                "segment_id",
-                Column::Int64(assignment.segment.iter().map(|&s| s as i64).collect()),
-            )?
-            .with_column("segment_name", Column::Text(segment_names.clone()))?
-            .with_column("distance", Column::Float64(assignment.distance.clone()))?
-            .with_metadata("churn.segment_model", &segment_file),
-    );
+    let segments_table =
+        meta(segments_table(frame.ids(), &names, &assignment)?.with_metadata("churn.segment_model", &segment_file));
     let score_seconds = score_started.elapsed().as_secs_f64();
 
     // Write everything into the staging directory; the manifest and the marker last.

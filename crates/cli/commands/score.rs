@@ -41,11 +41,16 @@ pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)>
     Ok((table, frame))
 }
 
-/// Each customer's segment name under a saved segment model.
-pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<String>> {
+/// Reads a saved segment model.
+pub(crate) fn load_segment_model(path: &Path) -> Result<SegmentModel> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the segment model {}", path.display()))?;
-    let model = SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
+    SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))
+}
+
+/// Each customer's segment name under a saved segment model.
+pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<String>> {
+    let model = load_segment_model(path)?;
     let assignment = model
         .assign(frame)
         .with_context(|| format!("cannot assign segments with {}", path.display()))?;

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use churn_core::{Column, Table};
-use churn_features::{write_table, FeatureTable};
-use churn_segment::{fit_segments, profile_segments, Profiles, Provenance, SegmentModel};
+use churn_features::write_table;
+use churn_segment::{fit_segments, profile_segments, Assignment, Profiles, Provenance};
+
+use super::score::{load_features, load_segment_model};
 use serde_json::json;
 
 use super::thousands;
@@ -17,19 +19,13 @@ use crate::settings::SegmentSettings;
 
 pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
-    let table = FeatureTable::read_parquet(&settings.features)
-        .with_context(|| format!("cannot read the feature file {}", settings.features.display()))?;
-    let frame = table
-        .to_frame()
-        .with_context(|| format!("cannot use the feature file {}", settings.features.display()))?;
+    let (table, frame) = load_features(&settings.features)?;
     let read_seconds = started.elapsed().as_secs_f64();
 
     let mut outputs = StagedOutputs::new();
     let (model, assignment, warnings, model_path, fitted) = match &settings.model {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the segment model {}", path.display()))?;
-            let model = SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
+            let model = load_segment_model(path)?;
             let assignment = model.assign(&frame).with_context(|| {
                 format!(
                     "cannot assign the customers of {} to the segments of {}",
@@ -68,17 +64,7 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let names = model.names();
     let profiles =
         profile_segments(&frame, &names, &assignment, "monetary_total", None).context("cannot profile the segments")?;
-    let segments = Table::new()
-        .with_column("customer_id", Column::Text(frame.ids().to_vec()))?
-        .with_column(
-            "segment_id",
-            Column::Int64(assignment.segment.iter().map(|&s| s as i64).collect()),
-        )?
-        .with_column(
-            "segment_name",
-            Column::Text(assignment.segment.iter().map(|&s| names[s].to_string()).collect()),
-        )?
-        .with_column("distance", Column::Float64(assignment.distance.clone()))?
+    let segments = segments_table(frame.ids(), &names, &assignment)?
         .with_metadata("churn.as_of", &table.as_of.to_string())
         .with_metadata("churn.input_fingerprint", &table.fingerprint)
         .with_metadata("churn.segment_model", &model_path.display().to_string())
@@ -165,6 +151,21 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     });
     printer.result(&human, &json)?;
     Ok(())
+}
+
+/// The columns of `segments.parquet`: `customer_id, segment_id, segment_name, distance`.
+pub(crate) fn segments_table(ids: &[String], names: &[&str], assignment: &Assignment) -> Result<Table> {
+    Ok(Table::new()
+        .with_column("customer_id", Column::Text(ids.to_vec()))?
+        .with_column(
+            "segment_id",
+            Column::Int64(assignment.segment.iter().map(|&s| s as i64).collect()),
+        )?
+        .with_column(
+            "segment_name",
+            Column::Text(assignment.segment.iter().map(|&s| names[s].to_string()).collect()),
+        )?
+        .with_column("distance", Column::Float64(assignment.distance.clone()))?)
 }
 
 /// The profile table for the terminal: medians, which describe a typical member better than means

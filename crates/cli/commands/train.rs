@@ -48,8 +48,9 @@ fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
 /// A trained model and what it was trained from.
 pub(crate) struct Trained {
     pub model: ChurnModel,
-    /// The features at the as-of date `S` (the snapshot to score).
+    /// The features at the as-of date `S` (the snapshot to score), and as a frame.
     pub at_s: FeatureTable,
+    pub frame_s: FeatureFrame,
     /// The training snapshot `S - H` and the evaluation-fit snapshot.
     pub c1: NaiveDate,
     pub c2: NaiveDate,
@@ -174,6 +175,7 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
     Ok(Trained {
         model,
         at_s,
+        frame_s,
         c1,
         c2,
         customers: train_frame.len(),
