@@ -30,6 +30,16 @@ fn text(table: &churn_core::Table, name: &str) -> Vec<String> {
     }
 }
 
+/// Names in `dir` starting with `prefix` (staging directories, locks).
+fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
 fn assert_complete(run: &Path) {
     for file in [
         "features.parquet",
@@ -248,11 +258,7 @@ fn a_failed_run_leaves_the_previous_run_current_and_no_staging() {
     let stderr = dir.churn(&["run", "--config", "churn.toml"]).failure();
     assert!(stderr.contains("broken.csv"), "{stderr}");
     assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("output"))
-        .expect("output")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
+    let leftovers = entries_starting_with(&dir.join("output"), ".");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -285,11 +291,7 @@ fn a_killed_run_never_leaves_a_broken_current() {
     dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-10", "-q"])
         .success();
     assert_complete(&dir.join("output/current"));
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("output"))
-        .expect("output")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".staging"))
-        .collect();
+    let leftovers = entries_starting_with(&dir.join("output"), ".staging");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
