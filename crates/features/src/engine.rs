@@ -440,12 +440,13 @@ fn ok_sql(max_abs_amount: f64) -> String {
     format!("(ts_us IS NOT NULL AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {max_abs_amount:?})")
 }
 
-fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
+/// The `lines` and `checked` steps shared by every aggregation: identical input rows grouped into
+/// one line with its count `n`, its multiplicity `m` (1 when duplicates are dropped) and its
+/// validity `ok`.
+fn checked_lines_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
     let multiplicity = if params.drop_duplicates { "1" } else { "n" };
     let ok = ok_sql(params.max_abs_amount);
-    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-    let (s30, s90, s365) = (since(30), since(90), since(365));
     // Each row as its own line (n = 1) gives the same sums when duplicates are kept: skipping the
     // all-columns grouping only loses the duplicate count.
     let lines = if params.count_duplicates || params.drop_duplicates {
@@ -457,13 +458,22 @@ fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> St
         "SELECT customer_id, order_id, ts_us, amount, 1 AS n FROM tx".to_string()
     };
     format!(
-        r#"
-WITH lines AS (
+        r#"lines AS (
     {lines}
 ), checked AS (
     SELECT customer_id, order_id, ts_us, amount, n, {multiplicity} AS m, {ok} AS ok
     FROM lines
-), valued AS (
+)"#
+    )
+}
+
+fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
+    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
+    let (s30, s90, s365) = (since(30), since(90), since(365));
+    let checked = checked_lines_sql(params, n_extra_keys);
+    format!(
+        r#"
+WITH {checked}, valued AS (
     SELECT customer_id, order_id, ts_us, amount, n, m, ok,
            ok AND ts_us < {as_of_us} AS before,
            CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents
@@ -510,6 +520,134 @@ FROM orders
 GROUP BY customer_id
 "#
     )
+}
+
+/// `floor(value / divisor)` in SQL integer arithmetic (SQL's `/` truncates towards zero, which is
+/// wrong for days before 1970).
+fn floor_div_sql(value: &str, divisor: i64) -> String {
+    format!("(({value}) - ((({value}) % {divisor}) + {divisor}) % {divisor}) / {divisor}")
+}
+
+/// Per-customer transaction periods before `as_of_us` (see `purchases.rs` for the rules): periods of
+/// `period_days` days aligned to a Monday, the first purchase day of each, and their values in cents.
+fn purchase_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize, period_days: u32) -> String {
+    let checked = checked_lines_sql(params, n_extra_keys);
+    let day = floor_div_sql("ts_us", MICROS_PER_DAY);
+    // Day 4 (1970-01-05) is a Monday: shifting by 3 makes 7-day periods calendar weeks.
+    let period = floor_div_sql(&format!("{day} + 3"), i64::from(period_days));
+    format!(
+        r#"
+WITH {checked}, valued AS (
+    SELECT customer_id, ts_us, amount, n, m, ok,
+           ok AND ts_us < {as_of_us} AS before,
+           CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents,
+           CASE WHEN ok THEN {day} END AS day,
+           CASE WHEN ok THEN {period} END AS period
+    FROM checked
+), periods AS (
+    SELECT customer_id, period,
+        sum(n) AS rows_total,
+        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
+        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
+        sum(n - 1) FILTER (WHERE before) AS rows_duplicate,
+        sum(m) FILTER (WHERE before AND amount >= 0) AS purchase_rows,
+        sum(m) FILTER (WHERE before AND amount < 0) AS return_rows,
+        sum(m * cents) FILTER (WHERE before AND amount >= 0) AS cents,
+        min(day) FILTER (WHERE before AND amount >= 0) AS first_day
+    FROM valued
+    GROUP BY customer_id, period
+)
+SELECT customer_id,
+    sum(rows_total) AS rows_total,
+    sum(rows_invalid) AS rows_invalid,
+    sum(rows_future) AS rows_future,
+    sum(rows_duplicate) AS rows_duplicate,
+    sum(purchase_rows) AS purchase_rows,
+    sum(return_rows) AS return_rows,
+    count(first_day) AS transactions,
+    min(first_day) AS first_day,
+    max(first_day) AS last_day,
+    sum(cents) AS total_cents,
+    first_value(cents ORDER BY first_day ASC NULLS LAST) AS first_cents
+FROM periods
+GROUP BY customer_id
+"#
+    )
+}
+
+/// One customer's row of [`purchase_sql`].
+pub(crate) struct PurchaseAgg {
+    pub(crate) customer_id: Option<String>,
+    pub(crate) rows_total: u64,
+    pub(crate) rows_future: u64,
+    pub(crate) rows_duplicate: u64,
+    pub(crate) purchase_rows: u64,
+    pub(crate) return_rows: u64,
+    pub(crate) transactions: u64,
+    pub(crate) first_day: Option<i64>,
+    pub(crate) last_day: Option<i64>,
+    pub(crate) first_cents: i64,
+    pub(crate) total_cents: i64,
+}
+
+/// What [`run_purchases`] hands back.
+pub(crate) struct PurchaseOutput {
+    pub(crate) customers: Vec<PurchaseAgg>,
+    pub(crate) rows_read: u64,
+}
+
+/// Runs the purchase-history aggregation: registration, mapping, validation, one query.
+pub(crate) fn run_purchases(
+    input: &InputSpec,
+    params: &FeatureParams,
+    input_files: &InputFiles,
+    period_days: u32,
+) -> Result<PurchaseOutput> {
+    let prepared = prepare(input, params, input_files)?;
+    let as_of_us = prepared.as_of_us(input, params, input_files)?;
+    let sql = purchase_sql(as_of_us, params, prepared.extra_keys.len(), period_days);
+    let batches = prepared.collect(&sql)?;
+    let mut customers = Vec::new();
+    let mut invalid = 0;
+    for batch in &batches {
+        let ids = arrow::compute::cast(
+            batch
+                .column_by_name("customer_id")
+                .ok_or_else(|| Error::Engine("no customer_id".into()))?,
+            &DataType::Utf8,
+        )
+        .map_err(|e| Error::Engine(e.to_string()))?;
+        let ids = ids.as_string::<i32>();
+        let col = |name: &str| int_values(batch, name);
+        let (rows_total, rows_invalid, rows_future) = (col("rows_total")?, col("rows_invalid")?, col("rows_future")?);
+        let (rows_duplicate, purchase_rows, return_rows) =
+            (col("rows_duplicate")?, col("purchase_rows")?, col("return_rows")?);
+        let (transactions, first_day, last_day) = (col("transactions")?, col("first_day")?, col("last_day")?);
+        let (total_cents, first_cents) = (col("total_cents")?, col("first_cents")?);
+        for i in 0..batch.num_rows() {
+            invalid += to_u64(rows_invalid[i]);
+            customers.push(PurchaseAgg {
+                customer_id: ids.is_valid(i).then(|| ids.value(i).to_string()),
+                rows_total: to_u64(rows_total[i]),
+                rows_future: to_u64(rows_future[i]),
+                rows_duplicate: to_u64(rows_duplicate[i]),
+                purchase_rows: to_u64(purchase_rows[i]),
+                return_rows: to_u64(return_rows[i]),
+                transactions: to_u64(transactions[i]),
+                first_day: first_day[i],
+                last_day: last_day[i],
+                first_cents: first_cents[i].unwrap_or(0),
+                total_cents: total_cents[i].unwrap_or(0),
+            });
+        }
+    }
+    if invalid > 0 {
+        return Err(prepared.invalid_rows(invalid, input, params, input_files));
+    }
+    Ok(PurchaseOutput {
+        customers,
+        rows_read: prepared.rows_read(),
+    })
 }
 
 /// Reads an integer column of any integer type as i64, nulls as `None`.
@@ -584,8 +722,16 @@ fn query_error(registered: &Registered, error: datafusion::error::DataFusionErro
     engine_err(error)
 }
 
-/// Runs the whole extraction on the engine: registration, mapping, validation and aggregation.
-pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+/// The input registered and mapped: the engine session with the view `tx` of normalized rows.
+pub(crate) struct Prepared {
+    session: Session,
+    registered: Registered,
+    mapped: Vec<Mapped>,
+    extra_keys: Vec<String>,
+}
+
+/// Registers the input, resolves the column mappings and plans the normalized view `tx`.
+fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<Prepared> {
     let session = new_session(params, input_files.files.len().max(2))?;
     let registered = session.register(input_files, input, params)?;
     let mapped = session.map_columns(input, &registered, &input_files.files[0])?;
@@ -596,46 +742,78 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         .ctx
         .register_table("tx", tx_df.into_view())
         .map_err(engine_err)?;
+    Ok(Prepared {
+        session,
+        registered,
+        mapped,
+        extra_keys,
+    })
+}
 
-    let as_of_us = match params.as_of {
-        Some(date) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
-        None => {
-            let ok = ok_sql(params.max_abs_amount);
-            let sql = format!("SELECT max(ts_us) AS last FROM tx WHERE {ok}");
-            let batches = session
-                .block(async { session.ctx.sql(&sql).await?.collect().await })
-                .map_err(|e| query_error(&registered, e))?;
-            let last = batches
-                .first()
-                .map(|b| int_values(b, "last"))
-                .transpose()?
-                .and_then(|v| v.first().copied().flatten());
-            let Some(last) = last else {
-                return Err(
-                    locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| Error::BadFile {
-                        path: input_files.files[0].clone(),
-                        reason: "has no valid transaction rows (after input.where)".into(),
-                    }),
-                );
-            };
-            // Midnight UTC of the day after the last transaction.
-            (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY
+impl Prepared {
+    /// Runs `sql` to completion, turning a reader's failure into its own (located) error.
+    fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.session
+            .block(async { self.session.ctx.sql(sql).await?.collect().await })
+            .map_err(|e| query_error(&self.registered, e))
+    }
+
+    fn rows_read(&self) -> u64 {
+        self.registered
+            .rows_read
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The snapshot instant: midnight UTC of `as_of`, or of the day after the last valid row.
+    fn as_of_us(&self, input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<i64> {
+        if let Some(date) = params.as_of {
+            return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros());
         }
-    };
+        let ok = ok_sql(params.max_abs_amount);
+        let batches = self.collect(&format!("SELECT max(ts_us) AS last FROM tx WHERE {ok}"))?;
+        let last = batches
+            .first()
+            .map(|b| int_values(b, "last"))
+            .transpose()?
+            .and_then(|v| v.first().copied().flatten());
+        let Some(last) = last else {
+            return Err(
+                locate_invalid(input, params, input_files, &self.mapped).unwrap_or_else(|| Error::BadFile {
+                    path: input_files.files[0].clone(),
+                    reason: "has no valid transaction rows (after input.where)".into(),
+                }),
+            );
+        };
+        Ok((last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY)
+    }
+
+    /// The error for `invalid` rows found by an aggregation: the first one, located.
+    fn invalid_rows(&self, invalid: u64, input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Error {
+        locate_invalid(input, params, input_files, &self.mapped).unwrap_or_else(|| {
+            Error::Engine(format!(
+                "{invalid} rows have a missing timestamp or an invalid amount, but none could be located"
+            ))
+        })
+    }
+}
+
+/// Runs the whole extraction on the engine: registration, mapping, validation and aggregation.
+pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+    let prepared = prepare(input, params, input_files)?;
+    let as_of_us = prepared.as_of_us(input, params, input_files)?;
+    let Prepared {
+        session, extra_keys, ..
+    } = &prepared;
 
     let sql = feature_sql(as_of_us, params, extra_keys.len());
-    let batches = session
-        .block(async { session.ctx.sql(&sql).await?.collect().await })
-        .map_err(|e| query_error(&registered, e))?;
-    let rows_read = registered.rows_read.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+    let batches = prepared.collect(&sql)?;
+    let rows_read = prepared.rows_read();
     let customers = parse_aggregates(&batches)?;
-    if customers.iter().any(|c| c.rows_invalid > 0) {
-        return Err(locate_invalid(input, params, input_files, &mapped).unwrap_or_else(|| {
-            let n: u64 = customers.iter().map(|c| c.rows_invalid).sum();
-            Error::Engine(format!(
-                "{n} rows have a missing timestamp or an invalid amount, but none could be located"
-            ))
-        }));
+    let invalid: u64 = customers.iter().map(|c| c.rows_invalid).sum();
+    if invalid > 0 {
+        return Err(prepared.invalid_rows(invalid, input, params, input_files));
     }
 
     let mut custom = Vec::new();

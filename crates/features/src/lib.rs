@@ -41,6 +41,7 @@ pub mod generate;
 mod output;
 mod params;
 mod parse;
+mod purchases;
 pub mod rfm;
 mod source;
 mod tables;
@@ -56,6 +57,7 @@ pub use output::{
 };
 pub use params::{ColumnMapping, CustomFeature, FeatureParams, InputSpec, V1_COLUMNS};
 pub use parse::TimestampParser;
+pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
 pub use tables::{read_customer_table, read_table, write_table};
 pub use text::{Delimiter, TextFormat};
 
