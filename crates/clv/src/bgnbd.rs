@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::error::{Error, Result};
-use crate::optimize::{maximize, Convergence, LogLikelihood};
+use crate::optimize::{chunked_sum, maximize, Convergence, LogLikelihood};
 
 /// One customer's calibration statistics (or `weight` identical customers').
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,61 +83,115 @@ fn ln_beta(p: f64, q: f64) -> f64 {
     ln_gamma(p) + ln_gamma(q) - ln_gamma(p + q)
 }
 
-/// Log-likelihood and its gradient with respect to (r, alpha, a, b) for one summary row (unweighted).
-fn row_ll(params: [f64; 4], s: &Summary) -> (f64, [f64; 4]) {
-    let [r, alpha, a, b] = params;
-    let x = s.x;
-    let ln_a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let d_a1 = [digamma(r + x) - digamma(r) + alpha.ln(), r / alpha, 0.0, 0.0];
-    let ln_a2 = ln_beta(a, b + x) - ln_beta(a, b) - (r + x) * (alpha + s.t).ln();
-    let d_a2 = [
-        -(alpha + s.t).ln(),
-        -(r + x) / (alpha + s.t),
-        digamma(a + b) - digamma(a + b + x),
-        digamma(b + x) - digamma(a + b + x) - digamma(b) + digamma(a + b),
-    ];
-    if x == 0.0 {
-        let g = [d_a1[0] + d_a2[0], d_a1[1] + d_a2[1], d_a2[2], d_a2[3]];
-        return (ln_a1 + ln_a2, g);
+/// The terms of a row's log-likelihood that depend on the parameters and `x` only: every Gamma,
+/// Beta and digamma function of the likelihood. Customers share few distinct `x`, so computing these
+/// once per `x` leaves two logarithms and an exponential per row.
+struct XTerms {
+    r_x: f64,
+    /// ln A1 = ln Gamma(r + x) - ln Gamma(r) + r ln alpha, and its gradient.
+    ln_a1: f64,
+    d_a1: [f64; 4],
+    /// ln B(a, b + x) - ln B(a, b), and its (a, b) gradient.
+    ln_b2: f64,
+    d_b2: [f64; 2],
+    /// ln B(a + 1, b + x - 1) - ln B(a, b), and its (a, b) gradient (x > 0 only).
+    ln_b3: f64,
+    d_b3: [f64; 2],
+}
+
+impl XTerms {
+    fn new([r, alpha, a, b]: [f64; 4], x: f64) -> Self {
+        let ab = digamma(a + b);
+        let abx = digamma(a + b + x);
+        let (ln_b3, d_b3) = if x > 0.0 {
+            (
+                ln_beta(a + 1.0, b + x - 1.0) - ln_beta(a, b),
+                [
+                    digamma(a + 1.0) - abx - digamma(a) + ab,
+                    digamma(b + x - 1.0) - abx - digamma(b) + ab,
+                ],
+            )
+        } else {
+            (0.0, [0.0; 2])
+        };
+        XTerms {
+            r_x: r + x,
+            ln_a1: ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln(),
+            d_a1: [digamma(r + x) - digamma(r) + alpha.ln(), r / alpha, 0.0, 0.0],
+            ln_b2: ln_beta(a, b + x) - ln_beta(a, b),
+            d_b2: [ab - abx, digamma(b + x) - abx - digamma(b) + ab],
+            ln_b3,
+            d_b3,
+        }
     }
-    let ln_a3 = ln_beta(a + 1.0, b + x - 1.0) - ln_beta(a, b) - (r + x) * (alpha + s.t_x).ln();
-    let d_a3 = [
-        -(alpha + s.t_x).ln(),
-        -(r + x) / (alpha + s.t_x),
-        digamma(a + 1.0) - digamma(a + b + x) - digamma(a) + digamma(a + b),
-        digamma(b + x - 1.0) - digamma(a + b + x) - digamma(b) + digamma(a + b),
-    ];
+}
+
+/// Log-likelihood and its gradient with respect to (r, alpha, a, b) for one summary row (unweighted),
+/// given the terms of its `x` (Fader, Hardie & Lee 2005, equation 6, as ln A1 + ln(A2 + A3)).
+fn row_ll(terms: &XTerms, alpha: f64, s: &Summary) -> (f64, [f64; 4]) {
+    let XTerms { r_x, d_a1, .. } = *terms;
+    let ln_t = (alpha + s.t).ln();
+    let ln_a2 = terms.ln_b2 - r_x * ln_t;
+    let d_a2 = [-ln_t, -r_x / (alpha + s.t), terms.d_b2[0], terms.d_b2[1]];
+    if s.x == 0.0 {
+        let g = std::array::from_fn(|k| d_a1[k] + d_a2[k]);
+        return (terms.ln_a1 + ln_a2, g);
+    }
+    let ln_tx = (alpha + s.t_x).ln();
+    let ln_a3 = terms.ln_b3 - r_x * ln_tx;
+    let d_a3 = [-ln_tx, -r_x / (alpha + s.t_x), terms.d_b3[0], terms.d_b3[1]];
     // log(e^A2 + e^A3) without overflow, and the weights of each term in the gradient.
     let m = ln_a2.max(ln_a3);
     let (e2, e3) = ((ln_a2 - m).exp(), (ln_a3 - m).exp());
     let (w2, w3) = (e2 / (e2 + e3), e3 / (e2 + e3));
-    let ll = ln_a1 + m + (e2 + e3).ln();
+    let ll = terms.ln_a1 + m + (e2 + e3).ln();
     let g = std::array::from_fn(|k| d_a1[k] + w2 * d_a2[k] + w3 * d_a3[k]);
     (ll, g)
 }
 
-/// The BG/NBD likelihood of a set of summaries.
-struct Likelihood<'a> {
-    rows: &'a [Summary],
+/// The weighted log-likelihood and gradient of rows sorted by `x`.
+fn sum_rows(params: [f64; 4], rows: &[Summary]) -> (f64, [f64; 4]) {
+    let mut ll = 0.0;
+    let mut grad = [0.0; 4];
+    let mut terms: Option<(f64, XTerms)> = None;
+    for s in rows {
+        if terms.as_ref().is_none_or(|(x, _)| *x != s.x) {
+            terms = Some((s.x, XTerms::new(params, s.x)));
+        }
+        let Some((_, t)) = &terms else { continue };
+        let (l, g) = row_ll(t, params[1], s);
+        ll += s.weight * l;
+        for k in 0..4 {
+            grad[k] += s.weight * g[k];
+        }
+    }
+    (ll, grad)
 }
 
-impl LogLikelihood for Likelihood<'_> {
+/// The BG/NBD likelihood of a set of summaries, sorted by `x` so that [`XTerms`] are shared.
+struct Likelihood {
+    rows: Vec<Summary>,
+    total_weight: f64,
+}
+
+impl Likelihood {
+    fn new(rows: &[Summary]) -> Self {
+        let mut rows = rows.to_vec();
+        rows.sort_by(|a, b| a.x.total_cmp(&b.x));
+        let total_weight = rows.iter().map(|s| s.weight).sum();
+        Likelihood { rows, total_weight }
+    }
+}
+
+impl LogLikelihood for Likelihood {
     fn evaluate(&self, params: &[f64]) -> (f64, Vec<f64>) {
         let p = [params[0], params[1], params[2], params[3]];
-        let mut ll = 0.0;
-        let mut grad = vec![0.0; 4];
-        for s in self.rows {
-            let (l, g) = row_ll(p, s);
-            ll += s.weight * l;
-            for k in 0..4 {
-                grad[k] += s.weight * g[k];
-            }
-        }
-        (ll, grad)
+        let (ll, grad) = chunked_sum(&self.rows, |chunk| sum_rows(p, chunk));
+        (ll, grad.to_vec())
     }
 
     fn total_weight(&self) -> f64 {
-        self.rows.iter().map(|s| s.weight).sum()
+        self.total_weight
     }
 }
 
@@ -156,9 +210,7 @@ impl BgNbd {
 
     /// The log-likelihood of `rows` under this model.
     pub fn log_likelihood_of(&self, rows: &[Summary]) -> f64 {
-        rows.iter()
-            .map(|s| s.weight * row_ll([self.r, self.alpha, self.a, self.b], s).0)
-            .sum()
+        Likelihood::new(rows).evaluate(&[self.r, self.alpha, self.a, self.b]).0
     }
 
     /// Maximum-likelihood fit on calibration summaries (collapse them first for speed). Tries
@@ -182,7 +234,7 @@ impl BgNbd {
             vec![0.5, (mean_t / 4.0).max(0.5), 0.5, 2.0],
             vec![2.0, (mean_t * 2.0).max(1.0), 2.0, 5.0],
         ];
-        let (p, log_likelihood, convergence) = maximize(&Likelihood { rows }, &starts, "BG/NBD")?;
+        let (p, log_likelihood, convergence) = maximize(&Likelihood::new(rows), &starts, "BG/NBD")?;
         Ok(BgNbd {
             r: p[0],
             alpha: p[1],
@@ -202,6 +254,16 @@ impl BgNbd {
         let ratio =
             (self.a / (self.b + s.x - 1.0)) * ((self.r + s.x) * ((self.alpha + s.t) / (self.alpha + s.t_x)).ln()).exp();
         1.0 / (1.0 + ratio)
+    }
+
+    /// The probability that a customer with these statistics makes no purchase in the next `t` time
+    /// units: dead already, or alive and silent. An alive customer cannot drop out without buying (in
+    /// BG/NBD dropout happens right after a purchase), and given the history and being alive the
+    /// purchase rate is Gamma(r + x, alpha + T), so P(silent | alive) = ((alpha + T) / (alpha + T + t))^(r + x).
+    pub fn p_no_purchase(&self, s: &Summary, t: f64) -> f64 {
+        let alive = self.p_alive(s);
+        let silent = ((self.alpha + s.t) / (self.alpha + s.t + t)).powf(self.r + s.x);
+        (1.0 - alive) + alive * silent
     }
 
     /// Expected transactions in the next `t` time units for a customer with these statistics
@@ -248,7 +310,7 @@ mod tests {
             Summary::new(3.0, 20.0, 35.0),
             Summary::new(1.0, 2.0, 10.0),
         ];
-        crate::optimize::check_gradient(&Likelihood { rows: &rows }, &[0.3, 5.0, 0.8, 2.5]);
+        crate::optimize::check_gradient(&Likelihood::new(&rows), &[0.3, 5.0, 0.8, 2.5]);
     }
 
     #[test]

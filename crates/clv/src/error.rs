@@ -18,7 +18,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A saved model cannot be used.
+    #[error("invalid lifetime-value model: {0}")]
+    BadModel(String),
     /// The optimizer did not reach a maximum.
-    #[error("the BG/NBD fit did not converge: {0}")]
+    #[error("the fit did not converge: {0}")]
     NotConverged(String),
 }

@@ -24,9 +24,14 @@
 mod bgnbd;
 mod error;
 mod gamma_gamma;
+mod model;
 mod optimize;
 
 pub use bgnbd::{collapse, BgNbd, Summary};
 pub use error::{Error, Result};
 pub use gamma_gamma::{GammaGamma, Spend};
+pub use model::{
+    discounted_transactions, ClvModel, ClvSettings, FitData, History, Prediction, TimeUnit, CLV_FORMAT, CLV_VERSION,
+    DAYS_PER_YEAR, DISCOUNT_STEP_DAYS,
+};
 pub use optimize::Convergence;
