@@ -120,6 +120,27 @@ pub enum Command {
     )]
     Explain(ExplainArgs),
 
+    /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood.
+    ///
+    /// Reads the transactions up to and including --calibration-end, merges each customer's
+    /// purchases of one day (or one Monday-aligned period of --merge-days days) into one
+    /// transaction, and fits the BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005) and
+    /// the Gamma-Gamma model of spend on repeat buyers. A fit that does not converge is an error.
+    /// Zero-value purchases count as transactions; returns do not.
+    ///
+    /// Writes the model (JSON: parameters, log-likelihood, convergence, time unit, calibration
+    /// window) and clv.parquet: per customer P(alive), expected purchases and P(no purchase) in the
+    /// next --horizon-days, expected spend per purchase, and the CLV over the horizon discounted at
+    /// --discount-rate a year. With --holdout-end, compares predicted and actual repeat purchases
+    /// after the calibration end, by number of calibration repeat purchases.
+    #[command(
+        after_help = "Examples:\n  churn clv --config churn.toml --calibration-end 1997-09-30 --time-unit week \\\n    \
+        --model-out models/clv.json --out clv.parquet\n  \
+        churn clv --config churn.toml --calibration-end 1997-09-30 --holdout-end 1998-06-30\n  \
+        churn score --features features.parquet --model models/churn.json --clv clv.parquet"
+    )]
+    Clv(ClvArgs),
+
     /// The nightly job: features, segments, training with its gates, scores and the at-risk list,
     /// published atomically.
     ///
@@ -158,6 +179,46 @@ pub struct RunArgs {
     /// Fit a new segment model instead of assigning to the current one (segment ids may change).
     #[arg(long)]
     pub refit_segments: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ClvArgs {
+    /// The TOML config (input, column mapping, [clv]).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Transactions: a file, a directory or a quoted glob (overrides input.transactions).
+    #[arg(long, short, value_name = "PATH")]
+    pub input: Option<String>,
+    /// Last day of the calibration window, inclusive [default: the day before as_of, else the last
+    /// day with a transaction].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub calibration_end: Option<NaiveDate>,
+    /// Time unit of the model: day or week (overrides clv.time_unit) [default: week].
+    #[arg(long, value_name = "UNIT")]
+    pub time_unit: Option<String>,
+    /// Purchases within one Monday-aligned period of this many days are one transaction (overrides
+    /// clv.merge_days) [default: 1, same-day purchases].
+    #[arg(long, value_name = "DAYS")]
+    pub merge_days: Option<u32>,
+    /// The CLV horizon in days (overrides clv.horizon_days) [default: 365].
+    #[arg(long, value_name = "DAYS")]
+    pub horizon_days: Option<u32>,
+    /// Annual discount rate, 0.1 = 10 % (overrides clv.annual_discount_rate) [default: 0.1].
+    #[arg(long, value_name = "RATE")]
+    pub discount_rate: Option<f64>,
+    /// Predict with this saved model instead of fitting one.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "model_out")]
+    pub model: Option<PathBuf>,
+    /// Where to save the fitted model [default: models/clv-<calibration end>.json].
+    #[arg(long, value_name = "FILE")]
+    pub model_out: Option<PathBuf>,
+    /// Where to write the per-customer predictions.
+    #[arg(long, short, value_name = "FILE", default_value = "clv.parquet")]
+    pub out: PathBuf,
+    /// Compare predictions with the actual repeat purchases after the calibration end, through
+    /// this day (inclusive).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub holdout_end: Option<NaiveDate>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -205,6 +266,10 @@ pub struct ScoreArgs {
     /// Keep only the N customers with the largest value at risk (overrides score.top).
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
+    /// Lifetime values written by `churn clv` as of the same date: value at risk becomes churn
+    /// probability x CLV instead of churn probability x last year's spend.
+    #[arg(long, value_name = "FILE")]
+    pub clv: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -304,7 +369,18 @@ pub struct GenerateArgs {
     /// Mean days between purchases of an active customer.
     #[arg(long, value_name = "DAYS", default_value_t = 90.0)]
     pub mean_days_between_orders: f64,
-    /// Mean customer lifetime in days.
+    /// Mean customer lifetime in days (pareto-nbd only).
     #[arg(long, value_name = "DAYS", default_value_t = 365.0)]
     pub mean_lifetime_days: f64,
+    /// How customers drop out: pareto-nbd (an exponential lifetime) or bg-nbd (after each repeat
+    /// purchase with a personal probability p ~ Beta(0.8, 2.5)), to check lifetime-value fits
+    /// against known parameters.
+    #[arg(long, value_enum, default_value = "pareto-nbd")]
+    pub process: ProcessArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProcessArg {
+    ParetoNbd,
+    BgNbd,
 }

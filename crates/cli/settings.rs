@@ -12,11 +12,12 @@ use churn_features::rfm::{RfmRule, RfmRules};
 use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
 use serde::Deserialize;
 
+use churn_clv::TimeUnit;
 use churn_core::FeatureSpec;
 use churn_score::{default_actions, ActionRule, ModelParams, RiskBands, ValidModelParams};
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
-use crate::args::{FeaturesArgs, RunArgs, ScoreArgs, SegmentArgs, TrainArgs};
+use crate::args::{ClvArgs, FeaturesArgs, RunArgs, ScoreArgs, SegmentArgs, TrainArgs};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,20 @@ pub struct ConfigFile {
     pub run: RunConfig,
     #[serde(default)]
     pub gates: GatesConfig,
+    /// `[clv]`: present = `churn run` fits the lifetime-value model and values risk with it.
+    pub clv: Option<ClvConfig>,
+}
+
+/// `[clv]`: the lifetime-value model.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClvConfig {
+    /// `day` or `week`.
+    pub time_unit: Option<String>,
+    /// Purchases within a Monday-aligned period of this many days are one transaction.
+    pub merge_days: Option<u32>,
+    pub horizon_days: Option<u32>,
+    pub annual_discount_rate: Option<f64>,
 }
 
 /// `[run]`: where `churn run` publishes and keeps models.
@@ -330,6 +345,109 @@ impl FeaturesSettings {
     }
 }
 
+/// The lifetime-value settings a command uses: the `[clv]` section under the flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClvOptions {
+    pub time_unit: TimeUnit,
+    pub merge_days: u32,
+    pub horizon_days: u32,
+    pub annual_discount_rate: f64,
+}
+
+impl ClvOptions {
+    /// The `[clv]` section with these flags on top; defaults: weeks, same-day merging, 365 days, 10 %.
+    fn resolve(
+        config: Option<&ClvConfig>,
+        time_unit: Option<&str>,
+        merge_days: Option<u32>,
+        horizon_days: Option<u32>,
+        rate: Option<f64>,
+    ) -> Result<Self> {
+        let empty = ClvConfig::default();
+        let c = config.unwrap_or(&empty);
+        let time_unit = time_unit
+            .or(c.time_unit.as_deref())
+            .unwrap_or("week")
+            .parse::<TimeUnit>()
+            .map_err(|e| config_error(format!("clv.time_unit: {e}")))?;
+        let options = ClvOptions {
+            time_unit,
+            merge_days: merge_days.or(c.merge_days).unwrap_or(1),
+            horizon_days: horizon_days.or(c.horizon_days).unwrap_or(365),
+            annual_discount_rate: rate.or(c.annual_discount_rate).unwrap_or(0.1),
+        };
+        if options.merge_days == 0 || options.horizon_days == 0 {
+            return Err(config_error("clv.merge_days and clv.horizon_days must be at least 1"));
+        }
+        if !(options.annual_discount_rate.is_finite() && (0.0..=10.0).contains(&options.annual_discount_rate)) {
+            return Err(config_error(format!(
+                "clv.annual_discount_rate = {}: must be between 0 and 10 (0.1 is 10 % a year)",
+                options.annual_discount_rate
+            )));
+        }
+        Ok(options)
+    }
+}
+
+/// Everything `churn clv` needs, resolved.
+#[derive(Debug)]
+pub struct ClvCommandSettings {
+    /// The input; `params.as_of` is the day after the calibration end (or `None`: after the data).
+    pub features: FeaturesSettings,
+    pub options: ClvOptions,
+    /// Predict with this saved model instead of fitting.
+    pub model: Option<PathBuf>,
+    /// `None`: `models/clv-<calibration end>.json`.
+    pub model_out: Option<PathBuf>,
+    pub out: PathBuf,
+    pub holdout_end: Option<NaiveDate>,
+}
+
+impl ClvCommandSettings {
+    pub fn resolve(args: &ClvArgs) -> Result<Self> {
+        let config = match &args.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        // Calibration through day D means the snapshot S = D + 1: rows before S.
+        let as_of = match args.calibration_end {
+            Some(end) => Some(end.succ_opt().ok_or_else(|| config_error("--calibration-end is out of range"))?),
+            None => config.as_of,
+        };
+        let features = FeaturesSettings::resolve(&FeaturesArgs {
+            input: args.input.clone(),
+            config: args.config.clone(),
+            as_of,
+            out: PathBuf::new(),
+            drop_duplicates: false,
+            memory_limit_mb: None,
+            threads: None,
+        })?;
+        let options = ClvOptions::resolve(
+            config.clv.as_ref(),
+            args.time_unit.as_deref(),
+            args.merge_days,
+            args.horizon_days,
+            args.discount_rate,
+        )?;
+        if let (Some(end), Some(holdout)) = (features.params.as_of, args.holdout_end) {
+            if holdout < end {
+                return Err(config_error(format!(
+                    "--holdout-end {holdout} must be on or after the calibration end"
+                )));
+            }
+        }
+        Ok(ClvCommandSettings {
+            features,
+            options,
+            model: args.model.clone(),
+            model_out: args.model_out.clone(),
+            out: args.out.clone(),
+            holdout_end: args.holdout_end,
+        })
+    }
+}
+
 /// Everything `churn segment` needs, resolved.
 #[derive(Debug)]
 pub struct SegmentSettings {
@@ -493,6 +611,8 @@ pub struct ScoreSettings {
     pub top: Option<usize>,
     pub bands: RiskBands,
     pub actions: Vec<ActionRule>,
+    /// Lifetime values (`clv.parquet`) to value risk with.
+    pub clv: Option<PathBuf>,
 }
 
 impl ScoreSettings {
@@ -530,6 +650,7 @@ impl ScoreSettings {
             top: args.top.or(config.score.top),
             bands,
             actions,
+            clv: args.clv.clone(),
         })
     }
 }
@@ -583,6 +704,7 @@ impl RunSettings {
             out: PathBuf::new(),
             at_risk: None,
             top: None,
+            clv: None,
         })?;
         let g = &config.gates;
         let gates = Gates {

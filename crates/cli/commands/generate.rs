@@ -3,11 +3,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use churn_features::generate::{generate as run_generator, GenerateParams, OutputFormat};
+use churn_features::generate::{generate as run_generator, GenerateParams, OutputFormat, Process, BGNBD_A, BGNBD_B};
 use serde_json::json;
 
 use super::thousands;
-use crate::args::{FileFormat, GenerateArgs};
+use crate::args::{FileFormat, GenerateArgs, ProcessArg};
 use crate::printer::Printer;
 
 pub fn generate(args: &GenerateArgs, printer: Printer) -> Result<()> {
@@ -19,6 +19,10 @@ pub fn generate(args: &GenerateArgs, printer: Printer) -> Result<()> {
     };
     params.mean_days_between_orders = args.mean_days_between_orders;
     params.mean_lifetime_days = args.mean_lifetime_days;
+    params.process = match args.process {
+        ProcessArg::ParetoNbd => Process::ParetoNbd,
+        ProcessArg::BgNbd => Process::BgNbd,
+    };
     let bar = printer.bar(args.customers, "customers");
     bar.set_message("generating");
     let result = run_generator(&params, &args.out, &mut |done| bar.set_position(done));
@@ -46,6 +50,10 @@ pub fn generate(args: &GenerateArgs, printer: Printer) -> Result<()> {
         "alive_at_end": report.alive_at_end,
         "transactions": report.transactions.display().to_string(),
         "truth": report.truth.display().to_string(),
+        "process": match params.process {
+            Process::ParetoNbd => json!({"name": "pareto-nbd", "r": params.truth_r(), "alpha_days": params.truth_alpha_days()}),
+            Process::BgNbd => json!({"name": "bg-nbd", "r": params.truth_r(), "alpha_days": params.truth_alpha_days(), "a": BGNBD_A, "b": BGNBD_B}),
+        },
         "seconds": seconds,
     });
     printer.result(&human, &json)?;

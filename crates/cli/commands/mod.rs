@@ -1,5 +1,6 @@
 //! One module per command; each takes resolved settings and a printer.
 
+mod clv;
 mod explain;
 mod features;
 mod generate;
@@ -34,6 +35,10 @@ pub fn run(args: Args) -> Result<()> {
         Command::Score(score_args) => {
             let settings = crate::settings::ScoreSettings::resolve(&score_args)?;
             score::score(&settings, printer)
+        }
+        Command::Clv(clv_args) => {
+            let settings = crate::settings::ClvCommandSettings::resolve(&clv_args)?;
+            clv::clv(&settings, printer)
         }
         Command::Explain(explain_args) => explain::explain(&explain_args, printer),
         Command::Run(run_args) => {

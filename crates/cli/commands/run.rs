@@ -249,6 +249,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         scoring_model,
         frame,
         Some(&segment_names),
+        None,
         &settings.score.bands,
         &settings.score.actions,
     )

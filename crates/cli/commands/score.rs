@@ -58,10 +58,55 @@ pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<Str
     Ok(assignment.segment.iter().map(|&s| names[s].to_string()).collect())
 }
 
+/// Each customer's lifetime value from a `clv.parquet` written by `churn clv` as of the same date
+/// as the features, in the frame's row order.
+pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &FeatureFrame) -> Result<Vec<f64>> {
+    let table = churn_features::read_table(path)
+        .with_context(|| format!("cannot read the lifetime values {}", path.display()))?;
+    let meta = |key: &str| table.metadata().iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    match meta("churn.as_of") {
+        Some(date) if date == as_of.to_string() => {}
+        Some(date) => bail!(
+            "{} holds lifetime values as of {date} but the features are as of {as_of}; run `churn clv` \
+             with --calibration-end {}",
+            path.display(),
+            as_of.pred_opt().unwrap_or(as_of)
+        ),
+        None => bail!("{} was not written by `churn clv` (no churn.as_of metadata)", path.display()),
+    }
+    let column = |name: &str| table.columns().iter().find(|(n, _)| n == name).map(|(_, c)| c);
+    let clv = table
+        .columns()
+        .iter()
+        .find(|(n, _)| n.starts_with("clv_"))
+        .map(|(_, c)| c);
+    let (Some(Column::Text(ids)), Some(Column::Float64(values))) = (column("customer_id"), clv) else {
+        bail!("{} has no customer_id and clv_<days>d columns", path.display());
+    };
+    let by_id: std::collections::HashMap<&str, f64> = ids.iter().map(String::as_str).zip(values.iter().copied()).collect();
+    frame
+        .ids()
+        .iter()
+        .map(|id| {
+            by_id.get(id.as_str()).copied().with_context(|| {
+                format!(
+                    "customer {id} has features but no lifetime value in {}; were both computed from the same transactions?",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let (table, frame) = load_features(&settings.features)?;
     let model = load_model(&settings.model)?;
+    let values = settings
+        .clv
+        .as_deref()
+        .map(|path| load_clv_values(path, table.as_of, &frame))
+        .transpose()?;
     let read_seconds = started.elapsed().as_secs_f64();
     let segments = settings
         .segment_model
@@ -69,7 +114,14 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         .map(|path| segment_names(path, &frame))
         .transpose()?;
     let spinner = printer.spinner(&format!("scoring {} customers", thousands(frame.len() as u64)));
-    let scored = score_customers(&model, &frame, segments.as_deref(), &settings.bands, &settings.actions);
+    let scored = score_customers(
+        &model,
+        &frame,
+        segments.as_deref(),
+        values.as_deref(),
+        &settings.bands,
+        &settings.actions,
+    );
     spinner.finish_and_clear();
     let scored = scored.with_context(|| {
         format!(
@@ -165,6 +217,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         "bands": {"high": high, "medium": medium, "low": low},
         "at_risk": at_risk_count,
         "value_at_risk": value,
+        "value_basis": if values.is_some() { "clv" } else { "spend_365d" },
         "seconds": seconds,
         "timings": {
             "read_seconds": read_seconds,

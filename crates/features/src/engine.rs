@@ -593,6 +593,7 @@ pub(crate) struct PurchaseAgg {
 /// What [`run_purchases`] hands back.
 pub(crate) struct PurchaseOutput {
     pub(crate) customers: Vec<PurchaseAgg>,
+    pub(crate) as_of_us: i64,
     pub(crate) rows_read: u64,
 }
 
@@ -646,6 +647,7 @@ pub(crate) fn run_purchases(
     }
     Ok(PurchaseOutput {
         customers,
+        as_of_us,
         rows_read: prepared.rows_read(),
     })
 }

@@ -31,6 +31,25 @@ use rand_distr::{Distribution, Exp, Gamma, LogNormal};
 use crate::engine::MICROS_PER_DAY;
 use crate::error::{Error, Result};
 
+/// How customers drop out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Process {
+    /// Pareto/NBD: an exponential lifetime with a personal rate `μ ~ Gamma(s, β)` (the default).
+    #[default]
+    ParetoNbd,
+    /// BG/NBD: right after each repeat purchase the customer drops out with a personal probability
+    /// `p ~ Beta(`[`BGNBD_A`]`, `[`BGNBD_B`]`)`. With the purchase rate `λ ~ Gamma(r, α)` of
+    /// [`GenerateParams::truth_r`] and [`GenerateParams::truth_alpha_days`], this is exactly the
+    /// BG/NBD model (up to weekday seasonality and same-day merging), so a fit can be checked
+    /// against the generating parameters.
+    BgNbd,
+}
+
+/// Beta shape `a` of the BG/NBD dropout probability.
+pub const BGNBD_A: f64 = 0.8;
+/// Beta shape `b` of the BG/NBD dropout probability.
+pub const BGNBD_B: f64 = 2.5;
+
 /// Output format of the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -59,6 +78,8 @@ pub struct GenerateParams {
     pub mean_lifetime_days: f64,
     /// Probability that a line is later returned.
     pub return_probability: f64,
+    /// How customers drop out.
+    pub process: Process,
 }
 
 impl GenerateParams {
@@ -73,7 +94,18 @@ impl GenerateParams {
             mean_days_between_orders: 90.0,
             mean_lifetime_days: 365.0,
             return_probability: 0.03,
+            process: Process::ParetoNbd,
         }
+    }
+
+    /// The shape `r` of the purchase-rate Gamma (the same for every process).
+    pub fn truth_r(&self) -> f64 {
+        RATE_SHAPE
+    }
+
+    /// The rate `α` of the purchase-rate Gamma, in days: `E[λ] = r / α = 1 / mean_days_between_orders`.
+    pub fn truth_alpha_days(&self) -> f64 {
+        RATE_SHAPE * self.mean_days_between_orders
     }
 
     /// Checks every rule on the parameters.
@@ -198,6 +230,8 @@ struct Model {
     customer_mean: LogNormal<f64>,
     seed: u64,
     return_probability: f64,
+    /// The BG/NBD dropout probability's Beta, when that is the process.
+    dropout_after_purchase: Option<rand_distr::Beta<f64>>,
 }
 
 impl Model {
@@ -214,6 +248,12 @@ impl Model {
             customer_mean: LogNormal::new(40f64.ln(), 0.6).map_err(|e| Error::invalid("generate", e.to_string()))?,
             seed: params.seed,
             return_probability: params.return_probability,
+            dropout_after_purchase: match params.process {
+                Process::ParetoNbd => None,
+                Process::BgNbd => Some(
+                    rand_distr::Beta::new(BGNBD_A, BGNBD_B).map_err(|e| Error::invalid("generate", e.to_string()))?,
+                ),
+            },
         })
     }
 
@@ -237,10 +277,17 @@ impl Model {
         let rate = self.rate.sample(&mut rng).max(1e-6);
         let mu = self.dropout.sample(&mut rng).max(1e-6);
         let lifetime_days = Exp::new(mu).map_or(f64::INFINITY, |d| d.sample(&mut rng));
-        let dropout_us = first_us.saturating_add((lifetime_days * MICROS_PER_DAY as f64).min(1e17) as i64);
+        let mut dropout_us = first_us.saturating_add((lifetime_days * MICROS_PER_DAY as f64).min(1e17) as i64);
         let mean_order = self.customer_mean.sample(&mut rng);
         let order_value = LogNormal::new(mean_order.ln() - 0.125, 0.5).ok();
         let max_weight = WEEKDAY_WEIGHTS.iter().copied().fold(0.0, f64::max);
+        // Under BG/NBD the lifetime ends at a purchase, decided below; drawn after every draw the
+        // Pareto/NBD process makes, so that process's output does not change.
+        let p_drop = self.dropout_after_purchase.as_ref().map(|beta| beta.sample(&mut rng));
+        if p_drop.is_some() {
+            // Until a purchase ends it: the same far-future cap as an unbounded exponential lifetime.
+            dropout_us = first_us.saturating_add(1e17 as i64);
+        }
         let until = dropout_us.min(self.end_us);
 
         let mut t = first_us;
@@ -249,7 +296,14 @@ impl Model {
             // Thinning: candidates at the peak rate, kept with the weekday's relative weight.
             if first || rng.random::<f64>() * max_weight < Self::weekday_weight(t) {
                 self.order(&mut rng, t, order_value.as_ref(), out);
+                let repeat = !first;
                 first = false;
+                if let (true, Some(p)) = (repeat, p_drop) {
+                    if rng.random::<f64>() < p {
+                        dropout_us = t;
+                        break;
+                    }
+                }
             }
             let gap_days = -rng.random::<f64>().max(f64::MIN_POSITIVE).ln() / (rate * max_weight);
             t = t.saturating_add((gap_days * MICROS_PER_DAY as f64) as i64);

@@ -64,7 +64,7 @@ pub struct PurchaseReport {
     pub customers: u64,
 }
 
-/// Purchase histories of every customer before `params.as_of` (required).
+/// Purchase histories of every customer before the as-of date.
 #[derive(Debug, Clone)]
 pub struct PurchaseHistory {
     /// Customers sorted by id bytes.
@@ -79,7 +79,8 @@ pub struct PurchaseHistory {
     pub report: PurchaseReport,
 }
 
-/// Reads, validates and aggregates the input into purchase histories before `params.as_of`.
+/// Reads, validates and aggregates the input into purchase histories before `params.as_of` (the
+/// day after the last transaction when `None`, as for the features).
 ///
 /// Purchases in one period of `period_days` days are one transaction. Periods are aligned to Monday
 /// 1970-01-05 (UTC), so `7` merges the purchases of a calendar week, Monday to Sunday, and `1` those
@@ -87,12 +88,6 @@ pub struct PurchaseHistory {
 /// for the features.
 pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: u32) -> Result<PurchaseHistory> {
     params.check()?;
-    let as_of = params.as_of.ok_or_else(|| {
-        Error::invalid(
-            "as_of",
-            "purchase histories need an explicit date (the calibration end)",
-        )
-    })?;
     if period_days == 0 {
         return Err(Error::invalid("period_days", "must be at least 1"));
     }
@@ -100,6 +95,9 @@ pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: 
     let to_hash = files.files.clone();
     let fingerprint = std::thread::spawn(move || crate::fingerprint(&to_hash));
     let output = engine::run_purchases(input, params, &files, period_days)?;
+    let as_of = chrono::DateTime::from_timestamp_micros(output.as_of_us)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
     let fingerprint = fingerprint
         .join()
         .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;

@@ -159,7 +159,7 @@ fn transactions_merge_within_a_period_and_returns_are_not_transactions() {
 }
 
 #[test]
-fn invalid_rows_are_located_and_an_explicit_date_is_required() {
+fn invalid_rows_are_located_and_the_default_date_follows_the_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let transactions = write_csv(&dir, "a,2024-01-01,10.00\na,2024-01-02,NaN\n");
     let input = InputSpec {
@@ -174,6 +174,13 @@ fn invalid_rows_are_located_and_an_explicit_date_is_required() {
     let message = err.to_string();
     assert!(message.contains("line 3") && message.contains("amount"), "{message}");
 
-    let err = purchase_history(&input, &FeatureParams::default(), 1).expect_err("no date");
-    assert!(err.to_string().contains("calibration end"), "{err}");
+
+    let transactions = write_csv(&dir, "a,2024-01-01,10.00\na,2024-01-05T23:59:59Z,2.00\n");
+    let input = InputSpec {
+        transactions,
+        ..InputSpec::default()
+    };
+    let history = purchase_history(&input, &FeatureParams::default(), 1).expect("reads");
+    assert_eq!(history.as_of, date(2024, 1, 6));
+    assert_eq!(history.customers[0].transactions, 2);
 }

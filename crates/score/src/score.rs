@@ -3,7 +3,7 @@
 use churn_core::FeatureFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ParamError, Result};
+use crate::error::{Error, ParamError, Result};
 use crate::model::ChurnModel;
 
 /// How customers are put into risk bands.
@@ -408,7 +408,8 @@ pub struct ScoredCustomer {
     pub churn_probability: f64,
     /// `high`, `medium` or `low`.
     pub risk_band: &'static str,
-    /// `churn_probability x max(spend_365d, 0)`: the last year's spend that churn would lose.
+    /// `churn_probability x value`: the customer's lifetime value over the CLV horizon when a CLV
+    /// model is used, else `max(spend_365d, 0)`, the last year's spend that churn would lose.
     pub value_at_risk: f64,
     /// The k-means segment name, when a segment model was given.
     pub segment: Option<String>,
@@ -421,17 +422,38 @@ pub struct ScoredCustomer {
 }
 
 /// Scores every customer of `frame`: probability, band, value at risk, reasons and action.
-/// `segments`, when given, holds each row's k-means segment name.
+/// `segments`, when given, holds each row's k-means segment name; `values`, when given, each row's
+/// value that churn would lose (the lifetime value), used instead of `spend_365d`.
 pub fn score_customers(
     model: &ChurnModel,
     frame: &FeatureFrame,
     segments: Option<&[String]>,
+    values: Option<&[f64]>,
     bands: &RiskBands,
     actions: &[ActionRule],
 ) -> Result<Vec<ScoredCustomer>> {
     let z = model.standardized(frame)?;
     let probabilities = model.predict_standardized(&z);
-    let spend = frame.required("spend_365d")?;
+    let spend = match values {
+        Some(v) => {
+            if v.len() != frame.len() {
+                return Err(Error::Degenerate(format!(
+                    "{} customer values for {} customers",
+                    v.len(),
+                    frame.len()
+                )));
+            }
+            if let Some(row) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::Degenerate(format!(
+                    "the value of customer {} is {}; values must be finite",
+                    frame.ids()[row],
+                    v[row]
+                )));
+            }
+            std::borrow::Cow::Borrowed(v)
+        }
+        None => std::borrow::Cow::Owned(frame.required("spend_365d")?),
+    };
     let rfm = frame.text("rfm_segment");
     let risk = bands.assign(&probabilities);
     let explainer = Explainer::new(model, frame);
