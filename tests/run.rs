@@ -48,6 +48,7 @@ fn assert_complete(run: &Path) {
         "at_risk.csv",
         "changes.csv",
         "segment_profiles.csv",
+        "clv.parquet",
         "manifest.json",
         "_SUCCESS",
     ] {
@@ -91,6 +92,31 @@ fn a_run_publishes_every_output_with_a_manifest() {
     ));
     let scores = churn_features::read_table(&current.join("scores.parquet")).expect("scores");
     assert_eq!(scores.num_rows(), 2000);
+    // With [clv] configured, value at risk is churn probability x the customer's 365-day CLV.
+    assert_eq!(manifest["at_risk"]["value_basis"], "clv");
+    let clv_model = manifest["clv"]["model"].as_str().expect("clv model");
+    assert!(dir.join(&format!("models/{clv_model}")).is_file(), "{clv_model}");
+    let clv = churn_features::read_table(&current.join("clv.parquet")).expect("clv");
+    let floats = |t: &churn_core::Table, name: &str| match t.columns().iter().find(|(n, _)| n == name) {
+        Some((_, Column::Float64(v))) => v.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let clv_by_id: std::collections::HashMap<String, f64> = text(&clv, "customer_id")
+        .into_iter()
+        .zip(floats(&clv, "clv_365d"))
+        .collect();
+    let (ids, p, value) = (
+        text(&scores, "customer_id"),
+        floats(&scores, "churn_probability"),
+        floats(&scores, "value_at_risk"),
+    );
+    for i in 0..ids.len() {
+        assert!(
+            (value[i] - p[i] * clv_by_id[&ids[i]]).abs() < 1e-9 * value[i].max(1.0),
+            "{}",
+            ids[i]
+        );
+    }
     // Profiles carry each segment's churn rate in the training window.
     let profiles = std::fs::read_to_string(current.join("segment_profiles.csv")).expect("profiles");
     let header: Vec<&str> = profiles.lines().next().expect("header").split(',').collect();
@@ -207,6 +233,7 @@ fn the_same_inputs_give_byte_identical_outputs() {
         "at_risk.csv",
         "changes.csv",
         "segment_profiles.csv",
+        "clv.parquet",
     ] {
         let a = std::fs::read(dir.join(&format!("a/current/{file}"))).expect("a");
         let b = std::fs::read(dir.join(&format!("b/current/{file}"))).expect("b");
@@ -313,9 +340,20 @@ fn a_model_that_fails_its_gates_is_not_promoted() {
     assert!(manifest["model"]["refusals"][0]
         .as_str()
         .is_some_and(|r| r.contains("below gates.min_roc_auc")));
+    // The churn model and the segments stay; the lifetime-value model is refitted every night
+    // (it has no gates, only its convergence check).
+    let registry_json = |text: &str| serde_json::from_str::<serde_json::Value>(text).expect("registry json");
+    let (before, after) = (
+        registry_json(&registry),
+        registry_json(&std::fs::read_to_string(dir.join("models/current.json")).expect("registry")),
+    );
     assert_eq!(
-        std::fs::read_to_string(dir.join("models/current.json")).expect("registry"),
-        registry
+        (&before["churn"], &before["segments"]),
+        (&after["churn"], &after["segments"])
+    );
+    assert!(
+        after["clv"].as_str().is_some_and(|f| f.starts_with("clv-2024-01-08-")),
+        "{after}"
     );
     // With fail_exit_code the run still publishes, and says so with exit code 4.
     dir.write(

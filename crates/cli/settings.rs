@@ -369,7 +369,7 @@ impl ClvOptions {
             .or(c.time_unit.as_deref())
             .unwrap_or("week")
             .parse::<TimeUnit>()
-            .map_err(|e| config_error(format!("clv.time_unit: {e}")))?;
+            .map_err(|e| config_error(format!("time unit (--time-unit or clv.time_unit): {e}")))?;
         let options = ClvOptions {
             time_unit,
             merge_days: merge_days.or(c.merge_days).unwrap_or(1),
@@ -411,7 +411,10 @@ impl ClvCommandSettings {
         };
         // Calibration through day D means the snapshot S = D + 1: rows before S.
         let as_of = match args.calibration_end {
-            Some(end) => Some(end.succ_opt().ok_or_else(|| config_error("--calibration-end is out of range"))?),
+            Some(end) => Some(
+                end.succ_opt()
+                    .ok_or_else(|| config_error("--calibration-end is out of range"))?,
+            ),
             None => config.as_of,
         };
         let features = FeaturesSettings::resolve(&FeaturesArgs {
@@ -665,6 +668,8 @@ pub struct RunSettings {
     pub models_dir: PathBuf,
     pub refit_segments: bool,
     pub gates: Gates,
+    /// Fit the lifetime-value model each night and value risk with it (`[clv]` present).
+    pub clv: Option<ClvOptions>,
 }
 
 impl RunSettings {
@@ -718,7 +723,13 @@ impl RunSettings {
                 "gates.min_roc_auc and gates.max_auc_drop must be between 0 and 1",
             ));
         }
+        let clv = config
+            .clv
+            .as_ref()
+            .map(|c| ClvOptions::resolve(Some(c), None, None, None, None))
+            .transpose()?;
         Ok(RunSettings {
+            clv,
             train,
             segments,
             score,

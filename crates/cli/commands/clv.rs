@@ -83,10 +83,7 @@ fn predict_all(model: &ClvModel, histories: &[History], settings: &ClvSettings) 
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(|h| model.predict(h, settings)).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
 }
 
@@ -124,13 +121,21 @@ pub(crate) fn compute(
         })?,
     };
     let predictions = predict_all(&model, &rows, &settings);
-    if let Some((c, p)) = history
-        .customers
+    if let Some((c, p)) = history.customers.iter().zip(&predictions).find(|(_, p)| {
+        ![
+            p.p_alive,
+            p.expected_purchases,
+            p.p_no_purchase,
+            p.expected_spend,
+            p.clv,
+        ]
         .iter()
-        .zip(&predictions)
-        .find(|(_, p)| ![p.p_alive, p.expected_purchases, p.p_no_purchase, p.expected_spend, p.clv].iter().all(|v| v.is_finite()))
-    {
-        bail!("the lifetime-value prediction for customer {} is not finite: {p:?}", c.customer_id);
+        .all(|v| v.is_finite())
+    }) {
+        bail!(
+            "the lifetime-value prediction for customer {} is not finite: {p:?}",
+            c.customer_id
+        );
     }
     Ok(ClvRun {
         model,
@@ -188,7 +193,9 @@ fn holdout(run: &ClvRun, input: &InputSpec, params: &FeatureParams, holdout_end:
         let s = run.settings.summary(&h);
         let row = &mut rows[(s.x as usize).min(7)];
         row.customers += 1;
-        row.actual += counts.get(c.customer_id.as_str()).map_or(0, |n| n.saturating_sub(c.transactions)) as f64;
+        row.actual += counts
+            .get(c.customer_id.as_str())
+            .map_or(0, |n| n.saturating_sub(c.transactions)) as f64;
         row.expected += run.model.bgnbd.expected_transactions(&s, length);
     }
     Ok(rows)
@@ -296,7 +303,11 @@ pub fn clv(settings: &ClvCommandSettings, printer: Printer) -> Result<()> {
             "\n  holdout to {}: repeat purchases by calibration repeat purchases",
             settings.holdout_end.unwrap_or_default()
         );
-        let _ = writeln!(human, "  {:>5} {:>10} {:>10} {:>10}", "x", "customers", "actual", "expected");
+        let _ = writeln!(
+            human,
+            "  {:>5} {:>10} {:>10} {:>10}",
+            "x", "customers", "actual", "expected"
+        );
         for r in rows {
             let _ = writeln!(
                 human,

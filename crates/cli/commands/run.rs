@@ -13,6 +13,7 @@ use churn_segment::{fit_segments, profile_segments, Assignment, Provenance, Segm
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::clv::compute as compute_clv;
 use super::score::{load_model, load_segment_model, ScoreColumns};
 use super::segment::segments_table;
 use super::thousands;
@@ -36,6 +37,9 @@ pub struct GatesFailed(pub String);
 struct Registry {
     churn: Option<String>,
     segments: Option<String>,
+    /// The lifetime-value model of the last run, when `[clv]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clv: Option<String>,
 }
 
 fn read_registry(models: &Path) -> Result<Registry> {
@@ -240,6 +244,39 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         ),
     };
 
+    // Lifetime values, refitted each night on everything before S: value at risk becomes
+    // churn probability x CLV.
+    let clv_started = Instant::now();
+    let clv = match &settings.clv {
+        None => None,
+        Some(options) => {
+            let spinner = printer.spinner("fitting lifetime values");
+            let params = churn_features::FeatureParams {
+                as_of: Some(as_of),
+                ..settings.train.features.params.clone()
+            };
+            let run = compute_clv(&settings.train.features.input, &params, options, None);
+            spinner.finish_and_clear();
+            let run = run?;
+            let by_id = run.values();
+            let values = frame
+                .ids()
+                .iter()
+                .map(|id| {
+                    by_id
+                        .get(id.as_str())
+                        .copied()
+                        .with_context(|| format!("customer {id} has features but no lifetime value"))
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            let json = run.model.to_json()?;
+            let file = format!("clv-{as_of}-{}.json", content_id(&json));
+            let table = run.table()?.with_metadata("churn.clv_model", &file);
+            Some((run, values, json, file, table))
+        }
+    };
+    let clv_seconds = clv_started.elapsed().as_secs_f64();
+
     // Scores and the at-risk list.
     let score_started = Instant::now();
     let spinner = printer.spinner("scoring customers and writing the outputs");
@@ -249,7 +286,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         scoring_model,
         frame,
         Some(&segment_names),
-        None,
+        clv.as_ref().map(|c| c.1.as_slice()),
         &settings.score.bands,
         &settings.score.actions,
     )
@@ -303,15 +340,20 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let mut profile_csv = Vec::new();
     profiles.write_csv(&mut profile_csv)?;
     staging.write("segment_profiles.csv", &profile_csv)?;
-    let mut output_files = serde_json::Map::new();
-    for name in [
+    let mut output_names = vec![
         "features.parquet",
         "segments.parquet",
         "scores.parquet",
         "at_risk.csv",
         "changes.csv",
         "segment_profiles.csv",
-    ] {
+    ];
+    if let Some((_, _, _, _, table)) = &clv {
+        write_table(&staging.path("clv.parquet"), table)?;
+        output_names.push("clv.parquet");
+    }
+    let mut output_files = serde_json::Map::new();
+    for name in output_names {
         let (hash, size) = hash_file(&staging.path(name))?;
         output_files.insert(name.into(), json!({"bytes": size, "hash": hash}));
     }
@@ -371,11 +413,26 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             "training_snapshot": trained.c1.to_string(), "evaluation_fit_snapshot": trained.c2.to_string(),
             "evaluation": trained.model.evaluation, "warnings": trained.model.warnings,
         },
-        "at_risk": {"customers": at_risk_count, "value_at_risk": value_at_risk},
+        "clv": clv.as_ref().map(|(run, _, _, file, _)| json!({
+            "model": file,
+            "bgnbd": run.model.bgnbd,
+            "gamma_gamma": run.model.gamma_gamma,
+            "data": run.model.data,
+            "time_unit": run.model.time_unit.name(),
+            "merge_days": run.settings.period_days,
+            "horizon_days": run.settings.horizon_days,
+            "annual_discount_rate": run.settings.annual_discount_rate,
+            "total_clv": run.predictions.iter().map(|p| p.clv).sum::<f64>(),
+        })),
+        "at_risk": {
+            "customers": at_risk_count,
+            "value_at_risk": value_at_risk,
+            "value_basis": if clv.is_some() { "clv" } else { "spend_365d" },
+        },
         "changes": change_rows.len(),
         "timings": {
             "features_seconds": trained.features_seconds, "evaluation_seconds": trained.evaluation_seconds,
-            "fit_seconds": trained.fit_seconds, "segments_seconds": segments_seconds, "score_seconds": score_seconds,
+            "fit_seconds": trained.fit_seconds, "segments_seconds": segments_seconds, "clv_seconds": clv_seconds, "score_seconds": score_seconds,
             "total_seconds": started.elapsed().as_secs_f64(),
         },
         "outputs": output_files,
@@ -394,9 +451,13 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             segment_model.to_json()?.as_bytes(),
         )?;
     }
+    if let Some((_, _, json, file, _)) = &clv {
+        models.stage_bytes(&settings.models_dir.join(file), json.as_bytes())?;
+    }
     let registry = Registry {
         churn: Some(scoring_file.clone()),
         segments: Some(segment_file.clone()),
+        clv: clv.as_ref().map(|c| c.3.clone()),
     };
     models.stage_bytes(
         &settings.models_dir.join("current.json"),
@@ -450,15 +511,34 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     if let Some(e) = &trained.model.evaluation {
         human.push_str(&evaluation_table(e));
     }
+    if let Some((run, _, _, file, _)) = &clv {
+        let bg = &run.model.bgnbd;
+        let _ = writeln!(
+            human,
+            "\n  lifetime     {file}: BG/NBD r = {:.3}, alpha = {:.3}, a = {:.3}, b = {:.3} ({}s); total {}-day CLV {:.2}",
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b,
+            run.model.time_unit.name(),
+            run.settings.horizon_days,
+            run.predictions.iter().map(|p| p.clv).sum::<f64>()
+        );
+    }
     let _ = writeln!(
         human,
-        "\n  at risk      {} customers, value at risk {value_at_risk:.2}; {} changes since the previous run",
+        "\n  at risk      {} customers, value at risk {value_at_risk:.2} ({}); {} changes since the previous run",
         thousands(at_risk_count as u64),
+        if clv.is_some() {
+            "churn probability x CLV"
+        } else {
+            "churn probability x last year's spend"
+        },
         thousands(change_rows.len() as u64)
     );
     let _ = writeln!(
         human,
-        "  timings      features {:.2} s, evaluation {:.2} s, fit {:.2} s, segments {segments_seconds:.2} s, scores {score_seconds:.2} s",
+        "  timings      features {:.2} s, evaluation {:.2} s, fit {:.2} s, segments {segments_seconds:.2} s, lifetime values {clv_seconds:.2} s, scores {score_seconds:.2} s",
         trained.features_seconds, trained.evaluation_seconds, trained.fit_seconds
     );
     let _ = writeln!(human, "  published    {}", published.display());

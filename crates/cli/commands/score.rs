@@ -72,7 +72,10 @@ pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &Fea
             path.display(),
             as_of.pred_opt().unwrap_or(as_of)
         ),
-        None => bail!("{} was not written by `churn clv` (no churn.as_of metadata)", path.display()),
+        None => bail!(
+            "{} was not written by `churn clv` (no churn.as_of metadata)",
+            path.display()
+        ),
     }
     let column = |name: &str| table.columns().iter().find(|(n, _)| n == name).map(|(_, c)| c);
     let clv = table
@@ -83,7 +86,8 @@ pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &Fea
     let (Some(Column::Text(ids)), Some(Column::Float64(values))) = (column("customer_id"), clv) else {
         bail!("{} has no customer_id and clv_<days>d columns", path.display());
     };
-    let by_id: std::collections::HashMap<&str, f64> = ids.iter().map(String::as_str).zip(values.iter().copied()).collect();
+    let by_id: std::collections::HashMap<&str, f64> =
+        ids.iter().map(String::as_str).zip(values.iter().copied()).collect();
     frame
         .ids()
         .iter()

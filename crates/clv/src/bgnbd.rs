@@ -161,8 +161,8 @@ fn sum_rows(params: [f64; 4], rows: &[Summary]) -> (f64, [f64; 4]) {
         let Some((_, t)) = &terms else { continue };
         let (l, g) = row_ll(t, params[1], s);
         ll += s.weight * l;
-        for k in 0..4 {
-            grad[k] += s.weight * g[k];
+        for (sum, g) in grad.iter_mut().zip(g) {
+            *sum += s.weight * g;
         }
     }
     (ll, grad)

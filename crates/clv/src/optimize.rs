@@ -89,8 +89,8 @@ pub(crate) fn chunked_sum<T: Sync, const K: usize>(
     let mut total = (0.0, [0.0; K]);
     for (ll, grad) in parts {
         total.0 += ll;
-        for k in 0..K {
-            total.1[k] += grad[k];
+        for (sum, g) in total.1.iter_mut().zip(grad) {
+            *sum += g;
         }
     }
     total

@@ -137,6 +137,14 @@ pub enum Error {
         /// The snapshot date.
         as_of: chrono::NaiveDate,
     },
+    /// No customer has a transaction (a row with amount >= 0) before the calibration end.
+    #[error(
+        "no customer has a purchase (amount >= 0) before {as_of}; check the calibration end and the amount mapping"
+    )]
+    NoTransactions {
+        /// The day after the calibration end.
+        as_of: chrono::NaiveDate,
+    },
 
     /// A feature value came out non-finite. This is a guard: the definitions cannot produce one from
     /// validated input, so seeing it means a bug or a custom feature that divides by zero.

@@ -131,7 +131,7 @@ pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: 
     }
     report.rows_filtered_out = report.rows_read.saturating_sub(rows_kept_by_filter);
     if customers.is_empty() {
-        return Err(Error::EmptySnapshot { as_of });
+        return Err(Error::NoTransactions { as_of });
     }
     customers.sort_unstable_by(|a, b| a.customer_id.cmp(&b.customer_id));
     report.customers = customers.len() as u64;

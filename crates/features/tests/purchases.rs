@@ -174,7 +174,6 @@ fn invalid_rows_are_located_and_the_default_date_follows_the_data() {
     let message = err.to_string();
     assert!(message.contains("line 3") && message.contains("amount"), "{message}");
 
-
     let transactions = write_csv(&dir, "a,2024-01-01,10.00\na,2024-01-05T23:59:59Z,2.00\n");
     let input = InputSpec {
         transactions,
