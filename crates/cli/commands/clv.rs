@@ -29,6 +29,8 @@ pub(crate) struct ClvRun {
     pub predictions: Vec<Prediction>,
     pub settings: ClvSettings,
     pub fitted: bool,
+    /// Seconds reading the histories, fitting, predicting.
+    pub timings: [f64; 3],
 }
 
 impl ClvRun {
@@ -96,7 +98,9 @@ pub(crate) fn compute(
     model: Option<ClvModel>,
 ) -> Result<ClvRun> {
     let period_days = model.as_ref().map_or(options.merge_days, |m| m.period_days);
+    let started = Instant::now();
     let history = purchase_history(input, params, period_days).context("cannot read the purchase histories")?;
+    let read_seconds = started.elapsed().as_secs_f64();
     let calibration_end = history
         .as_of
         .pred_opt()
@@ -111,6 +115,7 @@ pub(crate) fn compute(
     };
     let rows = histories(&history);
     let fitted = model.is_none();
+    let started = Instant::now();
     let model = match model {
         Some(model) => model,
         None => ClvModel::fit(&rows, &settings, &history.fingerprint).with_context(|| {
@@ -120,7 +125,11 @@ pub(crate) fn compute(
             )
         })?,
     };
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     let predictions = predict_all(&model, &rows, &settings);
+    let predict_seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(read_seconds, fit_seconds, predict_seconds, "lifetime values");
     if let Some((c, p)) = history.customers.iter().zip(&predictions).find(|(_, p)| {
         ![
             p.p_alive,
@@ -143,6 +152,7 @@ pub(crate) fn compute(
         predictions,
         settings,
         fitted,
+        timings: [read_seconds, fit_seconds, predict_seconds],
     })
 }
 
@@ -351,6 +361,11 @@ pub fn clv(settings: &ClvCommandSettings, printer: Printer) -> Result<()> {
             "x": r.label, "customers": r.customers, "actual": r.actual, "expected": r.expected,
         })).collect::<Vec<_>>()),
         "seconds": seconds,
+        "timings": {
+            "read_seconds": run.timings[0],
+            "fit_seconds": run.timings[1],
+            "predict_seconds": run.timings[2],
+        },
     });
     printer.result(&human, &json)?;
     Ok(())
