@@ -99,7 +99,13 @@ pub(crate) fn compute(
 ) -> Result<ClvRun> {
     let period_days = model.as_ref().map_or(options.merge_days, |m| m.period_days);
     let started = Instant::now();
-    let history = purchase_history(input, params, period_days).context("cannot read the purchase histories")?;
+    // Duplicates are kept unless dropped; counting them (an all-columns grouping) is the costliest
+    // step of the query and the lifetime values do not report them.
+    let params = FeatureParams {
+        count_duplicates: false,
+        ..params.clone()
+    };
+    let history = purchase_history(input, &params, period_days).context("cannot read the purchase histories")?;
     let read_seconds = started.elapsed().as_secs_f64();
     let calibration_end = history
         .as_of

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::error::{Error, Result};
-use crate::optimize::{chunked_sum, maximize, Convergence, LogLikelihood};
+use crate::optimize::{chunked_sum, maximize_warm, weighted_sample, Convergence, LogLikelihood, WARM_START_ROWS};
 
 /// One customer's calibration statistics (or `weight` identical customers').
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -234,7 +234,17 @@ impl BgNbd {
             vec![0.5, (mean_t / 4.0).max(0.5), 0.5, 2.0],
             vec![2.0, (mean_t * 2.0).max(1.0), 2.0, 5.0],
         ];
-        let (p, log_likelihood, convergence) = maximize(&Likelihood::new(rows), &starts, "BG/NBD")?;
+        let sample = || {
+            let picked = weighted_sample(
+                rows,
+                |s| s.weight,
+                |s, weight| Summary { weight, ..s },
+                WARM_START_ROWS / 2,
+            );
+            Likelihood::new(&picked)
+        };
+        let (p, log_likelihood, convergence) =
+            maximize_warm(&Likelihood::new(rows), rows.len(), sample, &starts, "BG/NBD")?;
         Ok(BgNbd {
             r: p[0],
             alpha: p[1],

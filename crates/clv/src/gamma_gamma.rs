@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use crate::error::{Error, Result};
-use crate::optimize::{chunked_sum, maximize, Convergence, LogLikelihood};
+use crate::optimize::{chunked_sum, maximize_warm, weighted_sample, Convergence, LogLikelihood, WARM_START_ROWS};
 
 /// A repeat buyer's spend: `x` repeat transactions with mean value `mean_spend` (or `weight` such
 /// customers).
@@ -154,7 +154,17 @@ impl GammaGamma {
             vec![5.0, 3.0, mean.max(1e-3) * 3.0],
             vec![0.5, 2.0, 1.0],
         ];
-        let (params, log_likelihood, convergence) = maximize(&Likelihood::new(rows), &starts, "Gamma-Gamma")?;
+        let sample = || {
+            let picked = weighted_sample(
+                rows,
+                |s| s.weight,
+                |s, weight| Spend { weight, ..s },
+                WARM_START_ROWS / 2,
+            );
+            Likelihood::new(&picked)
+        };
+        let (params, log_likelihood, convergence) =
+            maximize_warm(&Likelihood::new(rows), rows.len(), sample, &starts, "Gamma-Gamma")?;
         Ok(GammaGamma {
             p: params[0],
             q: params[1],

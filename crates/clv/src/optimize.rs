@@ -96,6 +96,53 @@ pub(crate) fn chunked_sum<T: Sync, const K: usize>(
     total
 }
 
+/// Rows above which the starting points are tried on a sample first.
+pub(crate) const WARM_START_ROWS: usize = 50_000;
+
+/// A systematic sample of about `target` customers from weighted rows: walking the rows in order, a
+/// row is taken once for every multiple of `total / target` its cumulative weight crosses, with that
+/// step as its weight. It only picks the starting point of the full fit, so it needs to be
+/// representative, not exact.
+pub(crate) fn weighted_sample<T: Copy>(
+    rows: &[T],
+    weight: impl Fn(&T) -> f64,
+    with_weight: impl Fn(T, f64) -> T,
+    target: usize,
+) -> Vec<T> {
+    let total: f64 = rows.iter().map(&weight).sum();
+    let step = total / target.max(1) as f64;
+    let mut cumulative = 0.0;
+    let mut out = Vec::with_capacity(target + 1);
+    for row in rows {
+        let before = (cumulative / step).floor();
+        cumulative += weight(row);
+        let taken = (cumulative / step).floor() - before;
+        if taken > 0.0 {
+            out.push(with_weight(*row, taken * step));
+        }
+    }
+    out
+}
+
+/// Maximizes from `starts`; for many rows, the starts are first tried on `sample`, and the full
+/// data is fitted once, from the sample's optimum. The full fit's convergence check decides either way.
+pub(crate) fn maximize_warm<L: LogLikelihood, S: LogLikelihood>(
+    full: &L,
+    rows: usize,
+    sample: impl FnOnce() -> S,
+    starts: &[Vec<f64>],
+    name: &str,
+) -> Result<(Vec<f64>, f64, Convergence)> {
+    if rows > WARM_START_ROWS {
+        if let Ok((best, _, _)) = maximize(&sample(), starts, name) {
+            if let Ok(fit) = maximize(full, &[best], name) {
+                return Ok(fit);
+            }
+        }
+    }
+    maximize(full, starts, name)
+}
+
 /// The gradient norm (of the mean log-likelihood) below which a fit counts as converged.
 pub(crate) const GRADIENT_TOLERANCE: f64 = 1e-6;
 

@@ -59,6 +59,7 @@ pub struct PurchaseReport {
     /// Purchase rows (amount >= 0) that went into transactions.
     pub rows_used: u64,
     /// Rows repeating an earlier row exactly (all input columns); kept unless duplicates are dropped.
+    /// 0 when `FeatureParams::count_duplicates` is off.
     pub rows_duplicate: u64,
     /// Customers with at least one purchase.
     pub customers: u64,
