@@ -1,5 +1,6 @@
 //! The header every saved model starts with: what it is and which version of its format.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// The `format` and `version` fields of a saved model, read before the rest so that a wrong or newer
@@ -32,6 +33,15 @@ impl ArtifactHeader {
     }
 }
 
+/// Parses a saved model of `format` and `version`: the header first, so that a wrong or newer file
+/// gets a message saying so rather than a list of missing fields, then the whole model. The model's
+/// own invariants are the caller's to check.
+pub fn parse_artifact<T: DeserializeOwned>(text: &str, format: &str, version: u32, kind: &str) -> Result<T, String> {
+    let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    header.check(format, version, kind)?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +61,23 @@ mod tests {
         let newer = header(Some("m"), Some(3)).check("m", 1, "a model").expect_err("newer");
         assert!(newer.contains("newer churn"), "{newer}");
         assert!(header(Some("m"), None).check("m", 1, "a model").is_err());
+    }
+
+    #[test]
+    fn artifacts_are_read_after_their_header() {
+        #[derive(Debug, Deserialize)]
+        struct Model {
+            x: f64,
+        }
+        let model: Model =
+            parse_artifact(r#"{"format": "m", "version": 1, "x": 2.5}"#, "m", 1, "a model").expect("reads");
+        assert_eq!(model.x, 2.5);
+        let wrong = parse_artifact::<Model>(r#"{"format": "n", "version": 1}"#, "m", 1, "a model").expect_err("format");
+        assert!(wrong.contains("expected \"m\""), "{wrong}");
+        let missing = parse_artifact::<Model>(r#"{"format": "m", "version": 1}"#, "m", 1, "a model").expect_err("x");
+        assert!(missing.contains("missing field `x`"), "{missing}");
+        assert!(parse_artifact::<Model>("[", "m", 1, "a model")
+            .expect_err("json")
+            .starts_with("not a JSON object"));
     }
 }

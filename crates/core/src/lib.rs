@@ -37,7 +37,7 @@ mod stats;
 mod table;
 mod transform;
 
-pub use artifact::ArtifactHeader;
+pub use artifact::{parse_artifact, ArtifactHeader};
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
 pub use scale::StandardScaler;

@@ -611,13 +611,7 @@ pub(crate) fn run_purchases(
     let mut customers = Vec::new();
     let mut invalid = 0;
     for batch in &batches {
-        let ids = arrow::compute::cast(
-            batch
-                .column_by_name("customer_id")
-                .ok_or_else(|| Error::Engine("no customer_id".into()))?,
-            &DataType::Utf8,
-        )
-        .map_err(|e| Error::Engine(e.to_string()))?;
+        let ids = id_column(batch)?;
         let ids = ids.as_string::<i32>();
         let col = |name: &str| int_values(batch, name);
         let (rows_total, rows_invalid, rows_future) = (col("rows_total")?, col("rows_invalid")?, col("rows_future")?);
@@ -652,6 +646,14 @@ pub(crate) fn run_purchases(
     })
 }
 
+/// The `customer_id` column of a result as UTF-8 text.
+fn id_column(batch: &RecordBatch) -> Result<arrow::array::ArrayRef> {
+    let column = batch
+        .column_by_name("customer_id")
+        .ok_or_else(|| Error::Engine("result has no column customer_id".into()))?;
+    arrow::compute::cast(column, &DataType::Utf8).map_err(|e| Error::Engine(e.to_string()))
+}
+
 /// Reads an integer column of any integer type as i64, nulls as `None`.
 fn int_values(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
     let column = batch
@@ -671,13 +673,7 @@ fn to_u64(value: Option<i64>) -> u64 {
 fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
     let mut customers = Vec::new();
     for batch in batches {
-        let ids = arrow::compute::cast(
-            batch
-                .column_by_name("customer_id")
-                .ok_or_else(|| Error::Engine("no customer_id".into()))?,
-            &DataType::Utf8,
-        )
-        .map_err(|e| Error::Engine(e.to_string()))?;
+        let ids = id_column(batch)?;
         let ids = ids.as_string::<i32>();
         let col = |name: &str| int_values(batch, name);
         let (rows_total, rows_invalid, rows_future) = (col("rows_total")?, col("rows_invalid")?, col("rows_future")?);

@@ -1,7 +1,7 @@
 //! The churn model artifact: a standardized logistic regression with everything needed to score,
 //! explain and audit it.
 
-use churn_core::{ArtifactHeader, FeatureFrame, StandardScaler};
+use churn_core::{parse_artifact, FeatureFrame, StandardScaler};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -112,11 +112,13 @@ impl ChurnModel {
     /// Reads a model written by [`ChurnModel::to_json`], checking its invariants.
     pub fn from_json(text: &str) -> Result<Self> {
         let bad = |reason: String| Error::BadModel(reason);
-        let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        header
-            .check(MODEL_FORMAT, MODEL_VERSION, "a churn model written by `churn train`")
-            .map_err(bad)?;
-        let model: ChurnModel = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let model: ChurnModel = parse_artifact(
+            text,
+            MODEL_FORMAT,
+            MODEL_VERSION,
+            "a churn model written by `churn train`",
+        )
+        .map_err(bad)?;
         let d = model.design.column_names().len();
         if model.columns != model.design.column_names() {
             return Err(bad("columns do not match the design".into()));

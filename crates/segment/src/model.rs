@@ -1,6 +1,6 @@
 //! The saved segment model and assignment of customers to its segments.
 
-use churn_core::{ArtifactHeader, FeatureFrame, FeatureSpec, StandardScaler};
+use churn_core::{parse_artifact, FeatureFrame, FeatureSpec, StandardScaler};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -160,16 +160,13 @@ impl SegmentModel {
 
     /// Reads a model written by [`SegmentModel::to_json`], checking its invariants.
     pub fn from_json(text: &str) -> Result<Self> {
-        let bad = |reason: String| Error::BadModel(reason);
-        let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        header
-            .check(
-                MODEL_FORMAT,
-                MODEL_VERSION,
-                "a segment model written by `churn segment`",
-            )
-            .map_err(bad)?;
-        let model: SegmentModel = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let model: SegmentModel = parse_artifact(
+            text,
+            MODEL_FORMAT,
+            MODEL_VERSION,
+            "a segment model written by `churn segment`",
+        )
+        .map_err(Error::BadModel)?;
         model.validate()?;
         Ok(model)
     }
