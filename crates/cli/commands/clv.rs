@@ -34,14 +34,11 @@ pub(crate) struct ClvRun {
 }
 
 impl ClvRun {
-    /// Each customer's CLV by id.
-    pub fn values(&self) -> HashMap<&str, f64> {
-        self.history
-            .customers
-            .iter()
-            .zip(&self.predictions)
-            .map(|(c, p)| (c.customer_id.as_str(), p.clv))
-            .collect()
+    /// Each customer's CLV in the row order of `ids`; a customer without one is an error naming it
+    /// and `source`.
+    pub fn values_for(&self, ids: &[String], source: &str) -> Result<Vec<f64>> {
+        let customers = self.history.customers.iter().map(|c| c.customer_id.as_str());
+        values_by_id(customers.zip(self.predictions.iter().map(|p| p.clv)), ids, source)
     }
 
     /// The per-customer table written as `clv.parquet`.
@@ -62,6 +59,23 @@ impl ClvRun {
             .with_metadata("churn.clv_horizon_days", &h.to_string())
             .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION")))
     }
+}
+
+/// The values of `pairs` (id, value) in the order of `ids`; an id without a value is an error.
+pub(crate) fn values_by_id<'a>(
+    pairs: impl Iterator<Item = (&'a str, f64)>,
+    ids: &[String],
+    source: &str,
+) -> Result<Vec<f64>> {
+    let by_id: HashMap<&str, f64> = pairs.collect();
+    ids.iter()
+        .map(|id| {
+            by_id
+                .get(id.as_str())
+                .copied()
+                .with_context(|| format!("customer {id} has features but no lifetime value in {source}"))
+        })
+        .collect()
 }
 
 fn histories(history: &PurchaseHistory) -> Vec<History> {
@@ -199,13 +213,7 @@ fn holdout(run: &ClvRun, input: &InputSpec, params: &FeatureParams, holdout_end:
             expected: 0.0,
         })
         .collect();
-    for c in &run.history.customers {
-        let h = History {
-            transactions: c.transactions,
-            first_day: c.first_day,
-            last_day: c.last_day,
-            mean_repeat_value: None,
-        };
+    for (c, h) in run.history.customers.iter().zip(histories(&run.history)) {
         let s = run.settings.summary(&h);
         let row = &mut rows[(s.x as usize).min(7)];
         row.customers += 1;

@@ -13,7 +13,7 @@ use churn_segment::{fit_segments, profile_segments, Assignment, Provenance, Segm
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::clv::compute as compute_clv;
+use super::clv::{compute as compute_clv, ClvRun};
 use super::score::{load_model, load_segment_model, ScoreColumns};
 use super::segment::segments_table;
 use super::thousands;
@@ -156,6 +156,18 @@ fn write_changes(rows: &[[String; 4]]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The night's lifetime-value model and what it gives the run.
+struct NightlyClv {
+    run: ClvRun,
+    /// Each scored customer's CLV, in the frame's row order.
+    values: Vec<f64>,
+    /// The model, saved as `file` in the models directory.
+    json: String,
+    file: String,
+    /// `clv.parquet`.
+    table: Table,
+}
+
 /// A short name for a model's content: the same model always gets the same file name, so that the
 /// same inputs give byte-identical outputs (which name their models) run after run.
 fn content_id(json: &str) -> String {
@@ -258,21 +270,17 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             let run = compute_clv(&settings.train.features.input, &params, options, None);
             spinner.finish_and_clear();
             let run = run?;
-            let by_id = run.values();
-            let values = frame
-                .ids()
-                .iter()
-                .map(|id| {
-                    by_id
-                        .get(id.as_str())
-                        .copied()
-                        .with_context(|| format!("customer {id} has features but no lifetime value"))
-                })
-                .collect::<Result<Vec<f64>>>()?;
+            let values = run.values_for(frame.ids(), "this run's lifetime values")?;
             let json = run.model.to_json()?;
             let file = format!("clv-{as_of}-{}.json", content_id(&json));
             let table = run.table()?.with_metadata("churn.clv_model", &file);
-            Some((run, values, json, file, table))
+            Some(NightlyClv {
+                run,
+                values,
+                json,
+                file,
+                table,
+            })
         }
     };
     let clv_seconds = clv_started.elapsed().as_secs_f64();
@@ -286,7 +294,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         scoring_model,
         frame,
         Some(&segment_names),
-        clv.as_ref().map(|c| c.1.as_slice()),
+        clv.as_ref().map(|c| c.values.as_slice()),
         &settings.score.bands,
         &settings.score.actions,
     )
@@ -348,8 +356,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         "changes.csv",
         "segment_profiles.csv",
     ];
-    if let Some((_, _, _, _, table)) = &clv {
-        write_table(&staging.path("clv.parquet"), table)?;
+    if let Some(c) = &clv {
+        write_table(&staging.path("clv.parquet"), &c.table)?;
         output_names.push("clv.parquet");
     }
     let mut output_files = serde_json::Map::new();
@@ -413,7 +421,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             "training_snapshot": trained.c1.to_string(), "evaluation_fit_snapshot": trained.c2.to_string(),
             "evaluation": trained.model.evaluation, "warnings": trained.model.warnings,
         },
-        "clv": clv.as_ref().map(|(run, _, _, file, _)| json!({
+        "clv": clv.as_ref().map(|NightlyClv { run, file, .. }| json!({
             "model": file,
             "bgnbd": run.model.bgnbd,
             "gamma_gamma": run.model.gamma_gamma,
@@ -451,13 +459,13 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             segment_model.to_json()?.as_bytes(),
         )?;
     }
-    if let Some((_, _, json, file, _)) = &clv {
-        models.stage_bytes(&settings.models_dir.join(file), json.as_bytes())?;
+    if let Some(c) = &clv {
+        models.stage_bytes(&settings.models_dir.join(&c.file), c.json.as_bytes())?;
     }
     let registry = Registry {
         churn: Some(scoring_file.clone()),
         segments: Some(segment_file.clone()),
-        clv: clv.as_ref().map(|c| c.3.clone()),
+        clv: clv.as_ref().map(|c| c.file.clone()),
     };
     models.stage_bytes(
         &settings.models_dir.join("current.json"),
@@ -511,7 +519,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     if let Some(e) = &trained.model.evaluation {
         human.push_str(&evaluation_table(e));
     }
-    if let Some((run, _, _, file, _)) = &clv {
+    if let Some(NightlyClv { run, file, .. }) = &clv {
         let bg = &run.model.bgnbd;
         let _ = writeln!(
             human,

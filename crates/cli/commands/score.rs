@@ -86,20 +86,11 @@ pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &Fea
     let (Some(Column::Text(ids)), Some(Column::Float64(values))) = (column("customer_id"), clv) else {
         bail!("{} has no customer_id and clv_<days>d columns", path.display());
     };
-    let by_id: std::collections::HashMap<&str, f64> =
-        ids.iter().map(String::as_str).zip(values.iter().copied()).collect();
-    frame
-        .ids()
-        .iter()
-        .map(|id| {
-            by_id.get(id.as_str()).copied().with_context(|| {
-                format!(
-                    "customer {id} has features but no lifetime value in {}; were both computed from the same transactions?",
-                    path.display()
-                )
-            })
-        })
-        .collect()
+    super::clv::values_by_id(
+        ids.iter().map(String::as_str).zip(values.iter().copied()),
+        frame.ids(),
+        &format!("{} (were both computed from the same transactions?)", path.display()),
+    )
 }
 
 pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {

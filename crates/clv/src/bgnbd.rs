@@ -271,7 +271,11 @@ impl BgNbd {
     /// BG/NBD dropout happens right after a purchase), and given the history and being alive the
     /// purchase rate is Gamma(r + x, alpha + T), so P(silent | alive) = ((alpha + T) / (alpha + T + t))^(r + x).
     pub fn p_no_purchase(&self, s: &Summary, t: f64) -> f64 {
-        let alive = self.p_alive(s);
+        self.p_no_purchase_given(s, t, self.p_alive(s))
+    }
+
+    /// [`BgNbd::p_no_purchase`] with the customer's P(alive) already known.
+    pub(crate) fn p_no_purchase_given(&self, s: &Summary, t: f64, alive: f64) -> f64 {
         let silent = ((self.alpha + s.t) / (self.alpha + s.t + t)).powf(self.r + s.x);
         (1.0 - alive) + alive * silent
     }

@@ -2,7 +2,7 @@
 //! form, and the per-customer predictions (P(alive), expected purchases, expected spend, CLV).
 
 use chrono::NaiveDate;
-use churn_core::ArtifactHeader;
+use churn_core::parse_artifact;
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{collapse, BgNbd, Summary};
@@ -295,20 +295,21 @@ impl ClvModel {
         let expected_spend = self
             .gamma_gamma
             .expected_spend(s.x, h.mean_repeat_value.filter(|v| *v > 0.0).unwrap_or(0.0));
-        let expected_purchases = bg.expected_transactions(&s, horizon);
+        let (discounted, expected_purchases) = discounted_with_step(
+            bg,
+            &s,
+            f64::from(settings.horizon_days),
+            unit,
+            settings.annual_discount_rate,
+            DISCOUNT_STEP_DAYS,
+        );
+        let p_alive = bg.p_alive(&s);
         Prediction {
-            p_alive: bg.p_alive(&s),
+            p_alive,
             expected_purchases,
-            p_no_purchase: bg.p_no_purchase(&s, horizon),
+            p_no_purchase: bg.p_no_purchase_given(&s, horizon, p_alive),
             expected_spend,
-            clv: expected_spend
-                * discounted_transactions(
-                    bg,
-                    &s,
-                    f64::from(settings.horizon_days),
-                    unit,
-                    settings.annual_discount_rate,
-                ),
+            clv: expected_spend * discounted,
         }
     }
 
@@ -320,11 +321,13 @@ impl ClvModel {
     /// Reads a model written by [`ClvModel::to_json`], checking its invariants.
     pub fn from_json(text: &str) -> Result<Self> {
         let bad = |reason: String| Error::BadModel(reason);
-        let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        header
-            .check(CLV_FORMAT, CLV_VERSION, "a lifetime-value model written by `churn clv`")
-            .map_err(bad)?;
-        let model: ClvModel = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let model: ClvModel = parse_artifact(
+            text,
+            CLV_FORMAT,
+            CLV_VERSION,
+            "a lifetime-value model written by `churn clv`",
+        )
+        .map_err(bad)?;
         let bg = &model.bgnbd;
         let gg = &model.gamma_gamma;
         let positive = [bg.r, bg.alpha, bg.a, bg.b, gg.p, gg.q, gg.gamma];
@@ -343,12 +346,22 @@ impl ClvModel {
 /// `annual_rate`: the horizon is cut into steps of [`DISCOUNT_STEP_DAYS`] and the expected
 /// purchases of a step are discounted at its midpoint, `(1 + rate)^-(days / 365.2425)`.
 pub fn discounted_transactions(bg: &BgNbd, s: &Summary, horizon_days: f64, unit_days: f64, annual_rate: f64) -> f64 {
-    discounted_with_step(bg, s, horizon_days, unit_days, annual_rate, DISCOUNT_STEP_DAYS)
+    discounted_with_step(bg, s, horizon_days, unit_days, annual_rate, DISCOUNT_STEP_DAYS).0
 }
 
-fn discounted_with_step(bg: &BgNbd, s: &Summary, horizon_days: f64, unit_days: f64, rate: f64, step: f64) -> f64 {
+/// The discounted expected transactions over the horizon in steps of `step` days, and the
+/// undiscounted expected transactions (the last step's cumulative count, computed on the way).
+fn discounted_with_step(
+    bg: &BgNbd,
+    s: &Summary,
+    horizon_days: f64,
+    unit_days: f64,
+    rate: f64,
+    step: f64,
+) -> (f64, f64) {
     if rate == 0.0 {
-        return bg.expected_transactions(s, horizon_days / unit_days);
+        let expected = bg.expected_transactions(s, horizon_days / unit_days);
+        return (expected, expected);
     }
     let ln_factor = (1.0 + rate).ln() / DAYS_PER_YEAR;
     let (mut total, mut before, mut start) = (0.0, 0.0, 0.0);
@@ -359,7 +372,7 @@ fn discounted_with_step(bg: &BgNbd, s: &Summary, horizon_days: f64, unit_days: f
         before = cumulative;
         start = end;
     }
-    total
+    (total, before)
 }
 
 #[cfg(test)]
@@ -379,7 +392,9 @@ mod tests {
         ] {
             for horizon in [30.0, 365.0, 1000.0] {
                 let stepped = discounted_transactions(&model(), &s, horizon, 7.0, 0.1);
-                let daily = discounted_with_step(&model(), &s, horizon, 7.0, 0.1, 1.0);
+                let (daily, expected) = discounted_with_step(&model(), &s, horizon, 7.0, 0.1, 1.0);
+                // The last cumulative count is the undiscounted expectation over the horizon.
+                assert!((expected - model().expected_transactions(&s, horizon / 7.0)).abs() < 1e-12);
                 assert!(
                     (stepped - daily).abs() < 5e-5 * daily,
                     "{horizon}: {stepped} vs {daily}"
