@@ -40,7 +40,7 @@ mod transform;
 pub use artifact::{parse_artifact, ArtifactHeader};
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
-pub use scale::StandardScaler;
+pub use scale::{StandardScaler, RELATIVE_SPREAD_FLOOR};
 pub use stats::median;
 pub use table::{Column, Table};
 pub use transform::{FeatureSpec, Transform};

