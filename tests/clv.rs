@@ -380,3 +380,208 @@ fn bad_settings_and_impossible_fits_are_clear_errors() {
         .failure();
     assert!(err.contains("expected \"churn-clv\""), "{err}");
 }
+
+/// The sample's config with `clv.churn_features` on, reading `transactions`, publishing in the test's
+/// directory.
+fn churn_features_config(dir: &Dir, name: &str, transactions: &std::path::Path, model_features: &str) {
+    dir.write(
+        name,
+        format!(
+            r#"
+as_of = "2024-01-01"
+[input]
+transactions = "{}"
+[input.columns]
+customer_id = "customer_id"
+timestamp = "ts"
+amount = "amount"
+order_id = "order_id"
+{model_features}
+[clv]
+churn_features = true
+[run]
+output_dir = "output"
+models_dir = "models"
+"#,
+            transactions.display()
+        ),
+    );
+}
+
+#[test]
+fn lifetime_values_become_churn_features_fitted_at_each_snapshot() {
+    let dir = Dir::new();
+    let sample = repo().join("data/sample/transactions.csv");
+    churn_features_config(&dir, "cf.toml", &sample, "");
+    let trained = json(
+        &dir.churn(&["train", "--config", "cf.toml", "--model-out", "model.json", "--json"])
+            .success(),
+    );
+    let columns: Vec<&str> = trained["coefficients"]
+        .as_array()
+        .expect("coefficients")
+        .iter()
+        .map(|c| c["column"].as_str().expect("column"))
+        .collect();
+    assert!(columns.contains(&"recency_days"), "{columns:?}");
+    assert!(columns.contains(&"p_alive"), "{columns:?}");
+    assert!(columns.contains(&"log1p(expected_purchases_365d)"), "{columns:?}");
+
+    // The training snapshot is 2024-01-01 - 90 days = 2023-10-03: its features must be what
+    // `churn clv` computes with calibration through 2023-10-02. The model's scaler holds their mean.
+    assert_eq!(trained["training_snapshot"], "2023-10-03");
+    dir.churn(&[
+        "clv",
+        "--config",
+        "cf.toml",
+        "--calibration-end",
+        "2023-10-02",
+        "--model-out",
+        "c1.json",
+        "--out",
+        "c1.parquet",
+    ])
+    .success();
+    let clv = churn_features::read_table(&dir.join("c1.parquet")).expect("clv");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).expect("model")).expect("json");
+    let scaler_mean = |column: &str| {
+        let j = columns.iter().position(|c| *c == column).expect("column");
+        model["scaler"]["mean"][j].as_f64().expect("mean")
+    };
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len() as f64;
+    let p_alive = mean(float_column(&clv, "p_alive"));
+    let expected = mean(
+        float_column(&clv, "expected_purchases_365d")
+            .into_iter()
+            .map(f64::ln_1p)
+            .collect(),
+    );
+    assert_eq!(
+        trained["customers"].as_u64(),
+        Some(float_column(&clv, "p_alive").len() as u64)
+    );
+    assert!((scaler_mean("p_alive") - p_alive).abs() < 1e-12, "{p_alive}");
+    assert!(
+        (scaler_mean("log1p(expected_purchases_365d)") - expected).abs() < 1e-12,
+        "{expected}"
+    );
+
+    // Scoring needs the lifetime values of the scored date, from the same transactions.
+    dir.churn(&["features", "--config", "cf.toml", "--out", "features.parquet"])
+        .success();
+    let score = |clv: Option<&str>, out: &str| {
+        let mut args = vec![
+            "score",
+            "--features",
+            "features.parquet",
+            "--model",
+            "model.json",
+            "--out",
+            out,
+        ];
+        if let Some(clv) = clv {
+            args.extend(["--clv", clv]);
+        }
+        dir.churn(&args)
+    };
+    let err = score(None, "scores.parquet").failure();
+    assert!(err.contains("p_alive") && err.contains("--clv"), "{err}");
+    dir.churn(&[
+        "clv",
+        "--config",
+        "cf.toml",
+        "--calibration-end",
+        "2023-12-31",
+        "--out",
+        "s.parquet",
+        "--model-out",
+        "s.json",
+    ])
+    .success();
+    score(Some("s.parquet"), "scores.parquet").success();
+    let scores = churn_features::read_table(&dir.join("scores.parquet")).expect("scores");
+    assert!(float_column(&scores, "churn_probability")
+        .iter()
+        .all(|p| p.is_finite() && (0.0..=1.0).contains(p)));
+
+    // Lifetime values of other transactions (one row fewer) are refused by their fingerprint.
+    let text = std::fs::read_to_string(&sample).expect("sample");
+    let shorter = dir.write("other.csv", &text[..text.trim_end().rfind('\n').expect("lines") + 1]);
+    churn_features_config(&dir, "other.toml", &shorter, "");
+    dir.churn(&[
+        "clv",
+        "--config",
+        "other.toml",
+        "--calibration-end",
+        "2023-12-31",
+        "--out",
+        "other.parquet",
+        "--model-out",
+        "other.json",
+    ])
+    .success();
+    let err = score(Some("other.parquet"), "scores2.parquet").failure();
+    assert!(err.contains("other transactions"), "{err}");
+    assert!(!dir.join("scores2.parquet").exists());
+
+    // The nightly job reuses the fit at S for value at risk and publishes it.
+    dir.churn(&["run", "--config", "cf.toml"]).success();
+    let manifest = json(&std::fs::read_to_string(dir.join("output/current/manifest.json")).expect("manifest"));
+    assert!(
+        manifest["clv"]["total_clv"].as_f64().is_some_and(|v| v > 0.0),
+        "{manifest}"
+    );
+    assert_eq!(manifest["at_risk"]["value_basis"], "clv");
+    let published = churn_features::read_table(&dir.join("output/current/clv.parquet")).expect("published");
+    assert_eq!(
+        float_column(&published, "p_alive"),
+        float_column(
+            &churn_features::read_table(&dir.join("s.parquet")).expect("s"),
+            "p_alive"
+        )
+    );
+}
+
+#[test]
+fn lifetime_value_inputs_need_churn_features_on() {
+    let dir = Dir::new();
+    let sample = repo().join("data/sample/transactions.csv");
+    churn_features_config(
+        &dir,
+        "cf.toml",
+        &sample,
+        "[model]\nfeatures = [\"recency_days\", \"p_alive\"]",
+    );
+    // A configured list is taken as written: with churn_features on, it may name p_alive.
+    dir.churn(&["train", "--config", "cf.toml", "--model-out", "model.json"])
+        .success();
+    let text = std::fs::read_to_string(dir.join("cf.toml")).expect("config");
+    dir.write(
+        "off.toml",
+        text.replace("churn_features = true", "churn_features = false"),
+    );
+    let run = dir.churn(&["train", "--config", "off.toml", "--model-out", "off.json"]);
+    let err = run.failure();
+    assert_eq!(run.output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("p_alive") && err.contains("churn_features = true"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_customer_whose_rows_are_all_returns_is_neither_scored_nor_valued() {
+    // The snapshot and the purchase histories must agree on who is a customer, or value at risk
+    // would have no value for someone it scores.
+    let dir = Dir::new();
+    let mut text = std::fs::read_to_string(repo().join("data/sample/transactions.csv")).expect("sample");
+    text.push_str("RETURNS-ONLY,R-1,2023-06-01T10:00:00Z,-20.00,1,home\n");
+    let transactions = dir.write("transactions.csv", text);
+    churn_features_config(&dir, "churn.toml", &transactions, "");
+    dir.churn(&["run", "--config", "churn.toml"]).success();
+    let scores = churn_features::read_table(&dir.join("output/current/scores.parquet")).expect("scores");
+    assert!(!text_column(&scores, "customer_id").contains(&"RETURNS-ONLY".to_string()));
+    let clv = churn_features::read_table(&dir.join("output/current/clv.parquet")).expect("clv");
+    assert_eq!(text_column(&clv, "customer_id"), text_column(&scores, "customer_id"));
+}

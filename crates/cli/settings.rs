@@ -18,6 +18,7 @@ use churn_score::{default_actions, ActionRule, ModelParams, RiskBands, ValidMode
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
 use crate::args::{ClvArgs, FeaturesArgs, RunArgs, ScoreArgs, SegmentArgs, TrainArgs};
+use crate::commands::clv::churn_inputs as clv_inputs;
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub struct ClvConfig {
     pub merge_days: Option<u32>,
     pub horizon_days: Option<u32>,
     pub annual_discount_rate: Option<f64>,
+    /// Offer `p_alive` and `expected_purchases_<horizon>d` to the churn model as features.
+    pub churn_features: Option<bool>,
 }
 
 /// `[run]`: where `churn run` publishes and keeps models.
@@ -527,6 +530,9 @@ pub struct TrainSettings {
     pub model_out: Option<PathBuf>,
     /// Explicit labels: the customers table and its label column, and the holdout share.
     pub explicit_labels: Option<(PathBuf, String, f64)>,
+    /// `clv.churn_features`: every snapshot gets the lifetime-value model's `p_alive` and expected
+    /// purchases, fitted on the rows before that snapshot, as features.
+    pub clv_features: Option<ClvOptions>,
 }
 
 impl TrainSettings {
@@ -558,6 +564,26 @@ impl TrainSettings {
                 .map(|f| f.parse::<FeatureSpec>())
                 .collect::<Result<_, _>>()
                 .map_err(|e| config_error(format!("model.features: {e}")))?;
+        }
+        let clv_features = match &config.clv {
+            Some(c) if c.churn_features == Some(true) => Some(ClvOptions::resolve(Some(c), None, None, None, None)?),
+            _ => None,
+        };
+        match (&clv_features, &m.features) {
+            // The defaults grow by the lifetime-value features; a configured list is taken as written.
+            (Some(options), None) => params.features.extend(clv_inputs::specs(options.horizon_days)),
+            (None, _) => {
+                if let Some(spec) = params
+                    .features
+                    .iter()
+                    .find(|s| s.column() == clv_inputs::P_ALIVE || s.column().starts_with(clv_inputs::EXPECTED_PREFIX))
+                {
+                    return Err(config_error(format!(
+                        "model.features names {spec}, a lifetime-value output: set churn_features = true in [clv]"
+                    )));
+                }
+            }
+            (Some(_), Some(_)) => {}
         }
         params.l2 = m.l2.unwrap_or(params.l2);
         params.max_iterations = m.max_iterations.unwrap_or(params.max_iterations);
@@ -599,6 +625,7 @@ impl TrainSettings {
             active_within_days,
             model_out: args.model_out.clone(),
             explicit_labels,
+            clv_features,
         })
     }
 }

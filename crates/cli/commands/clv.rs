@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use churn_clv::{ClvModel, ClvSettings, History, Prediction};
-use churn_core::{Column, Table};
+use churn_core::{Column, FeatureFrame, Table};
 use churn_features::{purchase_history, write_table, FeatureParams, InputSpec, PurchaseHistory};
 use serde_json::json;
 
@@ -34,11 +34,30 @@ pub(crate) struct ClvRun {
 }
 
 impl ClvRun {
-    /// Each customer's CLV in the row order of `ids`; a customer without one is an error naming it
-    /// and `source`.
-    pub fn values_for(&self, ids: &[String], source: &str) -> Result<Vec<f64>> {
+    /// Each customer's CLV in the row order of `ids`.
+    pub fn values_for(&self, ids: &[String]) -> Result<Vec<f64>> {
+        self.lookup(ids, |p| p.clv)
+    }
+
+    /// One prediction per row of `ids`. Every customer of a snapshot has a purchase before it (one
+    /// whose rows are all returns is not in the snapshot), so a missing one is an error.
+    fn lookup(&self, ids: &[String], value: fn(&Prediction) -> f64) -> Result<Vec<f64>> {
         let customers = self.history.customers.iter().map(|c| c.customer_id.as_str());
-        values_by_id(customers.zip(self.predictions.iter().map(|p| p.clv)), ids, source)
+        values_by_id(
+            customers.zip(self.predictions.iter().map(value)),
+            ids,
+            "the lifetime values fitted on the same rows",
+        )
+    }
+
+    /// `frame` with the churn-model inputs of [`churn_inputs`].
+    pub fn with_churn_features(&self, frame: FeatureFrame) -> Result<FeatureFrame> {
+        let [p_alive, expected] = churn_inputs::columns(self.settings.horizon_days);
+        let p = self.lookup(frame.ids(), |p| p.p_alive)?;
+        let e = self.lookup(frame.ids(), |p| p.expected_purchases)?;
+        Ok(frame
+            .with_numeric(&p_alive, p.into_iter().map(Some).collect())?
+            .with_numeric(&expected, e.into_iter().map(Some).collect())?)
     }
 
     /// The per-customer table written as `clv.parquet`.
@@ -46,10 +65,11 @@ impl ClvRun {
         let h = self.settings.horizon_days;
         let column = |f: fn(&Prediction) -> f64| Column::Float64(self.predictions.iter().map(f).collect());
         let ids = self.history.customers.iter().map(|c| c.customer_id.clone()).collect();
+        let [p_alive, expected] = churn_inputs::columns(h);
         Ok(Table::new()
             .with_column("customer_id", Column::Text(ids))?
-            .with_column("p_alive", column(|p| p.p_alive))?
-            .with_column(&format!("expected_purchases_{h}d"), column(|p| p.expected_purchases))?
+            .with_column(&p_alive, column(|p| p.p_alive))?
+            .with_column(&expected, column(|p| p.expected_purchases))?
             .with_column(&format!("p_no_purchase_{h}d"), column(|p| p.p_no_purchase))?
             .with_column("expected_spend", column(|p| p.expected_spend))?
             .with_column(&format!("clv_{h}d"), column(|p| p.clv))?
@@ -61,7 +81,32 @@ impl ClvRun {
     }
 }
 
-/// The values of `pairs` (id, value) in the order of `ids`; an id without a value is an error.
+/// The lifetime-value outputs offered to the churn model (`clv.churn_features = true`): P(alive) as
+/// it is and the expected purchases over the CLV horizon on a log scale, like the other counts. They
+/// have the names of their `clv.parquet` columns, so `churn score --clv` finds them there.
+pub(crate) mod churn_inputs {
+    use churn_core::{FeatureSpec, Transform};
+
+    pub const P_ALIVE: &str = "p_alive";
+    pub const EXPECTED_PREFIX: &str = "expected_purchases_";
+
+    /// The two column names for a CLV horizon of `horizon_days`.
+    pub fn columns(horizon_days: u32) -> [String; 2] {
+        [P_ALIVE.to_string(), format!("{EXPECTED_PREFIX}{horizon_days}d")]
+    }
+
+    /// The two model inputs.
+    pub fn specs(horizon_days: u32) -> Vec<FeatureSpec> {
+        let [p_alive, expected] = columns(horizon_days);
+        vec![
+            FeatureSpec::new(&p_alive, Transform::Identity),
+            FeatureSpec::new(&expected, Transform::Log1p),
+        ]
+    }
+}
+
+/// The values of `pairs` (id, value) in the order of `ids`; an id without a value is an error naming
+/// it and `source`.
 pub(crate) fn values_by_id<'a>(
     pairs: impl Iterator<Item = (&'a str, f64)>,
     ids: &[String],

@@ -1,6 +1,6 @@
 //! One module per command; each takes resolved settings and a printer.
 
-mod clv;
+pub(crate) mod clv;
 mod explain;
 mod features;
 mod generate;

@@ -190,7 +190,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let registry = read_registry(&settings.models_dir)?;
 
     // Features, training and its evaluation.
-    let trained = run_training(&settings.train, printer)?;
+    let mut trained = run_training(&settings.train, printer)?;
     let as_of = trained.at_s.as_of;
     let frame: &FeatureFrame = &trained.frame_s;
 
@@ -259,18 +259,24 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     // Lifetime values, refitted each night on everything before S: value at risk becomes
     // churn probability x CLV.
     let clv_started = Instant::now();
-    let clv = match &settings.clv {
-        None => None,
-        Some(options) => {
-            let spinner = printer.spinner("fitting lifetime values");
-            let params = churn_features::FeatureParams {
-                as_of: Some(as_of),
-                ..settings.train.features.params.clone()
+    let clv = match (&settings.clv, trained.clv_s.take()) {
+        (None, _) => None,
+        (Some(options), fitted) => {
+            // With `clv.churn_features` the training already fitted this model at S.
+            let run = match fitted {
+                Some(run) => run,
+                None => {
+                    let spinner = printer.spinner("fitting lifetime values");
+                    let params = churn_features::FeatureParams {
+                        as_of: Some(as_of),
+                        ..settings.train.features.params.clone()
+                    };
+                    let run = compute_clv(&settings.train.features.input, &params, options, None);
+                    spinner.finish_and_clear();
+                    run?
+                }
             };
-            let run = compute_clv(&settings.train.features.input, &params, options, None);
-            spinner.finish_and_clear();
-            let run = run?;
-            let values = run.values_for(frame.ids(), "this run's lifetime values")?;
+            let values = run.values_for(frame.ids())?;
             let json = run.model.to_json()?;
             let file = format!("clv-{as_of}-{}.json", content_id(&json));
             let table = run.table()?.with_metadata("churn.clv_model", &file);

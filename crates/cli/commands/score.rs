@@ -11,6 +11,7 @@ use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, ScoredCus
 use churn_segment::SegmentModel;
 use serde_json::json;
 
+use super::clv::churn_inputs as clv_inputs;
 use super::thousands;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
@@ -58,12 +59,19 @@ pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<Str
     Ok(assignment.segment.iter().map(|&s| names[s].to_string()).collect())
 }
 
-/// Each customer's lifetime value from a `clv.parquet` written by `churn clv` as of the same date
-/// as the features, in the frame's row order.
-pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &FeatureFrame) -> Result<Vec<f64>> {
+/// Reads a `clv.parquet` written by `churn clv` from the same input and as-of date as the features.
+/// Returns each customer's lifetime value in the frame's row order, and the frame with the model
+/// inputs it lacks taken from the file (`p_alive` and the expected purchases, when the model was trained with them).
+pub(crate) fn load_clv(
+    path: &Path,
+    features: &FeatureTable,
+    frame: FeatureFrame,
+    model: &ChurnModel,
+) -> Result<(Vec<f64>, FeatureFrame)> {
     let table = churn_features::read_table(path)
         .with_context(|| format!("cannot read the lifetime values {}", path.display()))?;
     let meta = |key: &str| table.metadata().iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let as_of = features.as_of;
     match meta("churn.as_of") {
         Some(date) if date == as_of.to_string() => {}
         Some(date) => bail!(
@@ -77,31 +85,76 @@ pub(crate) fn load_clv_values(path: &Path, as_of: chrono::NaiveDate, frame: &Fea
             path.display()
         ),
     }
-    let column = |name: &str| table.columns().iter().find(|(n, _)| n == name).map(|(_, c)| c);
-    let clv = table
-        .columns()
-        .iter()
-        .find(|(n, _)| n.starts_with("clv_"))
-        .map(|(_, c)| c);
-    let (Some(Column::Text(ids)), Some(Column::Float64(values))) = (column("customer_id"), clv) else {
+    let fingerprint = meta(churn_features::META_FINGERPRINT).unwrap_or("none");
+    if fingerprint != features.fingerprint {
+        bail!(
+            "{} was computed from other transactions (input fingerprint {fingerprint}) than the features \
+             ({}); compute both from the same input",
+            path.display(),
+            features.fingerprint
+        );
+    }
+    let float = |name: &str| match table.columns().iter().find(|(n, _)| n == name) {
+        Some((_, Column::Float64(values))) => Some(values),
+        _ => None,
+    };
+    let (Some(Column::Text(ids)), Some(clv)) = (
+        table.columns().iter().find(|(n, _)| n == "customer_id").map(|(_, c)| c),
+        table
+            .columns()
+            .iter()
+            .find(|(n, _)| n.starts_with("clv_"))
+            .and_then(|(n, _)| float(n)),
+    ) else {
         bail!("{} has no customer_id and clv_<days>d columns", path.display());
     };
-    super::clv::values_by_id(
-        ids.iter().map(String::as_str).zip(values.iter().copied()),
-        frame.ids(),
-        &format!("{} (were both computed from the same transactions?)", path.display()),
-    )
+    let source = format!("{} (were both computed with the same input settings?)", path.display());
+    let by_id = |values: &[f64]| {
+        super::clv::values_by_id(
+            ids.iter().map(String::as_str).zip(values.iter().copied()),
+            frame.ids(),
+            &source,
+        )
+    };
+    let values = by_id(clv)?;
+    let mut added = Vec::new();
+    for input in &model.design.inputs {
+        let column = input.spec.column();
+        if let (None, Some(source)) = (frame.numeric(column), float(column)) {
+            added.push((column, by_id(source)?.into_iter().map(Some).collect()));
+        }
+    }
+    let mut frame = frame;
+    for (column, values) in added {
+        frame = frame.with_numeric(column, values)?;
+    }
+    Ok((values, frame))
 }
 
 pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let (table, frame) = load_features(&settings.features)?;
     let model = load_model(&settings.model)?;
-    let values = settings
-        .clv
-        .as_deref()
-        .map(|path| load_clv_values(path, table.as_of, &frame))
-        .transpose()?;
+    let (values, frame) = match settings.clv.as_deref() {
+        Some(path) => {
+            let (values, frame) = load_clv(path, &table, frame, &model)?;
+            (Some(values), frame)
+        }
+        None => (None, frame),
+    };
+    if let Some(input) = model.design.inputs.iter().find(|i| {
+        let column = i.spec.column();
+        frame.numeric(column).is_none()
+            && (column == clv_inputs::P_ALIVE || column.starts_with(clv_inputs::EXPECTED_PREFIX))
+    }) {
+        bail!(
+            "{} uses {}, a lifetime-value output that {} does not have: pass the lifetime values of the same \
+             date with --clv clv.parquet",
+            settings.model.display(),
+            input.spec.column(),
+            settings.features.display()
+        );
+    }
     let read_seconds = started.elapsed().as_secs_f64();
     let segments = settings
         .segment_model

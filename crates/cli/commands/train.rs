@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
 use churn_core::FeatureFrame;
-use churn_features::{extract_features, read_customer_table, FeatureTable, FEATURE_SET_VERSION};
+use churn_features::{extract_features, read_customer_table, FeatureParams, FeatureTable, FEATURE_SET_VERSION};
 use churn_score::{
     churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, ChurnModel, Evaluation,
     Metrics, TrainingSource,
 };
 use serde_json::json;
 
+use super::clv::{compute as compute_clv, ClvRun};
 use super::thousands;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
@@ -37,6 +38,31 @@ fn snapshot(
     result.with_context(|| format!("cannot compute the features for {what}"))
 }
 
+/// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on: a
+/// BG/NBD + Gamma-Gamma model fitted on the rows before the snapshot, like every other feature, so
+/// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
+fn snapshot_frame(
+    settings: &TrainSettings,
+    table: &FeatureTable,
+    printer: Printer,
+    what: &str,
+) -> Result<(FeatureFrame, Option<ClvRun>)> {
+    let frame = table.to_frame()?;
+    let Some(options) = &settings.clv_features else {
+        return Ok((frame, None));
+    };
+    let params = FeatureParams {
+        as_of: Some(table.as_of),
+        ..settings.features.params.clone()
+    };
+    let spinner = printer.spinner(&format!("fitting lifetime values for {what}"));
+    let run = compute_clv(&settings.features.input, &params, options, None);
+    spinner.finish_and_clear();
+    let run = run.with_context(|| format!("cannot compute the lifetime-value features for {what}"))?;
+    let frame = run.with_churn_features(frame)?;
+    Ok((frame, Some(run)))
+}
+
 /// Customers who bought within `days` of the snapshot, or everyone.
 fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
     let Some(days) = days else { return Ok(frame) };
@@ -51,6 +77,8 @@ pub(crate) struct Trained {
     /// The features at the as-of date `S` (the snapshot to score), and as a frame.
     pub at_s: FeatureTable,
     pub frame_s: FeatureFrame,
+    /// The lifetime-value fit at `S` when the model uses its outputs (`clv.churn_features`).
+    pub clv_s: Option<ClvRun>,
     /// The training snapshot `S - H` and the evaluation-fit snapshot.
     pub c1: NaiveDate,
     pub c2: NaiveDate,
@@ -94,7 +122,8 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
         &format!("the training snapshot {c1}"),
     )
     .with_context(|| history(c1, "training"))?;
-    let (frame_s, frame_c1) = (at_s.to_frame()?, at_c1.to_frame()?);
+    let (frame_s, clv_s) = snapshot_frame(settings, &at_s, printer, "the as-of date")?;
+    let (frame_c1, _) = snapshot_frame(settings, &at_c1, printer, &format!("the training snapshot {c1}"))?;
     let train_frame = active(frame_c1.clone(), settings.active_within_days)?;
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
@@ -136,7 +165,9 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
                 &format!("the evaluation-fit snapshot {c2}"),
             )
             .with_context(|| history(c2, "evaluation-fit"))?;
-            let fit_frame = active(at_c2.to_frame()?, settings.active_within_days)?;
+            let (frame_c2, _) =
+                snapshot_frame(settings, &at_c2, printer, &format!("the evaluation-fit snapshot {c2}"))?;
+            let fit_frame = active(frame_c2, settings.active_within_days)?;
             // Labels look the customers up in the full later snapshot: activity filters who is
             // modelled, not whether a purchase counts.
             let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
@@ -176,6 +207,7 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
         model,
         at_s,
         frame_s,
+        clv_s,
         c1,
         c2,
         customers: train_frame.len(),

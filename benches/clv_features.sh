@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Do the lifetime-value outputs help the churn model? Out-of-time ROC AUC of `churn train` without and
+# with `clv.churn_features`, and of P(alive) and expected purchases alone, on the bundled sample,
+# Online Retail II (2009-2010) and the CDNOW master file from ../shared/data.
+#
+#   benches/clv_features.sh [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-bench-data/clv-features}"
+shared="$(cd .. && pwd)/shared/data"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
+cargo build --release --quiet --bin churn
+churn="$CARGO_TARGET_DIR/release/churn"
+mkdir -p "$out"
+
+write_configs() { # name, as-of, horizon, [input] body
+  local name="$1" as_of="$2" h="$3" input="$4"
+  printf 'as_of = "%s"\nhorizon_days = %s\n%s\n' "$as_of" "$h" "$input" > "$out/$name-without.toml"
+  { cat "$out/$name-without.toml"; printf '[clv]\ntime_unit = "week"\nchurn_features = true\n'; } > "$out/$name-with.toml"
+  { cat "$out/$name-with.toml"; printf '[model]\nfeatures = ["p_alive"]\n'; } > "$out/$name-p_alive.toml"
+  { cat "$out/$name-with.toml"; printf '[model]\nfeatures = ["log1p(expected_purchases_365d)"]\n'; } > "$out/$name-expected.toml"
+}
+
+write_configs sample 2024-01-01 90 "[input]
+transactions = \"$PWD/data/sample/transactions.csv\"
+[input.columns]
+timestamp = \"ts\"
+order_id = \"order_id\""
+
+write_configs retail 2010-12-01 91 "[input]
+transactions = \"$shared/online_retail_ii/online_retail_II_2009_2010.csv.gz\"
+where = \"Invoice NOT LIKE 'A%'\"
+[input.columns]
+customer_id = '\"Customer ID\"'
+timestamp = \"InvoiceDate\"
+amount = \"Quantity * Price\"
+order_id = \"Invoice\""
+
+write_configs cdnow 1998-07-01 91 "[input]
+transactions = \"$shared/cdnow/CDNOW_master.txt\"
+delimiter = \"whitespace\"
+column_names = [\"customer\", \"date\", \"cds\", \"dollars\"]
+timestamp_format = \"%Y%m%d\"
+[input.columns]
+customer_id = \"customer\"
+timestamp = \"date\"
+amount = \"dollars\""
+
+printf '%-8s %9s %9s %9s %9s %9s\n' data customers without with p_alive expected
+for name in sample retail cdnow; do
+  row="$name"
+  for variant in without with p_alive expected; do
+    "$churn" train --config "$out/$name-$variant.toml" --model-out "$out/$name-$variant.json" --json --quiet \
+      > "$out/$name-$variant.out"
+    [ "$variant" = without ] && row="$row $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["customers"])' "$out/$name-$variant.out")"
+    auc=$(python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["evaluation"]["model"]["roc_auc"])' "$out/$name-$variant.out")
+    row="$row $auc"
+  done
+  printf '%-8s %9s %9s %9s %9s %9s\n' $row
+done
