@@ -120,6 +120,16 @@ pub enum Command {
     )]
     Explain(ExplainArgs),
 
+    /// Draw report.html for a published run: one self-contained page with the headline numbers,
+    /// segments, revenue concentration, risk, model quality, drift and data quality.
+    ///
+    /// `churn run` writes it into every run; this command redraws it from the run's files
+    /// (manifest.json, scores.parquet, features.parquet, segment_profiles.csv, changes.csv). The page
+    /// has inline CSS and SVG charts, no scripts and no links out, so it opens from a file share
+    /// or an email attachment.
+    #[command(after_help = "Example:\n  churn report --run output/current --out /tmp/churn-report.html")]
+    Report(ReportArgs),
+
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood.
     ///
     /// Reads the transactions up to and including --calibration-end, merges each customer's
@@ -270,6 +280,16 @@ pub struct ScoreArgs {
     /// probability x CLV instead of churn probability x last year's spend.
     #[arg(long, value_name = "FILE")]
     pub clv: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ReportArgs {
+    /// A run directory written by `churn run` (for example output/current).
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// Where to write the page [default: report.html in the run directory].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -8,6 +8,7 @@ mod commands;
 mod outputs;
 mod printer;
 mod publish;
+mod report;
 mod settings;
 
 use std::process::ExitCode;

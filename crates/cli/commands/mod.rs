@@ -4,6 +4,7 @@ pub(crate) mod clv;
 mod explain;
 mod features;
 mod generate;
+mod report;
 mod run;
 mod score;
 mod segment;
@@ -40,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
             let settings = crate::settings::ClvCommandSettings::resolve(&clv_args)?;
             clv::clv(&settings, printer)
         }
+        Command::Report(report_args) => report::report(&report_args, printer),
         Command::Explain(explain_args) => explain::explain(&explain_args, printer),
         Command::Run(run_args) => {
             let settings = crate::settings::RunSettings::resolve(&run_args)?;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use churn_core::{Column, FeatureFrame, Table};
 use churn_features::{input_files, read_table, write_table};
-use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel};
+use churn_score::{at_risk, population_stability, score_customers, write_at_risk, ChurnModel, Drift};
 use churn_segment::{fit_segments, profile_segments, Assignment, Provenance, SegmentModel};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -166,6 +166,38 @@ struct NightlyClv {
     file: String,
     /// `clv.parquet`.
     table: Table,
+}
+
+/// The report of a run, in its directory.
+pub(crate) const REPORT_FILE: &str = "report.html";
+
+/// Each model input's drift and the score's, from the training snapshot to now.
+fn drift(
+    model: &ChurnModel,
+    training: &FeatureFrame,
+    now: &FeatureFrame,
+    scored: &[churn_score::ScoredCustomer],
+) -> Result<(Vec<Drift>, Drift)> {
+    let mut features = Vec::new();
+    for input in &model.design.inputs {
+        let column = input.spec.column();
+        if features.iter().any(|d: &Drift| d.name == column) {
+            continue;
+        }
+        features.push(population_stability(
+            column,
+            training.numeric_column(column)?,
+            now.numeric_column(column)?,
+        ));
+    }
+    let then: Vec<Option<f64>> = model
+        .predict(training)
+        .context("cannot score the training snapshot for the drift of the score")?
+        .into_iter()
+        .map(Some)
+        .collect();
+    let current: Vec<Option<f64>> = scored.iter().map(|s| Some(s.churn_probability)).collect();
+    Ok((features, population_stability("churn_probability", &then, &current)))
 }
 
 /// A short name for a model's content: the same model always gets the same file name, so that the
@@ -331,6 +363,15 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         profile.churn_rate = (!members.is_empty())
             .then(|| members.iter().filter(|&&r| trained.train_labels[r]).count() as f64 / members.len() as f64);
     }
+    let drift = drift(scoring_model, &trained.train_frame, frame, &scored)?;
+    for d in std::iter::once(&drift.1).chain(&drift.0).filter(|d| d.level == "major") {
+        tracing::warn!(
+            "{} has shifted since the training snapshot {}: population stability index {:.3}",
+            d.name,
+            trained.c1,
+            d.psi
+        );
+    }
     let mut columns = ScoreColumns::with_capacity(scored.len());
     for s in scored {
         columns.push(s);
@@ -426,6 +467,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             "trained": new_churn_file, "promoted": promoted, "refusals": refusals, "scoring_model": scoring_file,
             "training_snapshot": trained.c1.to_string(), "evaluation_fit_snapshot": trained.c2.to_string(),
             "evaluation": trained.model.evaluation, "warnings": trained.model.warnings,
+            "training_customers": trained.customers, "training_churners": trained.churners,
+            "coefficients": scoring_model.columns.iter().zip(&scoring_model.coefficients).map(|(c, w)| json!({"column": c, "coefficient": w})).collect::<Vec<_>>(),
         },
         "clv": clv.as_ref().map(|NightlyClv { run, file, .. }| json!({
             "model": file,
@@ -444,6 +487,12 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
             "value_basis": if clv.is_some() { "clv" } else { "spend_365d" },
         },
         "changes": change_rows.len(),
+        "drift": {
+            "reference_snapshot": trained.c1.to_string(),
+            "features": drift.0,
+            "score": drift.1,
+        },
+        "report": REPORT_FILE,
         "timings": {
             "features_seconds": trained.features_seconds, "evaluation_seconds": trained.evaluation_seconds,
             "fit_seconds": trained.fit_seconds, "segments_seconds": segments_seconds, "clv_seconds": clv_seconds, "score_seconds": score_seconds,
@@ -452,6 +501,9 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         "outputs": output_files,
     });
     staging.write("manifest.json", serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    // The report reads the run's files, as `churn report --run` does.
+    let page = crate::report::render_run(&staging.path(""))?;
+    staging.write(REPORT_FILE, page.as_bytes())?;
     staging.write("_SUCCESS", b"")?;
     spinner.finish_and_clear();
     let published = staging.publish(output, &format!("{as_of}-{run_id}"))?;

@@ -4,7 +4,9 @@ use churn_core::{FeatureFrame, FeatureSpec, Transform};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::metrics::{brier, calibration, log_loss, pr_auc, roc_auc, top_fraction, CalibrationBin, TopFraction};
+use crate::metrics::{
+    brier, calibration, gains_curve, log_loss, pr_auc, roc_auc, roc_curve, top_fraction, CalibrationBin, TopFraction,
+};
 use crate::model::ChurnModel;
 use crate::params::{ModelParams, ValidModelParams};
 use crate::train::{train, TrainingSource};
@@ -23,6 +25,12 @@ pub struct Metrics {
     pub brier: f64,
     /// Lift and capture in the top 10 % by probability.
     pub top_decile: Option<TopFraction>,
+    /// The ROC curve (at most 101 points), for charts.
+    #[serde(default)]
+    pub roc_curve: Vec<[f64; 2]>,
+    /// The cumulative gains curve in 5 % steps, for charts.
+    #[serde(default)]
+    pub gains: Vec<[f64; 2]>,
 }
 
 impl Metrics {
@@ -34,6 +42,8 @@ impl Metrics {
             log_loss: log_loss(probabilities, labels),
             brier: brier(probabilities, labels),
             top_decile: top_fraction(probabilities, labels, 0.1),
+            roc_curve: roc_curve(probabilities, labels, 101),
+            gains: gains_curve(probabilities, labels, 20),
         }
     }
 }

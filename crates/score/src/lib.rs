@@ -32,6 +32,7 @@
 //! ```
 
 mod design;
+pub mod drift;
 mod error;
 mod evaluate;
 mod labels;
@@ -42,6 +43,7 @@ mod score;
 mod train;
 
 pub use design::{default_inputs, Design, Input};
+pub use drift::{population_stability, Drift, DriftBin};
 pub use error::{Error, ParamError, Result};
 pub use evaluate::{evaluate_holdout, evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
 pub use labels::{churn_labels, explicit_labels};

@@ -141,6 +141,61 @@ pub fn top_fraction(scores: &[f64], labels: &[bool], fraction: f64) -> Option<To
     })
 }
 
+/// The ROC curve, `[false positive rate, true positive rate]` from `[0, 0]` to `[1, 1]`, one point
+/// after each group of tied scores (a tie is a straight segment, so the trapezoids under these
+/// points sum to [`roc_auc`] exactly). With more than `max_points` groups, evenly spaced groups are
+/// kept (always the first and last points): the curve for a chart, not for the AUC. Empty without
+/// both classes.
+pub fn roc_curve(scores: &[f64], labels: &[bool], max_points: usize) -> Vec<[f64; 2]> {
+    let positives = labels.iter().filter(|&&y| y).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return Vec::new();
+    }
+    let order = by_score_desc(scores);
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut points = vec![[0.0, 0.0]];
+    for (start, end) in tie_groups(scores, &order) {
+        let pos = order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
+        tp += pos;
+        fp += (end - start) as f64 - pos;
+        points.push([fp / negatives, tp / positives]);
+    }
+    thin(points, max_points)
+}
+
+/// The cumulative gains curve: `[share of customers targeted, share of churners among them]` at
+/// `steps` equal steps of the share targeted (0, 1/steps, ..., 1), highest scores first, ties at a
+/// cut counted in proportion as in [`top_fraction`]. Empty without positives.
+pub fn gains_curve(scores: &[f64], labels: &[bool], steps: usize) -> Vec<[f64; 2]> {
+    if !labels.iter().any(|&y| y) || steps == 0 {
+        return Vec::new();
+    }
+    (0..=steps)
+        .map(|k| {
+            let fraction = k as f64 / steps as f64;
+            let capture = if k == 0 {
+                0.0
+            } else {
+                top_fraction(scores, labels, fraction).map_or(0.0, |t| t.capture)
+            };
+            [fraction, capture]
+        })
+        .collect()
+}
+
+/// At most `max_points` of `points` (at least 2), evenly spaced, keeping the first and the last.
+fn thin(points: Vec<[f64; 2]>, max_points: usize) -> Vec<[f64; 2]> {
+    let max_points = max_points.max(2);
+    if points.len() <= max_points {
+        return points;
+    }
+    let last = points.len() - 1;
+    (0..max_points)
+        .map(|k| points[(k * last).div_ceil(max_points - 1).min(last)])
+        .collect()
+}
+
 /// One bin of a calibration table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationBin {
@@ -185,6 +240,41 @@ mod tests {
     use super::*;
 
     const EPS: f64 = 1e-12;
+
+    #[test]
+    fn the_roc_curve_walks_tie_groups_and_its_area_is_the_auc() {
+        // Positives 0.8, 0.4, 0.4; negatives 0.4, 0.1: groups {0.8}, {0.4 x3}, {0.1}.
+        let scores = [0.8, 0.4, 0.4, 0.4, 0.1];
+        let labels = [true, true, true, false, false];
+        let curve = roc_curve(&scores, &labels, 100);
+        assert_eq!(curve, vec![[0.0, 0.0], [0.0, 1.0 / 3.0], [0.5, 1.0], [1.0, 1.0]]);
+        let area: f64 = curve
+            .windows(2)
+            .map(|w| (w[1][0] - w[0][0]) * (w[1][1] + w[0][1]) / 2.0)
+            .sum();
+        assert!((area - roc_auc(&scores, &labels).expect("auc")).abs() < EPS, "{area}");
+        // Thinned: the ends are kept.
+        let scores: Vec<f64> = (0..1000).map(f64::from).collect();
+        let labels: Vec<bool> = (0..1000).map(|i| i % 3 == 0).collect();
+        let thin = roc_curve(&scores, &labels, 50);
+        assert_eq!(thin.len(), 50);
+        assert_eq!((thin[0], thin[49]), ([0.0, 0.0], [1.0, 1.0]));
+        assert!(thin.windows(2).all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1]));
+        assert!(roc_curve(&[0.1, 0.2], &[true, true], 10).is_empty());
+    }
+
+    #[test]
+    fn gains_count_ties_at_the_cut_in_proportion() {
+        // 4 customers, 2 churners: scores 0.9 (churner), 0.5 (churner), 0.5, 0.1.
+        let scores = [0.9, 0.5, 0.5, 0.1];
+        let labels = [true, true, false, false];
+        let gains = gains_curve(&scores, &labels, 4);
+        // Top 25 %: the 0.9 churner (1/2). Top 50 %: it and half of the tied pair (1.5 / 2).
+        assert_eq!(
+            gains,
+            vec![[0.0, 0.0], [0.25, 0.5], [0.5, 0.75], [0.75, 1.0], [1.0, 1.0]]
+        );
+    }
 
     #[test]
     fn roc_auc_counts_ties_as_half() {

@@ -1,0 +1,759 @@
+//! `report.html`: one self-contained page about a run, for people who would rather look than read.
+//!
+//! [`render_run`] reads only the files of a run directory (the manifest, the scores, the features,
+//! the segment profiles and the changes), so `churn run` and `churn report --run DIR` draw the same
+//! page from the same bytes, and the page is the same bytes run after run. Everything is inline:
+//! CSS in a `<style>` element, charts as `<svg>` elements (see [`svg`]), no scripts, no fonts, no
+//! links out, so it opens from a CRM share or an email attachment.
+
+pub mod format;
+pub mod svg;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{Duration, NaiveDate};
+use churn_core::{Column, FeatureFrame, Table};
+use churn_features::{read_table, FeatureTable};
+use serde_json::Value;
+
+use format::{count, money, number, percent};
+use svg::{bar_chart, column_chart, escape, line_chart, Series, Ticks};
+
+/// What the report reads from a run directory.
+struct Run {
+    manifest: Value,
+    scores: Table,
+    features: FeatureFrame,
+    as_of: NaiveDate,
+    profiles: Csv,
+    changes: Csv,
+}
+
+/// A small CSV file, as text.
+struct Csv {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    fn read(path: &Path) -> Result<Csv> {
+        let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let header = reader
+            .headers()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Csv { header, rows })
+    }
+
+    fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+}
+
+impl Run {
+    fn load(dir: &Path) -> Result<Run> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest: Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a run manifest", path.display()))?;
+        if manifest["format"] != "churn-run" {
+            anyhow::bail!(
+                "{} is not a run manifest (format {})",
+                path.display(),
+                manifest["format"]
+            );
+        }
+        let scores = read_table(&dir.join("scores.parquet"))
+            .with_context(|| format!("cannot read the scores in {}", dir.display()))?;
+        let features = FeatureTable::read_parquet(&dir.join("features.parquet"))
+            .with_context(|| format!("cannot read the features in {}", dir.display()))?;
+        let as_of = features.as_of;
+        Ok(Run {
+            manifest,
+            scores,
+            features: features.to_frame()?,
+            as_of,
+            profiles: Csv::read(&dir.join("segment_profiles.csv"))?,
+            changes: Csv::read(&dir.join("changes.csv"))?,
+        })
+    }
+
+    fn floats(&self, name: &str) -> Result<&[f64]> {
+        match self.scores.columns().iter().find(|(n, _)| n == name) {
+            Some((_, Column::Float64(v))) => Ok(v),
+            _ => anyhow::bail!("scores.parquet has no number column {name}"),
+        }
+    }
+
+    fn texts(&self, name: &str) -> Result<Vec<String>> {
+        match self.scores.columns().iter().find(|(n, _)| n == name) {
+            Some((_, Column::Text(v))) => Ok(v.clone()),
+            Some((_, Column::OptionalText(v))) => Ok(v.iter().map(|s| s.clone().unwrap_or_default()).collect()),
+            _ => anyhow::bail!("scores.parquet has no text column {name}"),
+        }
+    }
+}
+
+/// Renders the report of the run in `dir`.
+pub fn render_run(dir: &Path) -> Result<String> {
+    let run = Run::load(dir)?;
+    let mut body = String::new();
+    headline(&run, &mut body)?;
+    segments(&run, &mut body);
+    concentration(&run, &mut body)?;
+    risk(&run, &mut body)?;
+    model_quality(&run, &mut body);
+    drift(&run, &mut body);
+    data_quality(&run, &mut body)?;
+    Ok(page(&format!("Churn report {}", run.as_of), &body))
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1a1a1a;background:#fafafa}\
+main{max-width:1100px;margin:0 auto;padding:24px}h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #0072B2;padding-bottom:4px}\
+h3{font-size:15px;margin:18px 0 6px}p.note{color:#555;font-size:13px;margin:4px 0 10px}\
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:150px}\
+.card b{display:block;font-size:22px}.card span{font-size:12px;color:#555}\
+.charts{display:flex;flex-wrap:wrap;gap:16px}svg.chart{background:#fff;border:1px solid #e3e3e3;border-radius:4px}\
+table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0 12px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}\
+th{background:#f0f0f0}td.l,th.l{text-align:left}.ok{color:#1b7a3a}.warn{color:#b36b00;font-weight:600}.bad{color:#c0392b;font-weight:700}\
+.badge{padding:1px 6px;border-radius:3px;font-size:12px}.badge.stable{background:#e3f4e8}.badge.moderate{background:#fff0d6}.badge.major{background:#fbe0dc}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head>\n\
+         <body><main>\n{body}\n</main></body></html>\n",
+        escape(title)
+    )
+}
+
+fn f64_of(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn card(out: &mut String, value: &str, label: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+        escape(value),
+        escape(label)
+    );
+}
+
+fn headline(run: &Run, out: &mut String) -> Result<()> {
+    let m = &run.manifest;
+    let model = &m["model"];
+    let evaluation = &model["evaluation"];
+    let auc = |key: &str| f64_of(&evaluation[key]["roc_auc"]);
+    let horizon = u64_of(&m["horizon_days"]);
+    let _ = write!(
+        out,
+        "<section id=\"headline\"><h1>Customer churn report, as of {}</h1><p class=\"note\">Churn: no purchase \
+         within {horizon} days. Customers are scored on their purchases before {}.</p><div class=\"cards\">",
+        run.as_of, run.as_of
+    );
+    card(out, &count(u64_of(&m["customers"])), "customers scored");
+    let (customers, churners) = (
+        u64_of(&model["training_customers"]),
+        u64_of(&model["training_churners"]),
+    );
+    card(
+        out,
+        &percent(churners as f64 / customers.max(1) as f64),
+        &format!(
+            "churned in the last {horizon} days ({} of {} customers at {})",
+            count(churners),
+            count(customers),
+            model["training_snapshot"].as_str().unwrap_or("?")
+        ),
+    );
+    card(out, &count(u64_of(&m["at_risk"]["customers"])), "customers at risk");
+    let basis = match m["at_risk"]["value_basis"].as_str() {
+        Some("clv") => "churn probability x lifetime value",
+        _ => "churn probability x spend in the last 365 days",
+    };
+    card(
+        out,
+        &money(f64_of(&m["at_risk"]["value_at_risk"])),
+        &format!("value at risk ({basis})"),
+    );
+    card(
+        out,
+        &format!("{:.3}", auc("model")),
+        &format!(
+            "ROC AUC out of time (recency alone {:.3}, RFM score {:.3})",
+            auc("recency_baseline"),
+            auc("rfm_baseline")
+        ),
+    );
+    let promoted = model["promoted"].as_bool().unwrap_or(false);
+    card(
+        out,
+        if promoted { "promoted" } else { "not promoted" },
+        &if promoted {
+            "tonight's model passed its gates and scores".to_string()
+        } else {
+            format!(
+                "kept {}: {}",
+                model["scoring_model"].as_str().unwrap_or("?"),
+                model["refusals"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default()
+            )
+        },
+    );
+    out.push_str("</div></section>\n");
+    Ok(())
+}
+
+fn segments(run: &Run, out: &mut String) {
+    let p = &run.profiles;
+    out.push_str("<section id=\"segments\"><h2>Segments</h2>");
+    let (Some(name), Some(customers), Some(share_c), Some(share_r)) = (
+        p.column("segment_name"),
+        p.column("customers"),
+        p.column("share_customers"),
+        p.column("share_revenue"),
+    ) else {
+        out.push_str("<p class=\"note\">segment_profiles.csv lacks its columns.</p></section>\n");
+        return;
+    };
+    let cell = |row: &Vec<String>, i: usize| row.get(i).cloned().unwrap_or_default();
+    let num = |row: &Vec<String>, i: usize| cell(row, i).parse::<f64>().unwrap_or(f64::NAN);
+    let names: Vec<String> = p.rows.iter().map(|r| cell(r, name)).collect();
+    out.push_str("<div class=\"charts\">");
+    out.push_str(&bar_chart(
+        "segment-shares",
+        "Customers and revenue by segment",
+        &names,
+        &[
+            ("share of customers", p.rows.iter().map(|r| num(r, share_c)).collect()),
+            ("share of revenue", p.rows.iter().map(|r| num(r, share_r)).collect()),
+        ],
+        Ticks::Percent,
+        &percent,
+    ));
+    out.push_str(
+        "</div><h3>Segment profiles</h3><table id=\"profiles\"><tr><th class=\"l\">segment</th><th>customers</th>\
+        <th>days since last order (median)</th><th>orders (median)</th><th>total spend (median)</th>\
+        <th>days as customer (median)</th><th>churned in the last horizon</th></tr>",
+    );
+    for row in &p.rows {
+        let get = |col: &str, f: &dyn Fn(f64) -> String| p.column(col).map_or("-".to_string(), |i| f(num(row, i)));
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&cell(row, name)),
+            count(num(row, customers) as u64),
+            get("recency_days_median", &|v| number(v, 0)),
+            get("frequency_median", &|v| number(v, 1)),
+            get("monetary_total_median", &money),
+            get("tenure_days_median", &|v| number(v, 0)),
+            get("churn_rate", &percent),
+        );
+    }
+    out.push_str("</table>");
+    // The k-means segments against the RFM rule segments.
+    let rfm: Vec<(usize, &str)> = p
+        .header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.strip_prefix("rfm_segment=").map(|n| (i, n)))
+        .collect();
+    if !rfm.is_empty() {
+        out.push_str("<h3>Segments against the RFM segments</h3><p class=\"note\">Customers in each pair; shading by the share of the segment's row.</p><table id=\"crosstab\"><tr><th class=\"l\">segment</th>");
+        for (_, n) in &rfm {
+            let _ = write!(out, "<th>{}</th>", escape(n));
+        }
+        out.push_str("</tr>");
+        for row in &p.rows {
+            let total = num(row, customers).max(1.0);
+            let _ = write!(out, "<tr><td class=\"l\">{}</td>", escape(&cell(row, name)));
+            for (i, _) in &rfm {
+                let v = num(row, *i);
+                let _ = write!(
+                    out,
+                    "<td style=\"background:rgba(0,114,178,{:.2})\">{}</td>",
+                    (v / total).clamp(0.0, 1.0) * 0.6,
+                    if v.is_finite() { count(v as u64) } else { "-".into() }
+                );
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+    }
+    // Moves since the previous run.
+    let c = &run.changes;
+    out.push_str("<h3>Changes since the previous run</h3>");
+    if c.rows.is_empty() {
+        out.push_str("<p class=\"note\">No changes: this is the first run, or nobody moved.</p>");
+    } else if let (Some(kind), Some(old), Some(new)) =
+        (c.column("change"), c.column("old_value"), c.column("new_value"))
+    {
+        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut moves: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+        for row in &c.rows {
+            let k = row.get(kind).map_or("", String::as_str);
+            *kinds.entry(k).or_default() += 1;
+            if k == "segment_changed" {
+                let pair = (
+                    row.get(old).map_or("", String::as_str),
+                    row.get(new).map_or("", String::as_str),
+                );
+                *moves.entry(pair).or_default() += 1;
+            }
+        }
+        out.push_str("<table id=\"changes\"><tr><th class=\"l\">change</th><th>customers</th></tr>");
+        for (k, n) in &kinds {
+            let _ = write!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
+                escape(&k.replace('_', " ")),
+                count(*n)
+            );
+        }
+        out.push_str("</table>");
+        if !moves.is_empty() {
+            let mut moves: Vec<_> = moves.into_iter().collect();
+            moves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            out.push_str("<table id=\"moves\"><tr><th class=\"l\">from segment</th><th class=\"l\">to segment</th><th>customers</th></tr>");
+            for ((from, to), n) in moves.iter().take(12) {
+                let _ = write!(
+                    out,
+                    "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td></tr>",
+                    escape(from),
+                    escape(to),
+                    count(*n)
+                );
+            }
+            out.push_str("</table>");
+        }
+    }
+    out.push_str("</section>\n");
+}
+
+/// The Lorenz curve of total spend: customers from the biggest spender down, against the share of
+/// all spend they bring (negative totals count as 0).
+fn lorenz(spend: &[f64]) -> (Vec<[f64; 2]>, f64, f64) {
+    let mut sorted: Vec<f64> = spend.iter().map(|v| v.max(0.0)).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let total: f64 = sorted.iter().sum();
+    let n = sorted.len();
+    if n == 0 || total <= 0.0 {
+        return (vec![[0.0, 0.0], [1.0, 1.0]], f64::NAN, f64::NAN);
+    }
+    let mut cumulative = Vec::with_capacity(n + 1);
+    let mut running = 0.0;
+    cumulative.push(0.0);
+    for v in &sorted {
+        running += v;
+        cumulative.push(running / total);
+    }
+    // The share of the top `q` of customers, interpolating inside the customer at the cut.
+    let share = |q: f64| {
+        let position = q * n as f64;
+        let whole = position.floor() as usize;
+        let next = cumulative[(whole + 1).min(n)];
+        cumulative[whole.min(n)] + (position - whole as f64) * (next - cumulative[whole.min(n)])
+    };
+    let points = (0..=100).map(|k| [k as f64 / 100.0, share(k as f64 / 100.0)]).collect();
+    (points, share(0.1), share(0.2))
+}
+
+fn concentration(run: &Run, out: &mut String) -> Result<()> {
+    let spend = run.features.required("monetary_total")?;
+    let (points, top10, top20) = lorenz(&spend);
+    let _ = write!(
+        out,
+        "<section id=\"concentration\"><h2>Revenue concentration</h2><p class=\"note\">The top 10 % of customers \
+         bring <b>{}</b> of all spend, the top 20 % bring <b>{}</b>.</p><div class=\"charts\">",
+        percent(top10),
+        percent(top20)
+    );
+    out.push_str(&line_chart(
+        "lorenz",
+        "Share of spend by the top customers",
+        ("share of customers, biggest spenders first", Ticks::Percent, 0.0, 1.0),
+        ("share of total spend", Ticks::Percent, 0.0, 1.0),
+        &[Series {
+            name: "customers",
+            points: &points,
+            dashed: false,
+            markers: false,
+        }],
+        true,
+    ));
+    out.push_str("</div></section>\n");
+    Ok(())
+}
+
+fn risk(run: &Run, out: &mut String) -> Result<()> {
+    let p = run.floats("churn_probability")?;
+    let value = run.floats("value_at_risk")?;
+    let bands = run.texts("risk_band")?;
+    let segments = run.texts("segment")?;
+    let mut histogram = vec![0.0; 20];
+    for v in p {
+        histogram[((v * 20.0) as usize).min(19)] += 1.0;
+    }
+    let labels: Vec<String> = (0..20).map(|b| format!("{}%", b * 5)).collect();
+    out.push_str("<section id=\"risk\"><h2>Risk</h2><div class=\"charts\">");
+    out.push_str(&column_chart(
+        "probabilities",
+        "Customers by churn probability",
+        &labels,
+        &[("customers", histogram)],
+        ("churn probability (5-point bins)", "customers"),
+        Ticks::Number,
+    ));
+    out.push_str("</div><h3>At risk by segment and band</h3><table id=\"risk-table\"><tr><th class=\"l\">segment</th>");
+    let band_names = ["high", "medium", "low"];
+    for b in band_names {
+        let _ = write!(out, "<th>{b}: customers</th><th>{b}: value at risk</th>");
+    }
+    out.push_str("</tr>");
+    let mut names: Vec<&String> = segments.iter().collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let _ = write!(out, "<tr><td class=\"l\">{}</td>", escape(name));
+        for b in band_names {
+            let rows = (0..p.len()).filter(|&i| &segments[i] == name && bands[i] == b);
+            let (n, v) = rows.fold((0u64, 0.0), |(n, v), i| (n + 1, v + value[i]));
+            let _ = write!(out, "<td>{}</td><td>{}</td>", count(n), money(v));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table></section>\n");
+    Ok(())
+}
+
+/// A model column in plain words: `log1p(frequency)` -> "orders (log scale)".
+fn plain_words(column: &str) -> String {
+    let words = |name: &str| -> String {
+        match name {
+            "recency_days" => "days since the last order".into(),
+            "frequency" => "orders".into(),
+            "monetary_total" => "total spend".into(),
+            "monetary_avg_order" => "average order value".into(),
+            "tenure_days" => "days since the first order".into(),
+            "spend_30d" => "spend in the last 30 days".into(),
+            "spend_90d" => "spend in the last 90 days".into(),
+            "spend_365d" => "spend in the last 365 days".into(),
+            "orders_90d" => "orders in the last 90 days".into(),
+            "avg_days_between_orders" => "days between orders".into(),
+            "return_ratio" => "share of spend returned".into(),
+            "p_alive" => "P(still a customer), lifetime-value model".into(),
+            "rfm_score" => "RFM score".into(),
+            other if other.starts_with("expected_purchases_") => "expected purchases, lifetime-value model".into(),
+            other => other.replace('_', " "),
+        }
+    };
+    if let Some(inner) = column.strip_prefix("missing(").and_then(|s| s.strip_suffix(')')) {
+        return format!("{} unknown (one order)", words(inner));
+    }
+    for prefix in ["signed_log1p(", "log1p("] {
+        if let Some(inner) = column.strip_prefix(prefix).and_then(|s| s.strip_suffix(')')) {
+            return format!("{} (log scale)", words(inner));
+        }
+    }
+    words(column)
+}
+
+fn curve(metrics: &Value, key: &str) -> Vec<[f64; 2]> {
+    metrics[key]
+        .as_array()
+        .map(|points| {
+            points
+                .iter()
+                .filter_map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn model_quality(run: &Run, out: &mut String) {
+    let model = &run.manifest["model"];
+    let e = &model["evaluation"];
+    let _ = write!(
+        out,
+        "<section id=\"model\"><h2>Model quality</h2><p class=\"note\">Out of time: fitted on {}, evaluated on {} \
+         ({} customers, {} churned). Baselines are fitted the same way on recency alone and on the RFM score.</p>",
+        e["fit_snapshot"].as_str().unwrap_or("?"),
+        e["eval_snapshot"].as_str().unwrap_or("?"),
+        count(u64_of(&e["customers"])),
+        count(u64_of(&e["churners"])),
+    );
+    out.push_str("<table id=\"metrics\"><tr><th class=\"l\"></th><th>ROC AUC</th><th>PR AUC</th><th>log loss</th><th>Brier</th><th>lift in top 10%</th><th>churners caught in top 10%</th></tr>");
+    let names = [
+        ("model", "model"),
+        ("recency_baseline", "recency alone"),
+        ("rfm_baseline", "RFM score"),
+    ];
+    for (key, name) in names {
+        let m = &e[key];
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{name}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.2}</td><td>{}</td></tr>",
+            f64_of(&m["roc_auc"]),
+            f64_of(&m["pr_auc"]),
+            f64_of(&m["log_loss"]),
+            f64_of(&m["brier"]),
+            f64_of(&m["top_decile"]["lift"]),
+            percent(f64_of(&m["top_decile"]["capture"])),
+        );
+    }
+    out.push_str("</table><div class=\"charts\">");
+    let rocs: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], "roc_curve")).collect();
+    let series: Vec<Series> = names
+        .iter()
+        .zip(&rocs)
+        .enumerate()
+        .map(|(i, ((_, name), points))| Series {
+            name,
+            points,
+            dashed: i > 0,
+            markers: false,
+        })
+        .collect();
+    out.push_str(&line_chart(
+        "roc",
+        "ROC curve",
+        (
+            "retained customers flagged (false positive rate)",
+            Ticks::Percent,
+            0.0,
+            1.0,
+        ),
+        ("churners flagged (true positive rate)", Ticks::Percent, 0.0, 1.0),
+        &series,
+        true,
+    ));
+    let gains: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], "gains")).collect();
+    let series: Vec<Series> = names
+        .iter()
+        .zip(&gains)
+        .enumerate()
+        .map(|(i, ((_, name), points))| Series {
+            name,
+            points,
+            dashed: i > 0,
+            markers: false,
+        })
+        .collect();
+    out.push_str(&line_chart(
+        "gains",
+        "Cumulative gains",
+        ("customers contacted, highest risk first", Ticks::Percent, 0.0, 1.0),
+        ("share of churners reached", Ticks::Percent, 0.0, 1.0),
+        &series,
+        true,
+    ));
+    let calibration: Vec<[f64; 2]> = e["calibration"]
+        .as_array()
+        .map(|bins| {
+            bins.iter()
+                .filter_map(|b| Some([b["mean_predicted"].as_f64()?, b["observed_rate"].as_f64()?]))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&line_chart(
+        "calibration",
+        "Calibration",
+        ("predicted churn probability (bin mean)", Ticks::Percent, 0.0, 1.0),
+        ("observed churn rate", Ticks::Percent, 0.0, 1.0),
+        &[Series {
+            name: "model",
+            points: &calibration,
+            dashed: false,
+            markers: true,
+        }],
+        true,
+    ));
+    let mut coefficients: Vec<(String, f64)> = model["coefficients"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| Some((plain_words(c["column"].as_str()?), c["coefficient"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    coefficients.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let labels: Vec<String> = coefficients.iter().map(|(n, _)| n.clone()).collect();
+    out.push_str(&bar_chart(
+        "coefficients",
+        &format!(
+            "What moves the churn risk ({}): log-odds per standard deviation, + means more churn",
+            model["scoring_model"].as_str().unwrap_or("model")
+        ),
+        &labels,
+        &[("coefficient", coefficients.iter().map(|(_, c)| *c).collect())],
+        Ticks::Number,
+        &|v| format!("{v:+.2}"),
+    ));
+    out.push_str("</div></section>\n");
+}
+
+fn drift(run: &Run, out: &mut String) {
+    let d = &run.manifest["drift"];
+    let _ = write!(
+        out,
+        "<section id=\"drift\"><h2>Drift</h2><p class=\"note\">Each model input and the churn probability now, \
+         against the training snapshot {}: population stability index (PSI) over the training deciles. Below 0.1 \
+         stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one.</p>",
+        d["reference_snapshot"].as_str().unwrap_or("?")
+    );
+    let mut all: Vec<&Value> = d["features"].as_array().map(|f| f.iter().collect()).unwrap_or_default();
+    if !d["score"].is_null() {
+        all.insert(0, &d["score"]);
+    }
+    out.push_str(
+        "<table id=\"psi\"><tr><th class=\"l\">distribution</th><th>PSI</th><th class=\"l\">reading</th></tr>",
+    );
+    for item in &all {
+        let level = item["level"].as_str().unwrap_or("stable");
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{:.3}</td><td class=\"l\"><span class=\"badge {level}\">{level}</span></td></tr>",
+            escape(&plain_words(item["name"].as_str().unwrap_or("?"))),
+            f64_of(&item["psi"]),
+        );
+    }
+    out.push_str("</table><div class=\"charts\">");
+    // The score and the three inputs that moved most.
+    let mut shown: Vec<&Value> = all.iter().skip(1).copied().collect();
+    shown.sort_by(|a, b| f64_of(&b["psi"]).total_cmp(&f64_of(&a["psi"])));
+    shown.truncate(3);
+    if let Some(score) = all.first().filter(|_| !d["score"].is_null()) {
+        shown.insert(0, score);
+    }
+    for item in shown {
+        let bins = item["bins"].as_array().cloned().unwrap_or_default();
+        let labels: Vec<String> = bins
+            .iter()
+            .map(|b| {
+                if b["null"].as_bool().unwrap_or(false) {
+                    "none".to_string()
+                } else {
+                    match (b["lower"].as_f64(), b["upper"].as_f64()) {
+                        (_, Some(u)) => format!("≤{}", short(u)),
+                        (Some(l), None) => format!(">{}", short(l)),
+                        (None, None) => "all".to_string(),
+                    }
+                }
+            })
+            .collect();
+        let share = |key: &str| bins.iter().map(|b| f64_of(&b[key])).collect::<Vec<f64>>();
+        let name = item["name"].as_str().unwrap_or("?");
+        out.push_str(&column_chart(
+            &format!("drift-{name}"),
+            &format!("{} (PSI {:.3})", plain_words(name), f64_of(&item["psi"])),
+            &labels,
+            &[("training snapshot", share("reference")), ("now", share("current"))],
+            ("bins of the training snapshot", "share of customers"),
+            Ticks::Percent,
+        ));
+    }
+    out.push_str("</div></section>\n");
+}
+
+/// A bin edge, short: 3 significant digits.
+fn short(v: f64) -> String {
+    if v.abs() >= 100.0 || v == v.trunc() {
+        number(v, 0)
+    } else if v.abs() >= 1.0 {
+        number(v, 1)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn data_quality(run: &Run, out: &mut String) -> Result<()> {
+    let rows = &run.manifest["rows"];
+    let tenure = run.features.required("tenure_days")?;
+    let recency = run.features.required("recency_days")?;
+    let date = |days_before: f64| {
+        let seconds = (days_before * 86_400.0).round() as i64;
+        (run.as_of.and_hms_opt(0, 0, 0).unwrap_or_default() - Duration::seconds(seconds))
+            .date()
+            .to_string()
+    };
+    let first = tenure.iter().copied().fold(0.0, f64::max);
+    let last = recency.iter().copied().fold(f64::INFINITY, f64::min);
+    let _ = write!(
+        out,
+        "<section id=\"data\"><h2>Data quality</h2><p class=\"note\">Purchases from {} to {} (the customers' first \
+         and last purchases before {}).</p><table id=\"rows\"><tr><th class=\"l\">rows</th><th>count</th></tr>",
+        date(first),
+        if last.is_finite() { date(last) } else { "-".into() },
+        run.as_of
+    );
+    let duplicates = if rows["duplicates_dropped"].as_bool().unwrap_or(false) {
+        "repeating an earlier row (dropped)"
+    } else {
+        "repeating an earlier row (kept)"
+    };
+    for (key, label) in [
+        ("read", "read"),
+        ("used", "used for the features"),
+        ("on_or_after_as_of", "on or after the as-of date (not yet)"),
+        ("missing_customer_id", "without a customer id (dropped)"),
+        ("filtered_by_where", "excluded by input.where"),
+        ("duplicate", duplicates),
+    ] {
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
+            escape(label),
+            count(u64_of(&rows[key]))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</table><p class=\"note\">Written by churn {} from the files of this run.</p></section>",
+        escape(run.manifest["tool_version"].as_str().unwrap_or("?"))
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lorenz_curve_matches_a_hand_computation() {
+        // Spend 50, 30, 10, 10, 0 and a negative total (counted as 0): 10 customers with 5 zeros.
+        let spend = [50.0, 30.0, 10.0, 10.0, 0.0, -5.0, 0.0, 0.0, 0.0, 0.0];
+        let (points, top10, top20) = lorenz(&spend);
+        assert!((top10 - 0.5).abs() < 1e-12);
+        assert!((top20 - 0.8).abs() < 1e-12);
+        // A quarter of the customers: 2.5 customers = 50 + 30 + half of 10.
+        assert!((points[25][1] - 0.85).abs() < 1e-12);
+        assert_eq!(points[100], [1.0, 1.0]);
+    }
+
+    #[test]
+    fn model_columns_read_as_words() {
+        assert_eq!(plain_words("log1p(frequency)"), "orders (log scale)");
+        assert_eq!(
+            plain_words("missing(avg_days_between_orders)"),
+            "days between orders unknown (one order)"
+        );
+        assert_eq!(plain_words("recency_days"), "days since the last order");
+        assert_eq!(plain_words("distinct_categories"), "distinct categories");
+    }
+}

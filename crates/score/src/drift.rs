@@ -1,0 +1,159 @@
+//! Drift: how far a distribution has moved from a reference, as the population stability index.
+//!
+//! `PSI = sum over bins (now - reference) x ln(now / reference)` over the reference's deciles, with
+//! nulls as a bin of their own. The usual reading: below 0.1 stable, 0.1 to 0.25 a moderate shift,
+//! above 0.25 a major one. A share of 0 is floored at 1e-4 so that an emptied or new bin counts as a
+//! large but finite shift.
+
+use serde::{Deserialize, Serialize};
+
+/// Shares below this are taken as this in the logarithm.
+const SHARE_FLOOR: f64 = 1e-4;
+
+/// One bin: values in `(lower, upper]` (open-ended at the ends), or the nulls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftBin {
+    /// Lower edge (exclusive); `None` for the first bin and the null bin.
+    pub lower: Option<f64>,
+    /// Upper edge (inclusive); `None` for the last bin and the null bin.
+    pub upper: Option<f64>,
+    /// Whether this is the bin of null values.
+    pub null: bool,
+    /// Share of the reference in the bin.
+    pub reference: f64,
+    /// Share of the current population in the bin.
+    pub current: f64,
+}
+
+/// The drift of one distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// What moved: a feature's column, or `churn_probability`.
+    pub name: String,
+    /// Population stability index.
+    pub psi: f64,
+    /// `stable` (< 0.1), `moderate` (0.1 to 0.25) or `major` (> 0.25).
+    pub level: String,
+    /// The bins it was computed on.
+    pub bins: Vec<DriftBin>,
+}
+
+/// The reading of a PSI value.
+pub fn drift_level(psi: f64) -> &'static str {
+    if psi > 0.25 {
+        "major"
+    } else if psi >= 0.1 {
+        "moderate"
+    } else {
+        "stable"
+    }
+}
+
+/// The PSI of `current` against `reference` over the reference's deciles (edges at the 10 %, ...,
+/// 90 % quantiles, lower interpolation; repeated edges merge bins, so a count that is mostly 0 gets
+/// fewer bins). Nulls form their own bin when either side has any. Non-finite values are not
+/// expected (frames hold finite values or nulls) and count as nulls.
+pub fn population_stability(name: &str, reference: &[Option<f64>], current: &[Option<f64>]) -> Drift {
+    let finite = |v: &Option<f64>| v.filter(|x| x.is_finite());
+    let mut sorted: Vec<f64> = reference.iter().filter_map(finite).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut edges: Vec<f64> = Vec::new();
+    if !sorted.is_empty() {
+        for k in 1..10 {
+            let edge = sorted[(k * (sorted.len() - 1)) / 10];
+            if edges.last() != Some(&edge) && edge < sorted[sorted.len() - 1] {
+                edges.push(edge);
+            }
+        }
+    }
+    // Bin b holds values <= edges[b] and > edges[b - 1]; the last bin has no upper edge.
+    let bins = edges.len() + 1;
+    let count = |values: &[Option<f64>]| {
+        let mut counts = vec![0u64; bins + 1];
+        for v in values {
+            match finite(v) {
+                Some(x) => counts[edges.partition_point(|&e| e < x)] += 1,
+                None => counts[bins] += 1,
+            }
+        }
+        let n = values.len().max(1) as f64;
+        counts.into_iter().map(|c| c as f64 / n).collect::<Vec<f64>>()
+    };
+    let (r, c) = (count(reference), count(current));
+    let mut out = Vec::with_capacity(bins + 1);
+    let mut psi = 0.0;
+    for b in 0..=bins {
+        let null = b == bins;
+        if null && r[b] == 0.0 && c[b] == 0.0 {
+            continue;
+        }
+        let (rs, cs) = (r[b].max(SHARE_FLOOR), c[b].max(SHARE_FLOOR));
+        psi += (cs - rs) * (cs / rs).ln();
+        out.push(DriftBin {
+            lower: if null || b == 0 { None } else { Some(edges[b - 1]) },
+            upper: if null || b == bins - 1 { None } else { Some(edges[b]) },
+            null,
+            reference: r[b],
+            current: c[b],
+        });
+    }
+    Drift {
+        name: name.to_string(),
+        psi,
+        level: drift_level(psi).to_string(),
+        bins: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some(values: &[f64]) -> Vec<Option<f64>> {
+        values.iter().copied().map(Some).collect()
+    }
+
+    #[test]
+    fn the_same_distribution_has_no_drift() {
+        let values = some(&(0..100).map(f64::from).collect::<Vec<_>>());
+        let drift = population_stability("x", &values, &values);
+        assert_eq!(drift.psi, 0.0);
+        assert_eq!(drift.level, "stable");
+        assert_eq!(drift.bins.len(), 10);
+        assert!(drift.bins.iter().all(|b| (b.reference - 0.1).abs() < 1e-12));
+    }
+
+    #[test]
+    fn psi_matches_a_hand_computation() {
+        // Reference 0..=9 (ten values): edges at 0, 1, ..., 8, so each value is its own bin.
+        // Current: five values in the first bin (0) and five in the last (9).
+        let reference = some(&(0..10).map(f64::from).collect::<Vec<_>>());
+        let current = some(&[0.0, 0.0, 0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0, 9.0]);
+        let drift = population_stability("x", &reference, &current);
+        // Bins 0 and 9: (0.5 - 0.1) ln 5 each. Bins 1..8: (1e-4 - 0.1) ln(1e-4 / 0.1) each.
+        let expected = 2.0 * 0.4 * 5f64.ln() + 8.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln();
+        assert!((drift.psi - expected).abs() < 1e-12, "{} vs {expected}", drift.psi);
+        assert_eq!(drift.level, "major");
+    }
+
+    #[test]
+    fn nulls_are_a_bin_and_repeated_edges_merge() {
+        // Mostly zeros: one edge (0), two bins, and a null bin.
+        let mut reference = some(&[0.0; 8]);
+        reference.extend([Some(3.0), None]);
+        let current = vec![None; 10];
+        let drift = population_stability("x", &reference, &current);
+        assert_eq!(drift.bins.len(), 3);
+        assert!(drift.bins[2].null);
+        assert_eq!((drift.bins[2].reference, drift.bins[2].current), (0.1, 1.0));
+        assert!(drift.psi > 0.25);
+    }
+
+    #[test]
+    fn levels_follow_the_usual_thresholds() {
+        assert_eq!(drift_level(0.05), "stable");
+        assert_eq!(drift_level(0.1), "moderate");
+        assert_eq!(drift_level(0.25), "moderate");
+        assert_eq!(drift_level(0.3), "major");
+    }
+}
