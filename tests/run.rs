@@ -49,6 +49,7 @@ fn assert_complete(run: &Path) {
         "changes.csv",
         "segment_profiles.csv",
         "clv.parquet",
+        "report.html",
         "manifest.json",
         "_SUCCESS",
     ] {

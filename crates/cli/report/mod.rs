@@ -517,7 +517,12 @@ fn model_quality(run: &Run, out: &mut String) {
             percent(f64_of(&m["top_decile"]["capture"])),
         );
     }
-    out.push_str("</table><div class=\"charts\">");
+    let _ = write!(
+        out,
+        "</table><p class=\"note\">The scoring model is {}. In the coefficient chart, a bar to the right means that \
+         more of that input goes with more churn, one standard deviation at a time.</p><div class=\"charts\">",
+        escape(model["scoring_model"].as_str().unwrap_or("?"))
+    );
     let rocs: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], "roc_curve")).collect();
     let series: Vec<Series> = names
         .iter()
@@ -596,10 +601,7 @@ fn model_quality(run: &Run, out: &mut String) {
     let labels: Vec<String> = coefficients.iter().map(|(n, _)| n.clone()).collect();
     out.push_str(&bar_chart(
         "coefficients",
-        &format!(
-            "What moves the churn risk ({}): log-odds per standard deviation, + means more churn",
-            model["scoring_model"].as_str().unwrap_or("model")
-        ),
+        "What moves the churn risk (log-odds per standard deviation)",
         &labels,
         &[("coefficient", coefficients.iter().map(|(_, c)| *c).collect())],
         Ticks::Number,

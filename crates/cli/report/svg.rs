@@ -101,8 +101,7 @@ impl Frame {
         );
         let _ = write!(
             out,
-            "<text x=\"{}\" y=\"16\" font-size=\"13\" font-weight=\"600\">{}</text>",
-            self.left,
+            "<text x=\"8\" y=\"16\" font-size=\"13\" font-weight=\"600\">{}</text>",
             escape(title)
         );
     }
@@ -271,7 +270,7 @@ pub fn bar_chart(
     label: &dyn Fn(f64) -> String,
 ) -> String {
     let longest = categories.iter().map(|c| c.chars().count()).max().unwrap_or(4) as f64;
-    let left = (longest * 6.6 + 12.0).clamp(60.0, 260.0);
+    let left = (longest * 7.0 + 14.0).clamp(60.0, 300.0);
     let bar = 14.0;
     let row = bar * groups.len() as f64 + 8.0;
     let height = 28.0 + 44.0 + row * categories.len() as f64 + if groups.len() > 1 { 16.0 } else { 0.0 };
@@ -281,10 +280,15 @@ pub fn bar_chart(
         .flat_map(|(_, v)| v.iter().copied())
         .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    // Room at the ends for the printed values.
     let (lo, hi) = if hi - lo <= 0.0 {
         (lo, lo + 1.0)
     } else {
-        (lo, hi + (hi - lo) * 0.18)
+        let pad = (hi - lo) * 0.18;
+        (
+            if lo < 0.0 { lo - pad } else { lo },
+            if hi > 0.0 { hi + pad } else { hi },
+        )
     };
     let mut out = String::new();
     f.open(&mut out, title, chart);
