@@ -154,6 +154,31 @@ fn every_run_draws_a_self_contained_report_of_its_own_numbers() {
 }
 
 #[test]
+fn the_next_night_shows_what_changed() {
+    let dir = Dir::new();
+    sample_run(&dir);
+    // A month later everyone's recency has grown: customers enter the at-risk list and move.
+    dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-02-01"])
+        .success();
+    let run = dir.join("output/current");
+    let page = std::fs::read_to_string(run.join("report.html")).expect("report.html");
+    let changes = std::fs::read_to_string(run.join("changes.csv")).expect("changes.csv");
+    let count = |kind: &str| changes.lines().filter(|l| l.split(',').nth(1) == Some(kind)).count();
+    assert!(count("entered_at_risk") > 0, "{changes}");
+    assert!(page.contains("<table id=\"changes\">"));
+    assert!(
+        page.contains(&format!(
+            "<td class=\"l\">entered at risk</td><td>{}</td>",
+            count("entered_at_risk")
+        )),
+        "the page's count of customers entering the list"
+    );
+    if count("segment_changed") > 0 {
+        assert!(page.contains("<table id=\"moves\">"));
+    }
+}
+
+#[test]
 fn a_report_of_something_that_is_not_a_run_is_a_clear_error() {
     let dir = Dir::new();
     let err = dir.churn(&["report", "--run", "nowhere"]).failure();

@@ -426,15 +426,19 @@ fn risk(run: &Run, out: &mut String) -> Result<()> {
         let _ = write!(out, "<th>{b}: customers</th><th>{b}: value at risk</th>");
     }
     out.push_str("</tr>");
-    let mut names: Vec<&String> = segments.iter().collect();
-    names.sort();
-    names.dedup();
-    for name in names {
+    // One pass: (customers, value) per segment and band, segments in name order.
+    let mut cells: std::collections::BTreeMap<&str, [(u64, f64); 3]> = Default::default();
+    for i in 0..p.len() {
+        if let Some(b) = band_names.iter().position(|b| *b == bands[i]) {
+            let cell = &mut cells.entry(segments[i].as_str()).or_default()[b];
+            cell.0 += 1;
+            cell.1 += value[i];
+        }
+    }
+    for (name, row) in &cells {
         let _ = write!(out, "<tr><td class=\"l\">{}</td>", escape(name));
-        for b in band_names {
-            let rows = (0..p.len()).filter(|&i| &segments[i] == name && bands[i] == b);
-            let (n, v) = rows.fold((0u64, 0.0), |(n, v), i| (n + 1, v + value[i]));
-            let _ = write!(out, "<td>{}</td><td>{}</td>", count(n), money(v));
+        for (n, v) in row {
+            let _ = write!(out, "<td>{}</td><td>{}</td>", count(*n), money(*v));
         }
         out.push_str("</tr>");
     }
