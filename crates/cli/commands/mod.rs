@@ -52,15 +52,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `1234567` as `1,234,567`, for people.
 pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::report::format::count(n)
 }
 
 #[cfg(test)]

@@ -390,6 +390,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     trained.at_s.write_parquet(&staging.path("features.parquet"))?;
     write_table(&staging.path("segments.parquet"), &segments_table)?;
     write_table(&staging.path("scores.parquet"), &scores)?;
+    // Written: the report reads them back from the staging directory, so do not hold two copies.
+    drop((scores, segments_table));
     staging.write("at_risk.csv", &at_risk_csv)?;
     staging.write("changes.csv", &write_changes(&change_rows)?)?;
     let mut profile_csv = Vec::new();

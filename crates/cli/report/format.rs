@@ -15,12 +15,7 @@ pub fn number(v: f64, decimals: usize) -> String {
     if v < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') {
         out.push('-');
     }
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    out.push_str(&grouped(whole));
     if let Some(fraction) = fraction {
         out.push('.');
         out.push_str(fraction);
@@ -28,9 +23,21 @@ pub fn number(v: f64, decimals: usize) -> String {
     out
 }
 
+/// Digits with a comma every three from the right.
+fn grouped(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A count: `12345` -> `12,345`.
 pub fn count(n: u64) -> String {
-    number(n as f64, 0)
+    grouped(&n.to_string())
 }
 
 /// Money in the data's currency, two decimals: `1234.5` -> `1,234.50`.
@@ -59,6 +66,7 @@ mod tests {
         assert_eq!(number(-0.001, 2), "0.00");
         assert_eq!(number(f64::NAN, 2), "-");
         assert_eq!(count(1_000_000), "1,000,000");
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
         assert_eq!(money(0.5), "0.50");
         assert_eq!(percent(0.1234), "12.3%");
     }

@@ -527,51 +527,45 @@ fn model_quality(run: &Run, out: &mut String) {
          more of that input goes with more churn, one standard deviation at a time.</p><div class=\"charts\">",
         escape(model["scoring_model"].as_str().unwrap_or("?"))
     );
-    let rocs: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], "roc_curve")).collect();
-    let series: Vec<Series> = names
-        .iter()
-        .zip(&rocs)
-        .enumerate()
-        .map(|(i, ((_, name), points))| Series {
-            name,
-            points,
-            dashed: i > 0,
-            markers: false,
-        })
-        .collect();
-    out.push_str(&line_chart(
-        "roc",
-        "ROC curve",
+    // ROC and gains: the model solid, the baselines dashed.
+    let curves = [
         (
+            "roc",
+            "ROC curve",
+            "roc_curve",
             "retained customers flagged (false positive rate)",
-            Ticks::Percent,
-            0.0,
-            1.0,
+            "churners flagged (true positive rate)",
         ),
-        ("churners flagged (true positive rate)", Ticks::Percent, 0.0, 1.0),
-        &series,
-        true,
-    ));
-    let gains: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], "gains")).collect();
-    let series: Vec<Series> = names
-        .iter()
-        .zip(&gains)
-        .enumerate()
-        .map(|(i, ((_, name), points))| Series {
-            name,
-            points,
-            dashed: i > 0,
-            markers: false,
-        })
-        .collect();
-    out.push_str(&line_chart(
-        "gains",
-        "Cumulative gains",
-        ("customers contacted, highest risk first", Ticks::Percent, 0.0, 1.0),
-        ("share of churners reached", Ticks::Percent, 0.0, 1.0),
-        &series,
-        true,
-    ));
+        (
+            "gains",
+            "Cumulative gains",
+            "gains",
+            "customers contacted, highest risk first",
+            "share of churners reached",
+        ),
+    ];
+    for (chart, title, key, x_label, y_label) in curves {
+        let points: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], key)).collect();
+        let series: Vec<Series> = names
+            .iter()
+            .zip(&points)
+            .enumerate()
+            .map(|(i, ((_, name), points))| Series {
+                name,
+                points,
+                dashed: i > 0,
+                markers: false,
+            })
+            .collect();
+        out.push_str(&line_chart(
+            chart,
+            title,
+            (x_label, Ticks::Percent, 0.0, 1.0),
+            (y_label, Ticks::Percent, 0.0, 1.0),
+            &series,
+            true,
+        ));
+    }
     let calibration: Vec<[f64; 2]> = e["calibration"]
         .as_array()
         .map(|bins| {

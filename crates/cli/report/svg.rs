@@ -259,6 +259,21 @@ fn legend<'a>(out: &mut String, f: &Frame, names: impl Iterator<Item = &'a str>)
     }
 }
 
+/// A legend on one line from `(x, y)` (the top of the swatches), in palette order.
+fn legend_row<'a>(out: &mut String, mut x: f64, y: f64, names: impl Iterator<Item = &'a str>) {
+    for (g, name) in names.enumerate() {
+        let _ = write!(
+            out,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            PALETTE[g % PALETTE.len()],
+            x + 14.0,
+            y + 9.0,
+            escape(name)
+        );
+        x += 24.0 + 6.6 * name.chars().count() as f64;
+    }
+}
+
 /// Horizontal bars: one row per category, one bar per value (grouped, in palette order), the value
 /// printed at the bar's end. Negative values extend left of a zero line.
 pub fn bar_chart(
@@ -341,19 +356,7 @@ pub fn bar_chart(
         f.top + f.plot_height()
     );
     if groups.len() > 1 {
-        let mut x = f.left;
-        for (g, (name, _)) in groups.iter().enumerate() {
-            let _ = write!(
-                out,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                f.height - 16.0,
-                PALETTE[g % PALETTE.len()],
-                x + 14.0,
-                f.height - 7.0,
-                escape(name)
-            );
-            x += 24.0 + 6.6 * name.chars().count() as f64;
-        }
+        legend_row(&mut out, f.left, f.height - 16.0, groups.iter().map(|(n, _)| *n));
     }
     out.push_str("</svg>");
     out
@@ -424,17 +427,7 @@ pub fn column_chart(
         }
     }
     if groups.len() > 1 {
-        let mut x = f.left;
-        for (g, (name, _)) in groups.iter().enumerate() {
-            let _ = write!(
-                out,
-                "<rect x=\"{x:.1}\" y=\"26\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"35\">{}</text>",
-                PALETTE[g % PALETTE.len()],
-                x + 14.0,
-                escape(name)
-            );
-            x += 24.0 + 6.6 * name.chars().count() as f64;
-        }
+        legend_row(&mut out, f.left, 26.0, groups.iter().map(|(n, _)| *n));
     }
     f.axis_labels(&mut out, x_label, y_label);
     out.push_str("</svg>");
