@@ -249,7 +249,7 @@ fn a_bad_timestamp_is_reported_on_its_physical_line_after_blank_lines_and_quoted
     // Line 1 header, 2 data, 3 blank, 4-5 one record with a quoted newline, 6 blank, 7 the bad value.
     dir.write(
         "tx.csv",
-        "customer_id,ts,amount\nA,2024-01-01,1.00\n\n\"B\nB\",2024-01-02,2.00\n\r\nC,2024-02-30,3.00\n",
+        "customer_id,ts,amount,note\nA,2024-01-01,1.00,\n\nB,2024-01-02,2.00,\"two\nlines\"\n\r\nC,2024-02-30,3.00,\n",
     );
     let stderr = dir
         .churn(&["features", "--config", "churn.toml", "--out", "f.parquet"])

@@ -358,6 +358,10 @@ pub struct FeaturesArgs {
     /// Worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Bad values and lines to collect before stopping; all are reported, as a table or with
+    /// --json as a list (overrides input.max_errors) [default: 20].
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

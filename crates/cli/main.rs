@@ -25,6 +25,7 @@ const EXIT_LOCKED: u8 = 3;
 fn main() -> ExitCode {
     let args = args::Args::parse();
     printer::init_logging(args.global.quiet, args.global.verbose);
+    let json = args.global.json;
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -36,17 +37,18 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("churn: {err:#}");
             let is = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
-            if is(&|c| c.downcast_ref::<publish::LockedError>().is_some()) {
-                ExitCode::from(EXIT_LOCKED)
+            let code = if is(&|c| c.downcast_ref::<publish::LockedError>().is_some()) {
+                EXIT_LOCKED
             } else if is(&|c| c.downcast_ref::<commands::GatesFailed>().is_some()) {
-                ExitCode::from(commands::EXIT_GATES_FAILED)
+                commands::EXIT_GATES_FAILED
             } else if is(&|c| c.downcast_ref::<settings::ConfigError>().is_some()) {
-                ExitCode::from(EXIT_USAGE)
+                EXIT_USAGE
             } else {
-                ExitCode::from(EXIT_FAILURE)
-            }
+                EXIT_FAILURE
+            };
+            printer::error(&err, code, json);
+            ExitCode::from(code)
         }
     }
 }

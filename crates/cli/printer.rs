@@ -80,3 +80,90 @@ impl Printer {
         out.flush()
     }
 }
+
+/// Reports a failed command: the message (with its causes) on stderr, then, when the error carries
+/// several located problems, a table of them; with `--json`, also one object on stdout:
+/// `{"error": {"message", "exit_code", "problems": [{"file", "line", "row", "column", "problem"}],
+/// "stopped"}}`, so that a scheduler can file the problems without parsing text.
+pub fn error(err: &anyhow::Error, exit_code: u8, json: bool) {
+    let located = err.chain().find_map(|c| c.downcast_ref::<churn_features::Error>());
+    let problems = located.map(churn_features::Error::problems).unwrap_or_default();
+    let mut text = format!("churn: {err:#}\n");
+    if problems.len() > 1 {
+        text.push_str(&problem_table(&problems));
+        if let Some(churn_features::Error::Rejected { stopped: true, .. }) = located {
+            text.push_str("reading stopped at the limit; raise input.max_errors (or --max-errors) to see more\n");
+        }
+    }
+    // Nothing more can be done if stderr is closed.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    if json {
+        let problems: Vec<serde_json::Value> = problems.iter().map(|p| problem_json(p)).collect();
+        let stopped = matches!(located, Some(churn_features::Error::Rejected { stopped: true, .. }));
+        let value = serde_json::json!({
+            "error": {
+                "message": format!("{err:#}"),
+                "exit_code": exit_code,
+                "problems": problems,
+                "stopped": stopped,
+            }
+        });
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &value);
+        let _ = writeln!(out);
+    }
+}
+
+fn problem_json(problem: &churn_features::Error) -> serde_json::Value {
+    let (file, location, column) = problem.place();
+    let (line, row) = match location {
+        Some(churn_features::Location::Line(n)) => (Some(n), None),
+        Some(churn_features::Location::Row(n)) => (None, Some(n)),
+        None => (None, None),
+    };
+    serde_json::json!({
+        "file": file.map(|f| f.display().to_string()),
+        "line": line,
+        "row": row,
+        "column": column,
+        "problem": problem.reason(),
+    })
+}
+
+/// The problems as aligned columns: file, line or row, column, what is wrong.
+fn problem_table(problems: &[&churn_features::Error]) -> String {
+    let rows: Vec<[String; 4]> = problems
+        .iter()
+        .map(|p| {
+            let (file, location, column) = p.place();
+            [
+                file.map(|f| f.display().to_string()).unwrap_or_default(),
+                location.map(|l| l.to_string()).unwrap_or_default(),
+                column.unwrap_or_default().to_string(),
+                p.reason(),
+            ]
+        })
+        .collect();
+    let header = ["file", "where", "column", "problem"].map(String::from);
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut table = String::from("\n");
+    for row in std::iter::once(&header).chain(&rows) {
+        table.push_str(&format!(
+            "  {:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    table.push('\n');
+    table
+}

@@ -165,7 +165,11 @@ pub struct InputConfig {
     pub timestamp_format: Option<String>,
     pub timezone: Option<String>,
     pub max_abs_amount: Option<f64>,
+    pub min_date: Option<NaiveDate>,
     pub drop_duplicates: Option<bool>,
+    pub max_errors: Option<usize>,
+    /// The decimal mark of text amounts: "." (default) or ",".
+    pub decimal: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +306,20 @@ impl FeaturesSettings {
             text,
             timezone,
             timestamp_format: input_config.timestamp_format.clone(),
+            max_errors: match args.max_errors.or(input_config.max_errors) {
+                Some(0) => return Err(config_error("input.max_errors must be at least 1")),
+                Some(n) => n,
+                None => churn_features::DEFAULT_MAX_ERRORS,
+            },
+            decimal_comma: match input_config.decimal.as_deref() {
+                None | Some(".") => false,
+                Some(",") => true,
+                Some(other) => {
+                    return Err(config_error(format!(
+                        "input.decimal = {other:?}: expected \".\" or \",\""
+                    )))
+                }
+            },
         };
 
         let features = &config.features;
@@ -327,6 +345,7 @@ impl FeaturesSettings {
             drop_duplicates: args.drop_duplicates || input_config.drop_duplicates.unwrap_or(false),
             count_duplicates: true,
             max_abs_amount: input_config.max_abs_amount.unwrap_or(defaults.max_abs_amount),
+            min_date: input_config.min_date.unwrap_or(defaults.min_date),
             custom: features
                 .custom
                 .iter()
@@ -428,6 +447,7 @@ impl ClvCommandSettings {
             drop_duplicates: false,
             memory_limit_mb: None,
             threads: None,
+            max_errors: None,
         })?;
         let options = ClvOptions::resolve(
             config.clv.as_ref(),
@@ -545,6 +565,7 @@ impl TrainSettings {
             drop_duplicates: false,
             memory_limit_mb: None,
             threads: None,
+            max_errors: None,
         })?;
         let config = match &args.config {
             Some(path) => ConfigFile::load(path)?,

@@ -14,9 +14,10 @@
 //! order finds the first offending line or row for the error message; the fast path never tracks
 //! positions.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt64Type};
@@ -28,7 +29,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Problems, Result};
 use crate::params::{FeatureParams, InputSpec};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
@@ -45,6 +46,9 @@ pub(crate) struct CustomerAgg {
     pub(crate) rows_duplicate: u64,
     pub(crate) rows_before: u64,
     pub(crate) net_cents: i64,
+    /// Sum of |cents| as a float: the bound on every money sum of the customer, which shows
+    /// whether an integer sum could have overflowed.
+    pub(crate) abs_cents: f64,
     pub(crate) purchase_cents: i64,
     pub(crate) return_cents: i64,
     pub(crate) spend_30d_cents: i64,
@@ -97,9 +101,17 @@ fn check_not_missing(role: &str, value: &str, names: &[String], file: &Path) -> 
             role: role.to_string(),
             column: value.to_string(),
             found: names.join(", "),
+            hint: delimiter_hint(names).unwrap_or_else(|| "map it under [input.columns]".to_string()),
         });
     }
     Ok(())
+}
+
+/// When a header did not split into columns, the delimiter it seems to use.
+fn delimiter_hint(names: &[String]) -> Option<String> {
+    let [only] = names else { return None };
+    source::sniff_delimiter(only.as_bytes())
+        .map(|d| format!("the header is one column containing {d:?}: set input.delimiter = {d:?}"))
 }
 
 /// A mapping is a plain column if it names one exactly, or as a double-quoted identifier.
@@ -116,6 +128,7 @@ fn role_kind(role: &str) -> ColumnKind {
         "timestamp" => ColumnKind::Timestamp,
         "amount" => ColumnKind::Amount,
         "quantity" => ColumnKind::Float,
+        "customer_id" => ColumnKind::Id,
         _ => ColumnKind::Text,
     }
 }
@@ -151,7 +164,8 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
 /// The input registered as table `raw`, with what is needed to interpret failures.
 struct Registered {
     names: Vec<String>,
-    failure: Arc<Mutex<Option<Error>>>,
+    /// Problems the text readers found; empty for Parquet, whose values are checked by the query.
+    problems: Arc<Problems>,
     /// Rows per file: from the footers for Parquet, counted by the readers for text.
     rows_read: Vec<Arc<AtomicU64>>,
     text_plan: Option<Arc<TextPlan>>,
@@ -178,7 +192,7 @@ impl Session {
         self.ctx.register_table("raw", df.into_view()).map_err(engine_err)?;
         Ok(Registered {
             names,
-            failure: Arc::default(),
+            problems: Arc::new(Problems::new(1)),
             rows_read: vec![Arc::new(AtomicU64::new(rows))],
             text_plan: None,
         })
@@ -260,11 +274,14 @@ impl Session {
                 format: input.timestamp_format.clone(),
             },
             max_abs_amount: params.max_abs_amount,
+            min_us: params.min_us(),
+            min_date: params.min_date,
+            decimal_comma: input.decimal_comma,
             columns,
             n_fields: names.len(),
         });
         let schema = plan.schema();
-        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+        let problems = Arc::new(Problems::new(input.max_errors));
         let rows_read: Vec<Arc<AtomicU64>> = files.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
         let partitions: Vec<Arc<dyn PartitionStream>> = files
             .iter()
@@ -274,7 +291,7 @@ impl Session {
                     path: path.clone(),
                     plan: Arc::clone(&plan),
                     schema: Arc::clone(&schema),
-                    failure: Arc::clone(&failure),
+                    problems: Arc::clone(&problems),
                     rows_read: Arc::clone(rows),
                 }) as Arc<dyn PartitionStream>
             })
@@ -283,7 +300,7 @@ impl Session {
         self.ctx.register_table("raw", Arc::new(table)).map_err(engine_err)?;
         Ok(Registered {
             names,
-            failure,
+            problems,
             rows_read,
             text_plan: Some(plan),
         })
@@ -325,7 +342,12 @@ impl Session {
             let setting = format!("input.columns.{role}");
             let df = self.plan(&setting, value, &format!("SELECT {fragment} AS v FROM raw LIMIT 0"))?;
             let data_type = df.schema().field(0).data_type().clone();
-            let sql = normalize(role, &fragment, &data_type).map_err(|reason| Error::BadExpression {
+            let epoch_unit = TimestampParser {
+                timezone: None,
+                format: input.timestamp_format.clone(),
+            }
+            .epoch_unit();
+            let sql = normalize(role, &fragment, &data_type, epoch_unit).map_err(|reason| Error::BadExpression {
                 setting: setting.clone(),
                 sql: value.to_string(),
                 reason,
@@ -347,7 +369,15 @@ fn engine_err(e: datafusion::error::DataFusionError) -> Error {
 
 /// SQL turning a mapped value of `data_type` into its role's normalized type: ids and categories as
 /// text, timestamps as UTC microseconds, amounts and quantities as doubles.
-fn normalize(role: &str, fragment: &str, data_type: &DataType) -> std::result::Result<String, String> {
+///
+/// Integer timestamps are epoch numbers only when `epoch_unit` (microseconds per unit, from
+/// `input.timestamp_format = "unix_s"` and friends) says which unit they count.
+fn normalize(
+    role: &str,
+    fragment: &str,
+    data_type: &DataType,
+    epoch_unit: Option<i64>,
+) -> std::result::Result<String, String> {
     use DataType::*;
     let is_text = matches!(data_type, Utf8 | LargeUtf8 | Utf8View);
     let is_integer = data_type.is_integer();
@@ -377,6 +407,13 @@ fn normalize(role: &str, fragment: &str, data_type: &DataType) -> std::result::R
                 "CAST(arrow_cast({fragment}, 'Int32') AS BIGINT) * {MICROS_PER_DAY}"
             )),
             Date64 => Ok(format!("arrow_cast({fragment}, 'Int64') * 1000")),
+            _ if is_integer => match epoch_unit {
+                Some(unit) => Ok(format!("CAST({fragment} AS BIGINT) * {unit}")),
+                None => Err(format!(
+                    "the timestamp column holds integers ({data_type}); if they are Unix epoch numbers, \
+                     set input.timestamp_format to \"unix_s\", \"unix_ms\" or \"unix_us\""
+                )),
+            },
             _ if is_text => Err(format!(
                 "the timestamp is text in this file ({data_type}); in Parquet, store a timestamp type or \
                  map it with an expression such as to_timestamp_micros(col)"
@@ -436,8 +473,12 @@ fn tx_sql(mapped: &[Mapped], extra_keys: &[String], filter: Option<&str>) -> Str
     sql
 }
 
-fn ok_sql(max_abs_amount: f64) -> String {
-    format!("(ts_us IS NOT NULL AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {max_abs_amount:?})")
+fn ok_sql(params: &FeatureParams) -> String {
+    format!(
+        "(ts_us IS NOT NULL AND ts_us >= {} AND amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) <= {:?})",
+        params.min_us(),
+        params.max_abs_amount
+    )
 }
 
 /// The `lines` and `checked` steps shared by every aggregation: identical input rows grouped into
@@ -446,7 +487,7 @@ fn ok_sql(max_abs_amount: f64) -> String {
 fn checked_lines_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
     let multiplicity = if params.drop_duplicates { "1" } else { "n" };
-    let ok = ok_sql(params.max_abs_amount);
+    let ok = ok_sql(params);
     // Each row as its own line (n = 1) gives the same sums when duplicates are kept: skipping the
     // all-columns grouping only loses the duplicate count.
     let lines = if params.count_duplicates || params.drop_duplicates {
@@ -486,6 +527,7 @@ WITH {checked}, valued AS (
         sum(n - 1) FILTER (WHERE before) AS rows_duplicate,
         sum(m) FILTER (WHERE before) AS rows_before,
         sum(m * cents) FILTER (WHERE before) AS net_cents,
+        sum(m * abs(CAST(cents AS DOUBLE))) FILTER (WHERE before) AS abs_cents,
         sum(m * cents) FILTER (WHERE before AND amount > 0) AS purchase_cents,
         sum(m * cents) FILTER (WHERE before AND amount < 0) AS return_cents,
         sum(m * cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
@@ -505,6 +547,7 @@ SELECT customer_id,
     sum(rows_duplicate) AS rows_duplicate,
     sum(rows_before) AS rows_before,
     sum(net_cents) AS net_cents,
+    sum(abs_cents) AS abs_cents,
     sum(purchase_cents) AS purchase_cents,
     sum(return_cents) AS return_cents,
     sum(spend_30d_cents) AS spend_30d_cents,
@@ -636,14 +679,40 @@ pub(crate) fn run_purchases(
             });
         }
     }
-    if invalid > 0 {
-        return Err(prepared.invalid_rows(invalid, input, params, input_files));
-    }
+    prepared.validate(
+        invalid,
+        customers.iter().map(|c| c.customer_id.as_deref()),
+        input,
+        params,
+        input_files,
+    )?;
     Ok(PurchaseOutput {
         customers,
         as_of_us,
         rows_read: prepared.rows_read(),
     })
+}
+
+/// The largest sum of |cents| whose integer sums are certainly exact: below 2^63 with a margin for
+/// the float sum's own rounding.
+const MAX_ABS_CENTS: f64 = 9.0e18;
+
+/// Fails when a customer's money is too large for integer cents: the SQL sums would have wrapped
+/// around silently. Needs about 90,000 rows at the largest accepted amount (1e12) for one customer.
+fn check_no_overflow(customers: &[CustomerAgg], file: &Path) -> Result<()> {
+    match customers.iter().find(|c| c.abs_cents > MAX_ABS_CENTS) {
+        None => Ok(()),
+        Some(c) => Err(Error::BadFile {
+            path: file.to_path_buf(),
+            reason: format!(
+                "customer {} has rows whose amounts sum to about {:.3e} in absolute value, more than \
+                 integer cents can hold ({:.3e}); is the amount column in the wrong unit?",
+                crate::error::truncate_value(c.customer_id.as_deref().unwrap_or("")),
+                c.abs_cents / 100.0,
+                MAX_ABS_CENTS / 100.0
+            ),
+        }),
+    }
 }
 
 /// The `customer_id` column of a result as UTF-8 text.
@@ -686,8 +755,15 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
         );
         let (first, last) = (col("first_purchase_us")?, col("last_purchase_us")?);
         let (frequency, orders_90d) = (col("frequency")?, col("orders_90d")?);
+        let abs_cents = batch
+            .column_by_name("abs_cents")
+            .ok_or_else(|| Error::Engine("result has no column abs_cents".into()))?;
+        let abs_cents =
+            arrow::compute::cast(abs_cents, &DataType::Float64).map_err(|e| Error::Engine(e.to_string()))?;
+        let abs_cents = abs_cents.as_primitive::<Float64Type>();
         for i in 0..batch.num_rows() {
             customers.push(CustomerAgg {
+                abs_cents: if abs_cents.is_valid(i) { abs_cents.value(i) } else { 0.0 },
                 customer_id: ids.is_valid(i).then(|| ids.value(i).to_string()),
                 rows_total: to_u64(rows_total[i]),
                 rows_invalid: to_u64(rows_invalid[i]),
@@ -710,14 +786,13 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
     Ok(customers)
 }
 
-/// Turns a failed query into the most precise error available: a reader's own error if one failed.
-fn query_error(registered: &Registered, error: datafusion::error::DataFusionError) -> Error {
-    if let Ok(mut slot) = registered.failure.lock() {
-        if let Some(err) = slot.take() {
-            return err;
-        }
+/// Turns a query's outcome into the most precise result: the problems the readers found, if any
+/// (they skip bad rows, so a query over a bad file "succeeds" on the rest), else the engine's error.
+fn checked<T>(registered: &Registered, result: datafusion::error::Result<T>) -> Result<T> {
+    if let Some(problems) = registered.problems.take() {
+        return Err(problems);
     }
-    engine_err(error)
+    result.map_err(engine_err)
 }
 
 /// The input registered and mapped: the engine session with the view `tx` of normalized rows.
@@ -751,9 +826,10 @@ fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) 
 impl Prepared {
     /// Runs `sql` to completion, turning a reader's failure into its own (located) error.
     fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        self.session
-            .block(async { self.session.ctx.sql(sql).await?.collect().await })
-            .map_err(|e| query_error(&self.registered, e))
+        let result = self
+            .session
+            .block(async { self.session.ctx.sql(sql).await?.collect().await });
+        checked(&self.registered, result)
     }
 
     fn rows_read(&self) -> u64 {
@@ -769,7 +845,7 @@ impl Prepared {
         if let Some(date) = params.as_of {
             return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros());
         }
-        let ok = ok_sql(params.max_abs_amount);
+        let ok = ok_sql(params);
         let batches = self.collect(&format!("SELECT max(ts_us) AS last FROM tx WHERE {ok}"))?;
         let last = batches
             .first()
@@ -778,22 +854,44 @@ impl Prepared {
             .and_then(|v| v.first().copied().flatten());
         let Some(last) = last else {
             return Err(
-                locate_invalid(input, params, input_files, &self.mapped).unwrap_or_else(|| Error::BadFile {
-                    path: input_files.files[0].clone(),
-                    reason: "has no valid transaction rows (after input.where)".into(),
+                locate_problems(input, params, input_files, &self.mapped, &HashSet::new())?.unwrap_or_else(|| {
+                    Error::BadFile {
+                        path: input_files.files[0].clone(),
+                        reason: "has no valid transaction rows (after input.where)".into(),
+                    }
                 }),
             );
         };
         Ok((last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY)
     }
 
-    /// The error for `invalid` rows found by an aggregation: the first one, located.
-    fn invalid_rows(&self, invalid: u64, input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Error {
-        locate_invalid(input, params, input_files, &self.mapped).unwrap_or_else(|| {
-            Error::Engine(format!(
-                "{invalid} rows have a missing timestamp or an invalid amount, but none could be located"
-            ))
-        })
+    /// Fails with the located problems when the aggregation counted `invalid` rows or produced a
+    /// customer id that [`crate::parse::check_id`] rejects (possible only for ids the query computes:
+    /// Parquet columns and expressions; the text reader checks the others as it reads).
+    fn validate<'a>(
+        &self,
+        invalid: u64,
+        ids: impl Iterator<Item = Option<&'a str>>,
+        input: &InputSpec,
+        params: &FeatureParams,
+        input_files: &InputFiles,
+    ) -> Result<()> {
+        let bad_ids: HashSet<String> = ids
+            .flatten()
+            .filter(|id| crate::parse::check_id(id).is_err())
+            .map(str::to_string)
+            .collect();
+        if invalid == 0 && bad_ids.is_empty() {
+            return Ok(());
+        }
+        match locate_problems(input, params, input_files, &self.mapped, &bad_ids)? {
+            Some(problems) => Err(problems),
+            None => Err(Error::Engine(format!(
+                "{invalid} rows have a missing timestamp or an invalid amount and {} customer ids are \
+                 invalid, but none could be located",
+                bad_ids.len()
+            ))),
+        }
     }
 }
 
@@ -809,10 +907,15 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     let batches = prepared.collect(&sql)?;
     let rows_read = prepared.rows_read();
     let customers = parse_aggregates(&batches)?;
+    check_no_overflow(&customers, &input_files.files[0])?;
     let invalid: u64 = customers.iter().map(|c| c.rows_invalid).sum();
-    if invalid > 0 {
-        return Err(prepared.invalid_rows(invalid, input, params, input_files));
-    }
+    prepared.validate(
+        invalid,
+        customers.iter().map(|c| c.customer_id.as_deref()),
+        input,
+        params,
+        input_files,
+    )?;
 
     let mut custom = Vec::new();
     for feature in &params.custom {
@@ -821,11 +924,15 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
              (SELECT *, arrow_cast(ts_us, 'Timestamp(Microsecond, Some(\"UTC\"))') AS ts FROM tx \
               WHERE {} AND ts_us < {as_of_us} AND customer_id IS NOT NULL) GROUP BY customer_id",
             feature.sql,
-            ok_sql(params.max_abs_amount)
+            ok_sql(params)
         );
         let setting = format!("features.custom.{}", feature.name);
         let df = session.plan(&setting, &feature.sql, &sql)?;
-        let batches = session.block(df.collect()).map_err(|e| Error::BadExpression {
+        let batches = session.block(df.collect());
+        if let Some(problems) = prepared.registered.problems.take() {
+            return Err(problems);
+        }
+        let batches = batches.map_err(|e| Error::BadExpression {
             setting: setting.clone(),
             sql: feature.sql.clone(),
             reason: e.strip_backtrace(),
@@ -851,30 +958,42 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     })
 }
 
-/// The slow path: reads each file in order on one partition and reports the first row whose
-/// timestamp or amount is invalid, with its line (text) or row index (Parquet).
-fn locate_invalid(
+/// The slow path: reads each file in order on one partition and reports the rows whose timestamp
+/// or amount is invalid, or whose customer id is one of `bad_ids`, with their line (text) or row
+/// index (Parquet), up to `input.max_errors` of them.
+fn locate_problems(
     input: &InputSpec,
     params: &FeatureParams,
     input_files: &InputFiles,
     mapped: &[Mapped],
-) -> Option<Error> {
+    bad_ids: &HashSet<String>,
+) -> Result<Option<Error>> {
     let single = FeatureParams {
         threads: Some(1),
         ..params.clone()
     };
+    let limit = input.max_errors.max(1);
+    let mut problems = Vec::new();
+    let mut stopped = false;
+    let (Some(id), Some(ts), Some(amount)) = (
+        role_sql(mapped, "customer_id"),
+        role_sql(mapped, "timestamp"),
+        role_sql(mapped, "amount"),
+    ) else {
+        return Ok(None);
+    };
+    let column_of = |m: &Mapped| {
+        m.column
+            .clone()
+            .unwrap_or_else(|| format!("{} = {}", m.role, m.written))
+    };
     for file in &input_files.files {
-        let session = new_session(&single, 1).ok()?;
+        let session = new_session(&single, 1)?;
         let one = InputFiles {
             files: vec![file.clone()],
             format: input_files.format,
         };
-        let registered = match session.register(&one, input, &single) {
-            Ok(r) => r,
-            Err(e) => return Some(e),
-        };
-        let ts = &role_sql(mapped, "timestamp")?.sql;
-        let amount = &role_sql(mapped, "amount")?.sql;
+        let registered = session.register(&one, input, &single)?;
         let keep = input
             .filter
             .as_deref()
@@ -885,61 +1004,71 @@ fn locate_invalid(
             "CAST(0 AS BIGINT)".into()
         };
         let sql = format!(
-            "SELECT {keep} AS keep, {ts} AS ts_us, {amount} AS amount, CAST({line} AS BIGINT) AS line FROM raw"
+            "SELECT {keep} AS keep, {} AS ts_us, {} AS amount, CAST({line} AS BIGINT) AS line, \
+             CAST({} AS VARCHAR) AS id FROM raw",
+            ts.sql, amount.sql, id.sql
         );
-        let found = session.block(async {
+        let result = session.block(async {
             let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
             let mut row = 0u64;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 let keep = batch.column(0).as_boolean();
-                let ts = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-                let ts = ts.as_primitive::<Int64Type>();
-                let amount = batch.column(2).as_primitive::<Float64Type>();
+                let ts_values = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+                let ts_values = ts_values.as_primitive::<Int64Type>();
+                let amounts = batch.column(2).as_primitive::<Float64Type>();
                 let lines = arrow::compute::cast(batch.column(3), &DataType::UInt64)?;
                 let lines = lines.as_primitive::<UInt64Type>();
+                // `CAST(.. AS VARCHAR)` may come back as a string view; read it as plain UTF-8.
+                let ids = arrow::compute::cast(batch.column(4), &DataType::Utf8)?;
+                let ids = ids.as_string::<i32>();
                 for i in 0..batch.num_rows() {
+                    if !(keep.is_valid(i) && keep.value(i)) {
+                        continue;
+                    }
                     let location = if registered.text_plan.is_some() {
                         Location::Line(lines.value(i))
                     } else {
                         Location::Row(row + i as u64)
                     };
-                    if !(keep.is_valid(i) && keep.value(i)) {
-                        continue;
-                    }
-                    let problem = if ts.is_null(i) {
-                        Some(("timestamp", "timestamp is missing (null)".to_string()))
-                    } else if amount.is_null(i) {
-                        Some(("amount", "amount is missing (null)".to_string()))
-                    } else {
-                        crate::parse::check_amount(amount.value(i), params.max_abs_amount)
-                            .err()
-                            .map(|reason| ("amount", format!("{} {reason}", amount.value(i))))
+                    let mut found = |m: &Mapped, reason: String| {
+                        problems.push(Error::BadValue {
+                            path: file.clone(),
+                            location,
+                            column: column_of(m),
+                            reason,
+                        })
                     };
-                    if let Some((role, reason)) = problem {
-                        return Ok(Some((location, role, reason)));
+                    if ids.is_valid(i) && bad_ids.contains(ids.value(i)) {
+                        if let Err(reason) = crate::parse::check_id(ids.value(i)) {
+                            found(id, reason);
+                        }
+                    }
+                    if ts_values.is_null(i) {
+                        found(ts, "timestamp is missing (null)".to_string());
+                    } else if ts_values.value(i) < params.min_us() {
+                        found(ts, crate::parse::before_min_date(ts_values.value(i), params.min_date));
+                    }
+                    if amounts.is_null(i) {
+                        found(amount, "amount is missing (null)".to_string());
+                    } else if let Err(reason) = crate::parse::check_amount(amounts.value(i), params.max_abs_amount) {
+                        found(amount, format!("{} {reason}", amounts.value(i)));
+                    }
+                    if problems.len() >= limit {
+                        stopped = true;
+                        return Ok(());
                     }
                 }
                 row += batch.num_rows() as u64;
             }
-            Ok::<_, datafusion::error::DataFusionError>(None)
+            Ok::<_, datafusion::error::DataFusionError>(())
         });
-        match found {
-            Ok(Some((location, role, reason))) => {
-                let m = role_sql(mapped, role)?;
-                let column = m.column.clone().unwrap_or_else(|| format!("{role} = {}", m.written));
-                return Some(Error::BadValue {
-                    path: file.clone(),
-                    location,
-                    column,
-                    reason,
-                });
-            }
-            Ok(None) => continue,
-            Err(e) => return Some(query_error(&registered, e)),
+        checked(&registered, result)?;
+        if stopped {
+            break;
         }
     }
-    None
+    Ok(crate::error::into_error(&mut problems, stopped, limit))
 }
 
 #[cfg(test)]
@@ -960,6 +1089,7 @@ mod tests {
             "timestamp",
             "t",
             &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())),
+            None,
         )
         .expect("supported");
         assert_eq!(sql, "arrow_cast(t, 'Int64') * 1000");
@@ -967,7 +1097,12 @@ mod tests {
 
     #[test]
     fn float_ids_are_rejected() {
-        assert!(normalize("customer_id", "c", &DataType::Float64).is_err());
-        assert!(normalize("customer_id", "c", &DataType::Int64).is_ok());
+        assert!(normalize("customer_id", "c", &DataType::Float64, None).is_err());
+        assert!(normalize("customer_id", "c", &DataType::Int64, None).is_ok());
+        assert!(normalize("timestamp", "t", &DataType::Int64, None).is_err());
+        assert_eq!(
+            normalize("timestamp", "t", &DataType::Int64, Some(1000)),
+            Ok("CAST(t AS BIGINT) * 1000".to_string())
+        );
     }
 }

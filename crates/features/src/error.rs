@@ -82,7 +82,7 @@ pub enum Error {
     },
 
     /// A column the mapping needs is not in the file.
-    #[error("{path}: no column {column:?} for `{role}` (columns found: {found}); map it under [input.columns]")]
+    #[error("{path}: no column {column:?} for `{role}` (columns found: {found}); {hint}")]
     MissingColumn {
         /// The file.
         path: PathBuf,
@@ -92,6 +92,8 @@ pub enum Error {
         column: String,
         /// The columns the file has, comma separated.
         found: String,
+        /// What to do: map the column, or fix the delimiter when the header did not split.
+        hint: String,
     },
 
     /// A value (or the framing around it) at a known place is invalid.
@@ -164,6 +166,21 @@ pub enum Error {
     #[error(transparent)]
     Frame(#[from] churn_core::Error),
 
+    /// Several values or lines are invalid: every problem found, up to `input.max_errors`, in file
+    /// and line (or row) order. A single problem is reported as itself, never wrapped in this.
+    #[error(
+        "{} in the input{}; the first: {}",
+        count(problems.len(), "problem"),
+        if *stopped { " (reading stopped at input.max_errors)" } else { "" },
+        problems.first().map(ToString::to_string).unwrap_or_default()
+    )]
+    Rejected {
+        /// The located problems ([`Error::BadValue`], [`Error::BadLine`], [`Error::BadFile`]).
+        problems: Vec<Error>,
+        /// Whether reading stopped at the limit, so that more problems may exist.
+        stopped: bool,
+    },
+
     /// Writing or reading Parquet failed.
     #[error("{path}: parquet: {reason}")]
     Parquet {
@@ -191,8 +208,138 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The problems this error reports, each with its place: the list of a [`Error::Rejected`], or
+    /// the error itself.
+    pub fn problems(&self) -> Vec<&Error> {
+        match self {
+            Error::Rejected { problems, .. } => problems.iter().collect(),
+            other => vec![other],
+        }
+    }
+
+    /// The file, location and column of a problem, where it has them.
+    pub fn place(&self) -> (Option<&std::path::Path>, Option<Location>, Option<&str>) {
+        match self {
+            Error::BadValue {
+                path, location, column, ..
+            } => (Some(path), Some(*location), Some(column)),
+            Error::BadLine { path, line, .. } => (Some(path), Some(Location::Line(*line)), None),
+            Error::BadFile { path, .. } | Error::Parquet { path, .. } | Error::Io { path, .. } => {
+                (Some(path), None, None)
+            }
+            Error::MissingColumn { path, column, .. } => (Some(path), None, Some(column)),
+            _ => (None, None, None),
+        }
+    }
+
+    /// What is wrong, without the place (which [`Error::place`] gives).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::BadValue { reason, .. } | Error::BadLine { reason, .. } | Error::BadFile { reason, .. } => {
+                reason.clone()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Problems found while reading, shared by the reader threads of one query.
+///
+/// Readers record a bad line or value and go on (skipping the row) until `limit` problems are found
+/// in their file, so that one run reports everything wrong with an export, not only the first line,
+/// like pandera's lazy validation or DuckDB's rejects table. The same file may be scanned more than
+/// once by a plan; a problem is kept once.
+#[derive(Debug)]
+pub(crate) struct Problems {
+    limit: usize,
+    found: std::sync::Mutex<(Vec<Error>, bool)>,
+}
+
+impl Problems {
+    pub(crate) fn new(limit: usize) -> Self {
+        Problems {
+            limit: limit.max(1),
+            found: std::sync::Mutex::new((Vec::new(), false)),
+        }
+    }
+
+    /// How many problems a reader collects in one file before it stops.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Adds one file's problems; `stopped` when the reader gave up at the limit.
+    pub(crate) fn record(&self, problems: Vec<Error>, stopped: bool) {
+        if problems.is_empty() {
+            return;
+        }
+        // A poisoned lock means another reader panicked; its problems are lost but ours are not.
+        let mut found = match self.found.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for problem in problems {
+            let key = sort_key(&problem);
+            if !found.0.iter().any(|p| sort_key(p) == key) {
+                found.0.push(problem);
+            }
+        }
+        found.1 |= stopped;
+    }
+
+    /// The recorded problems as one error, in file and line order; `None` if there are none.
+    pub(crate) fn take(&self) -> Option<Error> {
+        let mut found = match self.found.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (mut problems, stopped) = (std::mem::take(&mut found.0), found.1);
+        into_error(&mut problems, stopped, self.limit)
+    }
+}
+
+/// Sorts problems by place, keeps the first `limit`, and makes one error of them.
+pub(crate) fn into_error(problems: &mut Vec<Error>, stopped: bool, limit: usize) -> Option<Error> {
+    problems.sort_by_cached_key(sort_key);
+    let stopped = stopped || problems.len() > limit;
+    problems.truncate(limit.max(1));
+    match problems.len() {
+        0 => None,
+        1 if !stopped => problems.pop(),
+        _ => Some(Error::Rejected {
+            problems: std::mem::take(problems),
+            stopped,
+        }),
+    }
+}
+
+fn sort_key(problem: &Error) -> (PathBuf, u64, String) {
+    let (path, location, column) = problem.place();
+    let at = match location {
+        // A whole-file problem sorts before the file's lines.
+        None => 0,
+        Some(Location::Line(n)) => n,
+        Some(Location::Row(n)) => n + 1,
+    };
+    (
+        path.map(std::path::Path::to_path_buf).unwrap_or_default(),
+        at,
+        column.unwrap_or_default().to_string(),
+    )
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `1 problem`, `2 problems`.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 /// Shortens a value for an error message so that one bad megabyte-long field cannot flood a terminal.
 pub(crate) fn truncate_value(value: &str) -> String {

@@ -22,7 +22,8 @@ pub struct IngestReport {
     pub rows_read: u64,
     /// Rows the `input.where` filter excluded.
     pub rows_filtered_out: u64,
-    /// Rows without a customer id (null, empty or only whitespace); dropped.
+    /// Rows without a customer id (null, empty, only whitespace, or a spelling of missing such as
+    /// `NULL`, `None` or `N/A`); dropped.
     pub rows_missing_customer: u64,
     /// Rows at or after the as-of date; dropped.
     pub rows_on_or_after_as_of: u64,
@@ -39,7 +40,7 @@ pub struct IngestReport {
 }
 
 fn is_missing(id: &Option<String>) -> bool {
-    id.as_deref().is_none_or(|s| s.trim().is_empty())
+    crate::parse::is_missing_id(id.as_deref())
 }
 
 fn days(micros: i64) -> f64 {

@@ -55,8 +55,8 @@ pub use features::IngestReport;
 pub use output::{
     FeatureTable, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT, META_TOOL_VERSION,
 };
-pub use params::{ColumnMapping, CustomFeature, FeatureParams, InputSpec, V1_COLUMNS};
-pub use parse::TimestampParser;
+pub use params::{ColumnMapping, CustomFeature, FeatureParams, InputSpec, DEFAULT_MAX_ERRORS, V1_COLUMNS};
+pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
 pub use tables::{read_customer_table, read_table, write_table};
 pub use text::{Delimiter, TextFormat};

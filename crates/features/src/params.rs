@@ -60,8 +60,11 @@ impl ColumnMapping {
     }
 }
 
+/// How many problems a read collects before it stops, unless `input.max_errors` says otherwise.
+pub const DEFAULT_MAX_ERRORS: usize = 20;
+
 /// Where the transactions are and how to read them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InputSpec {
     /// A file, a directory of files, or a glob. CSV (optionally gzip) or Parquet.
     pub transactions: String,
@@ -75,6 +78,27 @@ pub struct InputSpec {
     pub timezone: Option<Tz>,
     /// strftime format of text timestamps; ISO 8601 when `None`.
     pub timestamp_format: Option<String>,
+    /// Problems (bad values and lines) to collect before giving up; at least 1. All of them are
+    /// reported together, in file and line order.
+    pub max_errors: usize,
+    /// Text amounts use a decimal comma (`12,50`), as European exports with `;` delimiters do. A
+    /// `.` in an amount is then an error, never a guess.
+    pub decimal_comma: bool,
+}
+
+impl Default for InputSpec {
+    fn default() -> Self {
+        InputSpec {
+            transactions: String::new(),
+            columns: ColumnMapping::default(),
+            filter: None,
+            text: TextFormat::default(),
+            timezone: None,
+            timestamp_format: None,
+            max_errors: DEFAULT_MAX_ERRORS,
+            decimal_comma: false,
+        }
+    }
 }
 
 /// A user feature: a SQL aggregate over a customer's rows before the as-of date, e.g.
@@ -102,6 +126,9 @@ pub struct FeatureParams {
     pub count_duplicates: bool,
     /// Largest accepted |amount| of one row; larger values are rejected as absurd.
     pub max_abs_amount: f64,
+    /// Earliest accepted timestamp (midnight UTC of this day); earlier rows are rejected, since
+    /// they are placeholders such as `1900-01-01` or a zero epoch rather than real purchases.
+    pub min_date: NaiveDate,
     /// Extra SQL features, appended after the v1 columns.
     pub custom: Vec<CustomFeature>,
     /// Rule table naming RFM segments.
@@ -111,6 +138,13 @@ pub struct FeatureParams {
     /// Parallelism; the number of cores when `None`.
     pub threads: Option<usize>,
 }
+
+/// The default earliest accepted transaction date: before it, a timestamp is far more likely a
+/// placeholder (`1900-01-01`, `1970-01-01`) than a purchase.
+pub const DEFAULT_MIN_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(date) => date,
+    None => NaiveDate::MIN,
+};
 
 /// Names of the v1 feature columns, in file order.
 pub const V1_COLUMNS: [&str; 16] = [
@@ -139,6 +173,7 @@ impl Default for FeatureParams {
             drop_duplicates: false,
             count_duplicates: true,
             max_abs_amount: 1e8,
+            min_date: DEFAULT_MIN_DATE,
             custom: Vec::new(),
             rfm_rules: RfmRules::standard(),
             memory_limit_bytes: 1 << 30,
@@ -148,6 +183,14 @@ impl Default for FeatureParams {
 }
 
 impl FeatureParams {
+    /// The earliest accepted instant, in microseconds since the epoch.
+    pub(crate) fn min_us(&self) -> i64 {
+        self.min_date
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros()
+    }
+
     /// Checks every rule on the parameters; called once before any work.
     pub fn check(&self) -> Result<()> {
         if !(self.max_abs_amount.is_finite() && self.max_abs_amount > 0.0) {
@@ -159,6 +202,14 @@ impl FeatureParams {
         // Beyond this, integer cents could overflow an i64 after a few thousand rows.
         if self.max_abs_amount > 1e12 {
             return Err(Error::invalid("input.max_abs_amount", "must be at most 1e12"));
+        }
+        if let Some(as_of) = self.as_of {
+            if as_of <= self.min_date {
+                return Err(Error::invalid(
+                    "as_of",
+                    format!("{as_of} is not after input.min_date ({})", self.min_date),
+                ));
+            }
         }
         if self.memory_limit_bytes < (64 << 20) {
             return Err(Error::invalid("features.memory_limit_mb", "must be at least 64 MiB"));

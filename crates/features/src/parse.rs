@@ -12,9 +12,14 @@ use chrono_tz::Tz;
 pub struct TimestampParser {
     /// The zone naive timestamps are in; UTC when `None`. The machine's local zone is never used.
     pub timezone: Option<Tz>,
-    /// A `chrono` strftime format (e.g. `%Y%m%d` or `%d/%m/%Y %H:%M`); ISO 8601 when `None`.
+    /// A `chrono` strftime format (e.g. `%Y%m%d` or `%d/%m/%Y %H:%M`), or `unix_s`, `unix_ms` or
+    /// `unix_us` for integer Unix epoch numbers in that unit; ISO 8601 when `None`.
     pub format: Option<String>,
 }
+
+/// The epoch formats and their unit in microseconds. Epoch numbers are only read with an explicit
+/// unit: `1700000000` is a plausible second, millisecond and microsecond count alike.
+pub const EPOCH_FORMATS: [(&str, i64); 3] = [("unix_s", 1_000_000), ("unix_ms", 1_000), ("unix_us", 1)];
 
 const ISO_HINT: &str = "expected ISO 8601 such as 2024-03-01, 2024-03-01 14:30:00 or \
                         2024-03-01T14:30:00+01:00, or set input.timestamp_format";
@@ -25,14 +30,33 @@ impl TimestampParser {
         if text.is_empty() {
             return Err("timestamp is empty".to_string());
         }
+        if let Some(unit) = self.epoch_unit() {
+            return parse_epoch(text, unit);
+        }
         match &self.format {
             Some(format) => self.parse_with_format(text, format),
             None => self.parse_iso(text),
         }
     }
 
+    /// Microseconds per unit when the format is an epoch format (`unix_s`, `unix_ms`, `unix_us`).
+    pub fn epoch_unit(&self) -> Option<i64> {
+        let format = self.format.as_deref()?;
+        EPOCH_FORMATS
+            .iter()
+            .find(|(name, _)| *name == format)
+            .map(|&(_, unit)| unit)
+    }
+
     fn parse_iso(&self, text: &str) -> Result<i64, String> {
         let bad = || {
+            if text.len() >= 9 && text.bytes().all(|b| b.is_ascii_digit()) {
+                return format!(
+                    "{} looks like a Unix epoch number; set input.timestamp_format to \"unix_s\", \
+                     \"unix_ms\" or \"unix_us\" to say its unit",
+                    crate::error::truncate_value(text)
+                );
+            }
             format!(
                 "cannot parse {} as a timestamp ({ISO_HINT})",
                 crate::error::truncate_value(text)
@@ -97,6 +121,26 @@ impl TimestampParser {
             )),
         }
     }
+}
+
+/// The reason for a timestamp before `input.min_date`.
+pub(crate) fn before_min_date(us: i64, min_date: NaiveDate) -> String {
+    let when = DateTime::from_timestamp_micros(us).map_or_else(|| us.to_string(), |t| t.to_rfc3339());
+    format!("timestamp {when} is before input.min_date ({min_date}); a placeholder date, or a wrong unit?")
+}
+
+/// An integer count of `unit` microseconds since 1970-01-01T00:00:00Z.
+fn parse_epoch(text: &str, unit: i64) -> Result<i64, String> {
+    let shown = crate::error::truncate_value(text);
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{shown} is not an integer epoch number"));
+    }
+    text.parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|us| chrono::DateTime::from_timestamp_micros(*us).is_some())
+        .ok_or_else(|| format!("{shown} is out of the range of dates"))
 }
 
 /// True when `text` is a plain decimal number: optional sign, digits with an optional fraction, and an
@@ -209,6 +253,49 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The longest accepted customer id, in bytes. Longer values are a broken export (a whole line in
+/// one field), and CRM imports truncate them, merging customers.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// How exports spell "no id": compared after trimming, ignoring ASCII case.
+const MISSING_ID_SPELLINGS: [&str; 8] = ["null", "none", "nil", "nan", "na", "n/a", "#n/a", "undefined"];
+
+/// True when an id is missing: null, empty, only whitespace, or a spelling of "missing" such as
+/// `NULL`, `None`, `NaN` or `N/A`.
+pub fn is_missing_id(id: Option<&str>) -> bool {
+    id.is_none_or(|id| {
+        let id = id.trim();
+        id.is_empty() || MISSING_ID_SPELLINGS.iter().any(|m| id.eq_ignore_ascii_case(m))
+    })
+}
+
+/// Checks a customer id: `Ok(None)` when it is missing ([`is_missing_id`]), `Ok(Some(id))`, unchanged,
+/// when it is usable, and an error for an id no downstream system should receive: one with control
+/// characters (tabs and newlines break CSV exports and CRM imports), one longer than
+/// [`MAX_ID_BYTES`]. An id a spreadsheet would run as a formula (`=HYPERLINK(..)`) is a valid id: it
+/// is kept exactly, and the CSV writers escape it. Ids are never trimmed, case-folded or normalized:
+/// `007`, `7` and `7 ` are three customers.
+pub fn check_id(id: &str) -> Result<Option<&str>, String> {
+    if is_missing_id(Some(id)) {
+        return Ok(None);
+    }
+    if let Some((at, c)) = id.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(format!(
+            "customer id {} contains the control character U+{:04X} at byte {at}; \
+             ids with control characters break CSV exports and CRM imports",
+            crate::error::truncate_value(id),
+            c as u32
+        ));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "customer id {} is longer than {MAX_ID_BYTES} bytes; is a delimiter or quote missing?",
+            crate::error::truncate_value(id)
+        ));
+    }
+    Ok(Some(id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +387,24 @@ mod tests {
     }
 
     #[test]
+    fn epoch_numbers_need_an_explicit_unit() {
+        let iso_err = utc().parse_micros("1704067200").expect_err("no unit");
+        assert!(iso_err.contains("unix_s"), "{iso_err}");
+        let with = |format: &str| TimestampParser {
+            timezone: None,
+            format: Some(format.into()),
+        };
+        let new_year = micros(2024, 1, 1, 0, 0, 0);
+        assert_eq!(with("unix_s").parse_micros("1704067200"), Ok(new_year));
+        assert_eq!(with("unix_ms").parse_micros("1704067200000"), Ok(new_year));
+        assert_eq!(with("unix_us").parse_micros("1704067200000000"), Ok(new_year));
+        assert_eq!(with("unix_s").parse_micros("-86400"), Ok(micros(1969, 12, 31, 0, 0, 0)));
+        for bad in ["", "1.5", "1e9", " 1", "99999999999999999999", "2024-01-01"] {
+            assert!(with("unix_s").parse_micros(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn amounts_must_be_plain_finite_decimals() {
         assert_eq!(parse_amount("12.50", 1e8), Ok(12.5));
         assert_eq!(parse_amount("-3", 1e8), Ok(-3.0));
@@ -329,6 +434,59 @@ mod tests {
         assert!(!has_leading_zero("0.5"));
         assert!(!has_leading_zero("0"));
         assert!(!has_leading_zero("70"));
+    }
+
+    #[test]
+    fn missing_ids_in_every_spelling_are_missing() {
+        for missing in [
+            "",
+            "   ",
+            "\t",
+            "NULL",
+            "null",
+            "None",
+            "NaN",
+            "N/A",
+            "#N/A",
+            " na ",
+            "undefined",
+        ] {
+            assert_eq!(check_id(missing), Ok(None), "{missing:?}");
+            assert!(is_missing_id(Some(missing)));
+        }
+        assert!(is_missing_id(None));
+    }
+
+    #[test]
+    fn usable_ids_are_kept_exactly() {
+        for id in [
+            "007",
+            "7",
+            "7 ",
+            " 7",
+            "b",
+            "B",
+            "NULLA",
+            "nan1",
+            "-1",
+            "ＡＢＣ",
+            "é",
+            "=1+1",
+            "@x",
+        ] {
+            assert_eq!(check_id(id), Ok(Some(id)), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_and_overlong_ids_are_rejected() {
+        for bad in ["a\tb", "line\nbreak", "bell\u{7}", "del\u{7f}", "c1\u{85}"] {
+            assert!(check_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_id(&"x".repeat(MAX_ID_BYTES)).is_ok());
+        let err = check_id(&"x".repeat(MAX_ID_BYTES + 1)).expect_err("overlong");
+        assert!(err.contains("longer than 256 bytes"), "{err}");
+        assert!(check_id("a\tb").expect_err("tab").contains("U+0009"));
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: 
     let mut rows_kept_by_filter = 0;
     for row in output.customers {
         rows_kept_by_filter += row.rows_total;
-        let Some(id) = row.customer_id.filter(|id| !id.trim().is_empty()) else {
+        let Some(id) = row.customer_id.filter(|id| !crate::parse::is_missing_id(Some(id))) else {
             report.rows_missing_customer += row.rows_total;
             continue;
         };

@@ -4,18 +4,17 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 
-use crate::error::{truncate_value, Error, Location, Result};
+use crate::error::{truncate_value, Error, Location, Problems, Result};
 use crate::parse::{self, TimestampParser};
 use crate::text::{Delimiter, RecordReader, TextFormat};
 
@@ -206,6 +205,9 @@ pub(crate) fn text_column_names(path: &Path, format: &TextFormat) -> Result<Vec<
 pub(crate) enum ColumnKind {
     /// Kept byte for byte as a string; empty is null.
     Text,
+    /// A customer id: kept byte for byte; the spellings of "missing" are null, and ids a CRM or a
+    /// spreadsheet would choke on are errors (see [`parse::check_id`]).
+    Id,
     /// A timestamp, parsed to UTC microseconds; empty is an error.
     Timestamp,
     /// A money amount; empty, non-finite or absurd is an error.
@@ -219,7 +221,7 @@ pub(crate) enum ColumnKind {
 impl ColumnKind {
     fn data_type(self) -> DataType {
         match self {
-            ColumnKind::Text => DataType::Utf8,
+            ColumnKind::Text | ColumnKind::Id => DataType::Utf8,
             ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             ColumnKind::Amount | ColumnKind::Float => DataType::Float64,
             ColumnKind::Integer => DataType::Int64,
@@ -233,6 +235,11 @@ pub(crate) struct TextPlan {
     pub(crate) format: TextFormat,
     pub(crate) timestamps: TimestampParser,
     pub(crate) max_abs_amount: f64,
+    /// Earliest accepted timestamp, microseconds; and the date it is, for messages.
+    pub(crate) min_us: i64,
+    pub(crate) min_date: chrono::NaiveDate,
+    /// Numbers are written with a decimal comma.
+    pub(crate) decimal_comma: bool,
     /// Column name, field index, kind.
     pub(crate) columns: Vec<(String, usize, ColumnKind)>,
     pub(crate) n_fields: usize,
@@ -309,7 +316,7 @@ enum Builder {
 impl Builder {
     fn new(kind: ColumnKind, capacity: usize) -> Self {
         match kind {
-            ColumnKind::Text => Builder::Text(StringBuilder::with_capacity(capacity, capacity * 8)),
+            ColumnKind::Text | ColumnKind::Id => Builder::Text(StringBuilder::with_capacity(capacity, capacity * 8)),
             ColumnKind::Timestamp => {
                 Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
             }
@@ -328,26 +335,61 @@ impl Builder {
     }
 }
 
+/// What one read of a text file found.
+#[derive(Debug, Default)]
+pub(crate) struct TextRead {
+    /// Data rows read, including rows skipped for a problem.
+    pub(crate) rows: u64,
+    /// Located problems, in line order: bad values, bad lines, or the framing error that ended the
+    /// read.
+    pub(crate) problems: Vec<Error>,
+    /// Whether reading stopped at the problem limit, so that more may exist.
+    pub(crate) stopped: bool,
+}
+
 /// Reads one text file into batches of the plan's schema, calling `sink` with each; stops early when
-/// `sink` returns false. Returns the number of data rows read.
+/// `sink` returns false. A line with a problem is recorded and skipped, and reading goes on until
+/// `max_problems` are found: the caller must treat any problem as a failed read.
 pub(crate) fn read_text_batches(
     path: &Path,
     plan: &TextPlan,
     batch_rows: usize,
+    max_problems: usize,
     mut sink: impl FnMut(RecordBatch) -> bool,
-) -> Result<u64> {
+) -> TextRead {
+    let mut read = TextRead::default();
+    if let Err(e) = read_text_into(path, plan, batch_rows, max_problems, &mut sink, &mut read) {
+        // A framing, encoding or I/O error ends the file: what follows cannot be trusted.
+        read.problems.push(e);
+    }
+    read
+}
+
+fn read_text_into(
+    path: &Path,
+    plan: &TextPlan,
+    batch_rows: usize,
+    max_problems: usize,
+    sink: &mut impl FnMut(RecordBatch) -> bool,
+    read: &mut TextRead,
+) -> Result<()> {
     let schema = plan.schema();
     let mut reader = RecordReader::open(path, plan.format.delimiter)?;
-    if plan.format.has_header && reader.next_record()?.is_none() {
-        return Err(Error::BadFile {
-            path: path.to_path_buf(),
-            reason: "file is empty (no header line)".into(),
-        });
-    }
+    let header: Option<Vec<Vec<u8>>> = if plan.format.has_header {
+        if reader.next_record()?.is_none() {
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                reason: "file is empty (no header line)".into(),
+            });
+        }
+        Some((0..reader.n_fields()).map(|i| reader.field(i).to_vec()).collect())
+    } else {
+        None
+    };
     let mut builders: Vec<Builder> = plan.columns.iter().map(|c| Builder::new(c.2, batch_rows)).collect();
     let mut lines = UInt64Builder::with_capacity(batch_rows);
     let mut rows_in_batch = 0;
-    let mut rows_total = 0u64;
+    let mut parsed: Vec<Parsed> = Vec::with_capacity(plan.columns.len());
     let bad = |line: u64, column: &str, reason: String| Error::BadValue {
         path: path.to_path_buf(),
         location: Location::Line(line),
@@ -355,69 +397,58 @@ pub(crate) fn read_text_batches(
         reason,
     };
     while let Some(line) = reader.next_record()? {
-        if reader.n_fields() != plan.n_fields {
-            let hint = match plan.format.delimiter {
-                Delimiter::Byte(b) if reader.n_fields() == 1 && plan.n_fields > 1 => {
-                    format!(" (is the delimiter really {:?}?)", b as char)
-                }
-                _ => String::new(),
-            };
-            return Err(Error::BadLine {
-                path: path.to_path_buf(),
-                line,
-                reason: format!(
-                    "has {} fields, expected {} as in the header{hint}",
-                    reader.n_fields(),
-                    plan.n_fields
-                ),
-            });
+        read.rows += 1;
+        if read.problems.len() >= max_problems {
+            read.stopped = true;
+            break;
         }
-        for ((name, index, kind), builder) in plan.columns.iter().zip(builders.iter_mut()) {
-            let raw = reader.field(*index);
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                bad(
-                    line,
-                    name,
-                    format!(
-                        "is not valid UTF-8 (bad byte at offset {} of the value)",
-                        e.valid_up_to()
-                    ),
-                )
-            })?;
-            match (builder, kind) {
-                (Builder::Text(b), _) => {
-                    if text.is_empty() {
-                        b.append_null()
-                    } else {
-                        b.append_value(text)
-                    }
+        if let Some(problem) = framing_problem(path, plan, &reader, line, header.as_deref()) {
+            read.problems.push(problem);
+            continue;
+        }
+        // Parse the whole row before appending anything, so a bad value leaves no half row behind.
+        parsed.clear();
+        for (name, index, kind) in &plan.columns {
+            let value = match std::str::from_utf8(reader.field(*index)) {
+                Err(e) => Err(format!(
+                    "is not valid UTF-8 (bad byte at offset {} of the value); re-export the file as UTF-8",
+                    e.valid_up_to()
+                )),
+                Ok(text) => parse_value(plan, *kind, text),
+            };
+            match value {
+                Ok(value) => parsed.push(value),
+                Err(reason) => read.problems.push(bad(line, name, reason)),
+            }
+        }
+        if parsed.len() < plan.columns.len() {
+            continue;
+        }
+        for (((_, index, _), builder), value) in plan.columns.iter().zip(builders.iter_mut()).zip(&parsed) {
+            match (builder, *value) {
+                (Builder::Text(b), Parsed::Field) => {
+                    // Valid UTF-8: checked by the parse above.
+                    b.append_value(std::str::from_utf8(reader.field(*index)).unwrap_or_default())
                 }
-                (Builder::Timestamp(b), _) => {
-                    b.append_value(plan.timestamps.parse_micros(text).map_err(|r| bad(line, name, r))?)
-                }
-                (Builder::Float(b), ColumnKind::Amount) => {
-                    b.append_value(parse::parse_amount(text, plan.max_abs_amount).map_err(|r| bad(line, name, r))?)
-                }
-                (Builder::Float(b), _) if text.is_empty() => b.append_null(),
-                (Builder::Float(b), _) => b.append_value(parse::parse_number(text).map_err(|r| bad(line, name, r))?),
-                (Builder::Integer(b), _) if text.is_empty() => b.append_null(),
-                (Builder::Integer(b), _) => b.append_value(
-                    text.parse::<i64>()
-                        .map_err(|_| bad(line, name, format!("{} is not an integer", truncate_value(text))))?,
-                ),
+                (Builder::Text(b), _) => b.append_null(),
+                (Builder::Timestamp(b), Parsed::Int(v)) => b.append_value(v),
+                (Builder::Integer(b), Parsed::Int(v)) => b.append_value(v),
+                (Builder::Float(b), Parsed::Float(v)) => b.append_value(v),
+                (Builder::Timestamp(b), _) => b.append_null(),
+                (Builder::Integer(b), _) => b.append_null(),
+                (Builder::Float(b), _) => b.append_null(),
             }
         }
         lines.append_value(line);
         rows_in_batch += 1;
-        rows_total += 1;
         if rows_in_batch == batch_rows {
             if !sink(finish_batch(&schema, &mut builders, &mut lines)?) {
-                return Ok(rows_total);
+                return Ok(());
             }
             rows_in_batch = 0;
         }
     }
-    if rows_total == 0 {
+    if read.rows == 0 {
         return Err(Error::BadFile {
             path: path.to_path_buf(),
             reason: "has a header but no data rows; an empty export is treated as a failed export".into(),
@@ -426,7 +457,120 @@ pub(crate) fn read_text_batches(
     if rows_in_batch > 0 {
         sink(finish_batch(&schema, &mut builders, &mut lines)?);
     }
-    Ok(rows_total)
+    Ok(())
+}
+
+/// A line whose shape is wrong: a field count unlike the header's, or the header itself again (two
+/// exports concatenated).
+fn framing_problem(
+    path: &Path,
+    plan: &TextPlan,
+    reader: &RecordReader,
+    line: u64,
+    header: Option<&[Vec<u8>]>,
+) -> Option<Error> {
+    let n = reader.n_fields();
+    let problem = |reason: String| {
+        Some(Error::BadLine {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        })
+    };
+    if n != plan.n_fields {
+        let hint = match plan.format.delimiter {
+            Delimiter::Byte(b) if n == 1 && plan.n_fields > 1 => {
+                let found = sniff_delimiter(reader.field(0))
+                    .map(|d| format!("; the line contains {d:?}: set input.delimiter = {d:?}"))
+                    .unwrap_or_default();
+                format!(" (is the delimiter really {:?}?{found})", b as char)
+            }
+            _ => String::new(),
+        };
+        let what = if n < plan.n_fields {
+            " (a truncated line?)"
+        } else {
+            " (an unquoted delimiter inside a value?)"
+        };
+        let what = if hint.is_empty() { what } else { "" };
+        return problem(format!(
+            "has {n} fields, expected {} as in the header{what}{hint}",
+            plan.n_fields
+        ));
+    }
+    if let Some(header) = header {
+        if (0..n).all(|i| reader.field(i) == header[i].as_slice()) {
+            return problem(
+                "repeats the header line; were two exports concatenated? remove the repeated header".to_string(),
+            );
+        }
+    }
+    None
+}
+
+/// The delimiter a one-field line most likely uses, for the hint.
+pub(crate) fn sniff_delimiter(field: &[u8]) -> Option<char> {
+    [b';', b'\t', b'|', b',']
+        .into_iter()
+        .map(|d| (d, field.iter().filter(|&&b| b == d).count()))
+        .filter(|&(_, count)| count > 0)
+        .max_by_key(|&(_, count)| count)
+        .map(|(d, _)| d as char)
+}
+
+/// A parsed text value, ready to append.
+#[derive(Debug, Clone, Copy)]
+enum Parsed {
+    Null,
+    /// The field's text as it is.
+    Field,
+    Int(i64),
+    Float(f64),
+}
+
+/// A number as Rust parses it: with `input.decimal = ","`, the comma becomes a point, and a point
+/// (a thousands separator, or a file that is not what the config says) is an error.
+fn decimal<'a>(plan: &TextPlan, text: &'a str) -> std::result::Result<std::borrow::Cow<'a, str>, String> {
+    if !plan.decimal_comma {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    if text.contains('.') {
+        return Err(format!(
+            "{} contains '.', but input.decimal is \",\" (a thousands separator, or a file with decimal points?)",
+            truncate_value(text)
+        ));
+    }
+    Ok(std::borrow::Cow::Owned(text.replacen(',', ".", 1)))
+}
+
+/// Parses one text value as its column kind, or says why it is invalid.
+fn parse_value(plan: &TextPlan, kind: ColumnKind, text: &str) -> std::result::Result<Parsed, String> {
+    Ok(match kind {
+        ColumnKind::Text if text.is_empty() => Parsed::Null,
+        ColumnKind::Text => Parsed::Field,
+        ColumnKind::Id => match parse::check_id(text)? {
+            Some(_) => Parsed::Field,
+            None => Parsed::Null,
+        },
+        ColumnKind::Timestamp => {
+            let us = plan.timestamps.parse_micros(text)?;
+            if us < plan.min_us {
+                return Err(format!(
+                    "{}: {}",
+                    truncate_value(text),
+                    parse::before_min_date(us, plan.min_date)
+                ));
+            }
+            Parsed::Int(us)
+        }
+        ColumnKind::Amount => Parsed::Float(parse::parse_amount(&decimal(plan, text)?, plan.max_abs_amount)?),
+        ColumnKind::Float | ColumnKind::Integer if text.is_empty() => Parsed::Null,
+        ColumnKind::Float => Parsed::Float(parse::parse_number(&decimal(plan, text)?)?),
+        ColumnKind::Integer => Parsed::Int(
+            text.parse::<i64>()
+                .map_err(|_| format!("{} is not an integer", truncate_value(text)))?,
+        ),
+    })
 }
 
 fn finish_batch(schema: &SchemaRef, builders: &mut [Builder], lines: &mut UInt64Builder) -> Result<RecordBatch> {
@@ -437,13 +581,16 @@ fn finish_batch(schema: &SchemaRef, builders: &mut [Builder], lines: &mut UInt64
 
 /// One text file as a DataFusion partition. Parsing runs on its own thread and hands batches over a
 /// small bounded channel, so memory stays at a few batches per file however large the file is.
+///
+/// Problems do not fail the stream: they are recorded in `problems` and the query runs to the end,
+/// so that every file is read as far as the limit and the report does not depend on which reader
+/// thread finished first. Whoever runs a query over this table must check `problems` afterwards.
 #[derive(Debug)]
 pub(crate) struct TextPartition {
     pub(crate) path: PathBuf,
     pub(crate) plan: Arc<TextPlan>,
     pub(crate) schema: SchemaRef,
-    /// The first error a reader hit; DataFusion only sees that the stream failed.
-    pub(crate) failure: Arc<Mutex<Option<Error>>>,
+    pub(crate) problems: Arc<Problems>,
     pub(crate) rows_read: Arc<AtomicU64>,
 }
 
@@ -458,25 +605,15 @@ impl PartitionStream for TextPartition {
         let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
         let path = self.path.clone();
         let plan = Arc::clone(&self.plan);
-        let failure = Arc::clone(&self.failure);
+        let problems = Arc::clone(&self.problems);
         let rows_read = Arc::clone(&self.rows_read);
         std::thread::spawn(move || {
-            let result = read_text_batches(&path, &plan, TEXT_BATCH_ROWS, |batch| {
+            let read = read_text_batches(&path, &plan, TEXT_BATCH_ROWS, problems.limit(), |batch| {
                 tx.blocking_send(Ok(batch)).is_ok()
             });
-            match result {
-                Ok(rows) => {
-                    // A plan may scan the file more than once; every scan sees the same rows.
-                    rows_read.store(rows, Ordering::Relaxed);
-                }
-                Err(err) => {
-                    let message = err.to_string();
-                    if let Ok(mut slot) = failure.lock() {
-                        slot.get_or_insert(err);
-                    }
-                    let _ = tx.blocking_send(Err(DataFusionError::Execution(message)));
-                }
-            }
+            // A plan may scan the file more than once; every scan sees the same rows.
+            rows_read.store(read.rows, Ordering::Relaxed);
+            problems.record(read.problems, read.stopped);
         });
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), stream))

@@ -119,6 +119,8 @@ fn transactions_merge_within_a_period_and_returns_are_not_transactions() {
     };
     let params = FeatureParams {
         as_of: Some(date(2024, 1, 10)),
+        // c's first row is before 1970, to check day numbers floor rather than truncate.
+        min_date: date(1960, 1, 1),
         ..FeatureParams::default()
     };
     let day = |y, m, d| date(y, m, d).signed_duration_since(date(1970, 1, 1)).num_days();
