@@ -148,7 +148,12 @@ fn framing() -> Vec<Case> {
             b"customer_id,timestamp,amount\r\na,2024-01-01,1\r\nb,2024-01-02,1\r\n".to_vec(),
             accepted(2),
         ),
-        case(c, "blank lines", csv("\na,2024-01-01,1\n\n\nb,2024-01-02,1\n\n"), accepted(2)),
+        case(
+            c,
+            "blank lines",
+            csv("\na,2024-01-01,1\n\n\nb,2024-01-02,1\n\n"),
+            accepted(2),
+        ),
         case(
             c,
             "line number after blank lines and a quoted newline",
@@ -183,7 +188,12 @@ fn encoding() -> Vec<Case> {
             [b"\xFF\xFE".as_slice(), &utf16].concat(),
             rejected(None, None, "UTF-16"),
         ),
-        case(c, "UTF-16 without a byte order mark", utf16, rejected(Some(1), None, "NUL byte")),
+        case(
+            c,
+            "UTF-16 without a byte order mark",
+            utf16,
+            rejected(Some(1), None, "NUL byte"),
+        ),
         // Latin a, Cyrillic а, fullwidth ａ: three customers, never merged.
         case(
             c,
@@ -317,7 +327,12 @@ fn amounts() -> Vec<Case> {
             csv("a,2024-01-01,1e309\n"),
             rejected(Some(2), Some("amount"), "not a finite number"),
         ),
-        case(c, "empty", csv("a,2024-01-01,\n"), rejected(Some(2), Some("amount"), "amount is empty")),
+        case(
+            c,
+            "empty",
+            csv("a,2024-01-01,\n"),
+            rejected(Some(2), Some("amount"), "amount is empty"),
+        ),
         case(
             c,
             "absurd magnitude",
@@ -412,7 +427,10 @@ fn check(dir: &Dir, case: &Case) -> Result<Outcome, String> {
     dir.write("tx.csv", &case.file);
     dir.write(
         "churn.toml",
-        format!("as_of = \"2024-02-01\"\n[input]\ntransactions = \"tx.csv\"\n{}", case.input),
+        format!(
+            "as_of = \"2024-02-01\"\n[input]\ntransactions = \"tx.csv\"\n{}",
+            case.input
+        ),
     );
     let _ = std::fs::remove_file(dir.join("f.parquet"));
     let run = dir.churn(&["features", "--config", "churn.toml", "--out", "f.parquet", "--json"]);
@@ -495,7 +513,12 @@ fn every_data_rule_holds_through_the_binary() {
             counts[3]
         );
     }
-    assert!(failures.is_empty(), "{} rules broken:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rules broken:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

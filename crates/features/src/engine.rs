@@ -169,6 +169,8 @@ struct Registered {
     /// Rows per file: from the footers for Parquet, counted by the readers for text.
     rows_read: Vec<Arc<AtomicU64>>,
     text_plan: Option<Arc<TextPlan>>,
+    /// Parquet files, to find the one a failed scan tripped on (the engine's error does not say).
+    parquet_files: Vec<PathBuf>,
 }
 
 impl Session {
@@ -195,6 +197,7 @@ impl Session {
             problems: Arc::new(Problems::new(1)),
             rows_read: vec![Arc::new(AtomicU64::new(rows))],
             text_plan: None,
+            parquet_files: files.to_vec(),
         })
     }
 
@@ -303,6 +306,7 @@ impl Session {
             problems,
             rows_read,
             text_plan: Some(plan),
+            parquet_files: Vec::new(),
         })
     }
 
@@ -792,7 +796,15 @@ fn checked<T>(registered: &Registered, result: datafusion::error::Result<T>) -> 
     if let Some(problems) = registered.problems.take() {
         return Err(problems);
     }
-    result.map_err(engine_err)
+    result.map_err(|e| {
+        // A corrupt page (a checksum mismatch, a truncated chunk) surfaces as a bare engine error;
+        // read the files one by one to name the broken one.
+        registered
+            .parquet_files
+            .iter()
+            .find_map(|file| source::verify_parquet(file).err())
+            .unwrap_or_else(|| engine_err(e))
+    })
 }
 
 /// The input registered and mapped: the engine session with the view `tx` of normalized rows.

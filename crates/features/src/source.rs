@@ -140,6 +140,29 @@ pub(crate) fn parquet_row_count(path: &Path) -> Result<u64> {
     })
 }
 
+/// Decodes every page of a Parquet file (verifying page checksums where the writer stored them),
+/// for an error that names the file and the row group of a corrupt page. Slow; only for failures.
+pub(crate) fn verify_parquet(path: &Path) -> Result<()> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let corrupt = |e: &dyn std::fmt::Display| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("is corrupt: {e}"),
+    };
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(&e))?;
+    let row_groups = builder.metadata().num_row_groups();
+    for group in 0..row_groups {
+        let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_row_groups(vec![group]).build())
+            .map_err(|e| corrupt(&e))?;
+        for batch in reader {
+            batch.map_err(|e| corrupt(&format!("row group {group}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the column names of a text file: its header, or the configured names.
 pub(crate) fn text_column_names(path: &Path, format: &TextFormat) -> Result<Vec<String>> {
     let mut reader = RecordReader::open(path, format.delimiter)?;

@@ -237,3 +237,221 @@ fn zero_padded_ids_stay_text_inside_expressions() {
     let ids = table.batch.column(0).as_string::<i32>();
     assert_eq!((ids.value(0), ids.value(1)), ("007", "7"));
 }
+
+/// A committed fixture from `tests/fixtures/parquet` (see its `make_fixtures.py`).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/parquet")
+        .join(name)
+}
+
+fn three_rows(
+    dir: &std::path::Path,
+    name: &str,
+    ids: Vec<Option<&str>>,
+    amount: arrow::array::ArrayRef,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(ids)) as _),
+            ("ts", Arc::new(Date32Array::from(vec![19_700, 19_701, 19_702])) as _),
+            ("amount", amount),
+        ],
+    );
+    path
+}
+
+#[test]
+fn parquet_columns_of_the_wrong_type_name_the_type_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = three_rows(
+        dir.path(),
+        "t.parquet",
+        vec![Some("A"), Some("B"), Some("C")],
+        Arc::new(StringArray::from(vec!["1", "2", "3"])),
+    );
+    let err = extract_features(&spec(&path), &params()).expect_err("text amounts");
+    assert!(err.to_string().contains("amount must be numeric, found Utf8"), "{err}");
+}
+
+#[test]
+fn parquet_nulls_in_required_columns_are_all_located_by_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nulls.parquet");
+    write_parquet(
+        &path,
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec!["A", "B", "C", "D"])) as _,
+            ),
+            (
+                "ts",
+                Arc::new(Date32Array::from(vec![Some(19_700), None, Some(19_702), Some(19_703)])) as _,
+            ),
+            (
+                "amount",
+                Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None, Some(4.0)])) as _,
+            ),
+        ],
+    );
+    let err = extract_features(&spec(&path), &params()).expect_err("nulls");
+    let places: Vec<String> = err
+        .problems()
+        .iter()
+        .map(|p| {
+            let (_, location, column) = p.place();
+            format!(
+                "{} {}",
+                location.map(|l| l.to_string()).unwrap_or_default(),
+                column.unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(places, ["row 1 ts", "row 2 amount"], "{err}");
+}
+
+#[test]
+fn parquet_ids_follow_the_text_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let amounts = || Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])) as arrow::array::ArrayRef;
+    // Null and "NULL" are missing: dropped and counted.
+    let path = three_rows(
+        dir.path(),
+        "missing.parquet",
+        vec![Some("A"), None, Some("NULL")],
+        amounts(),
+    );
+    let table = extract_features(&spec(&path), &params()).expect("extracts");
+    assert_eq!(table.report.customers, 1);
+    assert_eq!(table.report.rows_missing_customer, 2);
+    // A control character is rejected at its row.
+    let path = three_rows(
+        dir.path(),
+        "tab.parquet",
+        vec![Some("A"), Some("B"), Some("C\tD")],
+        amounts(),
+    );
+    let err = extract_features(&spec(&path), &params()).expect_err("tab in an id");
+    assert!(
+        err.to_string().contains("tab.parquet: row 2, column \"customer_id\""),
+        "{err}"
+    );
+    assert!(err.to_string().contains("U+0009"), "{err}");
+}
+
+#[test]
+fn parquet_timestamps_before_the_minimum_date_are_located() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.parquet");
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(vec!["A", "B"])) as _),
+            // Day 0 is 1970-01-01: a zero epoch placeholder.
+            ("ts", Arc::new(Date32Array::from(vec![19_700, 0])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0])) as _),
+        ],
+    );
+    let err = extract_features(&spec(&path), &params()).expect_err("placeholder date");
+    assert!(err.to_string().contains("old.parquet: row 1, column \"ts\""), "{err}");
+    assert!(err.to_string().contains("before input.min_date (1990-01-01)"), "{err}");
+    let lowered = FeatureParams {
+        min_date: NaiveDate::from_ymd_opt(1960, 1, 1).expect("date"),
+        ..params()
+    };
+    let table = extract_features(&spec(&path), &lowered).expect("accepted once the minimum is lowered");
+    assert_eq!(table.report.customers, 2);
+}
+
+#[test]
+fn parquet_integer_timestamps_need_an_epoch_unit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("epoch.parquet");
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(vec!["A"])) as _),
+            // 2024-01-31 12:00:00 UTC in milliseconds.
+            (
+                "ts",
+                Arc::new(arrow::array::Int64Array::from(vec![1_706_702_400_000])) as _,
+            ),
+            ("amount", Arc::new(Float64Array::from(vec![1.0])) as _),
+        ],
+    );
+    let err = extract_features(&spec(&path), &params()).expect_err("no unit");
+    assert!(err.to_string().contains("unix_ms"), "{err}");
+    let mut input = spec(&path);
+    input.timestamp_format = Some("unix_ms".into());
+    let table = extract_features(&input, &params()).expect("with a unit");
+    assert_eq!(recency(&table.batch), [0.5]);
+}
+
+#[test]
+fn parquet_decimal_amounts_are_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cents = arrow::array::Decimal128Array::from(vec![1_005i128, 2_010, -15])
+        .with_precision_and_scale(12, 2)
+        .expect("decimal");
+    let path = three_rows(
+        dir.path(),
+        "dec.parquet",
+        vec![Some("A"), Some("A"), Some("A")],
+        Arc::new(cents),
+    );
+    let table = extract_features(&spec(&path), &params()).expect("extracts");
+    let monetary = table
+        .batch
+        .column_by_name("monetary_total")
+        .expect("monetary")
+        .as_primitive::<Float64Type>()
+        .value(0);
+    // 10.05 + 20.10 - 0.15, summed in integer cents.
+    assert_eq!(monetary, 30.0);
+}
+
+#[test]
+fn parquet_int96_timestamps_are_read_as_instants() {
+    let table = extract_features(&spec(&fixture("int96.parquet")), &params()).expect("extracts");
+    // a's last purchase is 2024-01-10 08:30 UTC, b's 2024-01-20 23:59:59 UTC; the snapshot 2024-02-01.
+    let expected = [21.0 + 15.5 / 24.0, 11.0 + 1.0 / 86_400.0];
+    for (got, want) in recency(&table.batch).iter().zip(expected) {
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    }
+}
+
+#[test]
+fn parquet_page_checksums_are_verified() {
+    let good = fixture("checksummed.parquet");
+    extract_features(&spec(&good), &params()).expect("the intact file reads");
+    let mut bytes = std::fs::read(&good).expect("read fixture");
+    // Flip a bit of the value 1234.5 inside the dictionary page (the first place its bytes occur;
+    // later copies are statistics, which the checksum does not cover).
+    let needle = 1234.5f64.to_le_bytes();
+    let at = bytes.windows(8).position(|w| w == needle).expect("value in the page");
+    bytes[at] ^= 0x01;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("flipped.parquet");
+    std::fs::write(&bad, bytes).expect("write");
+    let err = extract_features(&spec(&bad), &params()).expect_err("a flipped bit must not pass");
+    assert!(
+        err.to_string().contains("flipped.parquet: is corrupt: row group 0"),
+        "{err}"
+    );
+    assert!(err.to_string().to_lowercase().contains("checksum"), "{err}");
+}
+
+#[test]
+fn a_zero_byte_parquet_file_is_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.parquet");
+    std::fs::write(&path, b"").expect("write");
+    let err = extract_features(&spec(&path), &params()).expect_err("empty");
+    assert!(
+        err.to_string().contains("empty.parquet: file is empty (0 bytes)"),
+        "{err}"
+    );
+}
