@@ -74,6 +74,18 @@ fn gate(model: &ChurnModel, current: Option<&ChurnModel>, gates: &Gates) -> Vec<
             gates.min_per_class
         ));
     }
+    // An AUC measured on a handful of churners is noise: a model is not promoted on it.
+    let (eval_churned, eval_retained) = (
+        evaluation.churners,
+        evaluation.customers.saturating_sub(evaluation.churners),
+    );
+    if eval_churned.min(eval_retained) < gates.min_per_class {
+        reasons.push(format!(
+            "the evaluation snapshot has {eval_churned} churned and {eval_retained} retained customers, too few to \
+             trust its ROC AUC: gates.min_per_class = {} of each",
+            gates.min_per_class
+        ));
+    }
     if let Some(old) = current
         .and_then(|c| c.evaluation.as_ref())
         .and_then(|e| e.model.roc_auc)
@@ -634,13 +646,17 @@ mod tests {
     }
 
     fn model_with(auc: f64, customers: u64, churners: u64) -> ChurnModel {
+        evaluated_on(auc, customers, churners, 50)
+    }
+
+    fn evaluated_on(auc: f64, customers: u64, churners: u64, eval_churners: u64) -> ChurnModel {
         let json = format!(
             r#"{{"format":"churn-model","version":1,"tool_version":"0","feature_set_version":"1","horizon_days":90,
             "design":[{{"spec":"recency_days","fill":null}}],"columns":["recency_days"],
             "scaler":{{"mean":[0.0],"std":[1.0]}},"coefficients":[1.0],"intercept":0.0,
             "training":{{"snapshot":null,"label_window":null,"input_fingerprint":null,"customers":{customers},
             "churners":{churners},"sample_size":{customers},"l2":1.0,"train_log_loss":0.5,"seed":42}},
-            "evaluation":{{"method":"out_of_time","fit_snapshot":null,"eval_snapshot":null,"customers":100,"churners":50,
+            "evaluation":{{"method":"out_of_time","fit_snapshot":null,"eval_snapshot":null,"customers":100,"churners":{eval_churners},
             "model":{{"roc_auc":{auc},"pr_auc":0.5,"log_loss":0.6,"brier":0.2,"top_decile":null}},
             "recency_baseline":{{"roc_auc":0.5,"pr_auc":0.5,"log_loss":0.7,"brier":0.25,"top_decile":null}},
             "rfm_baseline":{{"roc_auc":0.5,"pr_auc":0.5,"log_loss":0.7,"brier":0.25,"top_decile":null}},
@@ -663,6 +679,9 @@ mod tests {
         assert!(weak[0].contains("below gates.min_roc_auc"), "{weak:?}");
         let few = gate(&model_with(0.9, 1000, 5), None, &gates());
         assert!(few[0].contains("5 churned and 995 retained"), "{few:?}");
+        let noisy = gate(&evaluated_on(0.9, 1000, 400, 3), None, &gates());
+        assert!(noisy[0].contains("evaluation snapshot has 3 churned and 97 retained"), "{noisy:?}");
+        assert!(gate(&evaluated_on(0.9, 1000, 400, 20), None, &gates()).is_empty());
     }
 
     #[test]

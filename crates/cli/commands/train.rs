@@ -198,6 +198,14 @@ pub(crate) fn run_training(settings: &TrainSettings, printer: Printer) -> Result
     spinner.finish_and_clear();
     let mut model = model.with_context(|| format!("cannot train the model on the snapshot {c1}"))?;
     let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let eval_retained = evaluation.customers.saturating_sub(evaluation.churners);
+    if evaluation.churners.min(eval_retained) < settings.params.min_per_class as u64 {
+        model.warnings.push(format!(
+            "the evaluation snapshot has {} churned and {eval_retained} retained customers: its metrics are too \
+             noisy to trust, and churn run will not promote this model",
+            evaluation.churners
+        ));
+    }
     model.evaluation = Some(evaluation.clone());
     for warning in &model.warnings {
         tracing::warn!("{warning}");
