@@ -218,9 +218,52 @@ fn content_id(json: &str) -> String {
     blake3::hash(json.as_bytes()).to_hex()[..12].to_string()
 }
 
+/// What the input files looked like when a run started: which files, and each one's size,
+/// modification time and inode. A nightly export landing while the run reads would otherwise give
+/// features from one version of the file and a fingerprint from another, or snapshots that
+/// disagree; a run whose input changed publishes nothing.
+#[derive(Debug, PartialEq)]
+struct InputStamp(Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>, u64)>);
+
+impl InputStamp {
+    fn take(pattern: &str) -> Result<InputStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let files = churn_features::input_files(pattern)?;
+        let mut stamp = Vec::with_capacity(files.len());
+        for file in files {
+            let meta =
+                std::fs::metadata(&file).with_context(|| format!("cannot read the metadata of {}", file.display()))?;
+            stamp.push((file, meta.len(), meta.modified().ok(), meta.ino()));
+        }
+        Ok(InputStamp(stamp))
+    }
+
+    /// Fails, naming the first file that changed, when the input is not what it was.
+    fn check_unchanged(&self, pattern: &str) -> Result<()> {
+        let now = InputStamp::take(pattern).context("the input changed during the run; nothing was published")?;
+        if now == *self {
+            return Ok(());
+        }
+        let changed = self
+            .0
+            .iter()
+            .zip(&now.0)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| a.0.display().to_string())
+            .unwrap_or_else(|| format!("the set of files matching {pattern}"));
+        bail!(
+            "the input changed during the run ({changed} was replaced, rewritten or appended to); nothing was \
+             published: run again once the export is complete"
+        )
+    }
+}
+
 pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let output = &settings.output_dir;
+    // Stamped before the lock is taken, so that whoever sees the lock knows the stamp exists.
+    let input_pattern = &settings.train.features.input.transactions;
+    let stamp = InputStamp::take(input_pattern)?;
     let _lock = RunLock::acquire(output)?;
     let run_id = format!(
         "{}-{}",
@@ -520,6 +563,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     staging.write(REPORT_FILE, page.as_bytes())?;
     staging.write("_SUCCESS", b"")?;
     spinner.finish_and_clear();
+    stamp.check_unchanged(input_pattern)?;
     let published = staging.publish(output, &format!("{as_of}-{run_id}"))?;
 
     // The registry moves only after the run is published: models first, then the pointer.
@@ -680,7 +724,10 @@ mod tests {
         let few = gate(&model_with(0.9, 1000, 5), None, &gates());
         assert!(few[0].contains("5 churned and 995 retained"), "{few:?}");
         let noisy = gate(&evaluated_on(0.9, 1000, 400, 3), None, &gates());
-        assert!(noisy[0].contains("evaluation snapshot has 3 churned and 97 retained"), "{noisy:?}");
+        assert!(
+            noisy[0].contains("evaluation snapshot has 3 churned and 97 retained"),
+            "{noisy:?}"
+        );
         assert!(gate(&evaluated_on(0.9, 1000, 400, 20), None, &gates()).is_empty());
     }
 

@@ -315,7 +315,7 @@ impl ClvModel {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::BadModel(e.to_string()))
+        churn_core::artifact_json(self).map_err(Error::BadModel)
     }
 
     /// Reads a model written by [`ClvModel::to_json`], checking its invariants.

@@ -1,7 +1,11 @@
-//! The header every saved model starts with: what it is and which version of its format.
+//! The header every saved model starts with (what it is and which version of its format), and the
+//! checksum that seals it.
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The key under which a saved model carries the BLAKE3 hash of its own content.
+pub const CHECKSUM_KEY: &str = "checksum";
 
 /// The `format` and `version` fields of a saved model, read before the rest so that a wrong or newer
 /// file gets a message saying so rather than a list of missing fields.
@@ -33,13 +37,52 @@ impl ArtifactHeader {
     }
 }
 
+/// The checksum of a model's JSON value (without its checksum key): BLAKE3 over the compact JSON.
+/// Both sides hash a parsed value, never the file's bytes, so the file's layout does not matter,
+/// only its content; floats survive the round trip exactly (serde_json's `float_roundtrip`).
+fn checksum(value: &serde_json::Value) -> Result<String, String> {
+    let compact = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    Ok(format!("blake3:{}", blake3::hash(&compact).to_hex()))
+}
+
+/// Writes a model as pretty JSON sealed with a checksum of its content, so that a file changed or
+/// corrupted after it was written (a flipped digit in a coefficient parses fine) is refused on
+/// load instead of scoring customers with numbers nobody fitted.
+pub fn artifact_json<T: Serialize>(model: &T) -> Result<String, String> {
+    let mut value = serde_json::to_value(model).map_err(|e| e.to_string())?;
+    let object = value.as_object_mut().ok_or("a model must serialize to a JSON object")?;
+    if object.remove(CHECKSUM_KEY).is_some() {
+        return Err(format!("a model must not have a field named {CHECKSUM_KEY:?}"));
+    }
+    let sum = checksum(&value)?;
+    // The file keeps the struct's field order (a `Value` would sort the keys), with the checksum
+    // as its first field.
+    let pretty = serde_json::to_string_pretty(model).map_err(|e| e.to_string())?;
+    let body = pretty
+        .strip_prefix('{')
+        .ok_or("a model must serialize to a JSON object")?;
+    Ok(format!("{{\n  \"{CHECKSUM_KEY}\": \"{sum}\",{body}"))
+}
+
 /// Parses a saved model of `format` and `version`: the header first, so that a wrong or newer file
-/// gets a message saying so rather than a list of missing fields, then the whole model. The model's
+/// gets a message saying so rather than a list of missing fields, then the checksum when the file
+/// has one (files from before checksums are read as they are), then the whole model. The model's
 /// own invariants are the caller's to check.
 pub fn parse_artifact<T: DeserializeOwned>(text: &str, format: &str, version: u32, kind: &str) -> Result<T, String> {
     let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     header.check(format, version, kind)?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let stored = value.as_object_mut().and_then(|o| o.remove(CHECKSUM_KEY));
+    if let Some(stored) = stored {
+        let expected = checksum(&value)?;
+        if stored.as_str() != Some(expected.as_str()) {
+            return Err(format!(
+                "checksum mismatch: the file was changed or corrupted after churn wrote it \
+                 (its content hashes to {expected}, the file says {stored}); retrain or restore it"
+            ));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -79,5 +122,31 @@ mod tests {
         assert!(parse_artifact::<Model>("[", "m", 1, "a model")
             .expect_err("json")
             .starts_with("not a JSON object"));
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sealed {
+        format: String,
+        version: u32,
+        w: Vec<f64>,
+    }
+
+    #[test]
+    fn a_sealed_model_reads_back_and_any_changed_value_is_refused() {
+        let model = Sealed {
+            format: "m".into(),
+            version: 1,
+            w: vec![0.1, -2.5e-300, 1.0 / 3.0],
+        };
+        let text = artifact_json(&model).expect("writes");
+        assert!(text.contains("\"checksum\": \"blake3:"), "{text}");
+        assert_eq!(parse_artifact::<Sealed>(&text, "m", 1, "a model"), Ok(model));
+        // Layout does not matter, content does.
+        let compact: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let compact = serde_json::to_string(&compact).expect("compact");
+        assert!(parse_artifact::<Sealed>(&compact, "m", 1, "a model").is_ok());
+        let flipped = text.replacen("0.1", "0.2", 1);
+        let err = parse_artifact::<Sealed>(&flipped, "m", 1, "a model").expect_err("flipped digit");
+        assert!(err.starts_with("checksum mismatch"), "{err}");
     }
 }

@@ -37,7 +37,7 @@ mod stats;
 mod table;
 mod transform;
 
-pub use artifact::{parse_artifact, ArtifactHeader};
+pub use artifact::{artifact_json, parse_artifact, ArtifactHeader, CHECKSUM_KEY};
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
 pub use scale::{StandardScaler, RELATIVE_SPREAD_FLOOR};

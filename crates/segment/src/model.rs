@@ -155,7 +155,7 @@ impl SegmentModel {
 
     /// The model as pretty-printed JSON (floats round-trip exactly).
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::BadModel(e.to_string()))
+        churn_core::artifact_json(self).map_err(Error::BadModel)
     }
 
     /// Reads a model written by [`SegmentModel::to_json`], checking its invariants.

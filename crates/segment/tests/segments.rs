@@ -251,7 +251,18 @@ fn a_missing_or_null_input_names_the_feature() -> TestResult {
 fn corrupt_model_files_are_rejected_with_a_reason() -> TestResult {
     let (frame, _) = blobs(&FOUR, 20, 1.0, 11);
     let model = fit_segments(&frame, &raw_params(KChoice::Fixed(3)).check()?, Provenance::default())?.model;
-    let json = model.to_json()?;
+    let sealed = model.to_json()?;
+    // Any edit of a sealed file is a checksum mismatch; the invariants are checked on files without
+    // a checksum (as written before checksums existed).
+    let edited = sealed.replacen("\"id\": 1", "\"id\": 5", 1);
+    let err = SegmentModel::from_json(&edited).expect_err("edited");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    let json: String = sealed
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("\"checksum\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(SegmentModel::from_json(&json).is_ok(), "an unsealed file reads");
     let cases = [
         (
             json.replacen("\"churn-segments\"", "\"churn-model\"", 1),
