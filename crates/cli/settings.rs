@@ -793,6 +793,77 @@ impl RunSettings {
 mod tests {
     use super::*;
 
+    /// A config with every table, for the fuzzer to break.
+    const FULL_CONFIG: &str = r#"as_of = "2024-01-01"
+horizon_days = 90
+[input]
+transactions = "tx.csv"
+delimiter = ";"
+timezone = "Europe/London"
+max_abs_amount = 1e6
+min_date = "2000-01-01"
+max_errors = 5
+decimal = ","
+[input.columns]
+customer_id = '"Customer ID"'
+timestamp = "ts"
+amount = "Quantity * Price"
+[[features.custom]]
+name = "categories"
+sql = "count(DISTINCT category)"
+[segments]
+k = "auto"
+k_min = 2
+k_max = 8
+[model]
+l2 = 1.0
+[score]
+bands = { by = "top_share", medium = 0.3, high = 0.1 }
+[clv]
+time_unit = "week"
+horizon_days = 365
+[gates]
+min_roc_auc = 0.6
+[run]
+output_dir = "out"
+"#;
+
+    /// Mutated and arbitrary config files through the whole resolution of `churn run`: an error
+    /// is fine, a panic is not. `CHURN_FUZZ_SECONDS` runs it for longer (see churn-fuzzkit).
+    #[test]
+    fn fuzz_the_config_parser() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("churn.toml");
+        RunSettings::resolve(&run_args(&path, FULL_CONFIG)).expect("the unbroken config resolves");
+        churn_fuzzkit::fuzz(
+            "config",
+            256,
+            churn_fuzzkit::mutations(FULL_CONFIG.as_bytes(), b"=\"'[]{},.#\n-+0123456789eE"),
+            |bytes| {
+                std::fs::write(&path, bytes).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                if let Err(e) = RunSettings::resolve(&run_args(&path, "")) {
+                    proptest::prop_assert!(!e.to_string().is_empty());
+                }
+                Ok(())
+            },
+        );
+    }
+
+    /// `churn run --config path`, writing `text` to the path unless it is empty.
+    fn run_args(path: &Path, text: &str) -> RunArgs {
+        if !text.is_empty() {
+            std::fs::write(path, text).expect("write config");
+        }
+        RunArgs {
+            config: path.to_path_buf(),
+            as_of: None,
+            horizon_days: None,
+            output_dir: None,
+            models_dir: None,
+            refit_segments: false,
+        }
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let err = toml::from_str::<ConfigFile>("[input]\ntransaction = \"x.csv\"\n").expect_err("typo");

@@ -37,6 +37,8 @@
 mod engine;
 mod error;
 mod features;
+#[cfg(test)]
+mod fuzz;
 pub mod generate;
 mod output;
 mod params;
