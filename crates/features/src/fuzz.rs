@@ -79,7 +79,9 @@ fn fuzz_the_text_reader() {
             batches.push(b);
             true
         });
-        prop_assert!(read.problems.len() <= 6);
+        // The limit is checked between rows; one row adds at most a problem per column (the report
+        // is then cut to the limit).
+        prop_assert!(read.problems.len() <= 5 + plan.columns.len());
         for problem in &read.problems {
             check_location(problem, bytes)?;
         }
@@ -90,7 +92,8 @@ fn fuzz_the_text_reader() {
             let lines = arrow::compute::cast(batch.column(4), &DataType::UInt64)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             for line in lines.as_primitive::<arrow::datatypes::UInt64Type>().values() {
-                prop_assert!(*line > last_line, "lines out of order");
+                // Non-decreasing, not increasing: a lone `\r` ends a record without ending a line.
+                prop_assert!(*line >= last_line, "lines out of order");
                 last_line = *line;
             }
         }
