@@ -66,7 +66,12 @@ impl TimestampParser {
         // time in the configured zone. The date part is always 10 bytes, so the suffix check is cheap.
         let has_offset = text.len() > 10 && {
             let time = &text[text.char_indices().nth(10).map_or(text.len(), |(i, _)| i)..];
-            time.ends_with('Z') || time.ends_with('z') || time.contains('+') || time[1..].contains('-')
+            // `get`, not slicing: with multi-byte characters in the date part the rest may be empty
+            // (the fuzzer found `20Ş4-01-04`, which panicked here).
+            time.ends_with('Z')
+                || time.ends_with('z')
+                || time.contains('+')
+                || time.get(1..).is_some_and(|t| t.contains('-'))
         };
         if has_offset {
             let parsed = DateTime::parse_from_rfc3339(text)
@@ -366,6 +371,17 @@ mod tests {
         );
         // 01:30 on the spring-forward night does not exist in London.
         assert!(london.parse_micros("2024-03-31 01:30:00").is_err());
+    }
+
+    #[test]
+    fn multi_byte_characters_in_a_date_are_an_error_not_a_panic() {
+        for bad in [
+            "20\u{15e}4-01-04",
+            "2024-01-0\u{e9}",
+            "\u{1F600}\u{1F600}\u{1F600}-01-01",
+        ] {
+            assert!(utc().parse_micros(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
