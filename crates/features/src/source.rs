@@ -632,12 +632,34 @@ impl PartitionStream for TextPartition {
         let problems = Arc::clone(&self.problems);
         let rows_read = Arc::clone(&self.rows_read);
         std::thread::spawn(move || {
-            let read = read_text_batches(&path, &plan, TEXT_BATCH_ROWS, problems.limit(), |batch| {
-                tx.blocking_send(Ok(batch)).is_ok()
-            });
-            // A plan may scan the file more than once; every scan sees the same rows.
-            rows_read.store(read.rows, Ordering::Relaxed);
-            problems.record(read.problems, read.stopped);
+            // A panic here would end the stream as if the file had ended: rows silently missing.
+            // Caught, it becomes a problem, and the query that read the file fails.
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_text_batches(&path, &plan, TEXT_BATCH_ROWS, problems.limit(), |batch| {
+                    tx.blocking_send(Ok(batch)).is_ok()
+                })
+            }));
+            match read {
+                Ok(read) => {
+                    // A plan may scan the file more than once; every scan sees the same rows.
+                    rows_read.store(read.rows, Ordering::Relaxed);
+                    problems.record(read.problems, read.stopped);
+                }
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    problems.record(
+                        vec![Error::BadFile {
+                            path,
+                            reason: format!("reading stopped on an internal error, a bug in churn: {message}"),
+                        }],
+                        false,
+                    );
+                }
+            }
         });
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), stream))
