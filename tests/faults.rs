@@ -16,18 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::{repo, Dir};
-
-/// A config for the bundled sample, publishing to `output/` and `models/` inside `dir`.
-fn sample_config(dir: &Dir, transactions: &Path) {
-    let config = std::fs::read_to_string(repo().join("data/sample/churn.toml")).expect("sample config");
-    let config = config.replace(
-        "\"transactions.csv\"",
-        &format!("{:?}", transactions.display().to_string()),
-    );
-    let config = config.split("\n[run]").next().unwrap_or_default().to_string();
-    dir.write("churn.toml", config);
-}
+use util::{assert_complete, entries_starting_with, repo, sample_config, Dir};
 
 /// Every file of a published run with its bytes, by name.
 fn snapshot(run: &Path) -> Vec<(String, Vec<u8>)> {
@@ -43,19 +32,10 @@ fn snapshot(run: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// `current` in `output`: it resolves, it is complete, and every Parquet and JSON file in it opens.
+/// `current` in `output`: it resolves, it is complete, and its manifest and scores open.
 fn assert_current_is_complete(output: &Path) -> PathBuf {
     let current = std::fs::canonicalize(output.join("current")).expect("current resolves");
-    for file in [
-        "features.parquet",
-        "scores.parquet",
-        "at_risk.csv",
-        "manifest.json",
-        "report.html",
-        "_SUCCESS",
-    ] {
-        assert!(current.join(file).is_file(), "{} lacks {file}", current.display());
-    }
+    assert_complete(&current);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(current.join("manifest.json")).expect("manifest")).expect("json");
     assert!(manifest["customers"].as_u64().is_some_and(|n| n > 0), "{manifest}");
@@ -105,7 +85,7 @@ fn a_full_disk_fails_the_run_and_keeps_the_previous_one() {
         return;
     }
     let dir = Dir::new();
-    sample_config(&dir, &repo().join("data/sample/transactions.csv"));
+    sample_config(&dir, &repo().join("data/sample/transactions.csv"), "");
     // One run of the sample publishes about 720 KiB: the tmpfs holds one run and part of another.
     // The state after the failure is copied out of the namespace before its mount disappears.
     in_namespace(
@@ -132,12 +112,7 @@ fn a_full_disk_fails_the_run_and_keeps_the_previous_one() {
     assert_eq!(before.file_name(), after.file_name(), "current moved");
     assert_eq!(snapshot(&before), snapshot(&after), "the published run changed");
     // The failed run cleaned up after itself: no staging directory, no lock.
-    let leftovers: Vec<String> = std::fs::read_dir(dir.join("after"))
-        .expect("after")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
+    let leftovers = entries_starting_with(&dir.join("after"), ".");
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -147,7 +122,7 @@ fn a_read_only_output_directory_fails_the_run_and_keeps_the_previous_one() {
         return;
     }
     let dir = Dir::new();
-    sample_config(&dir, &repo().join("data/sample/transactions.csv"));
+    sample_config(&dir, &repo().join("data/sample/transactions.csv"), "");
     in_namespace(
         &dir,
         r#"
@@ -177,7 +152,7 @@ fn an_input_replaced_during_a_run_publishes_nothing() {
     let dir = Dir::new();
     let tx = dir.join("tx.csv");
     std::fs::copy(repo().join("data/sample/transactions.csv"), &tx).expect("copy input");
-    sample_config(&dir, &tx);
+    sample_config(&dir, &tx, "");
     dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
     let before = snapshot(&std::fs::canonicalize(dir.join("output/current")).expect("current"));
 
@@ -219,7 +194,7 @@ fn an_input_replaced_during_a_run_publishes_nothing() {
 #[test]
 fn a_model_corrupted_between_train_and_score_is_refused() {
     let dir = Dir::new();
-    sample_config(&dir, &repo().join("data/sample/transactions.csv"));
+    sample_config(&dir, &repo().join("data/sample/transactions.csv"), "");
     dir.churn(&["train", "--config", "churn.toml", "--model-out", "m.json", "-q"])
         .success();
     dir.churn(&["features", "--config", "churn.toml", "--out", "f.parquet", "-q"])

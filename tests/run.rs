@@ -9,17 +9,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use churn_core::Column;
-use util::{repo, Dir};
+use util::{assert_complete, entries_starting_with, repo, Dir};
 
 /// A config for the bundled sample in `dir` (outputs and models inside `dir`), plus `extra` TOML.
 fn sample_config(dir: &Dir, extra: &str) {
-    let config = std::fs::read_to_string(repo().join("data/sample/churn.toml")).expect("sample config");
-    let tx = repo().join("data/sample/transactions.csv");
-    let config = config.replace("\"transactions.csv\"", &format!("{:?}", tx.display().to_string()));
-    // The sample publishes to the repository root; tests publish inside their own directory.
-    let config = config.split("\n[run]").next().unwrap_or_default().to_string();
-    // Top-level keys must precede the tables.
-    dir.write("churn.toml", format!("{extra}\n{config}"));
+    util::sample_config(dir, &repo().join("data/sample/transactions.csv"), extra);
 }
 
 fn text(table: &churn_core::Table, name: &str) -> Vec<String> {
@@ -27,33 +21,6 @@ fn text(table: &churn_core::Table, name: &str) -> Vec<String> {
         Some(Column::Text(v)) => v.clone(),
         Some(Column::OptionalText(v)) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
         other => panic!("{name}: {other:?}"),
-    }
-}
-
-/// Names in `dir` starting with `prefix` (staging directories, locks).
-fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .expect("directory")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(prefix))
-        .collect()
-}
-
-fn assert_complete(run: &Path) {
-    for file in [
-        "features.parquet",
-        "segments.parquet",
-        "scores.parquet",
-        "at_risk.csv",
-        "changes.csv",
-        "segment_profiles.csv",
-        "clv.parquet",
-        "report.html",
-        "manifest.json",
-        "_SUCCESS",
-    ] {
-        assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
     }
 }
 

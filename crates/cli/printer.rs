@@ -88,10 +88,11 @@ impl Printer {
 pub fn error(err: &anyhow::Error, exit_code: u8, json: bool) {
     let located = err.chain().find_map(|c| c.downcast_ref::<churn_features::Error>());
     let problems = located.map(churn_features::Error::problems).unwrap_or_default();
+    let stopped = matches!(located, Some(churn_features::Error::Rejected { stopped: true, .. }));
     let mut text = format!("churn: {err:#}\n");
     if problems.len() > 1 {
         text.push_str(&problem_table(&problems));
-        if let Some(churn_features::Error::Rejected { stopped: true, .. }) = located {
+        if stopped {
             text.push_str("reading stopped at the limit; raise input.max_errors (or --max-errors) to see more\n");
         }
     }
@@ -99,7 +100,6 @@ pub fn error(err: &anyhow::Error, exit_code: u8, json: bool) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
     if json {
         let problems: Vec<serde_json::Value> = problems.iter().map(|p| problem_json(p)).collect();
-        let stopped = matches!(located, Some(churn_features::Error::Rejected { stopped: true, .. }));
         let value = serde_json::json!({
             "error": {
                 "message": format!("{err:#}"),

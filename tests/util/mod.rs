@@ -49,6 +49,48 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Writes `churn.toml` in `dir`: the bundled sample's config reading `transactions`, publishing to
+/// `output/` and `models/` inside `dir`, with `extra` top-level TOML first.
+pub fn sample_config(dir: &Dir, transactions: &Path, extra: &str) {
+    let config = std::fs::read_to_string(repo().join("data/sample/churn.toml")).expect("sample config");
+    let config = config.replace(
+        "\"transactions.csv\"",
+        &format!("{:?}", transactions.display().to_string()),
+    );
+    // The sample publishes to the repository root; tests publish inside their own directory.
+    let config = config.split("\n[run]").next().unwrap_or_default().to_string();
+    // Top-level keys must precede the tables.
+    dir.write("churn.toml", format!("{extra}\n{config}"));
+}
+
+/// Names in `dir` starting with `prefix` (staging directories, locks).
+pub fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+/// Asserts that a published run directory holds every output of `churn run`.
+pub fn assert_complete(run: &Path) {
+    for file in [
+        "features.parquet",
+        "segments.parquet",
+        "scores.parquet",
+        "at_risk.csv",
+        "changes.csv",
+        "segment_profiles.csv",
+        "clv.parquet",
+        "report.html",
+        "manifest.json",
+        "_SUCCESS",
+    ] {
+        assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
+    }
+}
+
 pub struct Run {
     pub output: Output,
 }

@@ -14,7 +14,7 @@
 //! order finds the first offending line or row for the error message; the fast path never tracks
 //! positions.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -866,7 +866,7 @@ impl Prepared {
             .and_then(|v| v.first().copied().flatten());
         let Some(last) = last else {
             return Err(
-                locate_problems(input, params, input_files, &self.mapped, &HashSet::new())?.unwrap_or_else(|| {
+                locate_problems(input, params, input_files, &self.mapped, &HashMap::new())?.unwrap_or_else(|| {
                     Error::BadFile {
                         path: input_files.files[0].clone(),
                         reason: "has no valid transaction rows (after input.where)".into(),
@@ -888,10 +888,10 @@ impl Prepared {
         params: &FeatureParams,
         input_files: &InputFiles,
     ) -> Result<()> {
-        let bad_ids: HashSet<String> = ids
+        // Each rejected id with its reason, checked once per customer rather than once per row.
+        let bad_ids: HashMap<String, String> = ids
             .flatten()
-            .filter(|id| crate::parse::check_id(id).is_err())
-            .map(str::to_string)
+            .filter_map(|id| crate::parse::check_id(id).err().map(|reason| (id.to_string(), reason)))
             .collect();
         if invalid == 0 && bad_ids.is_empty() {
             return Ok(());
@@ -971,14 +971,14 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
 }
 
 /// The slow path: reads each file in order on one partition and reports the rows whose timestamp
-/// or amount is invalid, or whose customer id is one of `bad_ids`, with their line (text) or row
+/// or amount is invalid, or whose customer id is a key of `bad_ids` (the value says why), with their line (text) or row
 /// index (Parquet), up to `input.max_errors` of them.
 fn locate_problems(
     input: &InputSpec,
     params: &FeatureParams,
     input_files: &InputFiles,
     mapped: &[Mapped],
-    bad_ids: &HashSet<String>,
+    bad_ids: &HashMap<String, String>,
 ) -> Result<Option<Error>> {
     let single = FeatureParams {
         threads: Some(1),
@@ -1051,10 +1051,8 @@ fn locate_problems(
                             reason,
                         })
                     };
-                    if ids.is_valid(i) && bad_ids.contains(ids.value(i)) {
-                        if let Err(reason) = crate::parse::check_id(ids.value(i)) {
-                            found(id, reason);
-                        }
+                    if let Some(reason) = ids.is_valid(i).then(|| bad_ids.get(ids.value(i))).flatten() {
+                        found(id, reason.clone());
                     }
                     if ts_values.is_null(i) {
                         found(ts, "timestamp is missing (null)".to_string());

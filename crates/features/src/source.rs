@@ -501,6 +501,8 @@ fn framing_problem(
         })
     };
     if n != plan.n_fields {
+        // The likeliest cause: another delimiter (one field), a cut line (too few), or a value
+        // with an unquoted delimiter (too many).
         let hint = match plan.format.delimiter {
             Delimiter::Byte(b) if n == 1 && plan.n_fields > 1 => {
                 let found = sniff_delimiter(reader.field(0))
@@ -508,16 +510,11 @@ fn framing_problem(
                     .unwrap_or_default();
                 format!(" (is the delimiter really {:?}?{found})", b as char)
             }
-            _ => String::new(),
+            _ if n < plan.n_fields => " (a truncated line?)".to_string(),
+            _ => " (an unquoted delimiter inside a value?)".to_string(),
         };
-        let what = if n < plan.n_fields {
-            " (a truncated line?)"
-        } else {
-            " (an unquoted delimiter inside a value?)"
-        };
-        let what = if hint.is_empty() { what } else { "" };
         return problem(format!(
-            "has {n} fields, expected {} as in the header{what}{hint}",
+            "has {n} fields, expected {} as in the header{hint}",
             plan.n_fields
         ));
     }
