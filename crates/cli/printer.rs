@@ -81,12 +81,49 @@ impl Printer {
     }
 }
 
+/// The pipeline's stages as spinners (hidden when the printer hides progress).
+pub struct Spinners {
+    printer: Printer,
+    current: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl churn_pipeline::Progress for Spinners {
+    fn begin(&self, stage: &str) {
+        let spinner = self.printer.spinner(stage);
+        if let Some(previous) = self.current.lock().ok().and_then(|mut c| c.replace(spinner)) {
+            previous.finish_and_clear();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(spinner) = self.current.lock().ok().and_then(|mut c| c.take()) {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
+impl Printer {
+    /// The pipeline's progress, drawn by this printer.
+    pub fn progress(&self) -> Spinners {
+        Spinners {
+            printer: *self,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 /// Reports a failed command: the message (with its causes) on stderr, then, when the error carries
 /// several located problems, a table of them; with `--json`, also one object on stdout:
 /// `{"error": {"message", "exit_code", "problems": [{"file", "line", "row", "column", "problem"}],
 /// "stopped"}}`, so that a scheduler can file the problems without parsing text.
 pub fn error(err: &anyhow::Error, exit_code: u8, json: bool) {
-    let located = err.chain().find_map(|c| c.downcast_ref::<churn_features::Error>());
+    // A data error reaches here directly, or inside the pipeline's error when passed through it.
+    let located = err.chain().find_map(|c| {
+        c.downcast_ref::<churn_features::Error>().or_else(|| {
+            c.downcast_ref::<churn_pipeline::Error>()
+                .and_then(churn_pipeline::Error::as_features)
+        })
+    });
     let problems = located.map(churn_features::Error::problems).unwrap_or_default();
     let stopped = matches!(located, Some(churn_features::Error::Rejected { stopped: true, .. }));
     let mut text = format!("churn: {err:#}\n");

@@ -14,7 +14,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
 
 /// Another run holds the output directory (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -183,12 +185,58 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot sync the directory {}", dir.display()))
 }
 
-/// `blake3:<hex>` of a file's bytes, and its size.
-pub fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let size = std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok((format!("blake3:{}", hasher.finalize().to_hex()), size))
+/// One input file as a run found it.
+#[derive(Debug, PartialEq)]
+pub struct FileStamp {
+    path: PathBuf,
+    bytes: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+/// What the input files looked like when a run started: which files, and each one's size,
+/// modification time and inode. A nightly export landing while the run reads would otherwise give
+/// features from one version of the file and a fingerprint from another, or snapshots that
+/// disagree; a run whose input changed publishes nothing.
+#[derive(Debug, PartialEq)]
+pub struct InputStamp(Vec<FileStamp>);
+
+impl InputStamp {
+    pub fn take(pattern: &str) -> Result<InputStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let files = churn_features::input_files(pattern)?;
+        let mut stamp = Vec::with_capacity(files.len());
+        for path in files {
+            let meta =
+                std::fs::metadata(&path).with_context(|| format!("cannot read the metadata of {}", path.display()))?;
+            stamp.push(FileStamp {
+                bytes: meta.len(),
+                modified: meta.modified().ok(),
+                inode: meta.ino(),
+                path,
+            });
+        }
+        Ok(InputStamp(stamp))
+    }
+
+    /// Fails, naming the first file that changed, when the input is not what it was.
+    pub fn check_unchanged(&self, pattern: &str) -> Result<()> {
+        let now = InputStamp::take(pattern).context("the input changed during the run; nothing was published")?;
+        if now == *self {
+            return Ok(());
+        }
+        let changed = self
+            .0
+            .iter()
+            .zip(&now.0)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| a.path.display().to_string())
+            .unwrap_or_else(|| format!("the set of files matching {pattern}"));
+        bail!(
+            "the input changed during the run ({changed} was replaced, rewritten or appended to); nothing was \
+             published: run again once the export is complete"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,244 +1,42 @@
-//! `churn.toml`, and how it combines with flags into the library crates' parameters.
+//! How flags and `churn.toml` combine into each command's settings and the libraries' checked
+//! parameters.
 //!
-//! Precedence: a flag beats the config file, the config file beats the built-in default. Relative
-//! paths in the config are relative to the config file's directory, so a nightly job gives the same
-//! result from any working directory. Unknown keys are errors: a typo must not become a silent default.
+//! Each command loads its config once ([`Config::load`]) and resolves its settings from
+//! `(args, config)`. Precedence: a flag beats the config file, the config file beats the built-in
+//! default. Defaults live in the library that owns the parameter (`ModelParams::default`,
+//! `SegmentParams::new`, `ClvParams::default`, `Gates::default`, `DEFAULT_HORIZON_DAYS`); the help
+//! text states them and a test checks that it states them right. Relative paths in the config are
+//! relative to the config file's directory, so a nightly job gives the same result from any
+//! working directory.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::NaiveDate;
+use churn_clv::{churn_inputs, ClvParams, ValidClvParams};
+use churn_core::FeatureSpec;
 use churn_features::rfm::{RfmRule, RfmRules};
 use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
-use serde::Deserialize;
-
-use churn_clv::TimeUnit;
-use churn_core::FeatureSpec;
-use churn_score::{default_actions, ActionRule, ModelParams, RiskBands, ValidModelParams};
+use churn_pipeline::training::{ExplicitLabels, DEFAULT_HORIZON_DAYS};
+use churn_pipeline::{Gates, NightlyPlan, ScorePlan, TrainPlan};
+use churn_score::{default_actions, ModelParams};
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
 use crate::args::{ClvArgs, FeaturesArgs, RunArgs, ScoreArgs, SegmentArgs, TrainArgs};
-use crate::commands::clv::churn_inputs as clv_inputs;
+use crate::config::{ClvConfig, Config, KConfig};
 
 /// A configuration problem (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-fn config_error(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn config_error(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(ConfigError(message.into()))
 }
 
-/// The whole config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// Snapshot date.
-    pub as_of: Option<NaiveDate>,
-    #[serde(default)]
-    pub input: InputConfig,
-    #[serde(default)]
-    pub features: FeaturesConfig,
-    #[serde(default)]
-    pub segments: SegmentsConfig,
-    /// The churn horizon H in days.
-    pub horizon_days: Option<i64>,
-    #[serde(default)]
-    pub model: ModelConfig,
-    #[serde(default)]
-    pub score: ScoreConfig,
-    #[serde(default)]
-    pub run: RunConfig,
-    #[serde(default)]
-    pub gates: GatesConfig,
-    /// `[clv]`: present = `churn run` fits the lifetime-value model and values risk with it.
-    pub clv: Option<ClvConfig>,
-}
-
-/// `[clv]`: the lifetime-value model.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClvConfig {
-    /// `day` or `week`.
-    pub time_unit: Option<String>,
-    /// Purchases within a Monday-aligned period of this many days are one transaction.
-    pub merge_days: Option<u32>,
-    pub horizon_days: Option<u32>,
-    pub annual_discount_rate: Option<f64>,
-    /// Offer `p_alive` and `expected_purchases_<horizon>d` to the churn model as features.
-    pub churn_features: Option<bool>,
-}
-
-/// `[run]`: where `churn run` publishes and keeps models.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    pub output_dir: Option<String>,
-    pub models_dir: Option<String>,
-}
-
-/// `[gates]`: what a new churn model must show to be promoted.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatesConfig {
-    pub min_roc_auc: Option<f64>,
-    pub max_auc_drop: Option<f64>,
-    pub min_per_class: Option<u64>,
-    pub fail_exit_code: Option<bool>,
-}
-
-/// The promotion gates, resolved.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Gates {
-    pub min_roc_auc: f64,
-    pub max_auc_drop: f64,
-    pub min_per_class: u64,
-    pub fail_exit_code: bool,
-}
-
-/// `[model]`: each key overrides one default of `churn_score::ModelParams`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    pub features: Option<Vec<String>>,
-    pub l2: Option<f64>,
-    pub max_iterations: Option<u64>,
-    pub gradient_tolerance: Option<f64>,
-    pub min_per_class: Option<usize>,
-    pub train_sample: Option<usize>,
-    pub seed: Option<u64>,
-    pub active_within_days: Option<f64>,
-    /// A column of the customers table holding explicit churn labels.
-    pub label_column: Option<String>,
-    /// The share of customers held out to evaluate a model on explicit labels.
-    pub holdout_share: Option<f64>,
-}
-
-/// `[score]`: risk bands, the action table and the list length.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScoreConfig {
-    pub bands: Option<RiskBands>,
-    pub top: Option<usize>,
-    pub actions: Option<Vec<ActionRule>>,
-}
-
-/// `[segments]`: k-means settings; each key overrides one default of `churn_segment::SegmentParams`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SegmentsConfig {
-    /// A number, or "auto".
-    pub k: Option<KConfig>,
-    pub k_min: Option<usize>,
-    pub k_max: Option<usize>,
-    pub features: Option<Vec<String>>,
-    pub n_runs: Option<usize>,
-    pub tolerance: Option<f64>,
-    pub max_iterations: Option<u64>,
-    pub seed: Option<u64>,
-    pub fit_sample: Option<usize>,
-    pub silhouette_sample: Option<usize>,
-}
-
-/// `k = 6` or `k = "auto"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum KConfig {
-    Number(usize),
-    Text(String),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InputConfig {
-    pub transactions: Option<String>,
-    /// The optional customers table (one row per customer).
-    pub customers: Option<String>,
-    #[serde(default)]
-    pub columns: ColumnsConfig,
-    #[serde(rename = "where")]
-    pub filter: Option<String>,
-    /// `,` (default), `;`, `|`, `\t` or `whitespace`.
-    pub delimiter: Option<String>,
-    pub has_header: Option<bool>,
-    pub column_names: Option<Vec<String>>,
-    pub timestamp_format: Option<String>,
-    pub timezone: Option<String>,
-    pub max_abs_amount: Option<f64>,
-    pub min_date: Option<NaiveDate>,
-    pub drop_duplicates: Option<bool>,
-    pub max_errors: Option<usize>,
-    /// The decimal mark of text amounts: "." (default) or ",".
-    pub decimal: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnsConfig {
-    pub customer_id: Option<String>,
-    pub timestamp: Option<String>,
-    pub amount: Option<String>,
-    pub order_id: Option<String>,
-    pub quantity: Option<String>,
-    pub category: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeaturesConfig {
-    #[serde(default)]
-    pub custom: Vec<CustomConfig>,
-    pub rfm_segments: Option<Vec<RfmRuleConfig>>,
-    pub memory_limit_mb: Option<usize>,
-    pub threads: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomConfig {
-    pub name: String,
-    pub sql: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RfmRuleConfig {
-    pub name: String,
-    #[serde(default = "full_range")]
-    pub r: [i32; 2],
-    #[serde(default = "full_range")]
-    pub f: [i32; 2],
-    #[serde(default = "full_range")]
-    pub m: [i32; 2],
-}
-
-fn full_range() -> [i32; 2] {
-    [1, 5]
-}
-
-impl ConfigFile {
-    /// Reads and parses a config file; errors name the file and the offending key.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config_error(format!("cannot read config {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| config_error(format!("config {}: {e}", path.display())))
-    }
-}
-
-/// Everything `churn features` needs, resolved.
-#[derive(Debug)]
-pub struct FeaturesSettings {
-    pub input: InputSpec,
-    pub params: FeatureParams,
-    pub out: PathBuf,
-}
-
-fn resolve_path(base: Option<&Path>, value: &str) -> String {
-    match base {
-        Some(dir) if Path::new(value).is_relative() => dir.join(value).display().to_string(),
-        _ => value.to_string(),
-    }
-}
+/// Where the output and models go when neither a flag nor `[run]` says.
+const DEFAULT_OUTPUT_DIR: &str = "output";
+const DEFAULT_MODELS_DIR: &str = "models";
 
 fn parse_delimiter(value: &str) -> Result<Delimiter> {
     match value {
@@ -253,170 +51,185 @@ fn parse_delimiter(value: &str) -> Result<Delimiter> {
     }
 }
 
-impl FeaturesSettings {
-    pub fn resolve(args: &FeaturesArgs) -> Result<Self> {
-        let config = match &args.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
-        let base = args.config.as_deref().and_then(Path::parent);
-        let input_config = &config.input;
-        let transactions = match (&args.input, &input_config.transactions) {
-            (Some(flag), _) => flag.clone(),
-            (None, Some(path)) => resolve_path(base, path),
-            (None, None) => {
-                return Err(config_error(
-                    "no transactions given: pass --input PATH or set input.transactions in the config (--config)",
+/// The transactions and how to read them: `[input]` under `--input` and `--max-errors`.
+fn input_spec(config: &Config, input: Option<&str>, max_errors: Option<usize>) -> Result<InputSpec> {
+    let input_config = &config.file.input;
+    let transactions = match (input, &input_config.transactions) {
+        (Some(flag), _) => flag.to_string(),
+        (None, Some(path)) => config.path(path),
+        (None, None) => {
+            return Err(config_error(
+                "no transactions given: pass --input PATH or set input.transactions in the config (--config)",
+            ))
+        }
+    };
+    let defaults = ColumnMapping::default();
+    let columns = &input_config.columns;
+    let mapping = ColumnMapping {
+        customer_id: columns.customer_id.clone().unwrap_or(defaults.customer_id),
+        timestamp: columns.timestamp.clone().unwrap_or(defaults.timestamp),
+        amount: columns.amount.clone().unwrap_or(defaults.amount),
+        order_id: columns.order_id.clone(),
+        quantity: columns.quantity.clone(),
+        category: columns.category.clone(),
+    };
+    let mut text = TextFormat::default();
+    if let Some(delimiter) = &input_config.delimiter {
+        text.delimiter = parse_delimiter(delimiter)?;
+    }
+    if let Some(has_header) = input_config.has_header {
+        text.has_header = has_header;
+    }
+    text.column_names.clone_from(&input_config.column_names);
+    let timezone = input_config
+        .timezone
+        .as_deref()
+        .map(|name| {
+            name.parse::<chrono_tz::Tz>().map_err(|_| {
+                config_error(format!(
+                    "input.timezone = {name:?} is not an IANA time zone such as \"Europe/London\""
                 ))
-            }
-        };
-        let defaults = ColumnMapping::default();
-        let columns = &input_config.columns;
-        let mapping = ColumnMapping {
-            customer_id: columns.customer_id.clone().unwrap_or(defaults.customer_id),
-            timestamp: columns.timestamp.clone().unwrap_or(defaults.timestamp),
-            amount: columns.amount.clone().unwrap_or(defaults.amount),
-            order_id: columns.order_id.clone(),
-            quantity: columns.quantity.clone(),
-            category: columns.category.clone(),
-        };
-        let mut text = TextFormat::default();
-        if let Some(delimiter) = &input_config.delimiter {
-            text.delimiter = parse_delimiter(delimiter)?;
-        }
-        if let Some(has_header) = input_config.has_header {
-            text.has_header = has_header;
-        }
-        text.column_names.clone_from(&input_config.column_names);
-        let timezone = input_config
-            .timezone
-            .as_deref()
-            .map(|name| {
-                name.parse::<chrono_tz::Tz>().map_err(|_| {
-                    config_error(format!(
-                        "input.timezone = {name:?} is not an IANA time zone such as \"Europe/London\""
-                    ))
-                })
             })
-            .transpose()?;
-        let input = InputSpec {
-            transactions,
-            columns: mapping,
-            filter: input_config.filter.clone(),
-            text,
-            timezone,
-            timestamp_format: input_config.timestamp_format.clone(),
-            max_errors: match args.max_errors.or(input_config.max_errors) {
-                Some(0) => return Err(config_error("input.max_errors must be at least 1")),
-                Some(n) => n,
-                None => churn_features::DEFAULT_MAX_ERRORS,
-            },
-            decimal_comma: match input_config.decimal.as_deref() {
-                None | Some(".") => false,
-                Some(",") => true,
-                Some(other) => {
-                    return Err(config_error(format!(
-                        "input.decimal = {other:?}: expected \".\" or \",\""
-                    )))
-                }
-            },
-        };
+        })
+        .transpose()?;
+    Ok(InputSpec {
+        transactions,
+        columns: mapping,
+        filter: input_config.filter.clone(),
+        text,
+        timezone,
+        timestamp_format: input_config.timestamp_format.clone(),
+        max_errors: match max_errors.or(input_config.max_errors) {
+            Some(0) => return Err(config_error("input.max_errors must be at least 1")),
+            Some(n) => n,
+            None => churn_features::DEFAULT_MAX_ERRORS,
+        },
+        decimal_comma: match input_config.decimal.as_deref() {
+            None | Some(".") => false,
+            Some(",") => true,
+            Some(other) => {
+                return Err(config_error(format!(
+                    "input.decimal = {other:?}: expected \".\" or \",\""
+                )))
+            }
+        },
+    })
+}
 
-        let features = &config.features;
-        let rfm_rules = match &features.rfm_segments {
-            None => RfmRules::standard(),
-            Some(rules) => RfmRules::try_new(
-                rules
-                    .iter()
-                    .map(|r| RfmRule {
-                        name: r.name.clone(),
-                        r: (r.r[0], r.r[1]),
-                        f: (r.f[0], r.f[1]),
-                        m: (r.m[0], r.m[1]),
-                    })
-                    .collect(),
-            )
-            .map_err(|e| config_error(e.to_string()))?,
-        };
-        let defaults = FeatureParams::default();
-        let memory_limit_mb = args.memory_limit_mb.or(features.memory_limit_mb);
-        let params = FeatureParams {
-            as_of: args.as_of.or(config.as_of),
-            drop_duplicates: args.drop_duplicates || input_config.drop_duplicates.unwrap_or(false),
-            count_duplicates: true,
-            max_abs_amount: input_config.max_abs_amount.unwrap_or(defaults.max_abs_amount),
-            min_date: input_config.min_date.unwrap_or(defaults.min_date),
-            custom: features
-                .custom
+/// The engine flags of `churn features`; other commands use the config's values.
+#[derive(Debug, Default, Clone, Copy)]
+struct EngineFlags {
+    drop_duplicates: bool,
+    memory_limit_mb: Option<usize>,
+    threads: Option<usize>,
+}
+
+/// The feature parameters: `[features]` and the input rules under the flags, checked.
+fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags) -> Result<FeatureParams> {
+    let file = &config.file;
+    let features = &file.features;
+    let rfm_rules = match &features.rfm_segments {
+        None => RfmRules::standard(),
+        Some(rules) => RfmRules::try_new(
+            rules
                 .iter()
-                .map(|c| CustomFeature {
-                    name: c.name.clone(),
-                    sql: c.sql.clone(),
+                .map(|r| RfmRule {
+                    name: r.name.clone(),
+                    r: (r.r[0], r.r[1]),
+                    f: (r.f[0], r.f[1]),
+                    m: (r.m[0], r.m[1]),
                 })
                 .collect(),
-            rfm_rules,
-            memory_limit_bytes: memory_limit_mb.map_or(defaults.memory_limit_bytes, |mb| mb.saturating_mul(1 << 20)),
-            threads: args.threads.or(features.threads),
+        )
+        .map_err(|e| config_error(e.to_string()))?,
+    };
+    let defaults = FeatureParams::default();
+    let memory_limit_mb = flags.memory_limit_mb.or(features.memory_limit_mb);
+    let params = FeatureParams {
+        as_of: as_of.or(file.as_of),
+        drop_duplicates: flags.drop_duplicates || file.input.drop_duplicates.unwrap_or(false),
+        count_duplicates: true,
+        max_abs_amount: file.input.max_abs_amount.unwrap_or(defaults.max_abs_amount),
+        min_date: file.input.min_date.unwrap_or(defaults.min_date),
+        custom: features
+            .custom
+            .iter()
+            .map(|c| CustomFeature {
+                name: c.name.clone(),
+                sql: c.sql.clone(),
+            })
+            .collect(),
+        rfm_rules,
+        memory_limit_bytes: memory_limit_mb.map_or(defaults.memory_limit_bytes, |mb| mb.saturating_mul(1 << 20)),
+        threads: flags.threads.or(features.threads),
+    };
+    params.check().map_err(|e| config_error(e.to_string()))?;
+    Ok(params)
+}
+
+/// `[clv]` under the flags of `churn clv`, checked in `churn-clv`.
+#[derive(Debug, Default)]
+struct ClvFlags<'a> {
+    time_unit: Option<&'a str>,
+    merge_days: Option<u32>,
+    horizon_days: Option<u32>,
+    discount_rate: Option<f64>,
+}
+
+fn clv_params(config: Option<&ClvConfig>, flags: ClvFlags<'_>) -> Result<ValidClvParams> {
+    let empty = ClvConfig::default();
+    let c = config.unwrap_or(&empty);
+    let defaults = ClvParams::default();
+    let time_unit = match flags.time_unit.or(c.time_unit.as_deref()) {
+        Some(text) => text
+            .parse()
+            .map_err(|e| config_error(format!("time unit (--time-unit or clv.time_unit): {e}")))?,
+        None => defaults.time_unit,
+    };
+    ClvParams {
+        time_unit,
+        merge_days: flags.merge_days.or(c.merge_days).unwrap_or(defaults.merge_days),
+        horizon_days: flags.horizon_days.or(c.horizon_days).unwrap_or(defaults.horizon_days),
+        annual_discount_rate: flags
+            .discount_rate
+            .or(c.annual_discount_rate)
+            .unwrap_or(defaults.annual_discount_rate),
+    }
+    .check()
+    .map_err(|e| config_error(e.to_string()))
+}
+
+/// Everything `churn features` needs, resolved.
+#[derive(Debug)]
+pub struct FeaturesSettings {
+    pub input: InputSpec,
+    pub params: FeatureParams,
+    pub out: PathBuf,
+}
+
+impl FeaturesSettings {
+    pub fn resolve(args: &FeaturesArgs) -> Result<Self> {
+        let config = Config::load(args.config.as_deref())?;
+        let flags = EngineFlags {
+            drop_duplicates: args.drop_duplicates,
+            memory_limit_mb: args.memory_limit_mb,
+            threads: args.threads,
         };
-        params.check().map_err(|e| config_error(e.to_string()))?;
         Ok(FeaturesSettings {
-            input,
-            params,
+            input: input_spec(&config, args.input.as_deref(), args.max_errors)?,
+            params: feature_params(&config, args.as_of, flags)?,
             out: args.out.clone(),
         })
-    }
-}
-
-/// The lifetime-value settings a command uses: the `[clv]` section under the flags.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClvOptions {
-    pub time_unit: TimeUnit,
-    pub merge_days: u32,
-    pub horizon_days: u32,
-    pub annual_discount_rate: f64,
-}
-
-impl ClvOptions {
-    /// The `[clv]` section with these flags on top; defaults: weeks, same-day merging, 365 days, 10 %.
-    fn resolve(
-        config: Option<&ClvConfig>,
-        time_unit: Option<&str>,
-        merge_days: Option<u32>,
-        horizon_days: Option<u32>,
-        rate: Option<f64>,
-    ) -> Result<Self> {
-        let empty = ClvConfig::default();
-        let c = config.unwrap_or(&empty);
-        let time_unit = time_unit
-            .or(c.time_unit.as_deref())
-            .unwrap_or("week")
-            .parse::<TimeUnit>()
-            .map_err(|e| config_error(format!("time unit (--time-unit or clv.time_unit): {e}")))?;
-        let options = ClvOptions {
-            time_unit,
-            merge_days: merge_days.or(c.merge_days).unwrap_or(1),
-            horizon_days: horizon_days.or(c.horizon_days).unwrap_or(365),
-            annual_discount_rate: rate.or(c.annual_discount_rate).unwrap_or(0.1),
-        };
-        if options.merge_days == 0 || options.horizon_days == 0 {
-            return Err(config_error("clv.merge_days and clv.horizon_days must be at least 1"));
-        }
-        if !(options.annual_discount_rate.is_finite() && (0.0..=10.0).contains(&options.annual_discount_rate)) {
-            return Err(config_error(format!(
-                "clv.annual_discount_rate = {}: must be between 0 and 10 (0.1 is 10 % a year)",
-                options.annual_discount_rate
-            )));
-        }
-        Ok(options)
     }
 }
 
 /// Everything `churn clv` needs, resolved.
 #[derive(Debug)]
 pub struct ClvCommandSettings {
-    /// The input; `params.as_of` is the day after the calibration end (or `None`: after the data).
-    pub features: FeaturesSettings,
-    pub options: ClvOptions,
+    pub input: InputSpec,
+    /// `as_of` is the day after the calibration end (or `None`: after the data).
+    pub params: FeatureParams,
+    pub clv: ValidClvParams,
     /// Predict with this saved model instead of fitting.
     pub model: Option<PathBuf>,
     /// `None`: `models/clv-<calibration end>.json`.
@@ -427,36 +240,27 @@ pub struct ClvCommandSettings {
 
 impl ClvCommandSettings {
     pub fn resolve(args: &ClvArgs) -> Result<Self> {
-        let config = match &args.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
+        let config = Config::load(args.config.as_deref())?;
         // Calibration through day D means the snapshot S = D + 1: rows before S.
         let as_of = match args.calibration_end {
             Some(end) => Some(
                 end.succ_opt()
                     .ok_or_else(|| config_error("--calibration-end is out of range"))?,
             ),
-            None => config.as_of,
+            None => None,
         };
-        let features = FeaturesSettings::resolve(&FeaturesArgs {
-            input: args.input.clone(),
-            config: args.config.clone(),
-            as_of,
-            out: PathBuf::new(),
-            drop_duplicates: false,
-            memory_limit_mb: None,
-            threads: None,
-            max_errors: None,
-        })?;
-        let options = ClvOptions::resolve(
-            config.clv.as_ref(),
-            args.time_unit.as_deref(),
-            args.merge_days,
-            args.horizon_days,
-            args.discount_rate,
+        let input = input_spec(&config, args.input.as_deref(), None)?;
+        let params = feature_params(&config, as_of, EngineFlags::default())?;
+        let clv = clv_params(
+            config.file.clv.as_ref(),
+            ClvFlags {
+                time_unit: args.time_unit.as_deref(),
+                merge_days: args.merge_days,
+                horizon_days: args.horizon_days,
+                discount_rate: args.discount_rate,
+            },
         )?;
-        if let (Some(end), Some(holdout)) = (features.params.as_of, args.holdout_end) {
+        if let (Some(end), Some(holdout)) = (params.as_of, args.holdout_end) {
             if holdout < end {
                 return Err(config_error(format!(
                     "--holdout-end {holdout} must be on or after the calibration end"
@@ -464,8 +268,9 @@ impl ClvCommandSettings {
             }
         }
         Ok(ClvCommandSettings {
-            features,
-            options,
+            input,
+            params,
+            clv,
             model: args.model.clone(),
             model_out: args.model_out.clone(),
             out: args.out.clone(),
@@ -496,42 +301,43 @@ fn parse_k(text: &str, k_min: usize, k_max: usize) -> Result<KChoice> {
         .map_err(|_| config_error(format!("k = {text:?}: expected a number of segments or \"auto\"")))
 }
 
+/// The k-means parameters: `[segments]` under `--k` and `--seed`, checked in `churn-segment`.
+fn segment_params(config: &Config, k: Option<&str>, seed: Option<u64>) -> Result<ValidSegmentParams> {
+    let seg = &config.file.segments;
+    let (k_min, k_max) = (seg.k_min.unwrap_or(2), seg.k_max.unwrap_or(10));
+    let k = match (k, &seg.k) {
+        (Some(flag), _) => parse_k(flag, k_min, k_max)?,
+        (None, Some(KConfig::Number(k))) => KChoice::Fixed(*k),
+        (None, Some(KConfig::Text(text))) => parse_k(text, k_min, k_max)?,
+        (None, None) => KChoice::Auto { min: k_min, max: k_max },
+    };
+    let mut params = SegmentParams::new(k);
+    if let Some(features) = &seg.features {
+        params.features = features
+            .iter()
+            .map(|f| f.parse::<FeatureSpec>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| config_error(format!("segments.features: {e}")))?;
+    }
+    params.n_runs = seg.n_runs.unwrap_or(params.n_runs);
+    params.tolerance = seg.tolerance.unwrap_or(params.tolerance);
+    params.max_iterations = seg.max_iterations.unwrap_or(params.max_iterations);
+    params.seed = seed.or(seg.seed).unwrap_or(params.seed);
+    params.fit_sample = seg.fit_sample.unwrap_or(params.fit_sample);
+    params.silhouette_sample = seg.silhouette_sample.unwrap_or(params.silhouette_sample);
+    params.check().map_err(|e| config_error(e.to_string()))
+}
+
 impl SegmentSettings {
     pub fn resolve(args: &SegmentArgs) -> Result<Self> {
-        let config = match &args.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
-        let seg = &config.segments;
-        let (k_min, k_max) = (seg.k_min.unwrap_or(2), seg.k_max.unwrap_or(10));
-        let k = match (&args.k, &seg.k) {
-            (Some(flag), _) => parse_k(flag, k_min, k_max)?,
-            (None, Some(KConfig::Number(k))) => KChoice::Fixed(*k),
-            (None, Some(KConfig::Text(text))) => parse_k(text, k_min, k_max)?,
-            (None, None) => KChoice::Auto { min: k_min, max: k_max },
-        };
-        let mut params = SegmentParams::new(k);
-        if let Some(features) = &seg.features {
-            params.features = features
-                .iter()
-                .map(|f| f.parse::<FeatureSpec>())
-                .collect::<Result<_, _>>()
-                .map_err(|e| config_error(format!("segments.features: {e}")))?;
-        }
-        params.n_runs = seg.n_runs.unwrap_or(params.n_runs);
-        params.tolerance = seg.tolerance.unwrap_or(params.tolerance);
-        params.max_iterations = seg.max_iterations.unwrap_or(params.max_iterations);
-        params.seed = args.seed.or(seg.seed).unwrap_or(params.seed);
-        params.fit_sample = seg.fit_sample.unwrap_or(params.fit_sample);
-        params.silhouette_sample = seg.silhouette_sample.unwrap_or(params.silhouette_sample);
-        let params = params.check().map_err(|e| config_error(e.to_string()))?;
+        let config = Config::load(args.config.as_deref())?;
         let profiles_out = args.profiles_out.clone().unwrap_or_else(|| {
             let dir = args.out.parent().unwrap_or(Path::new(""));
             dir.join("segment_profiles.csv")
         });
         Ok(SegmentSettings {
             features: args.features.clone(),
-            params,
+            params: segment_params(&config, args.k.as_deref(), args.seed)?,
             model: args.model.clone(),
             model_out: args.model_out.clone(),
             out: args.out.clone(),
@@ -540,115 +346,135 @@ impl SegmentSettings {
     }
 }
 
+/// The flags `churn train` and `churn run` share with the training plan.
+#[derive(Debug, Default)]
+struct TrainFlags<'a> {
+    input: Option<&'a str>,
+    as_of: Option<NaiveDate>,
+    horizon_days: Option<i64>,
+    active_within_days: Option<f64>,
+}
+
+/// The training plan: the input, features, horizon and `[model]`, with the lifetime-value features
+/// when `clv.churn_features` asks for them.
+fn train_plan(config: &Config, flags: TrainFlags<'_>) -> Result<TrainPlan> {
+    let input = input_spec(config, flags.input, None)?;
+    let features = feature_params(config, flags.as_of, EngineFlags::default())?;
+    let file = &config.file;
+    let horizon_days = flags.horizon_days.or(file.horizon_days).unwrap_or(DEFAULT_HORIZON_DAYS);
+    if horizon_days < 1 {
+        return Err(config_error(format!(
+            "horizon_days = {horizon_days}: must be at least 1"
+        )));
+    }
+    let m = &file.model;
+    let mut params = ModelParams::default();
+    if let Some(list) = &m.features {
+        params.features = list
+            .iter()
+            .map(|f| f.parse::<FeatureSpec>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| config_error(format!("model.features: {e}")))?;
+    }
+    let clv_features = match &file.clv {
+        Some(c) if c.churn_features == Some(true) => Some(clv_params(Some(c), ClvFlags::default())?),
+        _ => None,
+    };
+    match (&clv_features, &m.features) {
+        // The defaults grow by the lifetime-value features; a configured list is taken as written.
+        (Some(clv), None) => params.features.extend(clv.churn_inputs()),
+        (None, _) => {
+            if let Some(spec) = params.features.iter().find(|s| churn_inputs::is_clv_column(s.column())) {
+                return Err(config_error(format!(
+                    "model.features names {spec}, a lifetime-value output: set churn_features = true in [clv]"
+                )));
+            }
+        }
+        (Some(_), Some(_)) => {}
+    }
+    params.l2 = m.l2.unwrap_or(params.l2);
+    params.max_iterations = m.max_iterations.unwrap_or(params.max_iterations);
+    params.gradient_tolerance = m.gradient_tolerance.unwrap_or(params.gradient_tolerance);
+    params.min_per_class = m.min_per_class.unwrap_or(params.min_per_class);
+    params.train_sample = m.train_sample.unwrap_or(params.train_sample);
+    params.seed = m.seed.unwrap_or(params.seed);
+    let model = params.check().map_err(|e| config_error(e.to_string()))?;
+    let active_within_days = flags.active_within_days.or(m.active_within_days);
+    if let Some(days) = active_within_days {
+        if !(days.is_finite() && days > 0.0) {
+            return Err(config_error(format!(
+                "active_within_days = {days}: must be a positive number of days"
+            )));
+        }
+    }
+    let explicit_labels = match &m.label_column {
+        None => None,
+        Some(column) => {
+            let customers = file.input.customers.as_deref().ok_or_else(|| {
+                config_error(format!(
+                    "model.label_column = {column:?} needs the customers table: set input.customers"
+                ))
+            })?;
+            let holdout_share = m.holdout_share.unwrap_or(0.3);
+            if !(holdout_share > 0.0 && holdout_share < 1.0) {
+                return Err(config_error(format!(
+                    "model.holdout_share = {holdout_share}: must be between 0 and 1"
+                )));
+            }
+            Some(ExplicitLabels {
+                customers: PathBuf::from(config.path(customers)),
+                column: column.clone(),
+                holdout_share,
+            })
+        }
+    };
+    Ok(TrainPlan {
+        input,
+        features,
+        horizon_days,
+        model,
+        active_within_days,
+        explicit_labels,
+        clv_features,
+    })
+}
+
 /// Everything `churn train` needs, resolved.
 #[derive(Debug)]
 pub struct TrainSettings {
-    pub features: FeaturesSettings,
-    pub horizon_days: i64,
-    pub params: ValidModelParams,
-    pub active_within_days: Option<f64>,
+    pub plan: TrainPlan,
     pub model_out: Option<PathBuf>,
-    /// Explicit labels: the customers table and its label column, and the holdout share.
-    pub explicit_labels: Option<(PathBuf, String, f64)>,
-    /// `clv.churn_features`: every snapshot gets the lifetime-value model's `p_alive` and expected
-    /// purchases, fitted on the rows before that snapshot, as features.
-    pub clv_features: Option<ClvOptions>,
 }
 
 impl TrainSettings {
     pub fn resolve(args: &TrainArgs) -> Result<Self> {
-        let features = FeaturesSettings::resolve(&FeaturesArgs {
-            input: args.input.clone(),
-            config: args.config.clone(),
+        let config = Config::load(args.config.as_deref())?;
+        let flags = TrainFlags {
+            input: args.input.as_deref(),
             as_of: args.as_of,
-            out: PathBuf::new(),
-            drop_duplicates: false,
-            memory_limit_mb: None,
-            threads: None,
-            max_errors: None,
-        })?;
-        let config = match &args.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
-        let horizon_days = args.horizon_days.or(config.horizon_days).unwrap_or(90);
-        if horizon_days < 1 {
-            return Err(config_error(format!(
-                "horizon_days = {horizon_days}: must be at least 1"
-            )));
-        }
-        let m = &config.model;
-        let mut params = ModelParams::default();
-        if let Some(list) = &m.features {
-            params.features = list
-                .iter()
-                .map(|f| f.parse::<FeatureSpec>())
-                .collect::<Result<_, _>>()
-                .map_err(|e| config_error(format!("model.features: {e}")))?;
-        }
-        let clv_features = match &config.clv {
-            Some(c) if c.churn_features == Some(true) => Some(ClvOptions::resolve(Some(c), None, None, None, None)?),
-            _ => None,
-        };
-        match (&clv_features, &m.features) {
-            // The defaults grow by the lifetime-value features; a configured list is taken as written.
-            (Some(options), None) => params.features.extend(clv_inputs::specs(options.horizon_days)),
-            (None, _) => {
-                if let Some(spec) = params
-                    .features
-                    .iter()
-                    .find(|s| s.column() == clv_inputs::P_ALIVE || s.column().starts_with(clv_inputs::EXPECTED_PREFIX))
-                {
-                    return Err(config_error(format!(
-                        "model.features names {spec}, a lifetime-value output: set churn_features = true in [clv]"
-                    )));
-                }
-            }
-            (Some(_), Some(_)) => {}
-        }
-        params.l2 = m.l2.unwrap_or(params.l2);
-        params.max_iterations = m.max_iterations.unwrap_or(params.max_iterations);
-        params.gradient_tolerance = m.gradient_tolerance.unwrap_or(params.gradient_tolerance);
-        params.min_per_class = m.min_per_class.unwrap_or(params.min_per_class);
-        params.train_sample = m.train_sample.unwrap_or(params.train_sample);
-        params.seed = m.seed.unwrap_or(params.seed);
-        let params = params.check().map_err(|e| config_error(e.to_string()))?;
-        let active_within_days = args.active_within_days.or(m.active_within_days);
-        if let Some(days) = active_within_days {
-            if !(days.is_finite() && days > 0.0) {
-                return Err(config_error(format!(
-                    "active_within_days = {days}: must be a positive number of days"
-                )));
-            }
-        }
-        let explicit_labels = match &m.label_column {
-            None => None,
-            Some(column) => {
-                let base = args.config.as_deref().and_then(Path::parent);
-                let customers = config.input.customers.as_deref().ok_or_else(|| {
-                    config_error(format!(
-                        "model.label_column = {column:?} needs the customers table: set input.customers"
-                    ))
-                })?;
-                let share = m.holdout_share.unwrap_or(0.3);
-                if !(share > 0.0 && share < 1.0) {
-                    return Err(config_error(format!(
-                        "model.holdout_share = {share}: must be between 0 and 1"
-                    )));
-                }
-                Some((PathBuf::from(resolve_path(base, customers)), column.clone(), share))
-            }
+            horizon_days: args.horizon_days,
+            active_within_days: args.active_within_days,
         };
         Ok(TrainSettings {
-            features,
-            horizon_days,
-            params,
-            active_within_days,
+            plan: train_plan(&config, flags)?,
             model_out: args.model_out.clone(),
-            explicit_labels,
-            clv_features,
         })
     }
+}
+
+/// The risk bands, the action table and the list length: `[score]` under `--top`.
+fn score_plan(config: &Config, top: Option<usize>) -> Result<ScorePlan> {
+    let score = &config.file.score;
+    let bands = score
+        .bands
+        .unwrap_or_default()
+        .check()
+        .map_err(|e| config_error(format!("score.bands: {e}")))?;
+    Ok(ScorePlan {
+        bands,
+        top: top.or(score.top),
+        actions: score.actions.clone().unwrap_or_else(default_actions),
+    })
 }
 
 /// Everything `churn score` needs, resolved.
@@ -659,35 +485,14 @@ pub struct ScoreSettings {
     pub segment_model: Option<PathBuf>,
     pub out: PathBuf,
     pub at_risk: PathBuf,
-    pub top: Option<usize>,
-    pub bands: RiskBands,
-    pub actions: Vec<ActionRule>,
+    pub plan: ScorePlan,
     /// Lifetime values (`clv.parquet`) to value risk with.
     pub clv: Option<PathBuf>,
 }
 
 impl ScoreSettings {
     pub fn resolve(args: &ScoreArgs) -> Result<Self> {
-        let config = match &args.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
-        let bands = config
-            .score
-            .bands
-            .unwrap_or_default()
-            .check()
-            .map_err(|e| config_error(format!("score.bands: {e}")))?;
-        let actions = config.score.actions.clone().unwrap_or_else(default_actions);
-        for rule in &actions {
-            if let Some(band) = &rule.band {
-                if !["high", "medium", "low"].contains(&band.as_str()) {
-                    return Err(config_error(format!(
-                        "score.actions: band {band:?} is not one of \"high\", \"medium\", \"low\""
-                    )));
-                }
-            }
-        }
+        let config = Config::load(args.config.as_deref())?;
         let at_risk = args.at_risk.clone().unwrap_or_else(|| {
             let dir = args.out.parent().unwrap_or(Path::new(""));
             dir.join("at_risk.csv")
@@ -698,93 +503,69 @@ impl ScoreSettings {
             segment_model: args.segment_model.clone(),
             out: args.out.clone(),
             at_risk,
-            top: args.top.or(config.score.top),
-            bands,
-            actions,
+            plan: score_plan(&config, args.top)?,
             clv: args.clv.clone(),
         })
     }
 }
 
-/// Everything `churn run` needs, resolved.
+/// The promotion gates: `[gates]` over [`Gates::default`].
+fn gates(config: &Config) -> Result<Gates> {
+    let g = &config.file.gates;
+    let defaults = Gates::default();
+    Gates {
+        min_roc_auc: g.min_roc_auc.unwrap_or(defaults.min_roc_auc),
+        max_auc_drop: g.max_auc_drop.unwrap_or(defaults.max_auc_drop),
+        min_per_class: g.min_per_class.unwrap_or(defaults.min_per_class),
+        fail_exit_code: g.fail_exit_code.unwrap_or(defaults.fail_exit_code),
+    }
+    .check()
+    .map_err(|e| config_error(e.to_string()))
+}
+
+/// Everything `churn run` needs, resolved: the night's plan (its previous run is found when the
+/// run starts).
 #[derive(Debug)]
 pub struct RunSettings {
-    pub train: TrainSettings,
-    pub segments: SegmentSettings,
-    pub score: ScoreSettings,
-    pub output_dir: PathBuf,
-    pub models_dir: PathBuf,
-    pub refit_segments: bool,
-    pub gates: Gates,
-    /// Fit the lifetime-value model each night and value risk with it (`[clv]` present).
-    pub clv: Option<ClvOptions>,
+    pub plan: NightlyPlan,
 }
 
 impl RunSettings {
     pub fn resolve(args: &RunArgs) -> Result<Self> {
-        let config = ConfigFile::load(&args.config)?;
-        let base = args.config.parent();
+        let config = Config::load(Some(&args.config))?;
         let dir = |flag: &Option<PathBuf>, key: &Option<String>, default: &str| match (flag, key) {
             (Some(flag), _) => flag.clone(),
-            (None, Some(value)) => PathBuf::from(resolve_path(base, value)),
-            (None, None) => PathBuf::from(resolve_path(base, default)),
+            (None, Some(value)) => PathBuf::from(config.path(value)),
+            (None, None) => PathBuf::from(config.path(default)),
         };
-        let output_dir = dir(&args.output_dir, &config.run.output_dir, "output");
-        let models_dir = dir(&args.models_dir, &config.run.models_dir, "models");
-        let train = TrainSettings::resolve(&TrainArgs {
-            config: Some(args.config.clone()),
-            input: None,
+        let output_dir = dir(&args.output_dir, &config.file.run.output_dir, DEFAULT_OUTPUT_DIR);
+        let models_dir = dir(&args.models_dir, &config.file.run.models_dir, DEFAULT_MODELS_DIR);
+        let flags = TrainFlags {
             as_of: args.as_of,
             horizon_days: args.horizon_days,
-            active_within_days: None,
-            model_out: None,
-        })?;
-        let segments = SegmentSettings::resolve(&SegmentArgs {
-            features: PathBuf::new(),
-            config: Some(args.config.clone()),
-            k: None,
-            model: None,
-            model_out: None,
-            out: PathBuf::new(),
-            profiles_out: None,
-            seed: None,
-        })?;
-        let score = ScoreSettings::resolve(&ScoreArgs {
-            features: PathBuf::new(),
-            model: PathBuf::new(),
-            segment_model: None,
-            config: Some(args.config.clone()),
-            out: PathBuf::new(),
-            at_risk: None,
-            top: None,
-            clv: None,
-        })?;
-        let g = &config.gates;
-        let gates = Gates {
-            min_roc_auc: g.min_roc_auc.unwrap_or(0.6),
-            max_auc_drop: g.max_auc_drop.unwrap_or(0.02),
-            min_per_class: g.min_per_class.unwrap_or(20),
-            fail_exit_code: g.fail_exit_code.unwrap_or(false),
+            ..TrainFlags::default()
         };
-        if !(0.0..=1.0).contains(&gates.min_roc_auc) || !(0.0..=1.0).contains(&gates.max_auc_drop) {
-            return Err(config_error(
-                "gates.min_roc_auc and gates.max_auc_drop must be between 0 and 1",
-            ));
-        }
+        let train = train_plan(&config, flags)?;
+        let segments = segment_params(&config, None, None)?;
+        let score = score_plan(&config, None)?;
         let clv = config
+            .file
             .clv
             .as_ref()
-            .map(|c| ClvOptions::resolve(Some(c), None, None, None, None))
+            .map(|c| clv_params(Some(c), ClvFlags::default()))
             .transpose()?;
         Ok(RunSettings {
-            clv,
-            train,
-            segments,
-            score,
-            output_dir,
-            models_dir,
-            refit_segments: args.refit_segments,
-            gates,
+            plan: NightlyPlan {
+                train,
+                segments,
+                refit_segments: args.refit_segments,
+                score,
+                gates: gates(&config)?,
+                clv,
+                models_dir,
+                output_dir,
+                previous_run: None,
+            },
         })
     }
 }
@@ -792,6 +573,49 @@ impl RunSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{resolve_path, ConfigFile};
+    use churn_score::RiskBands;
+
+    /// The `[default: ...]` a flag's help states.
+    fn stated_default(command: &str, flag: &str) -> String {
+        use clap::CommandFactory;
+        let cli = crate::args::Args::command();
+        let sub = cli.find_subcommand(command).expect("subcommand");
+        let arg = sub.get_arguments().find(|a| a.get_long() == Some(flag)).expect("flag");
+        let help = arg.get_help().expect("help").to_string();
+        let start = help.find("[default: ").expect("a stated default") + "[default: ".len();
+        help[start..].split(']').next().expect("closing bracket").to_string()
+    }
+
+    #[test]
+    fn the_help_states_the_defaults_that_apply() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("churn.toml");
+        let settings = RunSettings::resolve(&run_args(&path, "[input]\ntransactions = \"tx.csv\"\n"))?;
+        let plan = &settings.plan;
+        assert_eq!(
+            stated_default("run", "horizon-days"),
+            plan.train.horizon_days.to_string()
+        );
+        assert_eq!(
+            stated_default("train", "horizon-days"),
+            plan.train.horizon_days.to_string()
+        );
+        assert_eq!(stated_default("run", "output-dir"), DEFAULT_OUTPUT_DIR);
+        assert_eq!(stated_default("run", "models-dir"), DEFAULT_MODELS_DIR);
+        assert_eq!(stated_default("segment", "seed"), plan.segments.seed.to_string());
+        assert_eq!(stated_default("segment", "k"), "auto");
+        let clv = ClvParams::default();
+        assert_eq!(stated_default("clv", "horizon-days"), clv.horizon_days.to_string());
+        assert_eq!(stated_default("clv", "time-unit"), clv.time_unit.name());
+        assert_eq!(
+            stated_default("clv", "discount-rate"),
+            clv.annual_discount_rate.to_string()
+        );
+        assert!(stated_default("clv", "merge-days").starts_with(&clv.merge_days.to_string()));
+        assert!(stated_default("features", "max-errors") == churn_features::DEFAULT_MAX_ERRORS.to_string());
+        Ok(())
+    }
 
     /// A config with every table, for the fuzzer to break.
     const FULL_CONFIG: &str = r#"as_of = "2024-01-01"

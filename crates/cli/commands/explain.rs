@@ -6,7 +6,9 @@ use anyhow::{bail, Result};
 use churn_score::{describe, Explainer, RiskBands};
 use serde_json::json;
 
-use super::score::{load_features, load_model, segment_names};
+use churn_pipeline::registry::load_churn_model as load_model;
+
+use super::score::{load_features, segment_names};
 use crate::args::ExplainArgs;
 use crate::printer::Printer;
 

@@ -1,6 +1,6 @@
 //! One module per command; each takes resolved settings and a printer.
 
-pub(crate) mod clv;
+mod clv;
 mod explain;
 mod features;
 mod generate;
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `1234567` as `1,234,567`, for people.
 pub(crate) fn thousands(n: u64) -> String {
-    crate::report::format::count(n)
+    churn_core::format::count(n)
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::run::REPORT_FILE;
 use crate::args::ReportArgs;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
+use churn_pipeline::nightly::REPORT_FILE;
 
 pub fn report(args: &ReportArgs, printer: Printer) -> Result<()> {
     let started = Instant::now();

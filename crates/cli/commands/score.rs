@@ -5,32 +5,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use churn_core::{Column, FeatureFrame, Table};
-use churn_features::{write_table, FeatureTable, FEATURE_SET_VERSION};
-use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, ScoredCustomer, AT_RISK_SCHEMA_VERSION};
-use churn_segment::SegmentModel;
+use churn_clv::churn_inputs;
+use churn_core::{Column, FeatureFrame};
+use churn_features::{write_table, FeatureTable};
+use churn_pipeline::lifetime::values_by_id;
+use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
+use churn_pipeline::tables::ScoreColumns;
+use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, RiskBand, AT_RISK_SCHEMA_VERSION};
 use serde_json::json;
 
-use super::clv::churn_inputs as clv_inputs;
 use super::thousands;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
 use crate::settings::ScoreSettings;
-
-/// Reads a churn model and checks it fits the feature file's version.
-pub(crate) fn load_model(path: &Path) -> Result<ChurnModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the churn model {}", path.display()))?;
-    let model = ChurnModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))?;
-    if model.feature_set_version != FEATURE_SET_VERSION {
-        bail!(
-            "{} was trained on feature-set version {}, but this build writes version {FEATURE_SET_VERSION}; retrain it",
-            path.display(),
-            model.feature_set_version
-        );
-    }
-    Ok(model)
-}
 
 /// Reads the feature file as a frame.
 pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)> {
@@ -40,13 +27,6 @@ pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)>
         .to_frame()
         .with_context(|| format!("cannot use the feature file {}", path.display()))?;
     Ok((table, frame))
-}
-
-/// Reads a saved segment model.
-pub(crate) fn load_segment_model(path: &Path) -> Result<SegmentModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the segment model {}", path.display()))?;
-    SegmentModel::from_json(&text).with_context(|| format!("cannot use {}", path.display()))
 }
 
 /// Each customer's segment name under a saved segment model.
@@ -110,7 +90,7 @@ pub(crate) fn load_clv(
     };
     let source = format!("{} (were both computed with the same input settings?)", path.display());
     let by_id = |values: &[f64]| {
-        super::clv::values_by_id(
+        values_by_id(
             ids.iter().map(String::as_str).zip(values.iter().copied()),
             frame.ids(),
             &source,
@@ -144,8 +124,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     };
     if let Some(input) = model.design.inputs.iter().find(|i| {
         let column = i.spec.column();
-        frame.numeric(column).is_none()
-            && (column == clv_inputs::P_ALIVE || column.starts_with(clv_inputs::EXPECTED_PREFIX))
+        frame.numeric(column).is_none() && churn_inputs::is_clv_column(column)
     }) {
         bail!(
             "{} uses {}, a lifetime-value output that {} does not have: pass the lifetime values of the same \
@@ -167,8 +146,8 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         &frame,
         segments.as_deref(),
         values.as_deref(),
-        &settings.bands,
-        &settings.actions,
+        &settings.plan.bands,
+        &settings.plan.actions,
     );
     spinner.finish_and_clear();
     let scored = scored.with_context(|| {
@@ -179,7 +158,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         )
     })?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scored");
-    let list = at_risk(&scored, settings.top);
+    let list = at_risk(&scored, settings.plan.top);
 
     // The CSV first, while the list borrows the scores; then the table takes them without copying.
     let mut csv = Vec::new();
@@ -201,14 +180,11 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
             )
         })
         .collect();
-    let count = |band: &str| scored.iter().filter(|s| s.risk_band == band).count() as u64;
-    let (high, medium, low) = (count("high"), count("medium"), count("low"));
+    let count = |band: RiskBand| scored.iter().filter(|s| s.risk_band == band).count() as u64;
+    let (high, medium, low) = (count(RiskBand::High), count(RiskBand::Medium), count(RiskBand::Low));
     let customers = scored.len();
 
-    let mut columns = ScoreColumns::with_capacity(customers);
-    for s in scored {
-        columns.push(s);
-    }
+    let columns: ScoreColumns = scored.into_iter().collect();
     let scores = columns
         .into_table()?
         .with_metadata("churn.as_of", &table.as_of.to_string())
@@ -274,60 +250,4 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     });
     printer.result(&human, &json)?;
     Ok(())
-}
-
-/// The columns of `scores.parquet`, filled by moving each customer's fields in.
-pub(crate) struct ScoreColumns {
-    customer_id: Vec<String>,
-    churn_probability: Vec<f64>,
-    risk_band: Vec<String>,
-    value_at_risk: Vec<f64>,
-    segment: Vec<Option<String>>,
-    rfm_segment: Vec<Option<String>>,
-    recommended_action: Vec<String>,
-    reasons: [Vec<Option<String>>; 3],
-}
-
-impl ScoreColumns {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        ScoreColumns {
-            customer_id: Vec::with_capacity(n),
-            churn_probability: Vec::with_capacity(n),
-            risk_band: Vec::with_capacity(n),
-            value_at_risk: Vec::with_capacity(n),
-            segment: Vec::with_capacity(n),
-            rfm_segment: Vec::with_capacity(n),
-            recommended_action: Vec::with_capacity(n),
-            reasons: std::array::from_fn(|_| Vec::with_capacity(n)),
-        }
-    }
-
-    pub(crate) fn push(&mut self, s: ScoredCustomer) {
-        self.customer_id.push(s.customer_id);
-        self.churn_probability.push(s.churn_probability);
-        self.risk_band.push(s.risk_band.to_string());
-        self.value_at_risk.push(s.value_at_risk);
-        self.segment.push(s.segment);
-        self.rfm_segment.push(s.rfm_segment);
-        self.recommended_action.push(s.recommended_action);
-        let mut reasons = s.reasons.into_iter();
-        for column in &mut self.reasons {
-            column.push(reasons.next());
-        }
-    }
-
-    pub(crate) fn into_table(self) -> Result<Table> {
-        let [r1, r2, r3] = self.reasons;
-        Ok(Table::new()
-            .with_column("customer_id", Column::Text(self.customer_id))?
-            .with_column("churn_probability", Column::Float64(self.churn_probability))?
-            .with_column("risk_band", Column::Text(self.risk_band))?
-            .with_column("value_at_risk", Column::Float64(self.value_at_risk))?
-            .with_column("segment", Column::OptionalText(self.segment))?
-            .with_column("rfm_segment", Column::OptionalText(self.rfm_segment))?
-            .with_column("recommended_action", Column::Text(self.recommended_action))?
-            .with_column("reason_1", Column::OptionalText(r1))?
-            .with_column("reason_2", Column::OptionalText(r2))?
-            .with_column("reason_3", Column::OptionalText(r3))?)
-    }
 }

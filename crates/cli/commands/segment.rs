@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use churn_core::{Column, Table};
 use churn_features::write_table;
-use churn_segment::{fit_segments, profile_segments, Assignment, Profiles, Provenance};
-
-use super::score::{load_features, load_segment_model};
+use churn_pipeline::registry::load_segment_model;
+use churn_pipeline::tables::segments_table;
+use churn_segment::{fit_segments, profile_segments, Profiles, Provenance};
 use serde_json::json;
 
+use super::score::load_features;
 use super::thousands;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
@@ -151,21 +151,6 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     });
     printer.result(&human, &json)?;
     Ok(())
-}
-
-/// The columns of `segments.parquet`: `customer_id, segment_id, segment_name, distance`.
-pub(crate) fn segments_table(ids: &[String], names: &[&str], assignment: &Assignment) -> Result<Table> {
-    Ok(Table::new()
-        .with_column("customer_id", Column::Text(ids.to_vec()))?
-        .with_column(
-            "segment_id",
-            Column::Int64(assignment.segment.iter().map(|&s| s as i64).collect()),
-        )?
-        .with_column(
-            "segment_name",
-            Column::Text(assignment.segment.iter().map(|&s| names[s].to_string()).collect()),
-        )?
-        .with_column("distance", Column::Float64(assignment.distance.clone()))?)
 }
 
 /// The profile table for the terminal: medians, which describe a typical member better than means

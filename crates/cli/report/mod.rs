@@ -6,7 +6,6 @@
 //! CSS in a `<style>` element, charts as `<svg>` elements (see [`svg`]), no scripts, no fonts, no
 //! links out, so it opens from a CRM share or an email attachment.
 
-pub mod format;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -16,14 +15,15 @@ use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
 use churn_core::{Column, FeatureFrame, Table};
 use churn_features::{read_table, FeatureTable};
-use serde_json::Value;
+use churn_pipeline::manifest::{Manifest, ValueBasis};
+use churn_score::{Drift, Evaluation, Metrics};
 
-use format::{count, money, number, percent};
+use churn_core::format::{count, money, number, percent};
 use svg::{bar_chart, column_chart, escape, line_chart, Series, Ticks};
 
 /// What the report reads from a run directory.
 struct Run {
-    manifest: Value,
+    manifest: Manifest,
     scores: Table,
     features: FeatureFrame,
     as_of: NaiveDate,
@@ -61,17 +61,7 @@ impl Csv {
 
 impl Run {
     fn load(dir: &Path) -> Result<Run> {
-        let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest: Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a run manifest", path.display()))?;
-        if manifest["format"] != "churn-run" {
-            anyhow::bail!(
-                "{} is not a run manifest (format {})",
-                path.display(),
-                manifest["format"]
-            );
-        }
+        let manifest = Manifest::read(dir)?;
         let scores = read_table(&dir.join("scores.parquet"))
             .with_context(|| format!("cannot read the scores in {}", dir.display()))?;
         let features = FeatureTable::read_parquet(&dir.join("features.parquet"))
@@ -136,12 +126,18 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn f64_of(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
+/// A metric that may be undefined (one class only), as NaN: it prints as `NaN`, never as a number.
+fn or_nan(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
 }
 
-fn u64_of(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
+/// A metric set of the evaluation, by its key, when there is an evaluation.
+fn metrics<'a>(evaluation: Option<&'a Evaluation>, key: &str) -> Option<&'a Metrics> {
+    evaluation.map(|e| match key {
+        "recency_baseline" => &e.recency_baseline,
+        "rfm_baseline" => &e.rfm_baseline,
+        _ => &e.model,
+    })
 }
 
 fn card(out: &mut String, value: &str, label: &str) {
@@ -155,21 +151,18 @@ fn card(out: &mut String, value: &str, label: &str) {
 
 fn headline(run: &Run, out: &mut String) -> Result<()> {
     let m = &run.manifest;
-    let model = &m["model"];
-    let evaluation = &model["evaluation"];
-    let auc = |key: &str| f64_of(&evaluation[key]["roc_auc"]);
-    let horizon = u64_of(&m["horizon_days"]);
+    let model = &m.model;
+    let evaluation = model.evaluation.as_ref();
+    let auc = |key: &str| or_nan(metrics(evaluation, key).and_then(|m| m.roc_auc));
+    let horizon = m.horizon_days;
     let _ = write!(
         out,
         "<section id=\"headline\"><h1>Customer churn report, as of {}</h1><p class=\"note\">Churn: no purchase \
          within {horizon} days. Customers are scored on their purchases before {}.</p><div class=\"cards\">",
         run.as_of, run.as_of
     );
-    card(out, &count(u64_of(&m["customers"])), "customers scored");
-    let (customers, churners) = (
-        u64_of(&model["training_customers"]),
-        u64_of(&model["training_churners"]),
-    );
+    card(out, &count(m.customers as u64), "customers scored");
+    let (customers, churners) = (model.training_customers as u64, model.training_churners);
     card(
         out,
         &percent(churners as f64 / customers.max(1) as f64),
@@ -177,17 +170,17 @@ fn headline(run: &Run, out: &mut String) -> Result<()> {
             "churned in the last {horizon} days ({} of {} customers at {})",
             count(churners),
             count(customers),
-            model["training_snapshot"].as_str().unwrap_or("?")
+            model.training_snapshot
         ),
     );
-    card(out, &count(u64_of(&m["at_risk"]["customers"])), "customers at risk");
-    let basis = match m["at_risk"]["value_basis"].as_str() {
-        Some("clv") => "churn probability x lifetime value",
-        _ => "churn probability x spend in the last 365 days",
+    card(out, &count(m.at_risk.customers as u64), "customers at risk");
+    let basis = match m.at_risk.value_basis {
+        ValueBasis::Clv => "churn probability x lifetime value",
+        ValueBasis::Spend365d => "churn probability x spend in the last 365 days",
     };
     card(
         out,
-        &money(f64_of(&m["at_risk"]["value_at_risk"])),
+        &money(m.at_risk.value_at_risk),
         &format!("value at risk ({basis})"),
     );
     card(
@@ -199,21 +192,14 @@ fn headline(run: &Run, out: &mut String) -> Result<()> {
             auc("rfm_baseline")
         ),
     );
-    let promoted = model["promoted"].as_bool().unwrap_or(false);
+    let promoted = model.promoted;
     card(
         out,
         if promoted { "promoted" } else { "not promoted" },
         &if promoted {
             "tonight's model passed its gates and scores".to_string()
         } else {
-            format!(
-                "kept {}: {}",
-                model["scoring_model"].as_str().unwrap_or("?"),
-                model["refusals"]
-                    .as_array()
-                    .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-                    .unwrap_or_default()
-            )
+            format!("kept {}: {}", model.scoring_model, model.refusals.join("; "))
         },
     );
     out.push_str("</div></section>\n");
@@ -421,7 +407,7 @@ fn risk(run: &Run, out: &mut String) -> Result<()> {
         Ticks::Number,
     ));
     out.push_str("</div><h3>At risk by segment and band</h3><table id=\"risk-table\"><tr><th class=\"l\">segment</th>");
-    let band_names = ["high", "medium", "low"];
+    let band_names = churn_score::RiskBand::ALL.map(churn_score::RiskBand::as_str);
     for b in band_names {
         let _ = write!(out, "<th>{b}: customers</th><th>{b}: value at risk</th>");
     }
@@ -478,29 +464,17 @@ fn plain_words(column: &str) -> String {
     words(column)
 }
 
-fn curve(metrics: &Value, key: &str) -> Vec<[f64; 2]> {
-    metrics[key]
-        .as_array()
-        .map(|points| {
-            points
-                .iter()
-                .filter_map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn model_quality(run: &Run, out: &mut String) {
-    let model = &run.manifest["model"];
-    let e = &model["evaluation"];
+    let model = &run.manifest.model;
+    let e = model.evaluation.as_ref();
     let _ = write!(
         out,
         "<section id=\"model\"><h2>Model quality</h2><p class=\"note\">Out of time: fitted on {}, evaluated on {} \
          ({} customers, {} churned). Baselines are fitted the same way on recency alone and on the RFM score.</p>",
-        e["fit_snapshot"].as_str().unwrap_or("?"),
-        e["eval_snapshot"].as_str().unwrap_or("?"),
-        count(u64_of(&e["customers"])),
-        count(u64_of(&e["churners"])),
+        e.and_then(|e| e.fit_snapshot.as_deref()).unwrap_or("?"),
+        e.and_then(|e| e.eval_snapshot.as_deref()).unwrap_or("?"),
+        count(e.map_or(0, |e| e.customers)),
+        count(e.map_or(0, |e| e.churners)),
     );
     out.push_str("<table id=\"metrics\"><tr><th class=\"l\"></th><th>ROC AUC</th><th>PR AUC</th><th>log loss</th><th>Brier</th><th>lift in top 10%</th><th>churners caught in top 10%</th></tr>");
     let names = [
@@ -509,43 +483,47 @@ fn model_quality(run: &Run, out: &mut String) {
         ("rfm_baseline", "RFM score"),
     ];
     for (key, name) in names {
-        let m = &e[key];
+        let m = metrics(e, key);
+        let top = m.and_then(|m| m.top_decile);
         let _ = write!(
             out,
             "<tr><td class=\"l\">{name}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.2}</td><td>{}</td></tr>",
-            f64_of(&m["roc_auc"]),
-            f64_of(&m["pr_auc"]),
-            f64_of(&m["log_loss"]),
-            f64_of(&m["brier"]),
-            f64_of(&m["top_decile"]["lift"]),
-            percent(f64_of(&m["top_decile"]["capture"])),
+            or_nan(m.and_then(|m| m.roc_auc)),
+            or_nan(m.and_then(|m| m.pr_auc)),
+            or_nan(m.map(|m| m.log_loss)),
+            or_nan(m.map(|m| m.brier)),
+            or_nan(top.map(|t| t.lift)),
+            percent(or_nan(top.map(|t| t.capture))),
         );
     }
     let _ = write!(
         out,
         "</table><p class=\"note\">The scoring model is {}. In the coefficient chart, a bar to the right means that \
          more of that input goes with more churn, one standard deviation at a time.</p><div class=\"charts\">",
-        escape(model["scoring_model"].as_str().unwrap_or("?"))
+        escape(&model.scoring_model)
     );
     // ROC and gains: the model solid, the baselines dashed.
     let curves = [
         (
             "roc",
             "ROC curve",
-            "roc_curve",
+            (|m: &Metrics| m.roc_curve.clone()) as fn(&Metrics) -> Vec<[f64; 2]>,
             "retained customers flagged (false positive rate)",
             "churners flagged (true positive rate)",
         ),
         (
             "gains",
             "Cumulative gains",
-            "gains",
+            |m: &Metrics| m.gains.clone(),
             "customers contacted, highest risk first",
             "share of churners reached",
         ),
     ];
-    for (chart, title, key, x_label, y_label) in curves {
-        let points: Vec<Vec<[f64; 2]>> = names.iter().map(|(k, _)| curve(&e[*k], key)).collect();
+    for (chart, title, points_of, x_label, y_label) in curves {
+        let points: Vec<Vec<[f64; 2]>> = names
+            .iter()
+            .map(|(k, _)| metrics(e, k).map(points_of).unwrap_or_default())
+            .collect();
         let series: Vec<Series> = names
             .iter()
             .zip(&points)
@@ -566,11 +544,11 @@ fn model_quality(run: &Run, out: &mut String) {
             true,
         ));
     }
-    let calibration: Vec<[f64; 2]> = e["calibration"]
-        .as_array()
-        .map(|bins| {
-            bins.iter()
-                .filter_map(|b| Some([b["mean_predicted"].as_f64()?, b["observed_rate"].as_f64()?]))
+    let calibration: Vec<[f64; 2]> = e
+        .map(|e| {
+            e.calibration
+                .iter()
+                .filter_map(|b| Some([b.mean_predicted?, b.observed_rate?]))
                 .collect()
         })
         .unwrap_or_default();
@@ -587,14 +565,11 @@ fn model_quality(run: &Run, out: &mut String) {
         }],
         true,
     ));
-    let mut coefficients: Vec<(String, f64)> = model["coefficients"]
-        .as_array()
-        .map(|c| {
-            c.iter()
-                .filter_map(|c| Some((plain_words(c["column"].as_str()?), c["coefficient"].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut coefficients: Vec<(String, f64)> = model
+        .coefficients
+        .iter()
+        .map(|c| (plain_words(&c.column), c.coefficient))
+        .collect();
     coefficients.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let labels: Vec<String> = coefficients.iter().map(|(n, _)| n.clone()).collect();
     out.push_str(&bar_chart(
@@ -609,47 +584,43 @@ fn model_quality(run: &Run, out: &mut String) {
 }
 
 fn drift(run: &Run, out: &mut String) {
-    let d = &run.manifest["drift"];
+    let d = &run.manifest.drift;
     let _ = write!(
         out,
         "<section id=\"drift\"><h2>Drift</h2><p class=\"note\">Each model input and the churn probability now, \
          against the training snapshot {}: population stability index (PSI) over the training deciles. Below 0.1 \
          stable, 0.1 to 0.25 a moderate shift, above 0.25 a major one.</p>",
-        d["reference_snapshot"].as_str().unwrap_or("?")
+        d.reference_snapshot
     );
-    let mut all: Vec<&Value> = d["features"].as_array().map(|f| f.iter().collect()).unwrap_or_default();
-    if !d["score"].is_null() {
-        all.insert(0, &d["score"]);
-    }
+    // The score first, then each input.
+    let all: Vec<&Drift> = std::iter::once(&d.score).chain(&d.features).collect();
     out.push_str(
         "<table id=\"psi\"><tr><th class=\"l\">distribution</th><th>PSI</th><th class=\"l\">reading</th></tr>",
     );
     for item in &all {
-        let level = item["level"].as_str().unwrap_or("stable");
+        let level = item.level.as_str();
         let _ = write!(
             out,
             "<tr><td class=\"l\">{}</td><td>{:.3}</td><td class=\"l\"><span class=\"badge {level}\">{level}</span></td></tr>",
-            escape(&plain_words(item["name"].as_str().unwrap_or("?"))),
-            f64_of(&item["psi"]),
+            escape(&plain_words(&item.name)),
+            item.psi,
         );
     }
     out.push_str("</table><div class=\"charts\">");
     // The score and the three inputs that moved most.
-    let mut shown: Vec<&Value> = all.iter().skip(1).copied().collect();
-    shown.sort_by(|a, b| f64_of(&b["psi"]).total_cmp(&f64_of(&a["psi"])));
+    let mut shown: Vec<&Drift> = all.iter().skip(1).copied().collect();
+    shown.sort_by(|a, b| b.psi.total_cmp(&a.psi));
     shown.truncate(3);
-    if let Some(score) = all.first().filter(|_| !d["score"].is_null()) {
-        shown.insert(0, score);
-    }
+    shown.insert(0, &d.score);
     for item in shown {
-        let bins = item["bins"].as_array().cloned().unwrap_or_default();
+        let bins = &item.bins;
         let labels: Vec<String> = bins
             .iter()
             .map(|b| {
-                if b["null"].as_bool().unwrap_or(false) {
+                if b.null {
                     "none".to_string()
                 } else {
-                    match (b["lower"].as_f64(), b["upper"].as_f64()) {
+                    match (b.lower, b.upper) {
                         (_, Some(u)) => format!("≤{}", short(u)),
                         (Some(l), None) => format!(">{}", short(l)),
                         (None, None) => "all".to_string(),
@@ -657,13 +628,16 @@ fn drift(run: &Run, out: &mut String) {
                 }
             })
             .collect();
-        let share = |key: &str| bins.iter().map(|b| f64_of(&b[key])).collect::<Vec<f64>>();
-        let name = item["name"].as_str().unwrap_or("?");
+        let share = |of: fn(&churn_score::DriftBin) -> f64| bins.iter().map(of).collect::<Vec<f64>>();
+        let name = item.name.as_str();
         out.push_str(&column_chart(
             &format!("drift-{name}"),
-            &format!("{} (PSI {:.3})", plain_words(name), f64_of(&item["psi"])),
+            &format!("{} (PSI {:.3})", plain_words(name), item.psi),
             &labels,
-            &[("training snapshot", share("reference")), ("now", share("current"))],
+            &[
+                ("training snapshot", share(|b| b.reference)),
+                ("now", share(|b| b.current)),
+            ],
             ("bins of the training snapshot", "share of customers"),
             Ticks::Percent,
         ));
@@ -683,7 +657,7 @@ fn short(v: f64) -> String {
 }
 
 fn data_quality(run: &Run, out: &mut String) -> Result<()> {
-    let rows = &run.manifest["rows"];
+    let rows = &run.manifest.rows;
     let tenure = run.features.required("tenure_days")?;
     let recency = run.features.required("recency_days")?;
     let date = |days_before: f64| {
@@ -702,30 +676,30 @@ fn data_quality(run: &Run, out: &mut String) -> Result<()> {
         if last.is_finite() { date(last) } else { "-".into() },
         run.as_of
     );
-    let duplicates = if rows["duplicates_dropped"].as_bool().unwrap_or(false) {
+    let duplicates = if rows.duplicates_dropped {
         "repeating an earlier row (dropped)"
     } else {
         "repeating an earlier row (kept)"
     };
-    for (key, label) in [
-        ("read", "read"),
-        ("used", "used for the features"),
-        ("on_or_after_as_of", "on or after the as-of date (not yet)"),
-        ("missing_customer_id", "without a customer id (dropped)"),
-        ("filtered_by_where", "excluded by input.where"),
-        ("duplicate", duplicates),
+    for (n, label) in [
+        (rows.read, "read"),
+        (rows.used, "used for the features"),
+        (rows.on_or_after_as_of, "on or after the as-of date (not yet)"),
+        (rows.missing_customer_id, "without a customer id (dropped)"),
+        (rows.filtered_by_where, "excluded by input.where"),
+        (rows.duplicate, duplicates),
     ] {
         let _ = write!(
             out,
             "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
             escape(label),
-            count(u64_of(&rows[key]))
+            count(n)
         );
     }
     let _ = writeln!(
         out,
         "</table><p class=\"note\">Written by churn {} from the files of this run.</p></section>",
-        escape(run.manifest["tool_version"].as_str().unwrap_or("?"))
+        escape(&run.manifest.tool_version)
     );
     Ok(())
 }

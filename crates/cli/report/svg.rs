@@ -44,7 +44,7 @@ impl Ticks {
     fn format(self, v: f64) -> String {
         match self {
             Ticks::Percent => format!("{:.0}%", 100.0 * v),
-            Ticks::Number => super::format::number(v, if v.abs() >= 10.0 || v == 0.0 { 0 } else { 2 }),
+            Ticks::Number => churn_core::format::number(v, if v.abs() >= 10.0 || v == 0.0 { 0 } else { 2 }),
         }
     }
 }

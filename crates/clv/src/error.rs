@@ -25,3 +25,18 @@ pub enum Error {
     #[error("the fit did not converge: {0}")]
     NotConverged(String),
 }
+
+/// A lifetime-value setting outside its rules (see [`ClvParams::check`](crate::ClvParams::check)).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// Purchases are merged per period of at least one day.
+    #[error("clv.merge_days must be at least 1")]
+    NoMergeDays,
+    /// The horizon is at least one day.
+    #[error("clv.horizon_days must be at least 1")]
+    NoHorizon,
+    /// The discount rate is a finite annual rate.
+    #[error("clv.annual_discount_rate = {0}: must be between 0 and 10 (0.1 is 10 % a year)")]
+    DiscountRate(f64),
+}

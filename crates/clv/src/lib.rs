@@ -26,12 +26,14 @@ mod error;
 mod gamma_gamma;
 mod model;
 mod optimize;
+mod params;
 
 pub use bgnbd::{collapse, BgNbd, Summary};
-pub use error::{Error, Result};
+pub use error::{Error, ParamError, Result};
 pub use gamma_gamma::{GammaGamma, Spend};
 pub use model::{
     discounted_transactions, ClvModel, ClvSettings, FitData, History, Prediction, TimeUnit, CLV_FORMAT, CLV_VERSION,
     DAYS_PER_YEAR, DISCOUNT_STEP_DAYS,
 };
 pub use optimize::Convergence;
+pub use params::{churn_inputs, ClvParams, ValidClvParams, MAX_ANNUAL_DISCOUNT_RATE};

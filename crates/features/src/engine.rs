@@ -30,7 +30,7 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionC
 use futures::StreamExt;
 
 use crate::error::{Error, Location, Problems, Result};
-use crate::params::{FeatureParams, InputSpec};
+use crate::params::{ColumnRole, FeatureParams, InputSpec};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
 
@@ -76,7 +76,7 @@ pub(crate) struct EngineOutput {
 /// A mapping value resolved against the input's columns.
 #[derive(Debug, Clone)]
 struct Mapped {
-    role: &'static str,
+    role: ColumnRole,
     /// The config text, for messages.
     written: String,
     /// The input column when the mapping is a plain name.
@@ -91,7 +91,7 @@ fn quote_ident(name: &str) -> String {
 
 /// A value that is not a column but reads like one (letters, digits, `_`, spaces) is a missing
 /// column, not an expression: say so, listing the columns the file has.
-fn check_not_missing(role: &str, value: &str, names: &[String], file: &Path) -> Result<()> {
+fn check_not_missing(role: ColumnRole, value: &str, names: &[String], file: &Path) -> Result<()> {
     let looks_like_name = value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
@@ -123,13 +123,13 @@ fn plain_column(value: &str, names: &[String]) -> Option<String> {
     names.contains(&inner).then_some(inner)
 }
 
-fn role_kind(role: &str) -> ColumnKind {
+fn role_kind(role: ColumnRole) -> ColumnKind {
     match role {
-        "timestamp" => ColumnKind::Timestamp,
-        "amount" => ColumnKind::Amount,
-        "quantity" => ColumnKind::Float,
-        "customer_id" => ColumnKind::Id,
-        _ => ColumnKind::Text,
+        ColumnRole::Timestamp => ColumnKind::Timestamp,
+        ColumnRole::Amount => ColumnKind::Amount,
+        ColumnRole::Quantity => ColumnKind::Float,
+        ColumnRole::CustomerId => ColumnKind::Id,
+        ColumnRole::OrderId | ColumnRole::Category => ColumnKind::Text,
     }
 }
 
@@ -377,7 +377,7 @@ fn engine_err(e: datafusion::error::DataFusionError) -> Error {
 /// Integer timestamps are epoch numbers only when `epoch_unit` (microseconds per unit, from
 /// `input.timestamp_format = "unix_s"` and friends) says which unit they count.
 fn normalize(
-    role: &str,
+    role: ColumnRole,
     fragment: &str,
     data_type: &DataType,
     epoch_unit: Option<i64>,
@@ -387,7 +387,7 @@ fn normalize(
     let is_integer = data_type.is_integer();
     let is_number = data_type.is_numeric();
     match role {
-        "customer_id" | "order_id" | "category" => {
+        ColumnRole::CustomerId | ColumnRole::OrderId | ColumnRole::Category => {
             if is_text {
                 Ok(fragment.to_string())
             } else if is_integer {
@@ -396,7 +396,7 @@ fn normalize(
                 Err(format!("{role} must be text or an integer column, found {data_type}"))
             }
         }
-        "timestamp" => match data_type {
+        ColumnRole::Timestamp => match data_type {
             Timestamp(unit, _) => {
                 // Arrow stores zoned timestamps as UTC instants, so the raw integer is the instant.
                 let raw = format!("arrow_cast({fragment}, 'Int64')");
@@ -426,18 +426,17 @@ fn normalize(
                 "the timestamp must be a timestamp or date column, found {data_type}"
             )),
         },
-        "amount" | "quantity" => {
+        ColumnRole::Amount | ColumnRole::Quantity => {
             if is_number {
                 Ok(format!("CAST({fragment} AS DOUBLE)"))
             } else {
                 Err(format!("{role} must be numeric, found {data_type}"))
             }
         }
-        _ => Err(format!("unknown role {role}")),
     }
 }
 
-fn role_sql<'a>(mapped: &'a [Mapped], role: &str) -> Option<&'a Mapped> {
+fn role_sql(mapped: &[Mapped], role: ColumnRole) -> Option<&Mapped> {
     mapped.iter().find(|m| m.role == role)
 }
 
@@ -453,17 +452,17 @@ fn extra_key_columns(mapped: &[Mapped], names: &[String]) -> Vec<String> {
 }
 
 fn tx_sql(mapped: &[Mapped], extra_keys: &[String], filter: Option<&str>) -> String {
-    let get = |role: &str, null_type: &str| {
+    let get = |role: ColumnRole, null_type: &str| {
         role_sql(mapped, role).map_or_else(|| format!("CAST(NULL AS {null_type})"), |m| m.sql.clone())
     };
     let mut sql = format!(
         "SELECT {} AS customer_id, {} AS order_id, {} AS ts_us, {} AS amount, {} AS quantity, {} AS category FROM raw",
-        get("customer_id", "VARCHAR"),
-        get("order_id", "VARCHAR"),
-        get("timestamp", "BIGINT"),
-        get("amount", "DOUBLE"),
-        get("quantity", "DOUBLE"),
-        get("category", "VARCHAR"),
+        get(ColumnRole::CustomerId, "VARCHAR"),
+        get(ColumnRole::OrderId, "VARCHAR"),
+        get(ColumnRole::Timestamp, "BIGINT"),
+        get(ColumnRole::Amount, "DOUBLE"),
+        get(ColumnRole::Quantity, "DOUBLE"),
+        get(ColumnRole::Category, "VARCHAR"),
     );
     let keys: String = extra_keys
         .iter()
@@ -988,9 +987,9 @@ fn locate_problems(
     let mut problems = Vec::new();
     let mut stopped = false;
     let (Some(id), Some(ts), Some(amount)) = (
-        role_sql(mapped, "customer_id"),
-        role_sql(mapped, "timestamp"),
-        role_sql(mapped, "amount"),
+        role_sql(mapped, ColumnRole::CustomerId),
+        role_sql(mapped, ColumnRole::Timestamp),
+        role_sql(mapped, ColumnRole::Amount),
     ) else {
         return Ok(None);
     };
@@ -1096,7 +1095,7 @@ mod tests {
     #[test]
     fn zoned_timestamps_are_read_as_utc_instants() {
         let sql = normalize(
-            "timestamp",
+            ColumnRole::Timestamp,
             "t",
             &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())),
             None,
@@ -1107,11 +1106,11 @@ mod tests {
 
     #[test]
     fn float_ids_are_rejected() {
-        assert!(normalize("customer_id", "c", &DataType::Float64, None).is_err());
-        assert!(normalize("customer_id", "c", &DataType::Int64, None).is_ok());
-        assert!(normalize("timestamp", "t", &DataType::Int64, None).is_err());
+        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Float64, None).is_err());
+        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Int64, None).is_ok());
+        assert!(normalize(ColumnRole::Timestamp, "t", &DataType::Int64, None).is_err());
         assert_eq!(
-            normalize("timestamp", "t", &DataType::Int64, Some(1000)),
+            normalize(ColumnRole::Timestamp, "t", &DataType::Int64, Some(1000)),
             Ok("CAST(t AS BIGINT) * 1000".to_string())
         );
     }

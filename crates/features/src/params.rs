@@ -39,18 +39,56 @@ impl Default for ColumnMapping {
     }
 }
 
+/// What a mapped input column is to the engine; named in messages and settings as in
+/// `[input.columns]` (`customer_id`, `timestamp`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnRole {
+    /// The customer id (required).
+    CustomerId,
+    /// When the line was bought (required).
+    Timestamp,
+    /// The line's amount, negative for returns (required).
+    Amount,
+    /// The order the line belongs to.
+    OrderId,
+    /// Units on the line.
+    Quantity,
+    /// A product category.
+    Category,
+}
+
+impl ColumnRole {
+    /// The role's key under `[input.columns]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnRole::CustomerId => "customer_id",
+            ColumnRole::Timestamp => "timestamp",
+            ColumnRole::Amount => "amount",
+            ColumnRole::OrderId => "order_id",
+            ColumnRole::Quantity => "quantity",
+            ColumnRole::Category => "category",
+        }
+    }
+}
+
+impl std::fmt::Display for ColumnRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl ColumnMapping {
     /// The roles and their mappings, required ones first.
-    pub fn roles(&self) -> Vec<(&'static str, &str)> {
+    pub fn roles(&self) -> Vec<(ColumnRole, &str)> {
         let mut roles = vec![
-            ("customer_id", self.customer_id.as_str()),
-            ("timestamp", self.timestamp.as_str()),
-            ("amount", self.amount.as_str()),
+            (ColumnRole::CustomerId, self.customer_id.as_str()),
+            (ColumnRole::Timestamp, self.timestamp.as_str()),
+            (ColumnRole::Amount, self.amount.as_str()),
         ];
         for (role, value) in [
-            ("order_id", &self.order_id),
-            ("quantity", &self.quantity),
-            ("category", &self.category),
+            (ColumnRole::OrderId, &self.order_id),
+            (ColumnRole::Quantity, &self.quantity),
+            (ColumnRole::Category, &self.category),
         ] {
             if let Some(v) = value {
                 roles.push((role, v.as_str()));

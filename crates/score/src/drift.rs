@@ -32,20 +32,43 @@ pub struct Drift {
     pub name: String,
     /// Population stability index.
     pub psi: f64,
-    /// `stable` (< 0.1), `moderate` (0.1 to 0.25) or `major` (> 0.25).
-    pub level: String,
+    /// How large the shift is, read from the PSI.
+    pub level: DriftLevel,
     /// The bins it was computed on.
     pub bins: Vec<DriftBin>,
 }
 
+/// The usual reading of a PSI value; serialized in lower case (`stable`, `moderate`, `major`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftLevel {
+    /// PSI below 0.1.
+    Stable,
+    /// PSI from 0.1 to 0.25.
+    Moderate,
+    /// PSI above 0.25.
+    Major,
+}
+
+impl DriftLevel {
+    /// The level's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftLevel::Stable => "stable",
+            DriftLevel::Moderate => "moderate",
+            DriftLevel::Major => "major",
+        }
+    }
+}
+
 /// The reading of a PSI value.
-pub fn drift_level(psi: f64) -> &'static str {
+pub fn drift_level(psi: f64) -> DriftLevel {
     if psi > 0.25 {
-        "major"
+        DriftLevel::Major
     } else if psi >= 0.1 {
-        "moderate"
+        DriftLevel::Moderate
     } else {
-        "stable"
+        DriftLevel::Stable
     }
 }
 
@@ -100,7 +123,7 @@ pub fn population_stability(name: &str, reference: &[Option<f64>], current: &[Op
     Drift {
         name: name.to_string(),
         psi,
-        level: drift_level(psi).to_string(),
+        level: drift_level(psi),
         bins: out,
     }
 }
@@ -118,7 +141,7 @@ mod tests {
         let values = some(&(0..100).map(f64::from).collect::<Vec<_>>());
         let drift = population_stability("x", &values, &values);
         assert_eq!(drift.psi, 0.0);
-        assert_eq!(drift.level, "stable");
+        assert_eq!(drift.level, DriftLevel::Stable);
         assert_eq!(drift.bins.len(), 10);
         assert!(drift.bins.iter().all(|b| (b.reference - 0.1).abs() < 1e-12));
     }
@@ -133,7 +156,7 @@ mod tests {
         // Bins 0 and 9: (0.5 - 0.1) ln 5 each. Bins 1..8: (1e-4 - 0.1) ln(1e-4 / 0.1) each.
         let expected = 2.0 * 0.4 * 5f64.ln() + 8.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln();
         assert!((drift.psi - expected).abs() < 1e-12, "{} vs {expected}", drift.psi);
-        assert_eq!(drift.level, "major");
+        assert_eq!(drift.level, DriftLevel::Major);
     }
 
     #[test]
@@ -151,9 +174,9 @@ mod tests {
 
     #[test]
     fn levels_follow_the_usual_thresholds() {
-        assert_eq!(drift_level(0.05), "stable");
-        assert_eq!(drift_level(0.1), "moderate");
-        assert_eq!(drift_level(0.25), "moderate");
-        assert_eq!(drift_level(0.3), "major");
+        assert_eq!(drift_level(0.05), DriftLevel::Stable);
+        assert_eq!(drift_level(0.1), DriftLevel::Moderate);
+        assert_eq!(drift_level(0.25), DriftLevel::Moderate);
+        assert_eq!(drift_level(0.3), DriftLevel::Major);
     }
 }

@@ -58,4 +58,7 @@ pub enum ParamError {
     /// Risk-band cut-offs must be probabilities in increasing order.
     #[error("risk band cut-offs {0:?} must be increasing probabilities strictly between 0 and 1")]
     Bands(Vec<f64>),
+    /// A risk band that does not exist.
+    #[error("risk band {0:?} is not one of \"high\", \"medium\", \"low\"")]
+    UnknownBand(String),
 }

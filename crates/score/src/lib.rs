@@ -43,14 +43,15 @@ mod score;
 mod train;
 
 pub use design::{default_inputs, Design, Input};
-pub use drift::{population_stability, Drift, DriftBin};
+pub use drift::{population_stability, Drift, DriftBin, DriftLevel};
 pub use error::{Error, ParamError, Result};
-pub use evaluate::{evaluate_holdout, evaluate_out_of_time, with_rfm_score, Evaluation, Metrics};
+pub use evaluate::{evaluate_holdout, evaluate_out_of_time, with_rfm_score};
 pub use labels::{churn_labels, explicit_labels};
+pub use metrics::{Evaluation, Metrics};
 pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
 pub use params::{ModelParams, ValidModelParams};
 pub use score::{
-    at_risk, default_actions, describe, escape_formula, recommend, score_customers, write_at_risk, write_changes,
-    ActionRule, Contribution, Explainer, RiskBands, ScoredCustomer, AT_RISK_COLUMNS, AT_RISK_SCHEMA_VERSION,
+    at_risk, default_actions, describe, escape_formula, recommend, score_customers, write_at_risk, ActionRule,
+    Contribution, Explainer, RiskBand, RiskBands, ScoredCustomer, AT_RISK_COLUMNS, AT_RISK_SCHEMA_VERSION,
 };
 pub use train::{train, TrainingSource};

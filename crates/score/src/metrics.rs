@@ -235,6 +235,68 @@ pub fn calibration(probabilities: &[f64], labels: &[bool]) -> Vec<CalibrationBin
         .collect()
 }
 
+/// The metrics of one set of churn probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// ROC AUC (ties count half).
+    pub roc_auc: Option<f64>,
+    /// Average precision.
+    pub pr_auc: Option<f64>,
+    /// Mean log-loss.
+    pub log_loss: f64,
+    /// Brier score.
+    pub brier: f64,
+    /// Lift and capture in the top 10 % by probability.
+    pub top_decile: Option<TopFraction>,
+    /// The ROC curve (at most 101 points), for charts.
+    #[serde(default)]
+    pub roc_curve: Vec<[f64; 2]>,
+    /// The cumulative gains curve in 5 % steps, for charts.
+    #[serde(default)]
+    pub gains: Vec<[f64; 2]>,
+}
+
+impl Metrics {
+    /// Computes every metric of `probabilities` against `labels`.
+    pub fn compute(probabilities: &[f64], labels: &[bool]) -> Metrics {
+        Metrics {
+            roc_auc: roc_auc(probabilities, labels),
+            pr_auc: pr_auc(probabilities, labels),
+            log_loss: log_loss(probabilities, labels),
+            brier: brier(probabilities, labels),
+            top_decile: top_fraction(probabilities, labels, 0.1),
+            roc_curve: roc_curve(probabilities, labels, 101),
+            gains: gains_curve(probabilities, labels, 20),
+        }
+    }
+}
+
+/// An out-of-time evaluation, saved in the model artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// `out_of_time` (fit on `S - 2H`, evaluate on `S - H`) or `holdout` (a seeded share of one
+    /// snapshot held out, for explicit labels that exist for one window only).
+    pub method: String,
+    /// The snapshot fitted on (`S - 2H`).
+    pub fit_snapshot: Option<String>,
+    /// The snapshot evaluated on (`S - H`).
+    pub eval_snapshot: Option<String>,
+    /// Customers evaluated.
+    pub customers: u64,
+    /// Of those, churned.
+    pub churners: u64,
+    /// The model's metrics.
+    pub model: Metrics,
+    /// Baseline: logistic regression on recency alone.
+    pub recency_baseline: Metrics,
+    /// Baseline: logistic regression on the RFM score (r + f + m quintile scores).
+    pub rfm_baseline: Metrics,
+    /// The model's calibration table (10 equal-width bins).
+    pub calibration: Vec<CalibrationBin>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

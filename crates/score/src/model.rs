@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::design::Design;
 use crate::error::{Error, Result};
-use crate::evaluate::Evaluation;
+use crate::metrics::Evaluation;
 
 /// The `format` field of a churn model file.
 pub const MODEL_FORMAT: &str = "churn-model";

@@ -6,6 +6,54 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ParamError, Result};
 use crate::model::ChurnModel;
 
+/// A customer's risk band. Serialized (and written to files) in lower case: `high`, `medium`, `low`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskBand {
+    /// The highest risk: contacted first.
+    High,
+    /// At risk, after `high`.
+    Medium,
+    /// Not at risk: not on the at-risk list.
+    Low,
+}
+
+impl RiskBand {
+    /// Every band, highest first.
+    pub const ALL: [RiskBand; 3] = [RiskBand::High, RiskBand::Medium, RiskBand::Low];
+
+    /// The band's name as written to files: `high`, `medium` or `low`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskBand::High => "high",
+            RiskBand::Medium => "medium",
+            RiskBand::Low => "low",
+        }
+    }
+
+    /// Whether customers in this band are on the at-risk list (`medium` and `high`).
+    pub fn is_at_risk(self) -> bool {
+        self != RiskBand::Low
+    }
+}
+
+impl std::fmt::Display for RiskBand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RiskBand {
+    type Err = ParamError;
+
+    fn from_str(text: &str) -> Result<Self, ParamError> {
+        RiskBand::ALL
+            .into_iter()
+            .find(|b| b.as_str() == text)
+            .ok_or_else(|| ParamError::UnknownBand(text.to_string()))
+    }
+}
+
 /// How customers are put into risk bands.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
@@ -50,17 +98,17 @@ impl RiskBands {
     }
 
     /// The band of every customer.
-    pub fn assign(&self, probabilities: &[f64]) -> Vec<&'static str> {
+    pub fn assign(&self, probabilities: &[f64]) -> Vec<RiskBand> {
         match *self {
             RiskBands::Probability { medium, high } => probabilities
                 .iter()
                 .map(|&p| {
                     if p >= high {
-                        "high"
+                        RiskBand::High
                     } else if p >= medium {
-                        "medium"
+                        RiskBand::Medium
                     } else {
-                        "low"
+                        RiskBand::Low
                     }
                 })
                 .collect(),
@@ -69,14 +117,14 @@ impl RiskBands {
                 let mut order: Vec<usize> = (0..n).collect();
                 order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
                 let (n_high, n_medium) = ((high * n as f64).ceil() as usize, (medium * n as f64).ceil() as usize);
-                let mut bands = vec!["low"; n];
+                let mut bands = vec![RiskBand::Low; n];
                 for (rank, &i) in order.iter().enumerate() {
                     bands[i] = if rank < n_high {
-                        "high"
+                        RiskBand::High
                     } else if rank < n_medium {
-                        "medium"
+                        RiskBand::Medium
                     } else {
-                        "low"
+                        RiskBand::Low
                     };
                 }
                 bands
@@ -89,8 +137,8 @@ impl RiskBands {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRule {
-    /// The risk band (`high`, `medium`, `low`); any band when absent.
-    pub band: Option<String>,
+    /// The risk band; any band when absent.
+    pub band: Option<RiskBand>,
     /// RFM segments the rule applies to; any when absent.
     pub rfm_segments: Option<Vec<String>>,
     /// k-means segment names the rule applies to; any when absent.
@@ -104,34 +152,30 @@ pub struct ActionRule {
 /// reward and the rest a service call; low risk needs no action.
 pub fn default_actions() -> Vec<ActionRule> {
     let valuable = || Some(["Champions", "Loyal", "Can't lose them"].map(String::from).to_vec());
-    let rule = |band: &str, rfm: Option<Vec<String>>, action: &str| ActionRule {
-        band: Some(band.to_string()),
+    let rule = |band: RiskBand, rfm: Option<Vec<String>>, action: &str| ActionRule {
+        band: Some(band),
         rfm_segments: rfm,
         segments: None,
         action: action.to_string(),
     };
     vec![
-        rule("high", valuable(), "VIP outreach"),
-        rule("high", None, "win-back offer"),
-        rule("medium", valuable(), "loyalty reward"),
-        rule("medium", None, "service call"),
-        rule("low", None, "no action"),
+        rule(RiskBand::High, valuable(), "VIP outreach"),
+        rule(RiskBand::High, None, "win-back offer"),
+        rule(RiskBand::Medium, valuable(), "loyalty reward"),
+        rule(RiskBand::Medium, None, "service call"),
+        rule(RiskBand::Low, None, "no action"),
     ]
 }
 
 /// The action for a customer, or `no action` when no rule matches.
-pub fn recommend<'a>(rules: &'a [ActionRule], band: &str, rfm: Option<&str>, segment: Option<&str>) -> &'a str {
+pub fn recommend<'a>(rules: &'a [ActionRule], band: RiskBand, rfm: Option<&str>, segment: Option<&str>) -> &'a str {
     let matches = |list: &Option<Vec<String>>, value: Option<&str>| {
         list.as_ref()
             .is_none_or(|l| value.is_some_and(|v| l.iter().any(|x| x == v)))
     };
     rules
         .iter()
-        .find(|r| {
-            r.band.as_deref().is_none_or(|b| b == band)
-                && matches(&r.rfm_segments, rfm)
-                && matches(&r.segments, segment)
-        })
+        .find(|r| r.band.is_none_or(|b| b == band) && matches(&r.rfm_segments, rfm) && matches(&r.segments, segment))
         .map_or("no action", |r| r.action.as_str())
 }
 
@@ -294,7 +338,8 @@ mod tests {
     #[test]
     fn probability_bands_use_inclusive_lower_bounds() {
         let bands = RiskBands::default().assign(&[0.1, 0.4, 0.69, 0.7, 0.99]);
-        assert_eq!(bands, ["low", "medium", "medium", "high", "high"]);
+        use RiskBand::{High, Low, Medium};
+        assert_eq!(bands, [Low, Medium, Medium, High, High]);
     }
 
     #[test]
@@ -302,10 +347,8 @@ mod tests {
         let bands =
             RiskBands::TopShare { medium: 0.5, high: 0.2 }.assign(&[0.1, 0.9, 0.5, 0.3, 0.2, 0.8, 0.05, 0.6, 0.4, 0.7]);
         // Top 2 (0.9, 0.8) high, next 3 (0.7, 0.6, 0.5) medium.
-        assert_eq!(
-            bands,
-            ["low", "high", "medium", "low", "low", "high", "low", "medium", "low", "medium"]
-        );
+        use RiskBand::{High, Low, Medium};
+        assert_eq!(bands, [Low, High, Medium, Low, Low, High, Low, Medium, Low, Medium]);
     }
 
     #[test]
@@ -319,12 +362,18 @@ mod tests {
     #[test]
     fn the_first_matching_action_rule_wins() {
         let rules = default_actions();
-        assert_eq!(recommend(&rules, "high", Some("Champions"), None), "VIP outreach");
-        assert_eq!(recommend(&rules, "high", Some("Lost"), None), "win-back offer");
-        assert_eq!(recommend(&rules, "high", None, None), "win-back offer");
-        assert_eq!(recommend(&rules, "medium", Some("Loyal"), None), "loyalty reward");
-        assert_eq!(recommend(&rules, "medium", Some("New"), None), "service call");
-        assert_eq!(recommend(&rules, "low", Some("Champions"), None), "no action");
+        assert_eq!(
+            recommend(&rules, RiskBand::High, Some("Champions"), None),
+            "VIP outreach"
+        );
+        assert_eq!(recommend(&rules, RiskBand::High, Some("Lost"), None), "win-back offer");
+        assert_eq!(recommend(&rules, RiskBand::High, None, None), "win-back offer");
+        assert_eq!(
+            recommend(&rules, RiskBand::Medium, Some("Loyal"), None),
+            "loyalty reward"
+        );
+        assert_eq!(recommend(&rules, RiskBand::Medium, Some("New"), None), "service call");
+        assert_eq!(recommend(&rules, RiskBand::Low, Some("Champions"), None), "no action");
         let custom = vec![ActionRule {
             band: None,
             rfm_segments: None,
@@ -332,10 +381,10 @@ mod tests {
             action: "call the account manager".into(),
         }];
         assert_eq!(
-            recommend(&custom, "low", None, Some("High-value loyal")),
+            recommend(&custom, RiskBand::Low, None, Some("High-value loyal")),
             "call the account manager"
         );
-        assert_eq!(recommend(&custom, "low", None, Some("Lost")), "no action");
+        assert_eq!(recommend(&custom, RiskBand::Low, None, Some("Lost")), "no action");
     }
 
     #[test]
@@ -406,8 +455,8 @@ pub struct ScoredCustomer {
     pub customer_id: String,
     /// Probability of no purchase within the horizon.
     pub churn_probability: f64,
-    /// `high`, `medium` or `low`.
-    pub risk_band: &'static str,
+    /// The risk band.
+    pub risk_band: RiskBand,
     /// `churn_probability x value`: the customer's lifetime value over the CLV horizon when a CLV
     /// model is used, else `max(spend_365d, 0)`, the last year's spend that churn would lose.
     pub value_at_risk: f64,
@@ -508,7 +557,7 @@ pub fn score_customers(
 /// The at-risk list: customers not in the `low` band, by value at risk (largest first) then
 /// customer id, at most `top` of them.
 pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCustomer> {
-    let mut list: Vec<&ScoredCustomer> = scored.iter().filter(|s| s.risk_band != "low").collect();
+    let mut list: Vec<&ScoredCustomer> = scored.iter().filter(|s| s.risk_band.is_at_risk()).collect();
     list.sort_by(|a, b| {
         b.value_at_risk
             .total_cmp(&a.value_at_risk)
@@ -544,7 +593,7 @@ pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Resu
         let record = [
             escape_formula(&s.customer_id),
             probability.as_str().into(),
-            s.risk_band.into(),
+            s.risk_band.as_str().into(),
             value.as_str().into(),
             escape_formula(s.segment.as_deref().unwrap_or("")),
             escape_formula(s.rfm_segment.as_deref().unwrap_or("")),
@@ -560,27 +609,11 @@ pub fn write_at_risk(list: &[&ScoredCustomer], out: impl std::io::Write) -> Resu
     Ok(())
 }
 
-/// Writes `changes.csv`: `customer_id, change, old_value, new_value` rows (changes such as
-/// `entered_at_risk`, `left_at_risk`, `segment_changed`), with the at-risk list's CSV conventions.
-pub fn write_changes(rows: &[[String; 4]], out: impl std::io::Write) -> Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(out);
-    w.write_record(["customer_id", "change", "old_value", "new_value"])
-        .map_err(csv_io)?;
-    for row in rows {
-        w.write_record(row.iter().map(|c| escape_formula(c).into_owned()))
-            .map_err(csv_io)?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod export_tests {
     use super::*;
 
-    fn customer(id: &str, p: f64, value: f64, band: &'static str) -> ScoredCustomer {
+    fn customer(id: &str, p: f64, value: f64, band: RiskBand) -> ScoredCustomer {
         ScoredCustomer {
             customer_id: id.into(),
             churn_probability: p,
@@ -596,10 +629,10 @@ mod export_tests {
     #[test]
     fn the_list_keeps_the_risky_sorted_by_value_then_id() {
         let scored = vec![
-            customer("b", 0.8, 50.0, "high"),
-            customer("a", 0.5, 50.0, "medium"),
-            customer("c", 0.2, 99.0, "low"),
-            customer("d", 0.9, 70.0, "high"),
+            customer("b", 0.8, 50.0, RiskBand::High),
+            customer("a", 0.5, 50.0, RiskBand::Medium),
+            customer("c", 0.2, 99.0, RiskBand::Low),
+            customer("d", 0.9, 70.0, RiskBand::High),
         ];
         let ids: Vec<&str> = at_risk(&scored, None).iter().map(|s| s.customer_id.as_str()).collect();
         assert_eq!(ids, ["d", "a", "b"]);
@@ -608,7 +641,7 @@ mod export_tests {
 
     #[test]
     fn the_csv_is_rfc_4180_with_escaped_formulas_and_no_bom() -> Result<()> {
-        let scored = [customer("=cmd|' /C calc'!A0", 0.8123456789, 1234.5, "high")];
+        let scored = [customer("=cmd|' /C calc'!A0", 0.8123456789, 1234.5, RiskBand::High)];
         let mut out = Vec::new();
         write_at_risk(&scored.iter().collect::<Vec<_>>(), &mut out)?;
         let text = String::from_utf8(out).expect("utf-8");

@@ -67,9 +67,21 @@ pub enum ParamError {
     #[error("segments.max_iterations must be at least 1")]
     NoIterations,
     /// The fit sample is too small to find segments in.
-    #[error("segments.fit_sample = {0}: must be at least {min}", min = crate::params::MIN_SAMPLE)]
-    FitSampleTooSmall(usize),
+    #[error("segments.fit_sample = {value}: must be at least {min}")]
+    FitSampleTooSmall {
+        /// The configured sample size.
+        value: usize,
+        /// The smallest allowed.
+        min: usize,
+    },
     /// The silhouette sample is outside what an O(n^2) score can afford.
-    #[error("segments.silhouette_sample = {0}: must be between {min} and {max}", min = crate::params::MIN_SAMPLE, max = crate::params::MAX_SILHOUETTE_SAMPLE)]
-    BadSilhouetteSample(usize),
+    #[error("segments.silhouette_sample = {value}: must be between {min} and {max}")]
+    BadSilhouetteSample {
+        /// The configured sample size.
+        value: usize,
+        /// The smallest allowed.
+        min: usize,
+        /// The largest allowed.
+        max: usize,
+    },
 }

@@ -111,10 +111,17 @@ impl SegmentParams {
             return Err(ParamError::NoIterations);
         }
         if self.fit_sample < MIN_SAMPLE {
-            return Err(ParamError::FitSampleTooSmall(self.fit_sample));
+            return Err(ParamError::FitSampleTooSmall {
+                value: self.fit_sample,
+                min: MIN_SAMPLE,
+            });
         }
         if !(MIN_SAMPLE..=MAX_SILHOUETTE_SAMPLE).contains(&self.silhouette_sample) {
-            return Err(ParamError::BadSilhouetteSample(self.silhouette_sample));
+            return Err(ParamError::BadSilhouetteSample {
+                value: self.silhouette_sample,
+                min: MIN_SAMPLE,
+                max: MAX_SILHOUETTE_SAMPLE,
+            });
         }
         Ok(ValidSegmentParams(self))
     }
@@ -186,10 +193,20 @@ mod tests {
     fn runs_iterations_and_samples_have_lower_bounds() {
         assert_eq!(with(|p| p.n_runs = 0), Err(ParamError::NoRuns));
         assert_eq!(with(|p| p.max_iterations = 0), Err(ParamError::NoIterations));
-        assert_eq!(with(|p| p.fit_sample = 10), Err(ParamError::FitSampleTooSmall(10)));
+        assert_eq!(
+            with(|p| p.fit_sample = 10),
+            Err(ParamError::FitSampleTooSmall {
+                value: 10,
+                min: MIN_SAMPLE
+            })
+        );
         assert_eq!(
             with(|p| p.silhouette_sample = 60_000),
-            Err(ParamError::BadSilhouetteSample(60_000))
+            Err(ParamError::BadSilhouetteSample {
+                value: 60_000,
+                min: MIN_SAMPLE,
+                max: MAX_SILHOUETTE_SAMPLE
+            })
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Numbers for people: thousands separators, fixed decimals, percentages.
+//! Numbers for people: thousands separators, fixed decimals, percentages. Shared by messages,
+//! summaries and the report, so a count reads the same everywhere.
 
 /// `v` with `decimals` decimals and a comma every three digits: `1234567.891` -> `1,234,567.89`.
 pub fn number(v: f64, decimals: usize) -> String {

@@ -1,0 +1,672 @@
+//! The nightly job as one function: [`run`] takes a [`NightlyPlan`] and returns a [`Nightly`], every
+//! output in memory; [`Nightly::write_outputs`] writes them into a directory, [`Nightly::manifest`]
+//! describes them, and the caller publishes (the binary owns the lock, staging and `current`).
+//!
+//! The stages, in order, each with its contract:
+//! 1. the registry (`<models>/current.json`) and the models it names are loaded first, so a broken
+//!    registry fails the run before any work;
+//! 2. training ([`crate::training::train`]): the snapshots `S`, `S - H`, `S - 2H`, labels, the
+//!    out-of-time evaluation and the production model;
+//! 3. segments: the current segment model assigns, or a new one is fitted (first night, or
+//!    `refit_segments`);
+//! 4. promotion ([`crate::gates::gate`]): tonight's model scores only if it passes the gates, else
+//!    the current model does; with neither, the run fails;
+//! 5. lifetime values (when configured), refitted each night on everything before `S`;
+//! 6. scores, the at-risk list, the changes against the previous run, the segment profiles with
+//!    their churn rates, and the drift since the training snapshot.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use churn_clv::ValidClvParams;
+use churn_core::{FeatureFrame, Table};
+use churn_features::{input_files, write_table, FeatureParams};
+use churn_score::{at_risk, population_stability, score_customers, write_at_risk, ActionRule, ChurnModel, RiskBands};
+use churn_segment::{
+    fit_segments, profile_segments, Assignment, Profiles, Provenance, SegmentModel, ValidSegmentParams,
+};
+
+use crate::changes::{changes, write_changes, Change};
+use crate::error::{io_error, Context, Error, Result};
+use crate::gates::{gate, joined, Gates, Refusal};
+use crate::lifetime::{compute_clv, ClvRun};
+use crate::manifest::{
+    AtRiskSummary, ClvSummary, Coefficient, ColumnsEcho, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho,
+    Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary,
+    Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
+};
+use crate::progress::{stage, Progress};
+use crate::registry::{content_id, CurrentModels, Registry};
+use crate::tables::{segments_table, ScoreColumns};
+use crate::training::{train, TrainPlan, Trained};
+
+/// The report's file name in a run directory.
+pub const REPORT_FILE: &str = "report.html";
+
+/// How customers are scored and listed (`[score]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScorePlan {
+    /// The risk bands.
+    pub bands: RiskBands,
+    /// Keep only this many customers on the list, by value at risk.
+    pub top: Option<usize>,
+    /// The action table.
+    pub actions: Vec<ActionRule>,
+}
+
+/// Everything the nightly job needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct NightlyPlan {
+    /// The input, features, horizon and churn model.
+    pub train: TrainPlan,
+    /// Segmentation, used when a segment model is fitted.
+    pub segments: ValidSegmentParams,
+    /// Fit a new segment model even if there is a current one.
+    pub refit_segments: bool,
+    /// Scoring.
+    pub score: ScorePlan,
+    /// Promotion.
+    pub gates: Gates,
+    /// Lifetime values (`[clv]`), fitted each night when given.
+    pub clv: Option<ValidClvParams>,
+    /// Where models and the registry are kept.
+    pub models_dir: PathBuf,
+    /// Where runs are published (recorded in the manifest).
+    pub output_dir: PathBuf,
+    /// The previous published run, to diff against; `None` on the first night.
+    pub previous_run: Option<PathBuf>,
+}
+
+/// The night's lifetime-value model and what it gives the run.
+#[derive(Debug)]
+pub struct NightlyClv {
+    /// The fit and every customer's predictions.
+    pub run: ClvRun,
+    /// The model as saved, and its file name in the models directory.
+    pub json: String,
+    /// The file name.
+    pub file: String,
+    /// `clv.parquet`.
+    pub table: Table,
+}
+
+/// The segments of the night.
+#[derive(Debug)]
+pub struct NightlySegments {
+    /// The model that assigned (current or fitted tonight).
+    pub model: SegmentModel,
+    /// Its file in the models directory.
+    pub file: String,
+    /// Each customer's segment.
+    pub assignment: Assignment,
+    /// Warnings of a fit.
+    pub warnings: Vec<String>,
+    /// Whether the model was fitted tonight.
+    pub refitted: bool,
+    /// Profiles with each segment's churn rate.
+    pub profiles: Profiles,
+}
+
+/// Which churn model scored, and why.
+#[derive(Debug)]
+pub struct Promotion {
+    /// Tonight's model as saved, and its file name.
+    pub trained_json: String,
+    /// Its file in the models directory.
+    pub trained_file: String,
+    /// Why it was not promoted (empty: promoted).
+    pub refusals: Vec<Refusal>,
+    /// The file of the model that scored (tonight's, or the current one).
+    pub scoring_file: String,
+    /// The scoring model's coefficients, by design column.
+    pub coefficients: Vec<Coefficient>,
+}
+
+impl Promotion {
+    /// Whether tonight's model scores.
+    pub fn promoted(&self) -> bool {
+        self.refusals.is_empty()
+    }
+}
+
+/// The scores of the night.
+#[derive(Debug)]
+pub struct NightlyScores {
+    /// `scores.parquet`.
+    pub table: Table,
+    /// `segments.parquet`.
+    pub segments_table: Table,
+    /// `at_risk.csv`.
+    pub at_risk_csv: Vec<u8>,
+    /// Customers on the list.
+    pub at_risk: usize,
+    /// Their summed value at risk.
+    pub value_at_risk: f64,
+    /// `changes.csv`'s rows.
+    pub changes: Vec<Change>,
+    /// Drift since the training snapshot.
+    pub drift: DriftSummary,
+}
+
+/// Seconds spent per stage after training.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageSeconds {
+    /// Segments.
+    pub segments: f64,
+    /// Lifetime values.
+    pub clv: f64,
+    /// Scores and tables.
+    pub score: f64,
+}
+
+/// A night's results, in memory.
+#[derive(Debug)]
+pub struct Nightly {
+    /// Training: the snapshots, the labels and tonight's model.
+    pub trained: Trained,
+    /// Segments.
+    pub segments: NightlySegments,
+    /// Promotion.
+    pub promotion: Promotion,
+    /// Lifetime values.
+    pub clv: Option<NightlyClv>,
+    /// Scores, the list and the changes.
+    pub scores: NightlyScores,
+    /// Where the time went after training.
+    pub seconds: StageSeconds,
+    started: Instant,
+}
+
+/// Runs the night: see the [module docs](self) for the stages. Nothing is written.
+pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
+    let started = Instant::now();
+    let registry = Registry::read(&plan.models_dir)?;
+    let current = CurrentModels::load(&plan.models_dir, &registry, !plan.refit_segments)?;
+
+    let mut trained = train(&plan.train, progress)?;
+    let clv_fitted = trained.clv_s.take();
+    let as_of = trained.at_s.as_of;
+    let frame = &trained.frame_s;
+
+    let segments_started = Instant::now();
+    let (model, file, assignment, warnings, refitted) = stage(progress, "segmenting customers", || {
+        Ok::<_, Error>(match current.segments {
+            Some(named) => {
+                let assignment = named
+                    .model
+                    .assign(frame)
+                    .context_with(|| format!("cannot assign segments with the current model {}", named.file))?;
+                (named.model, named.file, assignment, Vec::new(), false)
+            }
+            None => {
+                let provenance = Provenance {
+                    as_of: Some(as_of.to_string()),
+                    input_fingerprint: Some(trained.at_s.fingerprint.clone()),
+                };
+                let fit = fit_segments(frame, &plan.segments, provenance).context("cannot fit segments")?;
+                let file = format!("segments-{as_of}-{}.json", content_id(&fit.model.to_json()?));
+                (fit.model, file, fit.assignment, fit.warnings, true)
+            }
+        })
+    })?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(k = model.k(), refitted, "segments ready");
+    let profiles = profiles_with_churn_rates(&model, &assignment, &trained)?;
+    let segments = NightlySegments {
+        model,
+        file,
+        assignment,
+        warnings,
+        refitted,
+        profiles,
+    };
+    let segments_seconds = segments_started.elapsed().as_secs_f64();
+
+    let refusals = gate(&trained.model, current.churn.as_ref().map(|c| &c.model), &plan.gates);
+    let trained_json = trained.model.to_json()?;
+    let trained_file = format!("churn-{as_of}-{}.json", content_id(&trained_json));
+    let (scoring_model, scoring_file): (&ChurnModel, String) = match (refusals.is_empty(), &current.churn) {
+        (true, _) => (&trained.model, trained_file.clone()),
+        (false, Some(named)) => {
+            tracing::warn!(
+                "the new model is not promoted: {}; the current model {} keeps scoring",
+                joined(&refusals),
+                named.file
+            );
+            (&named.model, named.file.clone())
+        }
+        (false, None) => {
+            return Err(Error::invalid(format!(
+                "the new model did not pass its gates ({}) and there is no current model to score with; nothing \
+                 was published",
+                joined(&refusals)
+            )))
+        }
+    };
+
+    let clv_started = Instant::now();
+    let clv = nightly_clv(plan, &trained, clv_fitted, progress)?;
+    let clv_seconds = clv_started.elapsed().as_secs_f64();
+
+    let score_started = Instant::now();
+    let scores = stage(progress, "scoring customers and writing the outputs", || {
+        score(plan, &trained, &segments, scoring_model, &scoring_file, clv.as_ref())
+    })?;
+    let promotion = Promotion {
+        trained_json,
+        trained_file,
+        refusals,
+        coefficients: scoring_model
+            .columns
+            .iter()
+            .zip(&scoring_model.coefficients)
+            .map(|(column, &coefficient)| Coefficient {
+                column: column.clone(),
+                coefficient,
+            })
+            .collect(),
+        scoring_file,
+    };
+    let seconds = StageSeconds {
+        segments: segments_seconds,
+        clv: clv_seconds,
+        score: score_started.elapsed().as_secs_f64(),
+    };
+    Ok(Nightly {
+        trained,
+        segments,
+        promotion,
+        clv,
+        scores,
+        seconds,
+        started,
+    })
+}
+
+/// Profiles of tonight's customers, with each segment's churn rate: the training snapshot's
+/// customers, in the segments they were in then, and whether they churned within the horizon after.
+fn profiles_with_churn_rates(model: &SegmentModel, assignment: &Assignment, trained: &Trained) -> Result<Profiles> {
+    let names = model.names();
+    let mut profiles = profile_segments(&trained.frame_s, &names, assignment, "monetary_total", None)?;
+    let then = model
+        .assign(&trained.train_frame)
+        .context("cannot assign the training snapshot to segments")?;
+    for profile in &mut profiles.segments {
+        let members: Vec<usize> = (0..then.segment.len())
+            .filter(|&r| then.segment[r] == profile.id)
+            .collect();
+        profile.churn_rate = (!members.is_empty())
+            .then(|| members.iter().filter(|&&r| trained.train_labels[r]).count() as f64 / members.len() as f64);
+    }
+    Ok(profiles)
+}
+
+/// Lifetime values, refitted each night on everything before `S`: value at risk becomes churn
+/// probability x CLV. With `clv.churn_features`, training already fitted this model at `S`
+/// (`fitted`), and it is used as it is.
+fn nightly_clv(
+    plan: &NightlyPlan,
+    trained: &Trained,
+    fitted: Option<ClvRun>,
+    progress: &dyn Progress,
+) -> Result<Option<NightlyClv>> {
+    let Some(params) = &plan.clv else {
+        return Ok(None);
+    };
+    let as_of = trained.at_s.as_of;
+    let run = match fitted {
+        Some(run) => run,
+        None => stage(progress, "fitting lifetime values", || {
+            let features = FeatureParams {
+                as_of: Some(as_of),
+                ..plan.train.features.clone()
+            };
+            compute_clv(&plan.train.input, &features, params, None)
+        })?,
+    };
+    let json = run.model.to_json()?;
+    let file = format!("clv-{as_of}-{}.json", content_id(&json));
+    let table = run.table()?.with_metadata("churn.clv_model", &file);
+    Ok(Some(NightlyClv { run, json, file, table }))
+}
+
+/// Scores everyone with `model`, the at-risk list, the changes and the drift.
+fn score(
+    plan: &NightlyPlan,
+    trained: &Trained,
+    segments: &NightlySegments,
+    model: &ChurnModel,
+    model_file: &str,
+    clv: Option<&NightlyClv>,
+) -> Result<NightlyScores> {
+    let frame = &trained.frame_s;
+    let values = clv.map(|c| c.run.values_for(frame.ids())).transpose()?;
+    let names = segments.model.names();
+    let segment_names: Vec<String> = segments
+        .assignment
+        .segment
+        .iter()
+        .map(|&s| names[s].to_string())
+        .collect();
+    let scored = score_customers(
+        model,
+        frame,
+        Some(&segment_names),
+        values.as_deref(),
+        &plan.score.bands,
+        &plan.score.actions,
+    )
+    .context_with(|| format!("cannot score with {model_file}"))?;
+    let list = at_risk(&scored, plan.score.top);
+    let mut at_risk_csv = Vec::new();
+    write_at_risk(&list, &mut at_risk_csv)?;
+    let at_risk_count = list.len();
+    let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();
+    drop(list);
+    let flags: Vec<bool> = scored.iter().map(|s| s.risk_band.is_at_risk()).collect();
+    let change_rows = match &plan.previous_run {
+        Some(previous) => changes(previous, frame.ids(), &flags, &segment_names)?,
+        None => Vec::new(),
+    };
+    let drift = drift(model, trained, &scored)?;
+    for d in std::iter::once(&drift.score)
+        .chain(&drift.features)
+        .filter(|d| d.level == churn_score::DriftLevel::Major)
+    {
+        tracing::warn!(
+            "{} has shifted since the training snapshot {}: population stability index {:.3}",
+            d.name,
+            trained.training_snapshot,
+            d.psi
+        );
+    }
+    let meta = |t: Table| {
+        t.with_metadata("churn.as_of", &trained.at_s.as_of.to_string())
+            .with_metadata("churn.input_fingerprint", &trained.at_s.fingerprint)
+            .with_metadata("churn.tool_version", crate::TOOL_VERSION)
+    };
+    let columns: ScoreColumns = scored.into_iter().collect();
+    let table = meta(columns.into_table()?.with_metadata("churn.churn_model", model_file));
+    let segments_table = meta(
+        segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
+    );
+    Ok(NightlyScores {
+        table,
+        segments_table,
+        at_risk_csv,
+        at_risk: at_risk_count,
+        value_at_risk,
+        changes: change_rows,
+        drift,
+    })
+}
+
+/// Each model input's drift and the score's, from the training snapshot to now.
+fn drift(model: &ChurnModel, trained: &Trained, scored: &[churn_score::ScoredCustomer]) -> Result<DriftSummary> {
+    let (training, now): (&FeatureFrame, &FeatureFrame) = (&trained.train_frame, &trained.frame_s);
+    let mut features: Vec<churn_score::Drift> = Vec::new();
+    for input in &model.design.inputs {
+        let column = input.spec.column();
+        if features.iter().any(|d| d.name == column) {
+            continue;
+        }
+        features.push(population_stability(
+            column,
+            training.numeric_column(column)?,
+            now.numeric_column(column)?,
+        ));
+    }
+    let then: Vec<Option<f64>> = model
+        .predict(training)
+        .context("cannot score the training snapshot for the drift of the score")?
+        .into_iter()
+        .map(Some)
+        .collect();
+    let current: Vec<Option<f64>> = scored.iter().map(|s| Some(s.churn_probability)).collect();
+    Ok(DriftSummary {
+        reference_snapshot: trained.training_snapshot.to_string(),
+        features,
+        score: population_stability("churn_probability", &then, &current),
+    })
+}
+
+/// Writes `bytes` to `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = std::fs::File::create(path).map_err(|e| io_error("write", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("write", path, e))
+}
+
+/// `blake3:<hex>` of a file's bytes, and its size.
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path).map_err(|e| io_error("read", path, e))?;
+    let size = std::io::copy(&mut file, &mut hasher).map_err(|e| io_error("read", path, e))?;
+    Ok((format!("blake3:{}", hasher.finalize().to_hex()), size))
+}
+
+/// Every input file with its size and hash, for the manifest.
+pub fn hash_inputs(transactions: &str) -> Result<Vec<FileEntry>> {
+    input_files(transactions)?
+        .into_iter()
+        .map(|file| {
+            let (hash, bytes) = hash_file(&file)?;
+            Ok(FileEntry {
+                path: file.display().to_string(),
+                bytes,
+                hash,
+            })
+        })
+        .collect()
+}
+
+/// A run's identity and where it stands, for the manifest.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// Unique per run.
+    pub run_id: String,
+    /// Every input file, hashed.
+    pub inputs: Vec<FileEntry>,
+    /// Every output written by [`Nightly::write_outputs`].
+    pub outputs: BTreeMap<String, OutputEntry>,
+}
+
+impl Nightly {
+    /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
+    /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv` and, with lifetime
+    /// values, `clv.parquet`. Returns each file's size and hash. The manifest, the report and the
+    /// success marker are the caller's.
+    pub fn write_outputs(&self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
+        let path = |name: &str| dir.join(name);
+        self.trained.at_s.write_parquet(&path("features.parquet"))?;
+        write_table(&path("segments.parquet"), &self.scores.segments_table)?;
+        write_table(&path("scores.parquet"), &self.scores.table)?;
+        write_synced(&path("at_risk.csv"), &self.scores.at_risk_csv)?;
+        write_synced(&path("changes.csv"), &write_changes(&self.scores.changes)?)?;
+        let mut profile_csv = Vec::new();
+        self.segments.profiles.write_csv(&mut profile_csv)?;
+        write_synced(&path("segment_profiles.csv"), &profile_csv)?;
+        let mut names = vec![
+            "features.parquet",
+            "segments.parquet",
+            "scores.parquet",
+            "at_risk.csv",
+            "changes.csv",
+            "segment_profiles.csv",
+        ];
+        if let Some(c) = &self.clv {
+            write_table(&path("clv.parquet"), &c.table)?;
+            names.push("clv.parquet");
+        }
+        let mut outputs = BTreeMap::new();
+        for name in names {
+            let (hash, bytes) = hash_file(&path(name))?;
+            outputs.insert(name.to_string(), OutputEntry { bytes, hash });
+        }
+        Ok(outputs)
+    }
+
+    /// Frees the score and segment tables once they are written: at a million customers they are
+    /// hundreds of megabytes that the rest of a run does not need.
+    pub fn release_tables(&mut self) {
+        self.scores.table = Table::default();
+        self.scores.segments_table = Table::default();
+    }
+
+    /// The models to save in the models directory (file name, JSON), and the registry naming the
+    /// ones in use. The caller saves them all, then the registry, as one unit.
+    pub fn models(&self) -> Result<(Vec<(String, String)>, Registry)> {
+        let mut models = vec![(self.promotion.trained_file.clone(), self.promotion.trained_json.clone())];
+        if self.segments.refitted {
+            models.push((self.segments.file.clone(), self.segments.model.to_json()?));
+        }
+        if let Some(c) = &self.clv {
+            models.push((c.file.clone(), c.json.clone()));
+        }
+        let registry = Registry {
+            churn: Some(self.promotion.scoring_file.clone()),
+            segments: Some(self.segments.file.clone()),
+            clv: self.clv.as_ref().map(|c| c.file.clone()),
+        };
+        Ok((models, registry))
+    }
+
+    /// The manifest of the run.
+    pub fn manifest(&self, plan: &NightlyPlan, record: RunRecord) -> Manifest {
+        let trained = &self.trained;
+        let as_of = trained.at_s.as_of.to_string();
+        let r = &trained.at_s.report;
+        let (input, features) = (&plan.train.input, &plan.train.features);
+        let model_params = &plan.train.model;
+        let columns = &input.columns;
+        Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            version: MANIFEST_VERSION,
+            tool_version: crate::TOOL_VERSION.to_string(),
+            run_id: record.run_id,
+            as_of: as_of.clone(),
+            horizon_days: plan.train.horizon_days,
+            inputs: record.inputs,
+            input_fingerprint: trained.at_s.fingerprint.clone(),
+            settings: RunSettingsEcho {
+                input: InputEcho {
+                    transactions: input.transactions.clone(),
+                    columns: ColumnsEcho {
+                        customer_id: columns.customer_id.clone(),
+                        timestamp: columns.timestamp.clone(),
+                        amount: columns.amount.clone(),
+                        order_id: columns.order_id.clone(),
+                        quantity: columns.quantity.clone(),
+                        category: columns.category.clone(),
+                    },
+                    filter: input.filter.clone(),
+                    delimiter: format!("{:?}", input.text.delimiter),
+                    has_header: input.text.has_header,
+                    column_names: input.text.column_names.clone(),
+                    timezone: input.timezone.map(|tz| tz.name().to_string()),
+                    timestamp_format: input.timestamp_format.clone(),
+                    drop_duplicates: features.drop_duplicates,
+                    max_abs_amount: features.max_abs_amount,
+                    custom_features: features
+                        .custom
+                        .iter()
+                        .map(|c| CustomFeatureEcho {
+                            name: c.name.clone(),
+                            sql: c.sql.clone(),
+                        })
+                        .collect(),
+                    memory_limit_bytes: features.memory_limit_bytes,
+                },
+                output_dir: plan.output_dir.display().to_string(),
+                models_dir: plan.models_dir.display().to_string(),
+                horizon_days: plan.train.horizon_days,
+                as_of: as_of.clone(),
+                segments: SegmentsEcho {
+                    k: format!("{:?}", plan.segments.k),
+                    features: plan.segments.features.iter().map(ToString::to_string).collect(),
+                    seed: plan.segments.seed,
+                    refit: self.segments.refitted,
+                },
+                model: ModelEcho {
+                    features: model_params.features.iter().map(ToString::to_string).collect(),
+                    l2: model_params.l2,
+                    train_sample: model_params.train_sample,
+                    seed: model_params.seed,
+                },
+                gates: plan.gates,
+                score: ScoreEcho {
+                    bands: plan.score.bands,
+                    top: plan.score.top,
+                    actions: plan.score.actions.clone(),
+                },
+            },
+            rows: Rows {
+                read: r.rows_read,
+                used: r.rows_used,
+                missing_customer_id: r.rows_missing_customer,
+                on_or_after_as_of: r.rows_on_or_after_as_of,
+                filtered_by_where: r.rows_filtered_out,
+                duplicate: r.rows_duplicate,
+                duplicates_dropped: r.duplicates_dropped,
+            },
+            customers: trained.frame_s.len(),
+            segments: SegmentsSummary {
+                model: self.segments.file.clone(),
+                refitted: self.segments.refitted,
+                k: self.segments.model.k(),
+                warnings: self.segments.warnings.clone(),
+            },
+            model: ModelSummary {
+                trained: self.promotion.trained_file.clone(),
+                promoted: self.promotion.promoted(),
+                refusals: self.promotion.refusals.iter().map(ToString::to_string).collect(),
+                scoring_model: self.promotion.scoring_file.clone(),
+                training_snapshot: trained.training_snapshot.to_string(),
+                evaluation_fit_snapshot: trained.evaluation_fit_snapshot.to_string(),
+                evaluation: trained.model.evaluation.clone(),
+                warnings: trained.model.warnings.clone(),
+                training_customers: trained.customers,
+                training_churners: trained.churners,
+                coefficients: self.promotion.coefficients.clone(),
+            },
+            clv: self.clv.as_ref().map(|NightlyClv { run, file, .. }| ClvSummary {
+                model: file.clone(),
+                bgnbd: run.model.bgnbd,
+                gamma_gamma: run.model.gamma_gamma,
+                data: run.model.data,
+                time_unit: run.model.time_unit.name().to_string(),
+                merge_days: run.settings.period_days,
+                horizon_days: run.settings.horizon_days,
+                annual_discount_rate: run.settings.annual_discount_rate,
+                total_clv: run.predictions.iter().map(|p| p.clv).sum(),
+            }),
+            at_risk: AtRiskSummary {
+                customers: self.scores.at_risk,
+                value_at_risk: self.scores.value_at_risk,
+                value_basis: if self.clv.is_some() {
+                    ValueBasis::Clv
+                } else {
+                    ValueBasis::Spend365d
+                },
+            },
+            changes: self.scores.changes.len(),
+            drift: self.scores.drift.clone(),
+            report: REPORT_FILE.to_string(),
+            timings: Timings {
+                features_seconds: trained.timings.features_seconds,
+                evaluation_seconds: trained.timings.evaluation_seconds,
+                fit_seconds: trained.timings.fit_seconds,
+                segments_seconds: self.seconds.segments,
+                clv_seconds: self.seconds.clv,
+                score_seconds: self.seconds.score,
+                total_seconds: self.started.elapsed().as_secs_f64(),
+            },
+            outputs: record.outputs,
+        }
+    }
+}

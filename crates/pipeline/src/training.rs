@@ -1,0 +1,287 @@
+//! Training: the snapshots at `S`, `S - H` and `S - 2H`, honest labels, the out-of-time evaluation
+//! beside the baselines, and the production model fitted on `S - H`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate};
+use churn_clv::ValidClvParams;
+use churn_core::FeatureFrame;
+use churn_features::{
+    extract_features, read_customer_table, FeatureParams, FeatureTable, InputSpec, FEATURE_SET_VERSION,
+};
+use churn_score::{
+    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, ChurnModel,
+    TrainingSource, ValidModelParams,
+};
+
+use crate::error::{Context, Error, Result};
+use crate::lifetime::{compute_clv, ClvRun};
+use crate::progress::{stage, Progress};
+
+/// The churn horizon `H` when none is configured.
+pub const DEFAULT_HORIZON_DAYS: i64 = 90;
+
+/// Explicit churn labels: a column of the customers table, evaluated on a held-out share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplicitLabels {
+    /// The customers table.
+    pub customers: PathBuf,
+    /// Its label column.
+    pub column: String,
+    /// The share of the training snapshot held out for the evaluation.
+    pub holdout_share: f64,
+}
+
+/// Everything training needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct TrainPlan {
+    /// The transactions.
+    pub input: InputSpec,
+    /// Feature parameters; `as_of` is the snapshot `S` (or `None`: the day after the data).
+    pub features: FeatureParams,
+    /// The churn horizon `H` in days (at least 1).
+    pub horizon_days: i64,
+    /// The model.
+    pub model: ValidModelParams,
+    /// Only customers who bought within this many days of each snapshot.
+    pub active_within_days: Option<f64>,
+    /// Explicit labels instead of labels from purchases.
+    pub explicit_labels: Option<ExplicitLabels>,
+    /// `clv.churn_features`: every snapshot gets the lifetime-value model's `p_alive` and expected
+    /// purchases, fitted on the rows before that snapshot, as features.
+    pub clv_features: Option<ValidClvParams>,
+}
+
+/// Where the time of training went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrainTimings {
+    /// The snapshots (and their lifetime-value features).
+    pub features_seconds: f64,
+    /// The evaluation: fitting the model and baselines on the earlier snapshot, scoring the later.
+    pub evaluation_seconds: f64,
+    /// The production fit.
+    pub fit_seconds: f64,
+}
+
+/// A trained model and what it was trained from.
+#[derive(Debug)]
+pub struct Trained {
+    /// The production model, with its evaluation.
+    pub model: ChurnModel,
+    /// The features at the as-of date `S` (the snapshot to score).
+    pub at_s: FeatureTable,
+    /// `at_s` as a frame, with the lifetime-value features when the model uses them.
+    pub frame_s: FeatureFrame,
+    /// The lifetime-value fit at `S` when the model uses its outputs (`clv.churn_features`).
+    pub clv_s: Option<ClvRun>,
+    /// The training snapshot `S - H`.
+    pub training_snapshot: NaiveDate,
+    /// The snapshot the evaluation fitted on (`S - 2H`).
+    pub evaluation_fit_snapshot: NaiveDate,
+    /// Customers of the training snapshot (after the activity filter).
+    pub customers: usize,
+    /// Of those, churned.
+    pub churners: u64,
+    /// The training snapshot's customers...
+    pub train_frame: FeatureFrame,
+    /// ...and their labels.
+    pub train_labels: Vec<bool>,
+    /// Where the time went.
+    pub timings: TrainTimings,
+}
+
+/// The features as of `as_of`. Only the snapshot at `S` reports its duplicate rows; the earlier ones
+/// (`count_duplicates = false`) skip that costly count, which leaves their features unchanged.
+fn snapshot(
+    plan: &TrainPlan,
+    as_of: Option<NaiveDate>,
+    count_duplicates: bool,
+    progress: &dyn Progress,
+    what: &str,
+) -> Result<FeatureTable> {
+    let mut params = plan.features.clone();
+    params.as_of = as_of;
+    params.count_duplicates = count_duplicates;
+    stage(progress, &format!("computing features for {what}"), || {
+        extract_features(&plan.input, &params)
+    })
+    .context_with(|| format!("cannot compute the features for {what}"))
+}
+
+/// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on: a
+/// BG/NBD + Gamma-Gamma model fitted on the rows before the snapshot, like every other feature, so
+/// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
+fn snapshot_frame(
+    plan: &TrainPlan,
+    table: &FeatureTable,
+    progress: &dyn Progress,
+    what: &str,
+) -> Result<(FeatureFrame, Option<ClvRun>)> {
+    let frame = table.to_frame()?;
+    let Some(clv) = &plan.clv_features else {
+        return Ok((frame, None));
+    };
+    let params = FeatureParams {
+        as_of: Some(table.as_of),
+        ..plan.features.clone()
+    };
+    let run = stage(progress, &format!("fitting lifetime values for {what}"), || {
+        compute_clv(&plan.input, &params, clv, None)
+    })
+    .map_err(|e| Error::Step {
+        what: format!("cannot compute the lifetime-value features for {what}"),
+        source: Box::new(e),
+    })?;
+    let frame = run.with_churn_features(frame)?;
+    Ok((frame, Some(run)))
+}
+
+/// Customers who bought within `days` of the snapshot, or everyone.
+fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
+    let Some(days) = days else { return Ok(frame) };
+    let recency = frame.required("recency_days")?;
+    let rows: Vec<usize> = (0..frame.len()).filter(|&r| recency[r] <= days).collect();
+    Ok(frame.select_rows(&rows))
+}
+
+/// Wraps a pipeline error as the cause of a step.
+fn step(what: String) -> impl FnOnce(Error) -> Error {
+    move |e| Error::Step {
+        what,
+        source: Box::new(e),
+    }
+}
+
+/// Computes the snapshots, labels, evaluation and production model (nothing is written).
+pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
+    let started = Instant::now();
+    let h = plan.horizon_days;
+    let at_s = snapshot(plan, plan.features.as_of, true, progress, "the as-of date")?;
+    let s = at_s.as_of;
+    let c1 = s - Duration::days(h);
+    let c2 = s - Duration::days(2 * h);
+    let history = |date: NaiveDate, role: &str| {
+        format!(
+            "the {role} snapshot {date} (as-of {s} minus {} x {h} days) has no customers: the out-of-time evaluation \
+             needs at least {} days of history before {s}; use a later --as-of or a shorter --horizon-days",
+            if role == "training" { 1 } else { 2 },
+            2 * h
+        )
+    };
+    let at_c1 = snapshot(plan, Some(c1), false, progress, &format!("the training snapshot {c1}"))
+        .map_err(step(history(c1, "training")))?;
+    let (frame_s, clv_s) = snapshot_frame(plan, &at_s, progress, "the as-of date")?;
+    let (frame_c1, _) = snapshot_frame(plan, &at_c1, progress, &format!("the training snapshot {c1}"))?;
+    let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
+    let source = |date: NaiveDate| TrainingSource {
+        snapshot: Some(date.to_string()),
+        label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
+        input_fingerprint: Some(at_s.fingerprint.clone()),
+        feature_set_version: FEATURE_SET_VERSION.to_string(),
+    };
+
+    let (train_labels, evaluation, features_seconds, evaluation_seconds) = match &plan.explicit_labels {
+        // Explicit labels describe one window: evaluate on a held-out share of the training snapshot.
+        Some(explicit) => {
+            let path = &explicit.customers;
+            let customers = read_customer_table(path)
+                .context_with(|| format!("cannot read the customers table {}", path.display()))?;
+            let labels = explicit_labels(&train_frame, &customers, &explicit.column).context_with(|| {
+                format!(
+                    "cannot label the snapshot {c1} from {} column {:?}",
+                    path.display(),
+                    explicit.column
+                )
+            })?;
+            let features_seconds = started.elapsed().as_secs_f64();
+            let evaluation_started = Instant::now();
+            let evaluation = stage(progress, "fitting and evaluating the model on a holdout", || {
+                evaluate_holdout(
+                    &train_frame,
+                    &labels,
+                    explicit.holdout_share,
+                    h,
+                    &plan.model,
+                    source(c1),
+                )
+            })
+            .context("cannot evaluate the model on a holdout")?;
+            (
+                labels,
+                evaluation,
+                features_seconds,
+                evaluation_started.elapsed().as_secs_f64(),
+            )
+        }
+        None => {
+            let at_c2 = snapshot(
+                plan,
+                Some(c2),
+                false,
+                progress,
+                &format!("the evaluation-fit snapshot {c2}"),
+            )
+            .map_err(step(history(c2, "evaluation-fit")))?;
+            let (frame_c2, _) = snapshot_frame(plan, &at_c2, progress, &format!("the evaluation-fit snapshot {c2}"))?;
+            let fit_frame = active(frame_c2, plan.active_within_days)?;
+            // Labels look the customers up in the full later snapshot: activity filters who is
+            // modelled, not whether a purchase counts.
+            let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
+            let labels = churn_labels(&train_frame, &frame_s, h)?;
+            let features_seconds = started.elapsed().as_secs_f64();
+            let evaluation_started = Instant::now();
+            let evaluation = stage(progress, "fitting and evaluating the model", || {
+                evaluate_out_of_time(
+                    (&fit_frame, &fit_labels, source(c2)),
+                    (&train_frame, &labels, Some(c1.to_string())),
+                    h,
+                    &plan.model,
+                )
+            })
+            .context_with(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
+            (
+                labels,
+                evaluation,
+                features_seconds,
+                evaluation_started.elapsed().as_secs_f64(),
+            )
+        }
+    };
+    let fit_started = Instant::now();
+    let mut model = stage(progress, "fitting the production model", || {
+        fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
+    })
+    .context_with(|| format!("cannot train the model on the snapshot {c1}"))?;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let eval_retained = evaluation.customers.saturating_sub(evaluation.churners);
+    if evaluation.churners.min(eval_retained) < plan.model.min_per_class as u64 {
+        model.warnings.push(format!(
+            "the evaluation snapshot has {} churned and {eval_retained} retained customers: its metrics are too \
+             noisy to trust, and churn run will not promote this model",
+            evaluation.churners
+        ));
+    }
+    model.evaluation = Some(evaluation);
+    for warning in &model.warnings {
+        tracing::warn!("{warning}");
+    }
+    let churners = train_labels.iter().filter(|&&y| y).count() as u64;
+    Ok(Trained {
+        model,
+        at_s,
+        frame_s,
+        clv_s,
+        training_snapshot: c1,
+        evaluation_fit_snapshot: c2,
+        customers: train_frame.len(),
+        churners,
+        train_frame,
+        train_labels,
+        timings: TrainTimings {
+            features_seconds,
+            evaluation_seconds,
+            fit_seconds,
+        },
+    })
+}
