@@ -9,8 +9,8 @@ use crate::text::TextFormat;
 
 /// Maps the transaction roles to input columns. Each value is a column name (a quoted identifier such
 /// as `"Customer ID"` also counts as a name) or a SQL expression over the input's columns, e.g.
-/// `Quantity * Price`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Quantity * Price`. Serialized with the role names as keys (a run's manifest records it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnMapping {
     /// Customer identifier; read as a string, compared byte for byte.
     pub customer_id: String,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use churn_clv::{BgNbd, FitData, GammaGamma};
+use churn_features::ColumnMapping;
 use churn_score::{ActionRule, Drift, Evaluation, RiskBands};
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +113,7 @@ pub struct InputEcho {
     /// The transactions (a file, directory or glob).
     pub transactions: String,
     /// The column mapping.
-    pub columns: ColumnsEcho,
+    pub columns: ColumnMapping,
     /// The row filter.
     #[serde(rename = "where")]
     pub filter: Option<String>,
@@ -134,23 +135,6 @@ pub struct InputEcho {
     pub custom_features: Vec<CustomFeatureEcho>,
     /// The engine's memory limit.
     pub memory_limit_bytes: usize,
-}
-
-/// `[input.columns]`, resolved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnsEcho {
-    /// Customer id.
-    pub customer_id: String,
-    /// Timestamp.
-    pub timestamp: String,
-    /// Amount.
-    pub amount: String,
-    /// Order id.
-    pub order_id: Option<String>,
-    /// Quantity.
-    pub quantity: Option<String>,
-    /// Category.
-    pub category: Option<String>,
 }
 
 /// One `[[features.custom]]`.

@@ -33,9 +33,9 @@ use crate::error::{io_error, Context, Error, Result};
 use crate::gates::{gate, joined, Gates, Refusal};
 use crate::lifetime::{compute_clv, ClvRun};
 use crate::manifest::{
-    AtRiskSummary, ClvSummary, Coefficient, ColumnsEcho, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho,
-    Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary,
-    Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
+    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho, Manifest, ModelEcho,
+    ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary, Timings, ValueBasis,
+    MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
@@ -543,7 +543,6 @@ impl Nightly {
         let r = &trained.at_s.report;
         let (input, features) = (&plan.train.input, &plan.train.features);
         let model_params = &plan.train.model;
-        let columns = &input.columns;
         Manifest {
             format: MANIFEST_FORMAT.to_string(),
             version: MANIFEST_VERSION,
@@ -556,14 +555,7 @@ impl Nightly {
             settings: RunSettingsEcho {
                 input: InputEcho {
                     transactions: input.transactions.clone(),
-                    columns: ColumnsEcho {
-                        customer_id: columns.customer_id.clone(),
-                        timestamp: columns.timestamp.clone(),
-                        amount: columns.amount.clone(),
-                        order_id: columns.order_id.clone(),
-                        quantity: columns.quantity.clone(),
-                        category: columns.category.clone(),
-                    },
+                    columns: input.columns.clone(),
                     filter: input.filter.clone(),
                     delimiter: format!("{:?}", input.text.delimiter),
                     has_header: input.text.has_header,
