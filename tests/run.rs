@@ -215,21 +215,22 @@ fn a_held_lock_exits_with_the_lock_code_and_touches_nothing() {
     sample_config(&dir, "");
     dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
     let before = std::fs::read_link(dir.join("output/current")).expect("current");
-    // pid 1 with its real start time is a live lock.
-    let stat = std::fs::read_to_string("/proc/1/stat").expect("/proc/1/stat");
-    let start = stat[stat.rfind(')').expect("comm") + 1..]
-        .split_whitespace()
-        .nth(19)
-        .expect("start time")
-        .to_string();
-    std::fs::write(dir.join("output/.lock"), format!("1 {start}\n")).expect("lock");
+    // A live holder: this test process holds the flock (its pid in the file is for people).
+    let holder = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("output/.lock"))
+        .expect("lock file");
+    holder.lock().expect("flock");
+    std::fs::write(dir.join("output/.lock"), "4242 7\n").expect("pid");
     let run = dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-05"]);
     let stderr = run.failure();
     assert_eq!(run.output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("another churn run (pid 1)"), "{stderr}");
+    assert!(stderr.contains("another churn run (pid 4242)"), "{stderr}");
     assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
-    // A lock whose process is gone (or whose pid now belongs to another process) is stale.
-    std::fs::write(dir.join("output/.lock"), "1 7\n").expect("stale lock");
+    // Once the holder is gone, the file left behind (whatever it says) is no lock.
+    drop(holder);
     dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-05", "-q"])
         .success();
 }
@@ -282,7 +283,7 @@ fn a_killed_run_never_leaves_a_broken_current() {
         let current = std::fs::canonicalize(dir.join("output/current")).expect("current resolves");
         assert_complete(&current);
     }
-    // The next run takes over the stale lock and cleans up the staging directories.
+    // The kernel released the killed run's lock; the next run cleans up its staging directories.
     dir.churn(&["run", "--config", "churn.toml", "--as-of", "2024-01-10", "-q"])
         .success();
     assert_complete(&dir.join("output/current"));

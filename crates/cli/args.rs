@@ -43,6 +43,20 @@ pub struct GlobalArgs {
     /// Print the result as one JSON object on stdout instead of a human summary.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Read saved models that carry no checksum (written before churn sealed its models, or with
+    /// the key removed). Without it such a file is refused: a change to it could not be detected.
+    #[arg(long, global = true)]
+    pub accept_unsealed_models: bool,
+}
+
+impl GlobalArgs {
+    /// What to do with a saved model that has no checksum.
+    pub fn seal(&self) -> churn_core::SealPolicy {
+        match self.accept_unsealed_models {
+            true => churn_core::SealPolicy::AcceptUnsealed,
+            false => churn_core::SealPolicy::Required,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

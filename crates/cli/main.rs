@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             let is = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
             let code = if is(&|c| c.downcast_ref::<publish::LockedError>().is_some()) {
                 EXIT_LOCKED
+            } else if is(&|c| c.downcast_ref::<publish::PublishedIncomplete>().is_some()) {
+                publish::EXIT_PUBLISHED_INCOMPLETE
             } else if is(&|c| c.downcast_ref::<commands::GatesFailed>().is_some()) {
                 commands::EXIT_GATES_FAILED
             } else if is(&|c| c.downcast_ref::<settings::ConfigError>().is_some()) {

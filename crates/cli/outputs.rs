@@ -54,12 +54,24 @@ impl StagedOutputs {
         Ok(())
     }
 
-    /// Renames every staged file into place.
+    /// Renames every staged file into place, then syncs the directories that changed, so the new
+    /// names survive a power loss.
     pub fn commit(self) -> Result<()> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for (temp, path) in self.staged {
             temp.persist(&path)
                 .map_err(|e| e.error)
                 .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        for dir in dirs {
+            crate::publish::sync_dir(&dir)?;
         }
         Ok(())
     }

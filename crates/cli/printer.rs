@@ -20,6 +20,12 @@ pub fn init_logging(quiet: bool, verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::stderr().is_terminal())
+        // The subscriber's fallback for a failed write is `eprintln!`, which panics when stderr
+        // cannot be written (a full log disk): a log that cannot be written is dropped instead,
+        // and the job's result does not depend on it.
+        .log_internal_errors(false)
         .try_init();
 }
 

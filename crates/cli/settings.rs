@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use chrono::NaiveDate;
 use churn_clv::{churn_inputs, ClvParams, ValidClvParams};
-use churn_core::FeatureSpec;
+use churn_core::{FeatureSpec, SealPolicy};
 use churn_features::rfm::{RfmRule, RfmRules};
 use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
 use churn_pipeline::training::{ExplicitLabels, DEFAULT_HORIZON_DAYS};
@@ -236,10 +236,11 @@ pub struct ClvCommandSettings {
     pub model_out: Option<PathBuf>,
     pub out: PathBuf,
     pub holdout_end: Option<NaiveDate>,
+    pub seal: SealPolicy,
 }
 
 impl ClvCommandSettings {
-    pub fn resolve(args: &ClvArgs) -> Result<Self> {
+    pub fn resolve(args: &ClvArgs, seal: SealPolicy) -> Result<Self> {
         let config = Config::load(args.config.as_deref())?;
         // Calibration through day D means the snapshot S = D + 1: rows before S.
         let as_of = match args.calibration_end {
@@ -275,6 +276,7 @@ impl ClvCommandSettings {
             model_out: args.model_out.clone(),
             out: args.out.clone(),
             holdout_end: args.holdout_end,
+            seal,
         })
     }
 }
@@ -290,6 +292,7 @@ pub struct SegmentSettings {
     pub model_out: Option<PathBuf>,
     pub out: PathBuf,
     pub profiles_out: PathBuf,
+    pub seal: SealPolicy,
 }
 
 fn parse_k(text: &str, k_min: usize, k_max: usize) -> Result<KChoice> {
@@ -329,7 +332,7 @@ fn segment_params(config: &Config, k: Option<&str>, seed: Option<u64>) -> Result
 }
 
 impl SegmentSettings {
-    pub fn resolve(args: &SegmentArgs) -> Result<Self> {
+    pub fn resolve(args: &SegmentArgs, seal: SealPolicy) -> Result<Self> {
         let config = Config::load(args.config.as_deref())?;
         let profiles_out = args.profiles_out.clone().unwrap_or_else(|| {
             let dir = args.out.parent().unwrap_or(Path::new(""));
@@ -342,6 +345,7 @@ impl SegmentSettings {
             model_out: args.model_out.clone(),
             out: args.out.clone(),
             profiles_out,
+            seal,
         })
     }
 }
@@ -488,10 +492,11 @@ pub struct ScoreSettings {
     pub plan: ScorePlan,
     /// Lifetime values (`clv.parquet`) to value risk with.
     pub clv: Option<PathBuf>,
+    pub seal: SealPolicy,
 }
 
 impl ScoreSettings {
-    pub fn resolve(args: &ScoreArgs) -> Result<Self> {
+    pub fn resolve(args: &ScoreArgs, seal: SealPolicy) -> Result<Self> {
         let config = Config::load(args.config.as_deref())?;
         let at_risk = args.at_risk.clone().unwrap_or_else(|| {
             let dir = args.out.parent().unwrap_or(Path::new(""));
@@ -505,6 +510,7 @@ impl ScoreSettings {
             at_risk,
             plan: score_plan(&config, args.top)?,
             clv: args.clv.clone(),
+            seal,
         })
     }
 }
@@ -531,7 +537,7 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    pub fn resolve(args: &RunArgs) -> Result<Self> {
+    pub fn resolve(args: &RunArgs, seal: SealPolicy) -> Result<Self> {
         let config = Config::load(Some(&args.config))?;
         let dir = |flag: &Option<PathBuf>, key: &Option<String>, default: &str| match (flag, key) {
             (Some(flag), _) => flag.clone(),
@@ -565,6 +571,7 @@ impl RunSettings {
                 models_dir,
                 output_dir,
                 previous_run: None,
+                seal,
             },
         })
     }
@@ -591,7 +598,10 @@ mod tests {
     fn the_help_states_the_defaults_that_apply() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("churn.toml");
-        let settings = RunSettings::resolve(&run_args(&path, "[input]\ntransactions = \"tx.csv\"\n"))?;
+        let settings = RunSettings::resolve(
+            &run_args(&path, "[input]\ntransactions = \"tx.csv\"\n"),
+            SealPolicy::Required,
+        )?;
         let plan = &settings.plan;
         assert_eq!(
             stated_default("run", "horizon-days"),
@@ -658,14 +668,15 @@ output_dir = "out"
     fn fuzz_the_config_parser() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("churn.toml");
-        RunSettings::resolve(&run_args(&path, FULL_CONFIG)).expect("the unbroken config resolves");
+        RunSettings::resolve(&run_args(&path, FULL_CONFIG), SealPolicy::Required)
+            .expect("the unbroken config resolves");
         churn_fuzzkit::fuzz(
             "config",
             256,
             churn_fuzzkit::mutations(FULL_CONFIG.as_bytes(), b"=\"'[]{},.#\n-+0123456789eE"),
             |bytes| {
                 std::fs::write(&path, bytes).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
-                if let Err(e) = RunSettings::resolve(&run_args(&path, "")) {
+                if let Err(e) = RunSettings::resolve(&run_args(&path, ""), SealPolicy::Required) {
                     proptest::prop_assert!(!e.to_string().is_empty());
                 }
                 Ok(())

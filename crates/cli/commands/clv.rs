@@ -22,7 +22,11 @@ fn default_model_path(end: NaiveDate) -> PathBuf {
 
 pub fn clv(settings: &ClvCommandSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
-    let loaded = settings.model.as_deref().map(load_clv_model).transpose()?;
+    let loaded = settings
+        .model
+        .as_deref()
+        .map(|p| load_clv_model(p, settings.seal))
+        .transpose()?;
     let spinner = printer.spinner(&format!("reading {}", settings.input.transactions));
     let run = compute_clv(&settings.input, &settings.params, &settings.clv, loaded);
     spinner.finish_and_clear();

@@ -12,7 +12,7 @@ use super::score::{load_features, segment_names};
 use crate::args::ExplainArgs;
 use crate::printer::Printer;
 
-pub fn explain(args: &ExplainArgs, printer: Printer) -> Result<()> {
+pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printer) -> Result<()> {
     let (table, frame) = load_features(&args.features)?;
     let Some(row) = frame.ids().iter().position(|id| *id == args.customer_id) else {
         bail!(
@@ -23,7 +23,7 @@ pub fn explain(args: &ExplainArgs, printer: Printer) -> Result<()> {
             table.as_of
         );
     };
-    let model = load_model(&args.model)?;
+    let model = load_model(&args.model, seal)?;
     let z = model.standardized(&frame)?;
     let probability = model.predict_standardized(&z)[row];
     let band = RiskBands::default().assign(&[probability])[0];
@@ -32,7 +32,7 @@ pub fn explain(args: &ExplainArgs, printer: Printer) -> Result<()> {
     let mut contributions = explainer.contributions(&z_row, row);
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let segment = match &args.segment_model {
-        Some(path) => Some(segment_names(path, &frame)?.swap_remove(row)),
+        Some(path) => Some(segment_names(path, &frame, seal)?.swap_remove(row)),
         None => None,
     };
     let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());

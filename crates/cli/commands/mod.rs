@@ -19,6 +19,7 @@ pub use run::{GatesFailed, EXIT_GATES_FAILED};
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.global.quiet, args.global.json);
+    let seal = args.global.seal();
     match args.command {
         Command::Features(features_args) => {
             let settings = crate::settings::FeaturesSettings::resolve(&features_args)?;
@@ -26,7 +27,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Generate(generate_args) => generate::generate(&generate_args, printer),
         Command::Segment(segment_args) => {
-            let settings = crate::settings::SegmentSettings::resolve(&segment_args)?;
+            let settings = crate::settings::SegmentSettings::resolve(&segment_args, seal)?;
             segment::segment(&settings, printer)
         }
         Command::Train(train_args) => {
@@ -34,17 +35,17 @@ pub fn run(args: Args) -> Result<()> {
             train::train(&settings, printer)
         }
         Command::Score(score_args) => {
-            let settings = crate::settings::ScoreSettings::resolve(&score_args)?;
+            let settings = crate::settings::ScoreSettings::resolve(&score_args, seal)?;
             score::score(&settings, printer)
         }
         Command::Clv(clv_args) => {
-            let settings = crate::settings::ClvCommandSettings::resolve(&clv_args)?;
+            let settings = crate::settings::ClvCommandSettings::resolve(&clv_args, seal)?;
             clv::clv(&settings, printer)
         }
         Command::Report(report_args) => report::report(&report_args, printer),
-        Command::Explain(explain_args) => explain::explain(&explain_args, printer),
+        Command::Explain(explain_args) => explain::explain(&explain_args, seal, printer),
         Command::Run(run_args) => {
-            let settings = crate::settings::RunSettings::resolve(&run_args)?;
+            let settings = crate::settings::RunSettings::resolve(&run_args, seal)?;
             run::run(&settings, printer)
         }
     }

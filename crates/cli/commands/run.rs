@@ -10,12 +10,13 @@ use anyhow::Result;
 use churn_pipeline::gates::joined;
 use churn_pipeline::manifest::{Manifest, ValueBasis, MANIFEST_FILE};
 use churn_pipeline::nightly::{self, hash_inputs, Nightly, RunRecord, REPORT_FILE};
+use churn_pipeline::registry::REGISTRY_FILE;
 
 use super::thousands;
 use super::train::evaluation_table;
 use crate::outputs::StagedOutputs;
 use crate::printer::Printer;
-use crate::publish::{InputStamp, RunLock, Staging};
+use crate::publish::{self, InputStamp, PublishedIncomplete, RunLock, Staging};
 use crate::settings::RunSettings;
 
 /// Exit code of a run that published, but whose new model failed its gates (when configured).
@@ -33,7 +34,9 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     // Stamped before the lock is taken, so that whoever sees the lock knows the stamp exists.
     let input_pattern = plan.train.input.transactions.clone();
     let stamp = InputStamp::take(&input_pattern)?;
+    publish::stop_cleanly_on_signals()?;
     let _lock = RunLock::acquire(&output)?;
+    publish::remove_stale_model_temps(&plan.models_dir);
     let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
     let run_id = format!(
         "{}-{}",
@@ -52,9 +55,11 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let outputs = night.write_outputs(&staging.path(""))?;
     // Written: the report reads them back from the staging directory, so do not hold two copies.
     night.release_tables();
+    let inputs = hash_inputs(&input_pattern)?;
+    publish::check_content(&night.trained.at_s.fingerprint, &inputs.fingerprint)?;
     let record = RunRecord {
         run_id: run_id.clone(),
-        inputs: hash_inputs(&input_pattern)?,
+        inputs: inputs.files,
         outputs,
     };
     let manifest = night.manifest(&plan, record);
@@ -64,24 +69,41 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     staging.write(REPORT_FILE, page.as_bytes())?;
     staging.write("_SUCCESS", b"")?;
     spinner.finish_and_clear();
-    stamp.check_unchanged(&input_pattern)?;
-    let published = staging.publish(&output, &format!("{}-{run_id}", manifest.as_of))?;
 
-    // The registry moves only after the run is published: models first, then the pointer.
-    let (models, registry) = night.models()?;
-    let mut staged = StagedOutputs::new();
-    for (file, json) in &models {
-        staged.stage_bytes(&plan.models_dir.join(file), json.as_bytes())?;
-    }
-    staged.stage_bytes(
-        &plan.models_dir.join(churn_pipeline::registry::REGISTRY_FILE),
-        registry.to_json()?.as_bytes(),
-    )?;
-    staged.commit()?;
-
+    // Every step that can fail comes before the switch of `current`, which is the run's last act:
+    // the summary is rendered, the input checked once more, the models and registry saved.
+    let name = format!("{}-{run_id}", manifest.as_of);
+    let published_dir = output.join("runs").join(&name);
     let seconds = started.elapsed().as_secs_f64();
-    let human = summary(&night, &manifest, &plan.models_dir, (&output, &published), seconds);
-    printer.result(&human, &serde_json::to_value(&manifest)?)?;
+    let human = summary(&night, &manifest, &plan.models_dir, (&output, &published_dir), seconds);
+    let json = serde_json::to_value(&manifest)?;
+    stamp.check_unchanged(&input_pattern)?;
+    let registry = plan.models_dir.join(REGISTRY_FILE);
+    let registry_before = std::fs::read(&registry).ok();
+    save_models(&night, &plan.models_dir)?;
+    if let Err(e) = staging.publish(&output, &name) {
+        // Not published: the registry goes back to the models that were in use.
+        let mut restore = StagedOutputs::new();
+        let restored = match &registry_before {
+            Some(bytes) => restore.stage_bytes(&registry, bytes).and_then(|()| restore.commit()),
+            None => std::fs::remove_file(&registry).map_err(anyhow::Error::from),
+        };
+        if let Err(r) = restored {
+            tracing::error!("cannot restore {}: {r:#}", registry.display());
+        }
+        return Err(e);
+    }
+
+    // Published: from here on a failure is exit 5, never 1.
+    publish::sync_published(&output)?;
+    if let Err(e) = printer.result(&human, &json) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(PublishedIncomplete(format!(
+                "published {}, but the summary could not be written: {e}",
+                published_dir.display()
+            ))));
+        }
+    }
     if !night.promotion.promoted() && plan.gates.fail_exit_code {
         return Err(anyhow::Error::new(GatesFailed(format!(
             "published with the previous model: the new model failed its gates ({})",
@@ -89,6 +111,21 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         ))));
     }
     Ok(())
+}
+
+/// Saves the night's models, then the registry naming the ones in use, synced: as one unit, before
+/// the run is published, so a published manifest never names a model that was not saved.
+fn save_models(night: &Nightly, models_dir: &Path) -> Result<()> {
+    let (models, registry) = night.models()?;
+    let mut staged = StagedOutputs::new();
+    for (file, json) in &models {
+        staged.stage_bytes(&models_dir.join(file), json.as_bytes())?;
+    }
+    staged.commit()?;
+    // The registry last, once the models it names are durable.
+    let mut pointer = StagedOutputs::new();
+    pointer.stage_bytes(&models_dir.join(REGISTRY_FILE), registry.to_json()?.as_bytes())?;
+    pointer.commit()
 }
 
 /// The summary printed after a run.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use churn_clv::churn_inputs;
-use churn_core::{Column, FeatureFrame};
+use churn_core::{Column, FeatureFrame, SealPolicy};
 use churn_features::{write_table, FeatureTable};
 use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
@@ -30,8 +30,8 @@ pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)>
 }
 
 /// Each customer's segment name under a saved segment model.
-pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame) -> Result<Vec<String>> {
-    let model = load_segment_model(path)?;
+pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame, seal: SealPolicy) -> Result<Vec<String>> {
+    let model = load_segment_model(path, seal)?;
     let assignment = model
         .assign(frame)
         .with_context(|| format!("cannot assign segments with {}", path.display()))?;
@@ -114,7 +114,7 @@ pub(crate) fn load_clv(
 pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let (table, frame) = load_features(&settings.features)?;
-    let model = load_model(&settings.model)?;
+    let model = load_model(&settings.model, settings.seal)?;
     let (values, frame) = match settings.clv.as_deref() {
         Some(path) => {
             let (values, frame) = load_clv(path, &table, frame, &model)?;
@@ -138,7 +138,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let segments = settings
         .segment_model
         .as_deref()
-        .map(|path| segment_names(path, &frame))
+        .map(|path| segment_names(path, &frame, settings.seal))
         .transpose()?;
     let spinner = printer.spinner(&format!("scoring {} customers", thousands(frame.len() as u64)));
     let scored = score_customers(

@@ -25,7 +25,7 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let mut outputs = StagedOutputs::new();
     let (model, assignment, warnings, model_path, fitted) = match &settings.model {
         Some(path) => {
-            let model = load_segment_model(path)?;
+            let model = load_segment_model(path, settings.seal)?;
             let assignment = model.assign(&frame).with_context(|| {
                 format!(
                     "cannot assign the customers of {} to the segments of {}",

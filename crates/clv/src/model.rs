@@ -2,7 +2,7 @@
 //! form, and the per-customer predictions (P(alive), expected purchases, expected spend, CLV).
 
 use chrono::NaiveDate;
-use churn_core::parse_artifact;
+use churn_core::{parse_artifact, SealPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{collapse, BgNbd, Summary};
@@ -318,14 +318,21 @@ impl ClvModel {
         churn_core::artifact_json(self).map_err(Error::BadModel)
     }
 
-    /// Reads a model written by [`ClvModel::to_json`], checking its invariants.
+    /// Reads a model written by [`ClvModel::to_json`], checking its checksum (required) and its
+    /// invariants.
     pub fn from_json(text: &str) -> Result<Self> {
+        Self::from_json_with(text, SealPolicy::Required)
+    }
+
+    /// [`ClvModel::from_json`], with a choice about files that carry no checksum.
+    pub fn from_json_with(text: &str, seal: SealPolicy) -> Result<Self> {
         let bad = |reason: String| Error::BadModel(reason);
         let model: ClvModel = parse_artifact(
             text,
             CLV_FORMAT,
             CLV_VERSION,
             "a lifetime-value model written by `churn clv`",
+            seal,
         )
         .map_err(bad)?;
         let bg = &model.bgnbd;

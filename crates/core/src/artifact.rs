@@ -64,15 +64,39 @@ pub fn artifact_json<T: Serialize>(model: &T) -> Result<String, String> {
     Ok(format!("{{\n  \"{CHECKSUM_KEY}\": \"{sum}\",{body}"))
 }
 
+/// Whether a saved model must carry its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SealPolicy {
+    /// A file without a checksum is refused: removing the key must not switch the check off.
+    #[default]
+    Required,
+    /// A file without a checksum is read as it is (models written before checksums existed), by
+    /// explicit choice; a file with one is still checked.
+    AcceptUnsealed,
+}
+
 /// Parses a saved model of `format` and `version`: the header first, so that a wrong or newer file
-/// gets a message saying so rather than a list of missing fields, then the checksum when the file
-/// has one (files from before checksums are read as they are), then the whole model. The model's
-/// own invariants are the caller's to check.
-pub fn parse_artifact<T: DeserializeOwned>(text: &str, format: &str, version: u32, kind: &str) -> Result<T, String> {
+/// gets a message saying so rather than a list of missing fields, then the checksum (required
+/// unless `seal` accepts unsealed files), then the whole model. The model's own invariants are the
+/// caller's to check.
+pub fn parse_artifact<T: DeserializeOwned>(
+    text: &str,
+    format: &str,
+    version: u32,
+    kind: &str,
+    seal: SealPolicy,
+) -> Result<T, String> {
     let header: ArtifactHeader = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     header.check(format, version, kind)?;
     let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let stored = value.as_object_mut().and_then(|o| o.remove(CHECKSUM_KEY));
+    if stored.is_none() && seal == SealPolicy::Required {
+        return Err(format!(
+            "the file has no {CHECKSUM_KEY:?}, so a change to it could not be detected (it was edited, or written \
+             before churn sealed its models); retrain it, or accept unsealed models explicitly (churn: \
+             --accept-unsealed-models)"
+        ));
+    }
     if let Some(stored) = stored {
         let expected = checksum(&value)?;
         if stored.as_str() != Some(expected.as_str()) {
@@ -88,6 +112,8 @@ pub fn parse_artifact<T: DeserializeOwned>(text: &str, format: &str, version: u3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OPEN: SealPolicy = SealPolicy::AcceptUnsealed;
 
     fn header(format: Option<&str>, version: Option<u32>) -> ArtifactHeader {
         ArtifactHeader {
@@ -113,13 +139,15 @@ mod tests {
             x: f64,
         }
         let model: Model =
-            parse_artifact(r#"{"format": "m", "version": 1, "x": 2.5}"#, "m", 1, "a model").expect("reads");
+            parse_artifact(r#"{"format": "m", "version": 1, "x": 2.5}"#, "m", 1, "a model", OPEN).expect("reads");
         assert_eq!(model.x, 2.5);
-        let wrong = parse_artifact::<Model>(r#"{"format": "n", "version": 1}"#, "m", 1, "a model").expect_err("format");
+        let wrong =
+            parse_artifact::<Model>(r#"{"format": "n", "version": 1}"#, "m", 1, "a model", OPEN).expect_err("format");
         assert!(wrong.contains("expected \"m\""), "{wrong}");
-        let missing = parse_artifact::<Model>(r#"{"format": "m", "version": 1}"#, "m", 1, "a model").expect_err("x");
+        let missing =
+            parse_artifact::<Model>(r#"{"format": "m", "version": 1}"#, "m", 1, "a model", OPEN).expect_err("x");
         assert!(missing.contains("missing field `x`"), "{missing}");
-        assert!(parse_artifact::<Model>("[", "m", 1, "a model")
+        assert!(parse_artifact::<Model>("[", "m", 1, "a model", OPEN)
             .expect_err("json")
             .starts_with("not a JSON object"));
     }
@@ -140,13 +168,32 @@ mod tests {
         };
         let text = artifact_json(&model).expect("writes");
         assert!(text.contains("\"checksum\": \"blake3:"), "{text}");
-        assert_eq!(parse_artifact::<Sealed>(&text, "m", 1, "a model"), Ok(model));
+        assert_eq!(
+            parse_artifact::<Sealed>(&text, "m", 1, "a model", SealPolicy::Required),
+            Ok(model)
+        );
         // Layout does not matter, content does.
         let compact: serde_json::Value = serde_json::from_str(&text).expect("json");
         let compact = serde_json::to_string(&compact).expect("compact");
-        assert!(parse_artifact::<Sealed>(&compact, "m", 1, "a model").is_ok());
+        assert!(parse_artifact::<Sealed>(&compact, "m", 1, "a model", SealPolicy::Required).is_ok());
         let flipped = text.replacen("0.1", "0.2", 1);
-        let err = parse_artifact::<Sealed>(&flipped, "m", 1, "a model").expect_err("flipped digit");
+        // Accepting unsealed files does not switch off the check of a sealed one.
+        let err = parse_artifact::<Sealed>(&flipped, "m", 1, "a model", OPEN).expect_err("flipped digit");
         assert!(err.starts_with("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn a_model_without_its_checksum_is_refused_unless_accepted() {
+        let model = Sealed {
+            format: "m".into(),
+            version: 1,
+            w: vec![1.0],
+        };
+        let mut value: serde_json::Value = serde_json::from_str(&artifact_json(&model).expect("writes")).expect("json");
+        value.as_object_mut().expect("object").remove(CHECKSUM_KEY);
+        let unsealed = serde_json::to_string(&value).expect("json");
+        let err = parse_artifact::<Sealed>(&unsealed, "m", 1, "a model", SealPolicy::Required).expect_err("refused");
+        assert!(err.contains("has no \"checksum\""), "{err}");
+        assert_eq!(parse_artifact::<Sealed>(&unsealed, "m", 1, "a model", OPEN), Ok(model));
     }
 }

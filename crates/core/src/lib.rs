@@ -39,7 +39,7 @@ mod stats;
 mod table;
 mod transform;
 
-pub use artifact::{artifact_json, parse_artifact, ArtifactHeader, CHECKSUM_KEY};
+pub use artifact::{artifact_json, parse_artifact, ArtifactHeader, SealPolicy, CHECKSUM_KEY};
 pub use error::{Error, Result};
 pub use frame::FeatureFrame;
 pub use scale::{StandardScaler, RELATIVE_SPREAD_FLOOR};

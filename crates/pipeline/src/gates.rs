@@ -187,7 +187,7 @@ mod tests {
             "rfm_baseline":{{"roc_auc":0.5,"pr_auc":0.5,"log_loss":0.7,"brier":0.25,"top_decile":null}},
             "calibration":[]}},"warnings":[]}}"#
         );
-        ChurnModel::from_json(&json).expect("model")
+        ChurnModel::from_json_with(&json, churn_core::SealPolicy::AcceptUnsealed).expect("model")
     }
 
     fn text(refusals: Vec<Refusal>) -> Vec<String> {

@@ -50,6 +50,7 @@
 //!     models_dir: dir.path().join("models"),
 //!     output_dir: dir.path().join("output"),
 //!     previous_run: None,
+//!     seal: churn_core::SealPolicy::Required,
 //! };
 //! let night = nightly::run(&plan, &Silent)?;
 //! assert_eq!(night.trained.at_s.as_of, day(2024, 1, 1));

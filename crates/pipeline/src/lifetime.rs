@@ -224,9 +224,9 @@ pub fn compute_clv(
 }
 
 /// Reads a saved lifetime-value model.
-pub fn load_clv_model(path: &Path) -> Result<ClvModel> {
+pub fn load_clv_model(path: &Path, seal: churn_core::SealPolicy) -> Result<ClvModel> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error("read the lifetime-value model", path, e))?;
-    ClvModel::from_json(&text).context_with(|| format!("cannot use {}", path.display()))
+    ClvModel::from_json_with(&text, seal).context_with(|| format!("cannot use {}", path.display()))
 }
 
 /// One row of the holdout comparison: customers with `x` calibration repeat purchases.

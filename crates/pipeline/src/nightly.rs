@@ -77,6 +77,8 @@ pub struct NightlyPlan {
     pub output_dir: PathBuf,
     /// The previous published run, to diff against; `None` on the first night.
     pub previous_run: Option<PathBuf>,
+    /// Whether saved models without a checksum are read.
+    pub seal: churn_core::SealPolicy,
 }
 
 /// The night's lifetime-value model and what it gives the run.
@@ -183,7 +185,7 @@ pub struct Nightly {
 pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     let started = Instant::now();
     let registry = Registry::read(&plan.models_dir)?;
-    let current = CurrentModels::load(&plan.models_dir, &registry, !plan.refit_segments)?;
+    let current = CurrentModels::load(&plan.models_dir, &registry, !plan.refit_segments, plan.seal)?;
 
     let mut trained = train(&plan.train, progress)?;
     let clv_fitted = trained.clv_s.take();
@@ -450,19 +452,49 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     Ok((format!("blake3:{}", hasher.finalize().to_hex()), size))
 }
 
-/// Every input file with its size and hash, for the manifest.
-pub fn hash_inputs(transactions: &str) -> Result<Vec<FileEntry>> {
-    input_files(transactions)?
-        .into_iter()
-        .map(|file| {
-            let (hash, bytes) = hash_file(&file)?;
-            Ok(FileEntry {
-                path: file.display().to_string(),
-                bytes,
-                hash,
-            })
-        })
-        .collect()
+/// The input files hashed at the end of a run, in one read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputHashes {
+    /// Each file with its size and hash, for the manifest.
+    pub files: Vec<FileEntry>,
+    /// The input fingerprint as `churn_features::fingerprint` computes it (the one the features
+    /// carry), so a caller can check that the content did not change while it was read.
+    pub fingerprint: String,
+}
+
+/// Hashes every input file: each on its own for the manifest, and all together into the input
+/// fingerprint (`len` then bytes, file after file, as `churn_features::fingerprint` does), from
+/// one read of each file.
+pub fn hash_inputs(transactions: &str) -> Result<InputHashes> {
+    use std::io::Read as _;
+    let mut fingerprint = blake3::Hasher::new();
+    let mut files = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for path in input_files(transactions)? {
+        let mut file = std::fs::File::open(&path).map_err(|e| io_error("read", &path, e))?;
+        let len = file.metadata().map_err(|e| io_error("read", &path, e))?.len();
+        fingerprint.update(&len.to_le_bytes());
+        let mut hasher = blake3::Hasher::new();
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buf).map_err(|e| io_error("read", &path, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            fingerprint.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        files.push(FileEntry {
+            path: path.display().to_string(),
+            bytes,
+            hash: format!("blake3:{}", hasher.finalize().to_hex()),
+        });
+    }
+    Ok(InputHashes {
+        files,
+        fingerprint: format!("blake3:{}", fingerprint.finalize().to_hex()),
+    })
 }
 
 /// A run's identity and where it stands, for the manifest.

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use churn_core::SealPolicy;
 use churn_features::FEATURE_SET_VERSION;
 use churn_score::ChurnModel;
 use churn_segment::SegmentModel;
@@ -59,9 +60,9 @@ pub struct Named<M> {
 }
 
 /// Reads a churn model and checks it fits the features this build writes.
-pub fn load_churn_model(path: &Path) -> Result<ChurnModel> {
+pub fn load_churn_model(path: &Path, seal: SealPolicy) -> Result<ChurnModel> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error("read the churn model", path, e))?;
-    let model = ChurnModel::from_json(&text).context_with(|| format!("cannot use {}", path.display()))?;
+    let model = ChurnModel::from_json_with(&text, seal).context_with(|| format!("cannot use {}", path.display()))?;
     if model.feature_set_version != FEATURE_SET_VERSION {
         return Err(Error::invalid(format!(
             "{} was trained on feature-set version {}, but this build writes version {FEATURE_SET_VERSION}; retrain it",
@@ -73,9 +74,9 @@ pub fn load_churn_model(path: &Path) -> Result<ChurnModel> {
 }
 
 /// Reads a saved segment model.
-pub fn load_segment_model(path: &Path) -> Result<SegmentModel> {
+pub fn load_segment_model(path: &Path, seal: SealPolicy) -> Result<SegmentModel> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error("read the segment model", path, e))?;
-    SegmentModel::from_json(&text).context_with(|| format!("cannot use {}", path.display()))
+    SegmentModel::from_json_with(&text, seal).context_with(|| format!("cannot use {}", path.display()))
 }
 
 /// The models the registry names, loaded from `models_dir`.
@@ -89,7 +90,7 @@ pub struct CurrentModels {
 
 impl CurrentModels {
     /// Loads the models `registry` names; `segments = false` skips the segment model (a refit).
-    pub fn load(models_dir: &Path, registry: &Registry, segments: bool) -> Result<CurrentModels> {
+    pub fn load(models_dir: &Path, registry: &Registry, segments: bool, seal: SealPolicy) -> Result<CurrentModels> {
         let path = |name: &str| -> PathBuf { models_dir.join(name) };
         Ok(CurrentModels {
             churn: registry
@@ -98,14 +99,14 @@ impl CurrentModels {
                 .map(|file| {
                     Ok::<_, Error>(Named {
                         file: file.clone(),
-                        model: load_churn_model(&path(file))?,
+                        model: load_churn_model(&path(file), seal)?,
                     })
                 })
                 .transpose()?,
             segments: match (&registry.segments, segments) {
                 (Some(file), true) => Some(Named {
                     file: file.clone(),
-                    model: load_segment_model(&path(file))?,
+                    model: load_segment_model(&path(file), seal)?,
                 }),
                 _ => None,
             },

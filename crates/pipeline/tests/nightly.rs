@@ -63,6 +63,7 @@ fn plan(transactions: String, dir: &Path, as_of: NaiveDate) -> Result<NightlyPla
         models_dir: dir.join("models"),
         output_dir: dir.join("output"),
         previous_run: None,
+        seal: churn_core::SealPolicy::Required,
     })
 }
 
@@ -149,7 +150,7 @@ fn two_nights_fit_then_assign_and_the_manifest_round_trips() -> Result {
         &first_plan,
         RunRecord {
             run_id: "test".into(),
-            inputs: nightly::hash_inputs(&tx)?,
+            inputs: nightly::hash_inputs(&tx)?.files,
             outputs,
         },
     );
@@ -157,6 +158,10 @@ fn two_nights_fit_then_assign_and_the_manifest_round_trips() -> Result {
     assert_eq!(manifest.at_risk.value_basis, ValueBasis::Spend365d);
     assert_eq!(manifest.model.training_snapshot, "2023-09-02");
     assert_eq!(manifest.inputs.len(), 1);
+    // The end-of-run hash of the input is the fingerprint the features were computed with.
+    let hashes = nightly::hash_inputs(&tx)?;
+    assert_eq!(hashes.fingerprint, first.trained.at_s.fingerprint);
+    assert_eq!(hashes.files[0].hash, nightly::hash_file(Path::new(&tx))?.0);
     std::fs::write(run_dir.join("manifest.json"), manifest.to_json()?)?;
     assert_eq!(Manifest::read(&run_dir)?, manifest);
 

@@ -1,7 +1,7 @@
 //! The churn model artifact: a standardized logistic regression with everything needed to score,
 //! explain and audit it.
 
-use churn_core::{parse_artifact, FeatureFrame, StandardScaler};
+use churn_core::{parse_artifact, FeatureFrame, SealPolicy, StandardScaler};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -109,14 +109,21 @@ impl ChurnModel {
         churn_core::artifact_json(self).map_err(Error::BadModel)
     }
 
-    /// Reads a model written by [`ChurnModel::to_json`], checking its invariants.
+    /// Reads a model written by [`ChurnModel::to_json`], checking its checksum (required) and its
+    /// invariants.
     pub fn from_json(text: &str) -> Result<Self> {
+        Self::from_json_with(text, SealPolicy::Required)
+    }
+
+    /// [`ChurnModel::from_json`], with a choice about files that carry no checksum.
+    pub fn from_json_with(text: &str, seal: SealPolicy) -> Result<Self> {
         let bad = |reason: String| Error::BadModel(reason);
         let model: ChurnModel = parse_artifact(
             text,
             MODEL_FORMAT,
             MODEL_VERSION,
             "a churn model written by `churn train`",
+            seal,
         )
         .map_err(bad)?;
         let d = model.design.column_names().len();

@@ -1,6 +1,6 @@
 //! The saved segment model and assignment of customers to its segments.
 
-use churn_core::{parse_artifact, FeatureFrame, FeatureSpec, StandardScaler};
+use churn_core::{parse_artifact, FeatureFrame, FeatureSpec, SealPolicy, StandardScaler};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -158,13 +158,20 @@ impl SegmentModel {
         churn_core::artifact_json(self).map_err(Error::BadModel)
     }
 
-    /// Reads a model written by [`SegmentModel::to_json`], checking its invariants.
+    /// Reads a model written by [`SegmentModel::to_json`], checking its checksum (required) and its
+    /// invariants.
     pub fn from_json(text: &str) -> Result<Self> {
+        Self::from_json_with(text, SealPolicy::Required)
+    }
+
+    /// [`SegmentModel::from_json`], with a choice about files that carry no checksum.
+    pub fn from_json_with(text: &str, seal: SealPolicy) -> Result<Self> {
         let model: SegmentModel = parse_artifact(
             text,
             MODEL_FORMAT,
             MODEL_VERSION,
             "a segment model written by `churn segment`",
+            seal,
         )
         .map_err(Error::BadModel)?;
         model.validate()?;

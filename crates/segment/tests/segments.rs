@@ -1,7 +1,7 @@
 //! Fitting on data with a known answer: separated blobs, automatic k, degenerate inputs, and
 //! determinism.
 
-use churn_core::{FeatureFrame, FeatureSpec, Transform};
+use churn_core::{FeatureFrame, FeatureSpec, SealPolicy, Transform};
 use churn_segment::{fit_segments, Error, KChoice, Provenance, SegmentModel, SegmentParams};
 use rand08::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
@@ -262,7 +262,12 @@ fn corrupt_model_files_are_rejected_with_a_reason() -> TestResult {
         .filter(|line| !line.trim_start().starts_with("\"checksum\""))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(SegmentModel::from_json(&json).is_ok(), "an unsealed file reads");
+    let refused = SegmentModel::from_json(&json).expect_err("an unsealed file is refused by default");
+    assert!(refused.to_string().contains("has no \"checksum\""), "{refused}");
+    assert!(
+        SegmentModel::from_json_with(&json, SealPolicy::AcceptUnsealed).is_ok(),
+        "an unsealed file reads when accepted"
+    );
     let cases = [
         (
             json.replacen("\"churn-segments\"", "\"churn-model\"", 1),
@@ -277,7 +282,7 @@ fn corrupt_model_files_are_rejected_with_a_reason() -> TestResult {
         ),
     ];
     for (text, expected) in cases {
-        let err = SegmentModel::from_json(&text).expect_err(expected);
+        let err = SegmentModel::from_json_with(&text, SealPolicy::AcceptUnsealed).expect_err(expected);
         assert!(err.to_string().contains(expected), "{err} should contain {expected}");
     }
     Ok(())
