@@ -906,13 +906,204 @@ impl Prepared {
     }
 }
 
+/// The compact form of the log, one pass over the input: rows grouped by customer, order, instant and
+/// kind (valid or not, purchase, return), with their row counts, duplicate counts and cents. Every
+/// snapshot's v1 aggregates are sums, minima and maxima over these groups with the snapshot's filters
+/// (see [`snapshot_sql`]), so they equal the aggregates over the raw rows exactly: the filters only
+/// look at the instant and the kind, which are group keys, and the money is integer cents.
+fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
+    let checked = checked_lines_sql(params, n_extra_keys);
+    format!(
+        r#"
+WITH {checked}, valued AS (
+    SELECT customer_id, order_id, ts_us, n, m, ok,
+           CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents,
+           ok AND amount > 0 AS purchase,
+           ok AND amount < 0 AS ret
+    FROM checked
+)
+SELECT customer_id, order_id, ts_us, ok, purchase, ret,
+    sum(n) AS n,
+    sum(m) AS m,
+    sum(n - 1) AS dup,
+    sum(m * cents) AS cents,
+    sum(m * abs(CAST(cents AS DOUBLE))) AS abs_cents
+FROM valued
+GROUP BY customer_id, order_id, ts_us, ok, purchase, ret
+"#
+    )
+}
+
+/// [`feature_sql`]'s aggregation over the compact log (table `compact`) instead of the raw rows.
+fn snapshot_sql(as_of_us: i64) -> String {
+    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
+    let (s30, s90, s365) = (since(30), since(90), since(365));
+    format!(
+        r#"
+WITH valued AS (
+    SELECT *, ok AND ts_us < {as_of_us} AS before FROM compact
+), orders AS (
+    SELECT customer_id, order_id,
+        sum(n) AS rows_total,
+        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
+        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
+        sum(dup) FILTER (WHERE before) AS rows_duplicate,
+        sum(m) FILTER (WHERE before) AS rows_before,
+        sum(cents) FILTER (WHERE before) AS net_cents,
+        sum(abs_cents) FILTER (WHERE before) AS abs_cents,
+        sum(cents) FILTER (WHERE before AND purchase) AS purchase_cents,
+        sum(cents) FILTER (WHERE before AND ret) AS return_cents,
+        sum(cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
+        sum(cents) FILTER (WHERE before AND ts_us >= {s90}) AS spend_90d_cents,
+        sum(cents) FILTER (WHERE before AND ts_us >= {s365}) AS spend_365d_cents,
+        min(ts_us) FILTER (WHERE before AND purchase) AS first_purchase_us,
+        max(ts_us) FILTER (WHERE before AND purchase) AS last_purchase_us,
+        sum(m) FILTER (WHERE before AND purchase) AS purchase_lines,
+        sum(m) FILTER (WHERE before AND purchase AND ts_us >= {s90}) AS purchase_lines_90d
+    FROM valued
+    GROUP BY customer_id, order_id
+)
+SELECT customer_id,
+    sum(rows_total) AS rows_total,
+    sum(rows_invalid) AS rows_invalid,
+    sum(rows_future) AS rows_future,
+    sum(rows_duplicate) AS rows_duplicate,
+    sum(rows_before) AS rows_before,
+    sum(net_cents) AS net_cents,
+    sum(abs_cents) AS abs_cents,
+    sum(purchase_cents) AS purchase_cents,
+    sum(return_cents) AS return_cents,
+    sum(spend_30d_cents) AS spend_30d_cents,
+    sum(spend_90d_cents) AS spend_90d_cents,
+    sum(spend_365d_cents) AS spend_365d_cents,
+    min(first_purchase_us) AS first_purchase_us,
+    max(last_purchase_us) AS last_purchase_us,
+    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines, 0)
+             WHEN purchase_lines > 0 THEN 1 ELSE 0 END) AS frequency,
+    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines_90d, 0)
+             WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d
+FROM orders
+GROUP BY customer_id
+"#
+    )
+}
+
+/// The log read and validated once, its compact form held in memory by the engine (table
+/// `compact`, one group per customer, order, instant and kind): every snapshot of a run is one
+/// in-memory aggregation over it instead of another read of the files.
+pub(crate) struct CompactLog {
+    prepared: Prepared,
+    rows_read: u64,
+    /// The last valid instant, for the default snapshot (the day after it).
+    last_us: Option<i64>,
+    /// Compact rows, for the logs.
+    pub(crate) groups: usize,
+}
+
+/// Reads, maps and validates the input once into its compact form (see [`compact_sql`]).
+pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<CompactLog> {
+    let prepared = prepare(input, params, input_files)?;
+    let sql = compact_sql(params, prepared.extra_keys.len());
+    let batches = prepared.collect(&sql)?;
+    // Validation, once for the whole run: invalid rows, and ids a query computed.
+    let mut invalid = 0u64;
+    let mut last_us: Option<i64> = None;
+    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut groups = 0;
+    for batch in &batches {
+        groups += batch.num_rows();
+        let id = id_column(batch)?;
+        let id = id.as_string::<i32>();
+        let (n, ts) = (int_values(batch, "n")?, int_values(batch, "ts_us")?);
+        let ok = batch
+            .column_by_name("ok")
+            .ok_or_else(|| Error::Engine("result has no column ok".into()))?
+            .as_boolean_opt()
+            .ok_or_else(|| Error::Engine("ok is not a boolean column".into()))?;
+        for i in 0..batch.num_rows() {
+            let valid = ok.is_valid(i) && ok.value(i);
+            if valid {
+                last_us = last_us.max(ts[i]);
+            } else {
+                invalid += to_u64(n[i]);
+            }
+            if id.is_valid(i) && !ids.contains(id.value(i)) {
+                ids.insert(id.value(i).to_string());
+            }
+        }
+    }
+    prepared.validate(
+        invalid,
+        ids.iter().map(|id| Some(id.as_str())),
+        input,
+        params,
+        input_files,
+    )?;
+    drop(ids);
+    let schema = match batches.first() {
+        Some(batch) => batch.schema(),
+        None => prepared
+            .session
+            .plan("input.columns", "", &sql)?
+            .schema()
+            .inner()
+            .clone(),
+    };
+    // Spread over the engine's partitions so each snapshot's aggregation uses every core.
+    let partitions = prepared.session.ctx.copied_config().target_partitions().max(1);
+    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
+    for (i, batch) in batches.into_iter().enumerate() {
+        parts[i % partitions].push(batch);
+    }
+    let table = datafusion::datasource::MemTable::try_new(schema, parts).map_err(engine_err)?;
+    prepared
+        .session
+        .ctx
+        .register_table("compact", Arc::new(table))
+        .map_err(engine_err)?;
+    let rows_read = prepared.rows_read();
+    Ok(CompactLog {
+        prepared,
+        rows_read,
+        last_us,
+        groups,
+    })
+}
+
+impl CompactLog {
+    /// The per-customer aggregates as of `params.as_of` (or the day after the last valid row), and
+    /// the custom features, which are SQL over the raw rows and so read the input again.
+    pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+        let as_of_us = match (params.as_of, self.last_us) {
+            (Some(date), _) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
+            (None, Some(last)) => (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY,
+            (None, None) => {
+                return Err(Error::BadFile {
+                    path: input_files.files[0].clone(),
+                    reason: "has no valid transaction rows (after input.where)".into(),
+                })
+            }
+        };
+        let batches = self.prepared.collect(&snapshot_sql(as_of_us))?;
+        let customers = parse_aggregates(&batches)?;
+        check_no_overflow(&customers, &input_files.files[0])?;
+        let custom = custom_features(&self.prepared, params, as_of_us)?;
+        Ok(EngineOutput {
+            customers,
+            custom,
+            as_of_us,
+            rows_read: self.rows_read,
+            format: input_files.format,
+            files: input_files.files.clone(),
+        })
+    }
+}
+
 /// Runs the whole extraction on the engine: registration, mapping, validation and aggregation.
 pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
     let prepared = prepare(input, params, input_files)?;
     let as_of_us = prepared.as_of_us(input, params, input_files)?;
-    let Prepared {
-        session, extra_keys, ..
-    } = &prepared;
+    let Prepared { extra_keys, .. } = &prepared;
 
     let sql = feature_sql(as_of_us, params, extra_keys.len());
     let batches = prepared.collect(&sql)?;
@@ -928,6 +1119,22 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         input_files,
     )?;
 
+    let custom = custom_features(&prepared, params, as_of_us)?;
+
+    Ok(EngineOutput {
+        customers,
+        custom,
+        as_of_us,
+        rows_read,
+        format: input_files.format,
+        files: input_files.files.clone(),
+    })
+}
+
+/// The `[[features.custom]]` columns as of `as_of_us`: each a SQL aggregate over a customer's valid
+/// rows before the snapshot, computed from the normalized rows `tx`.
+fn custom_features(prepared: &Prepared, params: &FeatureParams, as_of_us: i64) -> Result<Vec<CustomColumn>> {
+    let session = &prepared.session;
     let mut custom = Vec::new();
     for feature in &params.custom {
         let sql = format!(
@@ -959,14 +1166,7 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         custom.push((feature.name.clone(), values));
     }
 
-    Ok(EngineOutput {
-        customers,
-        custom,
-        as_of_us,
-        rows_read,
-        format: input_files.format,
-        files: input_files.files.clone(),
-    })
+    Ok(custom)
 }
 
 /// The slow path: reads each file in order on one partition and reports the rows whose timestamp

@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate};
 use churn_clv::ValidClvParams;
 use churn_core::FeatureFrame;
 use churn_features::{
-    extract_features, read_customer_table, FeatureParams, FeatureTable, InputSpec, FEATURE_SET_VERSION,
+    read_customer_table, read_log, FeatureParams, FeatureTable, InputSpec, TransactionLog, FEATURE_SET_VERSION,
 };
 use churn_score::{
     churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, ChurnModel,
@@ -91,20 +91,15 @@ pub struct Trained {
     pub timings: TrainTimings,
 }
 
-/// The features as of `as_of`. Only the snapshot at `S` reports its duplicate rows; the earlier ones
-/// (`count_duplicates = false`) skip that costly count, which leaves their features unchanged.
+/// The features as of `as_of` (or the day after the last transaction), from the log read once.
 fn snapshot(
-    plan: &TrainPlan,
+    log: &TransactionLog,
     as_of: Option<NaiveDate>,
-    count_duplicates: bool,
     progress: &dyn Progress,
     what: &str,
 ) -> Result<FeatureTable> {
-    let mut params = plan.features.clone();
-    params.as_of = as_of;
-    params.count_duplicates = count_duplicates;
     stage(progress, &format!("computing features for {what}"), || {
-        extract_features(&plan.input, &params)
+        log.features(as_of)
     })
     .context_with(|| format!("cannot compute the features for {what}"))
 }
@@ -157,7 +152,12 @@ fn step(what: String) -> impl FnOnce(Error) -> Error {
 pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
     let started = Instant::now();
     let h = plan.horizon_days;
-    let at_s = snapshot(plan, plan.features.as_of, true, progress, "the as-of date")?;
+    // The log is read and validated once; every snapshot is an aggregation over its compact form.
+    let log = stage(progress, &format!("reading {}", plan.input.transactions), || {
+        read_log(&plan.input, &plan.features)
+    })
+    .context("cannot compute the features for the as-of date")?;
+    let at_s = snapshot(&log, plan.features.as_of, progress, "the as-of date")?;
     let s = at_s.as_of;
     let c1 = s - Duration::days(h);
     let c2 = s - Duration::days(2 * h);
@@ -169,7 +169,7 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
             2 * h
         )
     };
-    let at_c1 = snapshot(plan, Some(c1), false, progress, &format!("the training snapshot {c1}"))
+    let at_c1 = snapshot(&log, Some(c1), progress, &format!("the training snapshot {c1}"))
         .map_err(step(history(c1, "training")))?;
     let (frame_s, clv_s) = snapshot_frame(plan, &at_s, progress, "the as-of date")?;
     let (frame_c1, _) = snapshot_frame(plan, &at_c1, progress, &format!("the training snapshot {c1}"))?;
@@ -215,14 +215,8 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
             )
         }
         None => {
-            let at_c2 = snapshot(
-                plan,
-                Some(c2),
-                false,
-                progress,
-                &format!("the evaluation-fit snapshot {c2}"),
-            )
-            .map_err(step(history(c2, "evaluation-fit")))?;
+            let at_c2 = snapshot(&log, Some(c2), progress, &format!("the evaluation-fit snapshot {c2}"))
+                .map_err(step(history(c2, "evaluation-fit")))?;
             let (frame_c2, _) = snapshot_frame(plan, &at_c2, progress, &format!("the evaluation-fit snapshot {c2}"))?;
             let fit_frame = active(frame_c2, plan.active_within_days)?;
             // Labels look the customers up in the full later snapshot: activity filters who is
