@@ -1,31 +1,76 @@
 #!/usr/bin/env bash
-# End-to-end benchmark of `churn run` on generated data (release build).
+# End-to-end benchmark of `churn run` beside the lean Python pipeline, side by side in one sitting.
 #
-#   benches/run.sh [CUSTOMERS]
+#   benches/run.sh [CUSTOMERS] [MEAN_DAYS_BETWEEN_ORDERS] [RUNS]
 #
-# Uses bench-data/c<CUSTOMERS>-d100 (made by benches/features.sh if missing): about 10 million rows
-# for a million customers. Each run starts from empty output and model directories (so it fits
-# segments and has no current model), and prints wall time and peak RSS (GNU time) and the
-# manifest's stage timings.
+# Defaults: 1,000,000 customers buying once per 100 days on average (about 10 million rows, Parquet),
+# three runs of each. Data goes to bench-data/ (git-ignored) and is reused. Each `churn run` starts
+# from empty output and model directories (so it fits segments with automatic k and evaluates out of
+# time); benches/python_lean.py does the same job the lean way (see its docstring). Prints each run's
+# wall time and peak RSS (GNU time), churn's stage timings, and the medians with their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 customers="${1:-1000000}"
+days="${2:-100}"
+runs="${3:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
 cargo build --release --quiet --bin churn
 churn="$CARGO_TARGET_DIR/release/churn"
-dir="bench-data/c${customers}-d100"
+dir="bench-data/c${customers}-d${days}"
 if [ ! -f "$dir/transactions.parquet" ]; then
-  benches/features.sh "$customers" 100
+  echo "generating $customers customers (one order per $days days) into $dir"
+  "$churn" generate --customers "$customers" --mean-days-between-orders "$days" --seed 1 --out "$dir" --quiet
 fi
+cat > "$dir/churn.toml" <<'TOML'
+as_of = "2024-01-01"
+[input]
+transactions = "transactions.parquet"
+[input.columns]
+customer_id = "customer_id"
+timestamp = "ts"
+amount = "amount"
+order_id = "order_id"
+quantity = "quantity"
+category = "category"
+TOML
+rows=$(python3 -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$dir/transactions.parquet")
+echo "input: $dir/transactions.parquet, $rows rows, $customers customers"
+
 read -r -d '' TIMINGS_PY <<'PY' || true
 import json, sys
 t = json.load(sys.stdin)["timings"]
-print("  " + ", ".join(f"{k.replace('_seconds', '')} {v:.2f} s" for k, v in t.items()))
+print("    stages: " + ", ".join(f"{k.replace('_seconds', '')} {v:.2f} s" for k, v in t.items()))
 PY
-for run in 1 2; do
+results=$(mktemp)
+for run in $(seq "$runs"); do
   rm -rf "$dir/run-bench"
-  /usr/bin/time -f "run $run: %e s wall, %M KiB peak RSS" \
+  /usr/bin/time -o "$results.one" -f "%e %M" \
     "$churn" run --config "$dir/churn.toml" --output-dir "$dir/run-bench/output" \
-    --models-dir "$dir/run-bench/models" --json | python3 -c "$TIMINGS_PY"
+    --models-dir "$dir/run-bench/models" --json > "$results.json"
+  python3 -c "$TIMINGS_PY" < "$results.json"
+  read -r wall rss < "$results.one"
+  echo "  churn run $run: $wall s wall, $((rss / 1024)) MiB peak RSS"
+  echo "churn $wall $rss" >> "$results"
+  rm -rf "$dir/py-bench" && mkdir -p "$dir/py-bench"
+  /usr/bin/time -o "$results.one" -f "%e %M" \
+    python3 benches/python_lean.py "$dir/transactions.parquet" 2024-01-01 90 "$dir/py-bench" | sed 's/^/    /'
+  read -r wall rss < "$results.one"
+  echo "  lean python $run: $wall s wall, $((rss / 1024)) MiB peak RSS"
+  echo "python $wall $rss" >> "$results"
 done
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+def med(who, i):
+    return statistics.median(float(r[i]) for r in rows if r[0] == who)
+c, p = med("churn", 1), med("python", 1)
+cm, pm = med("churn", 2) / 1024, med("python", 2) / 1024
+print()
+print("| pipeline | wall (median) | peak RSS (median) |")
+print("|---|---|---|")
+print(f"| churn run | {c:.1f} s | {cm:.0f} MiB |")
+print(f"| lean DuckDB + scikit-learn | {p:.1f} s | {pm:.0f} MiB |")
+print(f"| ratio python / churn | {p / c:.2f}x | {pm / cm:.2f}x |")
+PY
+rm -f "$results" "$results.one" "$results.json"

@@ -636,27 +636,11 @@ pub(crate) struct PurchaseAgg {
     pub(crate) total_cents: i64,
 }
 
-/// What [`run_purchases`] hands back.
-pub(crate) struct PurchaseOutput {
-    pub(crate) customers: Vec<PurchaseAgg>,
-    pub(crate) as_of_us: i64,
-    pub(crate) rows_read: u64,
-}
-
-/// Runs the purchase-history aggregation: registration, mapping, validation, one query.
-pub(crate) fn run_purchases(
-    input: &InputSpec,
-    params: &FeatureParams,
-    input_files: &InputFiles,
-    period_days: u32,
-) -> Result<PurchaseOutput> {
-    let prepared = prepare(input, params, input_files)?;
-    let as_of_us = prepared.as_of_us(input, params, input_files)?;
-    let sql = purchase_sql(as_of_us, params, prepared.extra_keys.len(), period_days);
-    let batches = prepared.collect(&sql)?;
+/// The rows of [`purchase_sql`] (or its compact form), and how many input rows were invalid.
+fn parse_purchases(batches: &[RecordBatch]) -> Result<(Vec<PurchaseAgg>, u64)> {
     let mut customers = Vec::new();
     let mut invalid = 0;
-    for batch in &batches {
+    for batch in batches {
         let ids = id_column(batch)?;
         let ids = ids.as_string::<i32>();
         let col = |name: &str| int_values(batch, name);
@@ -682,6 +666,72 @@ pub(crate) fn run_purchases(
             });
         }
     }
+    Ok((customers, invalid))
+}
+
+/// [`purchase_sql`] over the compact log (table `compact`): a purchase is a valid row that is not
+/// a return (`amount >= 0`), exactly as there.
+fn compact_purchase_sql(as_of_us: i64, period_days: u32) -> String {
+    let day = floor_div_sql("ts_us", MICROS_PER_DAY);
+    let period = floor_div_sql(&format!("{day} + 3"), i64::from(period_days));
+    format!(
+        r#"
+WITH valued AS (
+    SELECT customer_id, ts_us, n, m, ok, dup, cents, ret,
+           ok AND ts_us < {as_of_us} AS before,
+           CASE WHEN ok THEN {day} END AS day,
+           CASE WHEN ok THEN {period} END AS period
+    FROM compact
+), periods AS (
+    SELECT customer_id, period,
+        sum(n) AS rows_total,
+        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
+        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
+        sum(dup) FILTER (WHERE before) AS rows_duplicate,
+        sum(m) FILTER (WHERE before AND NOT ret) AS purchase_rows,
+        sum(m) FILTER (WHERE before AND ret) AS return_rows,
+        sum(cents) FILTER (WHERE before AND NOT ret) AS cents,
+        min(day) FILTER (WHERE before AND NOT ret) AS first_day
+    FROM valued
+    GROUP BY customer_id, period
+)
+SELECT customer_id,
+    sum(rows_total) AS rows_total,
+    sum(rows_invalid) AS rows_invalid,
+    sum(rows_future) AS rows_future,
+    sum(rows_duplicate) AS rows_duplicate,
+    sum(purchase_rows) AS purchase_rows,
+    sum(return_rows) AS return_rows,
+    count(first_day) AS transactions,
+    min(first_day) AS first_day,
+    max(first_day) AS last_day,
+    sum(cents) AS total_cents,
+    first_value(cents ORDER BY first_day ASC NULLS LAST) AS first_cents
+FROM periods
+GROUP BY customer_id
+"#
+    )
+}
+
+/// What [`run_purchases`] hands back.
+pub(crate) struct PurchaseOutput {
+    pub(crate) customers: Vec<PurchaseAgg>,
+    pub(crate) as_of_us: i64,
+    pub(crate) rows_read: u64,
+}
+
+/// Runs the purchase-history aggregation: registration, mapping, validation, one query.
+pub(crate) fn run_purchases(
+    input: &InputSpec,
+    params: &FeatureParams,
+    input_files: &InputFiles,
+    period_days: u32,
+) -> Result<PurchaseOutput> {
+    let prepared = prepare(input, params, input_files)?;
+    let as_of_us = prepared.as_of_us(input, params, input_files)?;
+    let sql = purchase_sql(as_of_us, params, prepared.extra_keys.len(), period_days);
+    let batches = prepared.collect(&sql)?;
+    let (customers, invalid) = parse_purchases(&batches)?;
     prepared.validate(
         invalid,
         customers.iter().map(|c| c.customer_id.as_deref()),
@@ -1073,8 +1123,26 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
 impl CompactLog {
     /// The per-customer aggregates as of `params.as_of` (or the day after the last valid row), and
     /// the custom features, which are SQL over the raw rows and so read the input again.
-    pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
-        let as_of_us = match (params.as_of, self.last_us) {
+    /// The purchase histories of [`run_purchases`] as of `params.as_of` (or the day after the last
+    /// valid row), from the compact form.
+    pub(crate) fn purchases(
+        &self,
+        params: &FeatureParams,
+        input_files: &InputFiles,
+        period_days: u32,
+    ) -> Result<PurchaseOutput> {
+        let as_of_us = self.as_of_us(params, input_files)?;
+        let batches = self.prepared.collect(&compact_purchase_sql(as_of_us, period_days))?;
+        let (customers, _) = parse_purchases(&batches)?;
+        Ok(PurchaseOutput {
+            customers,
+            as_of_us,
+            rows_read: self.rows_read,
+        })
+    }
+
+    fn as_of_us(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<i64> {
+        Ok(match (params.as_of, self.last_us) {
             (Some(date), _) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
             (None, Some(last)) => (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY,
             (None, None) => {
@@ -1083,7 +1151,11 @@ impl CompactLog {
                     reason: "has no valid transaction rows (after input.where)".into(),
                 })
             }
-        };
+        })
+    }
+
+    pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+        let as_of_us = self.as_of_us(params, input_files)?;
         let batches = self.prepared.collect(&snapshot_sql(as_of_us))?;
         let customers = parse_aggregates(&batches)?;
         check_no_overflow(&customers, &input_files.files[0])?;

@@ -147,6 +147,16 @@ pub fn read_log(input: &InputSpec, params: &FeatureParams) -> Result<Transaction
     })
 }
 
+impl std::fmt::Debug for TransactionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionLog")
+            .field("transactions", &self.input.transactions)
+            .field("groups", &self.compact.groups)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TransactionLog {
     /// The v1 features (and custom features) as of `as_of`, or as of the day after the last
     /// transaction.
@@ -167,6 +177,20 @@ impl TransactionLog {
             fingerprint: self.fingerprint.clone(),
             report,
         })
+    }
+
+    /// The purchase histories for lifetime value as of `as_of` (or the day after the last
+    /// transaction), as [`purchase_history`] gives them, from the same single read.
+    pub fn purchase_history(&self, as_of: Option<NaiveDate>, period_days: u32) -> Result<PurchaseHistory> {
+        if period_days == 0 {
+            return Err(Error::invalid("period_days", "must be at least 1"));
+        }
+        let params = FeatureParams {
+            as_of,
+            ..self.params.clone()
+        };
+        let output = self.compact.purchases(&params, &self.files, period_days)?;
+        purchases::history(output, self.fingerprint.clone(), period_days)
     }
 
     /// The fingerprint of the input files as they were read.

@@ -66,7 +66,7 @@ pub struct PurchaseReport {
 }
 
 /// Purchase histories of every customer before the as-of date.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PurchaseHistory {
     /// Customers sorted by id bytes.
     pub customers: Vec<CustomerPurchases>,
@@ -96,12 +96,21 @@ pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: 
     let to_hash = files.files.clone();
     let fingerprint = std::thread::spawn(move || crate::fingerprint(&to_hash));
     let output = engine::run_purchases(input, params, &files, period_days)?;
-    let as_of = chrono::DateTime::from_timestamp_micros(output.as_of_us)
-        .map(|t| t.date_naive())
-        .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
     let fingerprint = fingerprint
         .join()
         .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
+    history(output, fingerprint, period_days)
+}
+
+/// The histories from the engine's per-customer rows, with the row report.
+pub(crate) fn history(
+    output: engine::PurchaseOutput,
+    fingerprint: String,
+    period_days: u32,
+) -> Result<PurchaseHistory> {
+    let as_of = chrono::DateTime::from_timestamp_micros(output.as_of_us)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
 
     let mut report = PurchaseReport {
         rows_read: output.rows_read,

@@ -154,15 +154,25 @@ pub fn compute_clv(
     clv: &ValidClvParams,
     model: Option<ClvModel>,
 ) -> Result<ClvRun> {
-    let period_days = model.as_ref().map_or(clv.merge_days, |m| m.period_days);
-    let started = Instant::now();
     // Duplicates are kept unless dropped; counting them (an all-columns grouping) is the costliest
     // step of the query and the lifetime values do not report them.
     let params = FeatureParams {
         count_duplicates: false,
         ..params.clone()
     };
-    let history = purchase_history(input, &params, period_days).context("cannot read the purchase histories")?;
+    compute_clv_from(|period_days| purchase_history(input, &params, period_days), clv, model)
+}
+
+/// [`compute_clv`] on the histories `read(period_days)` gives: from the files, or from a
+/// [`TransactionLog`](churn_features::TransactionLog) a run has already read.
+pub fn compute_clv_from(
+    read: impl FnOnce(u32) -> churn_features::Result<PurchaseHistory>,
+    clv: &ValidClvParams,
+    model: Option<ClvModel>,
+) -> Result<ClvRun> {
+    let period_days = model.as_ref().map_or(clv.merge_days, |m| m.period_days);
+    let started = Instant::now();
+    let history = read(period_days).context("cannot read the purchase histories")?;
     let read_seconds = started.elapsed().as_secs_f64();
     let calibration_end = history
         .as_of

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
-use churn_features::{input_files, write_table, FeatureParams};
+use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
 use churn_score::{at_risk, population_stability, score_customers, write_at_risk, ActionRule, ChurnModel, RiskBands};
 use churn_segment::{
     fit_segments, profile_segments, Assignment, Profiles, Provenance, SegmentModel, ValidSegmentParams,
@@ -31,7 +31,7 @@ use churn_segment::{
 use crate::changes::{changes, write_changes, Change};
 use crate::error::{io_error, Context, Error, Result};
 use crate::gates::{gate, joined, Gates, Refusal};
-use crate::lifetime::{compute_clv, ClvRun};
+use crate::lifetime::{compute_clv, compute_clv_from, ClvRun};
 use crate::manifest::{
     AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho, Manifest, ModelEcho,
     ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary, Timings, ValueBasis,
@@ -189,6 +189,8 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
 
     let mut trained = train(&plan.train, progress)?;
     let clv_fitted = trained.clv_s.take();
+    // The log stays in memory only for the lifetime values, which read purchases from it.
+    let log = trained.log.take().filter(|_| plan.clv.is_some());
     let as_of = trained.at_s.as_of;
     let frame = &trained.frame_s;
 
@@ -251,7 +253,7 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     };
 
     let clv_started = Instant::now();
-    let clv = nightly_clv(plan, &trained, clv_fitted, progress)?;
+    let clv = nightly_clv(plan, &trained, log, clv_fitted, progress)?;
     let clv_seconds = clv_started.elapsed().as_secs_f64();
 
     let score_started = Instant::now();
@@ -313,6 +315,7 @@ fn profiles_with_churn_rates(model: &SegmentModel, assignment: &Assignment, trai
 fn nightly_clv(
     plan: &NightlyPlan,
     trained: &Trained,
+    log: Option<TransactionLog>,
     fitted: Option<ClvRun>,
     progress: &dyn Progress,
 ) -> Result<Option<NightlyClv>> {
@@ -320,9 +323,12 @@ fn nightly_clv(
         return Ok(None);
     };
     let as_of = trained.at_s.as_of;
-    let run = match fitted {
-        Some(run) => run,
-        None => stage(progress, "fitting lifetime values", || {
+    let run = match (fitted, log) {
+        (Some(run), _) => run,
+        (None, Some(log)) => stage(progress, "fitting lifetime values", || {
+            compute_clv_from(|period| log.purchase_history(Some(as_of), period), params, None)
+        })?,
+        (None, None) => stage(progress, "fitting lifetime values", || {
             let features = FeatureParams {
                 as_of: Some(as_of),
                 ..plan.train.features.clone()

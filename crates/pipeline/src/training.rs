@@ -16,7 +16,7 @@ use churn_score::{
 };
 
 use crate::error::{Context, Error, Result};
-use crate::lifetime::{compute_clv, ClvRun};
+use crate::lifetime::{compute_clv_from, ClvRun};
 use crate::progress::{stage, Progress};
 
 /// The churn horizon `H` when none is configured.
@@ -89,6 +89,9 @@ pub struct Trained {
     pub train_labels: Vec<bool>,
     /// Where the time went.
     pub timings: TrainTimings,
+    /// The log every snapshot came from, for later stages that read the transactions (lifetime
+    /// values); `None` once taken.
+    pub log: Option<TransactionLog>,
 }
 
 /// The features as of `as_of` (or the day after the last transaction), from the log read once.
@@ -109,6 +112,7 @@ fn snapshot(
 /// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
 fn snapshot_frame(
     plan: &TrainPlan,
+    log: &TransactionLog,
     table: &FeatureTable,
     progress: &dyn Progress,
     what: &str,
@@ -117,12 +121,8 @@ fn snapshot_frame(
     let Some(clv) = &plan.clv_features else {
         return Ok((frame, None));
     };
-    let params = FeatureParams {
-        as_of: Some(table.as_of),
-        ..plan.features.clone()
-    };
     let run = stage(progress, &format!("fitting lifetime values for {what}"), || {
-        compute_clv(&plan.input, &params, clv, None)
+        compute_clv_from(|period| log.purchase_history(Some(table.as_of), period), clv, None)
     })
     .map_err(|e| Error::Step {
         what: format!("cannot compute the lifetime-value features for {what}"),
@@ -171,8 +171,8 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
     };
     let at_c1 = snapshot(&log, Some(c1), progress, &format!("the training snapshot {c1}"))
         .map_err(step(history(c1, "training")))?;
-    let (frame_s, clv_s) = snapshot_frame(plan, &at_s, progress, "the as-of date")?;
-    let (frame_c1, _) = snapshot_frame(plan, &at_c1, progress, &format!("the training snapshot {c1}"))?;
+    let (frame_s, clv_s) = snapshot_frame(plan, &log, &at_s, progress, "the as-of date")?;
+    let (frame_c1, _) = snapshot_frame(plan, &log, &at_c1, progress, &format!("the training snapshot {c1}"))?;
     let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
@@ -217,7 +217,13 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
         None => {
             let at_c2 = snapshot(&log, Some(c2), progress, &format!("the evaluation-fit snapshot {c2}"))
                 .map_err(step(history(c2, "evaluation-fit")))?;
-            let (frame_c2, _) = snapshot_frame(plan, &at_c2, progress, &format!("the evaluation-fit snapshot {c2}"))?;
+            let (frame_c2, _) = snapshot_frame(
+                plan,
+                &log,
+                &at_c2,
+                progress,
+                &format!("the evaluation-fit snapshot {c2}"),
+            )?;
             let fit_frame = active(frame_c2, plan.active_within_days)?;
             // Labels look the customers up in the full later snapshot: activity filters who is
             // modelled, not whether a purchase counts.
@@ -277,5 +283,6 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
             evaluation_seconds,
             fit_seconds,
         },
+        log: Some(log),
     })
 }
