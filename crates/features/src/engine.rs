@@ -33,6 +33,7 @@ use crate::error::{Error, Location, Problems, Result};
 use crate::params::{ColumnRole, FeatureParams, InputSpec};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
+use crate::timeline::Timelines;
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -669,50 +670,6 @@ fn parse_purchases(batches: &[RecordBatch]) -> Result<(Vec<PurchaseAgg>, u64)> {
     Ok((customers, invalid))
 }
 
-/// [`purchase_sql`] over the compact log (table `compact`): a purchase is a valid row that is not
-/// a return (`amount >= 0`), exactly as there.
-fn compact_purchase_sql(as_of_us: i64, period_days: u32) -> String {
-    let day = floor_div_sql("ts_us", MICROS_PER_DAY);
-    let period = floor_div_sql(&format!("{day} + 3"), i64::from(period_days));
-    format!(
-        r#"
-WITH valued AS (
-    SELECT customer_id, ts_us, n, m, ok, dup, cents, ret,
-           ok AND ts_us < {as_of_us} AS before,
-           CASE WHEN ok THEN {day} END AS day,
-           CASE WHEN ok THEN {period} END AS period
-    FROM compact
-), periods AS (
-    SELECT customer_id, period,
-        sum(n) AS rows_total,
-        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
-        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
-        sum(dup) FILTER (WHERE before) AS rows_duplicate,
-        sum(m) FILTER (WHERE before AND NOT ret) AS purchase_rows,
-        sum(m) FILTER (WHERE before AND ret) AS return_rows,
-        sum(cents) FILTER (WHERE before AND NOT ret) AS cents,
-        min(day) FILTER (WHERE before AND NOT ret) AS first_day
-    FROM valued
-    GROUP BY customer_id, period
-)
-SELECT customer_id,
-    sum(rows_total) AS rows_total,
-    sum(rows_invalid) AS rows_invalid,
-    sum(rows_future) AS rows_future,
-    sum(rows_duplicate) AS rows_duplicate,
-    sum(purchase_rows) AS purchase_rows,
-    sum(return_rows) AS return_rows,
-    count(first_day) AS transactions,
-    min(first_day) AS first_day,
-    max(first_day) AS last_day,
-    sum(cents) AS total_cents,
-    first_value(cents ORDER BY first_day ASC NULLS LAST) AS first_cents
-FROM periods
-GROUP BY customer_id
-"#
-    )
-}
-
 /// What [`run_purchases`] hands back.
 pub(crate) struct PurchaseOutput {
     pub(crate) customers: Vec<PurchaseAgg>,
@@ -959,8 +916,8 @@ impl Prepared {
 /// The compact form of the log, one pass over the input: rows grouped by customer, order, instant and
 /// kind (valid or not, purchase, return), with their row counts, duplicate counts and cents. Every
 /// snapshot's v1 aggregates are sums, minima and maxima over these groups with the snapshot's filters
-/// (see [`snapshot_sql`]), so they equal the aggregates over the raw rows exactly: the filters only
-/// look at the instant and the kind, which are group keys, and the money is integer cents.
+/// (see [`Timelines`]), so they equal the aggregates over the raw rows exactly: the filters only look
+/// at the instant and the kind, which are group keys, and the money is integer cents.
 fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     let checked = checked_lines_sql(params, n_extra_keys);
     format!(
@@ -984,69 +941,15 @@ GROUP BY customer_id, order_id, ts_us, ok, purchase, ret
     )
 }
 
-/// [`feature_sql`]'s aggregation over the compact log (table `compact`) instead of the raw rows.
-fn snapshot_sql(as_of_us: i64) -> String {
-    let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-    let (s30, s90, s365) = (since(30), since(90), since(365));
-    format!(
-        r#"
-WITH valued AS (
-    SELECT *, ok AND ts_us < {as_of_us} AS before FROM compact
-), orders AS (
-    SELECT customer_id, order_id,
-        sum(n) AS rows_total,
-        sum(n) FILTER (WHERE NOT ok) AS rows_invalid,
-        sum(n) FILTER (WHERE ok AND ts_us >= {as_of_us}) AS rows_future,
-        sum(dup) FILTER (WHERE before) AS rows_duplicate,
-        sum(m) FILTER (WHERE before) AS rows_before,
-        sum(cents) FILTER (WHERE before) AS net_cents,
-        sum(abs_cents) FILTER (WHERE before) AS abs_cents,
-        sum(cents) FILTER (WHERE before AND purchase) AS purchase_cents,
-        sum(cents) FILTER (WHERE before AND ret) AS return_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s90}) AS spend_90d_cents,
-        sum(cents) FILTER (WHERE before AND ts_us >= {s365}) AS spend_365d_cents,
-        min(ts_us) FILTER (WHERE before AND purchase) AS first_purchase_us,
-        max(ts_us) FILTER (WHERE before AND purchase) AS last_purchase_us,
-        sum(m) FILTER (WHERE before AND purchase) AS purchase_lines,
-        sum(m) FILTER (WHERE before AND purchase AND ts_us >= {s90}) AS purchase_lines_90d
-    FROM valued
-    GROUP BY customer_id, order_id
-)
-SELECT customer_id,
-    sum(rows_total) AS rows_total,
-    sum(rows_invalid) AS rows_invalid,
-    sum(rows_future) AS rows_future,
-    sum(rows_duplicate) AS rows_duplicate,
-    sum(rows_before) AS rows_before,
-    sum(net_cents) AS net_cents,
-    sum(abs_cents) AS abs_cents,
-    sum(purchase_cents) AS purchase_cents,
-    sum(return_cents) AS return_cents,
-    sum(spend_30d_cents) AS spend_30d_cents,
-    sum(spend_90d_cents) AS spend_90d_cents,
-    sum(spend_365d_cents) AS spend_365d_cents,
-    min(first_purchase_us) AS first_purchase_us,
-    max(last_purchase_us) AS last_purchase_us,
-    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines, 0)
-             WHEN purchase_lines > 0 THEN 1 ELSE 0 END) AS frequency,
-    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines_90d, 0)
-             WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d
-FROM orders
-GROUP BY customer_id
-"#
-    )
-}
-
-/// The log read and validated once, its compact form held in memory by the engine (table
-/// `compact`, one group per customer, order, instant and kind): every snapshot of a run is one
-/// in-memory aggregation over it instead of another read of the files.
+/// The log read and validated once, its compact form arranged as each customer's timeline (see
+/// [`Timelines`]): every snapshot of a run is one pass over it instead of another read of the files.
 pub(crate) struct CompactLog {
     prepared: Prepared,
     rows_read: u64,
+    timelines: Timelines,
     /// The last valid instant, for the default snapshot (the day after it).
     last_us: Option<i64>,
-    /// Compact rows, for the logs.
+    /// Compact groups, for the logs.
     pub(crate) groups: usize,
 }
 
@@ -1090,31 +993,15 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
         input_files,
     )?;
     drop(ids);
-    let schema = match batches.first() {
-        Some(batch) => batch.schema(),
-        None => prepared
-            .session
-            .plan("input.columns", "", &sql)?
-            .schema()
-            .inner()
-            .clone(),
-    };
-    // Spread over the engine's partitions so each snapshot's aggregation uses every core.
-    let partitions = prepared.session.ctx.copied_config().target_partitions().max(1);
-    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-    for (i, batch) in batches.into_iter().enumerate() {
-        parts[i % partitions].push(batch);
-    }
-    let table = datafusion::datasource::MemTable::try_new(schema, parts).map_err(engine_err)?;
-    prepared
-        .session
-        .ctx
-        .register_table("compact", Arc::new(table))
-        .map_err(engine_err)?;
+    let started = std::time::Instant::now();
+    let timelines = Timelines::build(&batches)?;
+    drop(batches);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "timelines arranged");
     let rows_read = prepared.rows_read();
     Ok(CompactLog {
         prepared,
         rows_read,
+        timelines,
         last_us,
         groups,
     })
@@ -1132,8 +1019,7 @@ impl CompactLog {
         period_days: u32,
     ) -> Result<PurchaseOutput> {
         let as_of_us = self.as_of_us(params, input_files)?;
-        let batches = self.prepared.collect(&compact_purchase_sql(as_of_us, period_days))?;
-        let (customers, _) = parse_purchases(&batches)?;
+        let customers = self.timelines.purchases(as_of_us, period_days);
         Ok(PurchaseOutput {
             customers,
             as_of_us,
@@ -1156,8 +1042,7 @@ impl CompactLog {
 
     pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
         let as_of_us = self.as_of_us(params, input_files)?;
-        let batches = self.prepared.collect(&snapshot_sql(as_of_us))?;
-        let customers = parse_aggregates(&batches)?;
+        let customers = self.timelines.snapshot(as_of_us);
         check_no_overflow(&customers, &input_files.files[0])?;
         let custom = custom_features(&self.prepared, params, as_of_us)?;
         Ok(EngineOutput {

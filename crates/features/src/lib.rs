@@ -48,6 +48,7 @@ pub mod rfm;
 mod source;
 mod tables;
 mod text;
+mod timeline;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -165,9 +166,16 @@ impl TransactionLog {
             as_of,
             ..self.params.clone()
         };
+        let started = std::time::Instant::now();
         let output = self.compact.snapshot(&params, &self.files)?;
+        let aggregated = started.elapsed().as_secs_f64();
         let as_of_us = output.as_of_us;
         let (batch, report) = features::build(output, &params)?;
+        tracing::debug!(
+            aggregated,
+            total = started.elapsed().as_secs_f64(),
+            "snapshot from the log"
+        );
         let as_of = chrono::DateTime::from_timestamp_micros(as_of_us)
             .map(|t| t.date_naive())
             .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
