@@ -121,30 +121,41 @@ fn a_read_only_output_directory_fails_the_run_and_keeps_the_previous_one() {
     if !namespaces_available() {
         return;
     }
+    let (_dir, stderr) = second_run_with_read_only("output");
+    assert!(stderr.contains("output"), "{stderr}");
+}
+
+/// Publishes once, makes `mounted` (a directory of the run) read-only with a bind mount in a private
+/// mount namespace, and runs again: the second run must fail with exit 1 and leave the first run
+/// current. Returns the directory and the second run's stderr.
+fn second_run_with_read_only(mounted: &str) -> (Dir, String) {
     let dir = Dir::new();
     sample_config(&dir, &repo().join("data/sample/transactions.csv"), "");
     in_namespace(
         &dir,
-        r#"
+        &format!(
+            r#"
         "$CHURN" run --config churn.toml -q && echo 0 > first.code
-        mount --bind output output
-        mount -o remount,ro,bind output
+        cp models/current.json registry.before
+        mount --bind {mounted} {mounted}
+        mount -o remount,ro,bind {mounted}
         set +e
         "$CHURN" run --config churn.toml --as-of 2024-01-02 -q 2> second.err
         echo $? > second.code
-        "#,
+        "#
+        ),
     );
     assert_eq!(read_code(&dir, "first.code"), 0);
     let stderr = std::fs::read_to_string(dir.join("second.err")).expect("stderr");
     assert_eq!(read_code(&dir, "second.code"), 1, "{stderr}");
     assert!(stderr.contains("Read-only file system"), "{stderr}");
-    assert!(stderr.contains("output"), "{stderr}");
     let current = assert_current_is_complete(&dir.join("output"));
     assert!(
         current.to_string_lossy().contains("2024-01-01"),
         "{}",
         current.display()
     );
+    (dir, stderr)
 }
 
 #[test]
@@ -290,32 +301,9 @@ fn a_read_only_models_directory_fails_the_run_before_anything_is_published() {
     if !namespaces_available() {
         return;
     }
-    let dir = Dir::new();
-    sample_config(&dir, &repo().join("data/sample/transactions.csv"), "");
-    in_namespace(
-        &dir,
-        r#"
-        "$CHURN" run --config churn.toml -q && echo 0 > first.code
-        cp models/current.json registry.before
-        mount --bind models models
-        mount -o remount,ro,bind models
-        set +e
-        "$CHURN" run --config churn.toml --as-of 2024-01-02 -q 2> second.err
-        echo $? > second.code
-        "#,
-    );
-    assert_eq!(read_code(&dir, "first.code"), 0);
-    let stderr = std::fs::read_to_string(dir.join("second.err")).expect("stderr");
     // Models are saved before the switch: a models directory that cannot take them stops the run
     // with `current` where it was, and the registry still names the models in use.
-    assert_eq!(read_code(&dir, "second.code"), 1, "{stderr}");
-    assert!(stderr.contains("Read-only file system"), "{stderr}");
-    let current = assert_current_is_complete(&dir.join("output"));
-    assert!(
-        current.to_string_lossy().contains("2024-01-01"),
-        "{}",
-        current.display()
-    );
+    let (dir, _) = second_run_with_read_only("models");
     assert_eq!(
         std::fs::read(dir.join("models/current.json")).expect("registry"),
         std::fs::read(dir.join("registry.before")).expect("registry before")

@@ -73,14 +73,9 @@ pub use text::{Delimiter, TextFormat};
 pub fn extract_features(input: &InputSpec, params: &FeatureParams) -> Result<FeatureTable> {
     params.check()?;
     let files = source::discover(&input.transactions)?;
-    let to_hash = files.files.clone();
-    let fingerprint = std::thread::spawn(move || fingerprint(&to_hash));
-    let output = engine::run(input, params, &files)?;
+    let (output, fingerprint) = while_hashing(&files, || engine::run(input, params, &files))?;
     let as_of_us = output.as_of_us;
     let (batch, report) = features::build(output, params)?;
-    let fingerprint = fingerprint
-        .join()
-        .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
     let as_of = chrono::DateTime::from_timestamp_micros(as_of_us)
         .map(|t| t.date_naive())
         .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
@@ -132,12 +127,7 @@ pub struct TransactionLog {
 pub fn read_log(input: &InputSpec, params: &FeatureParams) -> Result<TransactionLog> {
     params.check()?;
     let files = source::discover(&input.transactions)?;
-    let to_hash = files.files.clone();
-    let fingerprint = std::thread::spawn(move || fingerprint(&to_hash));
-    let compact = engine::read_compact(input, params, &files)?;
-    let fingerprint = fingerprint
-        .join()
-        .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
+    let (compact, fingerprint) = while_hashing(&files, || engine::read_compact(input, params, &files))?;
     tracing::debug!(groups = compact.groups, "transaction log read");
     Ok(TransactionLog {
         input: input.clone(),
@@ -210,6 +200,19 @@ impl TransactionLog {
     pub fn input(&self) -> &InputSpec {
         &self.input
     }
+}
+
+/// Runs `work` while a second thread computes the fingerprint of `files` (reading them is I/O the
+/// engine's threads do not wait for); returns both. A panic of the hashing thread is an error.
+pub(crate) fn while_hashing<T>(files: &source::InputFiles, work: impl FnOnce() -> Result<T>) -> Result<(T, String)> {
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| fingerprint(&files.files));
+        let out = work()?;
+        let fingerprint = hashing
+            .join()
+            .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
+        Ok((out, fingerprint))
+    })
 }
 
 /// The transaction files a path, directory or glob resolves to, in the order they are read.

@@ -93,12 +93,8 @@ pub fn purchase_history(input: &InputSpec, params: &FeatureParams, period_days: 
         return Err(Error::invalid("period_days", "must be at least 1"));
     }
     let files = crate::source::discover(&input.transactions)?;
-    let to_hash = files.files.clone();
-    let fingerprint = std::thread::spawn(move || crate::fingerprint(&to_hash));
-    let output = engine::run_purchases(input, params, &files, period_days)?;
-    let fingerprint = fingerprint
-        .join()
-        .map_err(|_| Error::Engine("fingerprint thread panicked".into()))??;
+    let (output, fingerprint) =
+        crate::while_hashing(&files, || engine::run_purchases(input, params, &files, period_days))?;
     history(output, fingerprint, period_days)
 }
 
