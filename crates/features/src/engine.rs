@@ -1114,8 +1114,13 @@ fn custom_features(prepared: &Prepared, params: &FeatureParams, as_of_us: i64) -
         })?;
         let mut values = Vec::new();
         for batch in &batches {
-            let ids = batch.column(0).as_string::<i32>();
-            let v = batch.column(1).as_primitive::<Float64Type>();
+            // The id may come back as a string view (Parquet text is read as views): read it as
+            // plain UTF-8, never downcast it blindly.
+            let ids = id_column(batch)?;
+            let ids = ids.as_string::<i32>();
+            let v =
+                arrow::compute::cast(batch.column(1), &DataType::Float64).map_err(|e| Error::Engine(e.to_string()))?;
+            let v = v.as_primitive::<Float64Type>();
             for i in 0..batch.num_rows() {
                 values.push((ids.value(i).to_string(), v.is_valid(i).then(|| v.value(i))));
             }

@@ -168,3 +168,50 @@ proptest! {
         }
     }
 }
+
+/// Custom SQL features on Parquet input, where DataFusion reads text columns as string views: this
+/// used to panic in a downcast (exit 101) while the same config on CSV worked.
+#[test]
+fn custom_features_read_parquet_text_as_well_as_csv() {
+    use churn_features::generate::{generate, GenerateParams, OutputFormat};
+    use churn_features::CustomFeature;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = NaiveDate::from_ymd_opt(2022, 1, 1).expect("date");
+    let end = NaiveDate::from_ymd_opt(2023, 1, 1).expect("date");
+    for format in [OutputFormat::Parquet, OutputFormat::Csv] {
+        let mut params = GenerateParams::new(300, 3, start, end);
+        params.format = format;
+        let out = dir.path().join(format!("{format:?}"));
+        let report = generate(&params, &out, &mut |_| {}).expect("generate");
+        let input = InputSpec {
+            transactions: report.transactions.display().to_string(),
+            columns: ColumnMapping {
+                timestamp: "ts".into(),
+                order_id: Some("order_id".into()),
+                category: Some("category".into()),
+                ..ColumnMapping::default()
+            },
+            ..InputSpec::default()
+        };
+        let params = FeatureParams {
+            custom: vec![CustomFeature {
+                name: "categories".into(),
+                sql: "count(DISTINCT category)".into(),
+            }],
+            ..FeatureParams::default()
+        };
+        let table = extract_features(&input, &params).expect("extracts");
+        let log = churn_features::read_log(&input, &params)
+            .expect("reads")
+            .features(None)
+            .expect("snapshot");
+        assert_eq!(table.batch, log.batch);
+        let categories = table.batch.column_by_name("categories").expect("custom column");
+        assert!(categories
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .all(|&v| v >= 1.0));
+        assert!(table.batch.num_rows() > 100, "{format:?}");
+    }
+}
