@@ -99,6 +99,16 @@ pub fn stop_cleanly_on_signals() -> Result<()> {
     Ok(())
 }
 
+/// A run's id: its start time in seconds and its process id, unique on one machine.
+pub fn new_run_id() -> String {
+    let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+    format!(
+        "{}-{}",
+        since_epoch.map(|d| d.as_secs()).unwrap_or(0),
+        std::process::id()
+    )
+}
+
 /// The lock on an output directory; released when dropped (and by the kernel if the process dies).
 pub struct RunLock {
     path: PathBuf,
@@ -385,13 +395,14 @@ impl InputStamp {
 
 /// Fails when the input's content at the end of the run (`fingerprint_now`, the same hash as the
 /// features' input fingerprint) is not what the features at `S` were computed from.
-pub fn check_content(fingerprint_then: &str, fingerprint_now: &str) -> Result<()> {
+pub fn check_content(pattern: &str, fingerprint_then: &str, fingerprint_now: &str) -> Result<()> {
     if fingerprint_then == fingerprint_now {
         return Ok(());
     }
     bail!(
-        "the input changed during the run (its content is no longer what the features were computed from: \
-         {fingerprint_then} then, {fingerprint_now} now); nothing was published: run again once the export is complete"
+        "the input changed during the run ({pattern}: its content is no longer what the features were computed \
+         from, {fingerprint_then} then, {fingerprint_now} now); nothing was published: run again once the export \
+         is complete"
     )
 }
 
@@ -469,8 +480,11 @@ mod tests {
 
     #[test]
     fn a_changed_content_is_refused() {
-        assert!(check_content("blake3:a", "blake3:a").is_ok());
-        let err = check_content("blake3:a", "blake3:b").expect_err("changed");
-        assert!(err.to_string().contains("the input changed during the run"), "{err}");
+        assert!(check_content("tx.csv", "blake3:a", "blake3:a").is_ok());
+        let err = check_content("tx.csv", "blake3:a", "blake3:b").expect_err("changed");
+        assert!(
+            err.to_string().contains("the input changed during the run (tx.csv:"),
+            "{err}"
+        );
     }
 }

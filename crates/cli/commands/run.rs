@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::Result;
 use churn_pipeline::gates::joined;
@@ -37,12 +37,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     publish::stop_cleanly_on_signals()?;
     let _lock = RunLock::acquire(&output)?;
     publish::remove_stale_model_temps(&plan.models_dir);
-    let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
-    let run_id = format!(
-        "{}-{}",
-        since_epoch.map(|d| d.as_secs()).unwrap_or(0),
-        std::process::id()
-    );
+    let run_id = publish::new_run_id();
     let staging = Staging::create(&output, &run_id)?;
     let previous = output.join("current");
     plan.previous_run = previous.join("_SUCCESS").exists().then_some(previous);
@@ -56,7 +51,9 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     // Written: the report reads them back from the staging directory, so do not hold two copies.
     night.release_tables();
     let inputs = hash_inputs(&input_pattern)?;
-    publish::check_content(&night.trained.at_s.fingerprint, &inputs.fingerprint)?;
+    // The metadata first (it names the file that changed), then the content.
+    stamp.check_unchanged(&input_pattern)?;
+    publish::check_content(&input_pattern, &night.trained.at_s.fingerprint, &inputs.fingerprint)?;
     let record = RunRecord {
         run_id: run_id.clone(),
         inputs: inputs.files,
