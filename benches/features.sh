@@ -12,28 +12,7 @@ cd "$(dirname "$0")/.."
 
 customers="${1:-1000000}"
 days="${2:-100}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet
-churn="$CARGO_TARGET_DIR/release/churn"
-dir="bench-data/c${customers}-d${days}"
-
-if [ ! -f "$dir/transactions.parquet" ]; then
-  echo "generating $customers customers (one order per $days days) into $dir"
-  /usr/bin/time -f "generate: %e s wall, %M KiB peak RSS" \
-    "$churn" generate --customers "$customers" --mean-days-between-orders "$days" --seed 1 --out "$dir" --quiet
-fi
-cat > "$dir/churn.toml" <<'TOML'
-as_of = "2024-01-01"
-[input]
-transactions = "transactions.parquet"
-[input.columns]
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"
-quantity = "quantity"
-category = "category"
-TOML
+. benches/bench_data.sh "$customers" "$days"
 ls -l "$dir/transactions.parquet"
 for run in 1 2 3; do
   /usr/bin/time -f "features run $run: %e s wall, %M KiB peak RSS, %P CPU" \

@@ -14,26 +14,7 @@ cd "$(dirname "$0")/.."
 customers="${1:-1000000}"
 days="${2:-100}"
 runs="${3:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet --bin churn
-churn="$CARGO_TARGET_DIR/release/churn"
-dir="bench-data/c${customers}-d${days}"
-if [ ! -f "$dir/transactions.parquet" ]; then
-  echo "generating $customers customers (one order per $days days) into $dir"
-  "$churn" generate --customers "$customers" --mean-days-between-orders "$days" --seed 1 --out "$dir" --quiet
-fi
-cat > "$dir/churn.toml" <<'TOML'
-as_of = "2024-01-01"
-[input]
-transactions = "transactions.parquet"
-[input.columns]
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"
-quantity = "quantity"
-category = "category"
-TOML
+. benches/bench_data.sh "$customers" "$days"
 rows=$(python3 -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$dir/transactions.parquet")
 echo "input: $dir/transactions.parquet, $rows rows, $customers customers"
 

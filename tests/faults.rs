@@ -43,20 +43,28 @@ fn assert_current_is_complete(output: &Path) -> PathBuf {
     current
 }
 
-/// Whether this machine lets an unprivileged process make a private mount namespace.
-fn namespaces_available() -> bool {
-    let ok = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
+/// Whether `program args` succeeds here, so the tests needing it can run. Where it cannot, the test
+/// says so and skips, unless the environment variable `require` is set (CI sets it where it can).
+fn can_run(program: &str, args: &[&str], require: &str, what: &str) -> bool {
+    let ok = Command::new(program).args(args).status().is_ok_and(|s| s.success());
     if !ok {
         assert!(
-            std::env::var_os("CHURN_REQUIRE_NAMESPACES").is_none(),
-            "CHURN_REQUIRE_NAMESPACES is set but unshare cannot make a mount namespace"
+            std::env::var_os(require).is_none(),
+            "{require} is set but {what} is not available"
         );
-        eprintln!("skipped: no user and mount namespaces here (unshare failed)");
+        eprintln!("skipped: {what} is not available here");
     }
     ok
+}
+
+/// Whether this machine lets an unprivileged process make a private mount namespace.
+fn namespaces_available() -> bool {
+    can_run(
+        "unshare",
+        &["--user", "--map-root-user", "--mount", "true"],
+        "CHURN_REQUIRE_NAMESPACES",
+        "a user and mount namespace (unshare)",
+    )
 }
 
 /// Runs `script` with bash in a private mount namespace, in `dir`, with `$CHURN` set.
@@ -253,20 +261,14 @@ fn a_model_corrupted_between_train_and_score_is_refused() {
 
 // --- The exit code and the lock tell the truth (one test per fault an operator's machine showed). ---
 
-/// Whether strace can trace and inject here; `CHURN_REQUIRE_STRACE=1` makes its absence a failure.
+/// Whether strace can trace and inject here.
 fn strace_available() -> bool {
-    let ok = Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CHURN_REQUIRE_STRACE").is_none(),
-            "CHURN_REQUIRE_STRACE is set but strace cannot trace here"
-        );
-        eprintln!("skipped: strace is missing or cannot trace here");
-    }
-    ok
+    can_run(
+        "strace",
+        &["-f", "-o", "/dev/null", "true"],
+        "CHURN_REQUIRE_STRACE",
+        "strace",
+    )
 }
 
 /// `churn run` under strace, with the strace options `strace_args` (e.g. a fault to inject).

@@ -949,8 +949,6 @@ pub(crate) struct CompactLog {
     timelines: Timelines,
     /// The last valid instant, for the default snapshot (the day after it).
     last_us: Option<i64>,
-    /// Compact groups, for the logs.
-    pub(crate) groups: usize,
 }
 
 /// Reads, maps and validates the input once into its compact form (see [`compact_sql`]).
@@ -958,56 +956,33 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     let prepared = prepare(input, params, input_files)?;
     let sql = compact_sql(params, prepared.extra_keys.len());
     let batches = prepared.collect(&sql)?;
-    // Validation, once for the whole run: invalid rows, and ids a query computed.
-    let mut invalid = 0u64;
-    let mut last_us: Option<i64> = None;
-    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut groups = 0;
-    for batch in &batches {
-        groups += batch.num_rows();
-        let id = id_column(batch)?;
-        let id = id.as_string::<i32>();
-        let (n, ts) = (int_values(batch, "n")?, int_values(batch, "ts_us")?);
-        let ok = batch
-            .column_by_name("ok")
-            .ok_or_else(|| Error::Engine("result has no column ok".into()))?
-            .as_boolean_opt()
-            .ok_or_else(|| Error::Engine("ok is not a boolean column".into()))?;
-        for i in 0..batch.num_rows() {
-            let valid = ok.is_valid(i) && ok.value(i);
-            if valid {
-                last_us = last_us.max(ts[i]);
-            } else {
-                invalid += to_u64(n[i]);
-            }
-            if id.is_valid(i) && !ids.contains(id.value(i)) {
-                ids.insert(id.value(i).to_string());
-            }
-        }
-    }
-    prepared.validate(
-        invalid,
-        ids.iter().map(|id| Some(id.as_str())),
-        input,
-        params,
-        input_files,
-    )?;
-    drop(ids);
     let started = std::time::Instant::now();
     let timelines = Timelines::build(&batches)?;
     drop(batches);
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "timelines arranged");
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        groups = timelines.len(),
+        "timelines arranged"
+    );
+    // Validation, once for the whole run, from the timelines (each customer id appears once there):
+    // invalid rows, and ids a query computed.
+    prepared.validate(timelines.invalid_rows(), timelines.ids(), input, params, input_files)?;
+    let last_us = timelines.last_valid_us();
     let rows_read = prepared.rows_read();
     Ok(CompactLog {
         prepared,
         rows_read,
         timelines,
         last_us,
-        groups,
     })
 }
 
 impl CompactLog {
+    /// Compact groups held, for the logs.
+    pub(crate) fn groups(&self) -> usize {
+        self.timelines.len()
+    }
+
     /// The per-customer aggregates as of `params.as_of` (or the day after the last valid row), and
     /// the custom features, which are SQL over the raw rows and so read the input again.
     /// The purchase histories of [`run_purchases`] as of `params.as_of` (or the day after the last

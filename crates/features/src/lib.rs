@@ -76,9 +76,7 @@ pub fn extract_features(input: &InputSpec, params: &FeatureParams) -> Result<Fea
     let (output, fingerprint) = while_hashing(&files, || engine::run(input, params, &files))?;
     let as_of_us = output.as_of_us;
     let (batch, report) = features::build(output, params)?;
-    let as_of = chrono::DateTime::from_timestamp_micros(as_of_us)
-        .map(|t| t.date_naive())
-        .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
+    let as_of = date_of(as_of_us)?;
     Ok(FeatureTable {
         batch,
         as_of,
@@ -128,7 +126,7 @@ pub fn read_log(input: &InputSpec, params: &FeatureParams) -> Result<Transaction
     params.check()?;
     let files = source::discover(&input.transactions)?;
     let (compact, fingerprint) = while_hashing(&files, || engine::read_compact(input, params, &files))?;
-    tracing::debug!(groups = compact.groups, "transaction log read");
+    tracing::debug!(groups = compact.groups(), "transaction log read");
     Ok(TransactionLog {
         input: input.clone(),
         params: params.clone(),
@@ -142,7 +140,7 @@ impl std::fmt::Debug for TransactionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransactionLog")
             .field("transactions", &self.input.transactions)
-            .field("groups", &self.compact.groups)
+            .field("groups", &self.compact.groups())
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
@@ -166,9 +164,7 @@ impl TransactionLog {
             total = started.elapsed().as_secs_f64(),
             "snapshot from the log"
         );
-        let as_of = chrono::DateTime::from_timestamp_micros(as_of_us)
-            .map(|t| t.date_naive())
-            .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
+        let as_of = date_of(as_of_us)?;
         Ok(FeatureTable {
             batch,
             as_of,
@@ -223,19 +219,57 @@ pub fn input_files(pattern: &str) -> Result<Vec<PathBuf>> {
 /// Hashes the contents of the files, in order, with their lengths as separators: the same bytes give
 /// the same fingerprint wherever the files live.
 pub fn fingerprint(files: &[PathBuf]) -> Result<String> {
+    Ok(hash_files(files, false)?.0)
+}
+
+/// One input file's size and the BLAKE3 hash of its bytes (`blake3:<hex>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHash {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// `blake3:<hex>` of its bytes.
+    pub hash: String,
+}
+
+/// The [`fingerprint`] of `files` and, with `each`, every file's own hash, from one read of each
+/// file (a run's manifest lists the files and checks the fingerprint at the end).
+pub fn hash_files(files: &[PathBuf], each: bool) -> Result<(String, Vec<FileHash>)> {
     let mut hasher = blake3::Hasher::new();
+    let mut hashes = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     for path in files {
         let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
         let len = file.metadata().map_err(|e| Error::io("cannot read", path, e))?.len();
         hasher.update(&len.to_le_bytes());
+        let mut own = each.then(blake3::Hasher::new);
+        let mut bytes = 0u64;
         loop {
             let n = file.read(&mut buf).map_err(|e| Error::io("cannot read", path, e))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
+            if let Some(own) = &mut own {
+                own.update(&buf[..n]);
+            }
+            bytes += n as u64;
+        }
+        if let Some(own) = own {
+            hashes.push(FileHash {
+                path: path.clone(),
+                bytes,
+                hash: format!("blake3:{}", own.finalize().to_hex()),
+            });
         }
     }
-    Ok(format!("blake3:{}", hasher.finalize().to_hex()))
+    Ok((format!("blake3:{}", hasher.finalize().to_hex()), hashes))
+}
+
+/// A snapshot instant as its date.
+pub(crate) fn date_of(micros: i64) -> Result<NaiveDate> {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| Error::invalid("as_of", "out of range"))
 }

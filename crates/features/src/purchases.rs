@@ -104,9 +104,7 @@ pub(crate) fn history(
     fingerprint: String,
     period_days: u32,
 ) -> Result<PurchaseHistory> {
-    let as_of = chrono::DateTime::from_timestamp_micros(output.as_of_us)
-        .map(|t| t.date_naive())
-        .ok_or_else(|| Error::invalid("as_of", "out of range"))?;
+    let as_of = crate::date_of(output.as_of_us)?;
 
     let mut report = PurchaseReport {
         rows_read: output.rows_read,

@@ -214,6 +214,26 @@ impl Timelines {
         Ok(Timelines { ids, starts, entries })
     }
 
+    /// Compact groups held.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Every customer id, once each.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.ids.iter().map(Option::as_deref)
+    }
+
+    /// Input rows whose timestamp or amount is invalid.
+    pub(crate) fn invalid_rows(&self) -> u64 {
+        self.entries.iter().filter(|e| !e.ok()).map(|e| e.n).sum()
+    }
+
+    /// The last valid instant.
+    pub(crate) fn last_valid_us(&self) -> Option<i64> {
+        self.entries.iter().filter(|e| e.ok()).map(|e| e.ts_us).max()
+    }
+
     fn customer(&self, c: usize) -> &[Entry] {
         &self.entries[self.starts[c]..self.starts[c + 1]]
     }

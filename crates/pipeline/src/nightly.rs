@@ -463,43 +463,25 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
 pub struct InputHashes {
     /// Each file with its size and hash, for the manifest.
     pub files: Vec<FileEntry>,
-    /// The input fingerprint as `churn_features::fingerprint` computes it (the one the features
-    /// carry), so a caller can check that the content did not change while it was read.
+    /// The input fingerprint (the one the features carry), so a caller can check that the content
+    /// did not change while it was read.
     pub fingerprint: String,
 }
 
 /// Hashes every input file: each on its own for the manifest, and all together into the input
-/// fingerprint (`len` then bytes, file after file, as `churn_features::fingerprint` does), from
-/// one read of each file.
+/// fingerprint, from one read of each file.
 pub fn hash_inputs(transactions: &str) -> Result<InputHashes> {
-    use std::io::Read as _;
-    let mut fingerprint = blake3::Hasher::new();
-    let mut files = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for path in input_files(transactions)? {
-        let mut file = std::fs::File::open(&path).map_err(|e| io_error("read", &path, e))?;
-        let len = file.metadata().map_err(|e| io_error("read", &path, e))?.len();
-        fingerprint.update(&len.to_le_bytes());
-        let mut hasher = blake3::Hasher::new();
-        let mut bytes = 0u64;
-        loop {
-            let n = file.read(&mut buf).map_err(|e| io_error("read", &path, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            fingerprint.update(&buf[..n]);
-            bytes += n as u64;
-        }
-        files.push(FileEntry {
-            path: path.display().to_string(),
-            bytes,
-            hash: format!("blake3:{}", hasher.finalize().to_hex()),
-        });
-    }
+    let (fingerprint, files) = churn_features::hash_files(&input_files(transactions)?, true)?;
     Ok(InputHashes {
-        files,
-        fingerprint: format!("blake3:{}", fingerprint.finalize().to_hex()),
+        files: files
+            .into_iter()
+            .map(|f| FileEntry {
+                path: f.path.display().to_string(),
+                bytes: f.bytes,
+                hash: f.hash,
+            })
+            .collect(),
+        fingerprint,
     })
 }
 

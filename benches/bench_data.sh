@@ -1,0 +1,30 @@
+# Sourced by the benchmark scripts: builds the release binary and makes (once) the generated input.
+#
+#   . benches/bench_data.sh CUSTOMERS MEAN_DAYS_BETWEEN_ORDERS
+#
+# Sets `churn` (the release binary) and `dir` (bench-data/c<CUSTOMERS>-d<DAYS>, git-ignored) holding
+# transactions.parquet and churn.toml (as-of 2024-01-01, the generator's columns).
+bench_customers="$1"
+bench_days="$2"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
+cargo build --release --quiet --bin churn
+churn="$CARGO_TARGET_DIR/release/churn"
+dir="bench-data/c${bench_customers}-d${bench_days}"
+if [ ! -f "$dir/transactions.parquet" ]; then
+  echo "generating $bench_customers customers (one order per $bench_days days) into $dir"
+  /usr/bin/time -f "generate: %e s wall, %M KiB peak RSS" \
+    "$churn" generate --customers "$bench_customers" --mean-days-between-orders "$bench_days" --seed 1 \
+    --out "$dir" --quiet
+fi
+cat > "$dir/churn.toml" <<'TOML'
+as_of = "2024-01-01"
+[input]
+transactions = "transactions.parquet"
+[input.columns]
+customer_id = "customer_id"
+timestamp = "ts"
+amount = "amount"
+order_id = "order_id"
+quantity = "quantity"
+category = "category"
+TOML
