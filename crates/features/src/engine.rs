@@ -156,10 +156,13 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
         .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
         .build_arc()
         .map_err(|e| Error::Engine(e.to_string()))?;
-    Ok(Session {
-        runtime,
-        ctx: SessionContext::new_with_config_rt(config, env),
-    })
+    let ctx = SessionContext::new_with_config_rt(config, env);
+    let (row_hash, distinct) = crate::lines::functions();
+    ctx.register_udf(row_hash);
+    for function in distinct {
+        ctx.register_udaf(function);
+    }
+    Ok(Session { runtime, ctx })
 }
 
 /// The input registered as table `raw`, with what is needed to interpret failures.
@@ -918,23 +921,57 @@ impl Prepared {
 /// snapshot's v1 aggregates are sums, minima and maxima over these groups with the snapshot's filters
 /// (see [`Timelines`]), so they equal the aggregates over the raw rows exactly: the filters only look
 /// at the instant and the kind, which are group keys, and the money is integer cents.
+///
+/// Exact duplicates share every column, so they share a group: they are the rows of a group whose
+/// hash of the other columns repeats (see [`crate::lines`]), counted without grouping whole rows.
 fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
-    let checked = checked_lines_sql(params, n_extra_keys);
+    let ok = ok_sql(params);
+    let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
+    // The columns that are not group keys; the keys are equal within a group by definition.
+    let line = format!("churn_row_hash(amount, quantity, category{extra_keys})");
+    let cents = "CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END";
+    // Within a group every valid amount has one sign (purchase and return are keys), so the group's
+    // absolute cents are the absolute value of its net cents.
+    let (hashed, m, dup, net, abs) = if params.drop_duplicates {
+        (
+            format!(", {line} AS line"),
+            "churn_distinct_lines(line)",
+            "count(*) - churn_distinct_lines(line)",
+            "churn_distinct_sum(line, cents)",
+            "abs(CAST(churn_distinct_sum(line, cents) AS DOUBLE))",
+        )
+    } else if params.count_duplicates {
+        (
+            format!(", {line} AS line"),
+            "count(*)",
+            "count(*) - churn_distinct_lines(line)",
+            "sum(cents)",
+            "sum(abs(CAST(cents AS DOUBLE)))",
+        )
+    } else {
+        (
+            String::new(),
+            "count(*)",
+            "0",
+            "sum(cents)",
+            "sum(abs(CAST(cents AS DOUBLE)))",
+        )
+    };
     format!(
         r#"
-WITH {checked}, valued AS (
-    SELECT customer_id, order_id, ts_us, n, m, ok,
-           CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END AS cents,
-           ok AND amount > 0 AS purchase,
-           ok AND amount < 0 AS ret
+WITH checked AS (
+    SELECT customer_id, order_id, ts_us, amount, {ok} AS ok{hashed}
+    FROM tx
+), valued AS (
+    SELECT *, {cents} AS cents, ok AND amount > 0 AS purchase, ok AND amount < 0 AS ret
     FROM checked
 )
 SELECT customer_id, order_id, ts_us, ok, purchase, ret,
-    sum(n) AS n,
-    sum(m) AS m,
-    sum(n - 1) AS dup,
-    sum(m * cents) AS cents,
-    sum(m * abs(CAST(cents AS DOUBLE))) AS abs_cents
+    count(*) AS n,
+    {m} AS m,
+    {dup} AS dup,
+    {net} AS cents,
+    {abs} AS abs_cents
 FROM valued
 GROUP BY customer_id, order_id, ts_us, ok, purchase, ret
 "#
@@ -955,7 +992,9 @@ pub(crate) struct CompactLog {
 pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<CompactLog> {
     let prepared = prepare(input, params, input_files)?;
     let sql = compact_sql(params, prepared.extra_keys.len());
+    let started = std::time::Instant::now();
     let batches = prepared.collect(&sql)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "compact query");
     let started = std::time::Instant::now();
     let timelines = Timelines::build(&batches)?;
     drop(batches);

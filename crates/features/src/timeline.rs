@@ -278,10 +278,10 @@ impl Timelines {
                 }
                 agg.rows_duplicate += e.dup;
                 agg.rows_before += e.m;
-                agg.net_cents += e.cents;
+                agg.net_cents = agg.net_cents.wrapping_add(e.cents);
                 agg.abs_cents += e.abs_cents;
                 if e.purchase() {
-                    agg.purchase_cents += e.cents;
+                    agg.purchase_cents = agg.purchase_cents.wrapping_add(e.cents);
                     agg.first_purchase_us = Some(agg.first_purchase_us.map_or(e.ts_us, |t| t.min(e.ts_us)));
                     agg.last_purchase_us = Some(agg.last_purchase_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
                     lines += e.m;
@@ -290,16 +290,16 @@ impl Timelines {
                     }
                 }
                 if e.is_return() {
-                    agg.return_cents += e.cents;
+                    agg.return_cents = agg.return_cents.wrapping_add(e.cents);
                 }
                 if e.ts_us >= s30 {
-                    agg.spend_30d_cents += e.cents;
+                    agg.spend_30d_cents = agg.spend_30d_cents.wrapping_add(e.cents);
                 }
                 if e.ts_us >= s90 {
-                    agg.spend_90d_cents += e.cents;
+                    agg.spend_90d_cents = agg.spend_90d_cents.wrapping_add(e.cents);
                 }
                 if e.ts_us >= s365 {
-                    agg.spend_365d_cents += e.cents;
+                    agg.spend_365d_cents = agg.spend_365d_cents.wrapping_add(e.cents);
                 }
             }
             close(&mut agg, order, lines, lines_90d);
@@ -353,9 +353,9 @@ impl Timelines {
             let mut i = 0;
             while i < periods.len() {
                 let (period, first_day, _) = periods[i];
-                let mut cents = 0;
+                let mut cents: i64 = 0;
                 while i < periods.len() && periods[i].0 == period {
-                    cents += periods[i].2;
+                    cents = cents.wrapping_add(periods[i].2);
                     i += 1;
                 }
                 if agg.transactions == 0 {
@@ -364,7 +364,7 @@ impl Timelines {
                 }
                 agg.transactions += 1;
                 agg.last_day = Some(first_day);
-                agg.total_cents += cents;
+                agg.total_cents = agg.total_cents.wrapping_add(cents);
             }
             out.push(agg);
         }

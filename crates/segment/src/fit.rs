@@ -121,13 +121,39 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
         let mut rows = rand08::seq::index::sample(&mut rng, sample.nrows(), m).into_vec();
         rows.sort_unstable();
         let scored = sample.select(Axis(0), &rows);
-        let mut candidates = Vec::new();
-        for k in k_min_usable..=k_max_usable {
+        // The candidates are independent (each fit seeds its own generator), so they are fitted on
+        // every core at once, largest k first (the slowest), and kept in the order of k.
+        let ks: Vec<usize> = (k_min_usable..=k_max_usable).rev().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(ks.len());
+        let fit_candidate = |k: usize| -> Result<Candidate> {
             let centroids = kmeans(sample.view(), k, params)?;
             let inertia = nearest(sample.view(), &centroids).inertia();
             let labels = nearest(scored.view(), &centroids).segment;
-            candidates.push((k, centroids, inertia, labels));
-        }
+            Ok((k, centroids, inertia, labels))
+        };
+        let mut candidates: Vec<Candidate> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut fitted = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&k) = ks.get(i) else { break };
+                            fitted.push(fit_candidate(k));
+                        }
+                        fitted
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        candidates.sort_by_key(|c| c.0);
         let started = std::time::Instant::now();
         let labelings: Vec<(&[usize], usize)> = candidates.iter().map(|(k, _, _, l)| (l.as_slice(), *k)).collect();
         let scores = silhouettes(scored.view(), &labelings);
@@ -230,6 +256,10 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
         warnings,
     })
 }
+
+/// A fitted candidate of the automatic choice of k: k, centroids, inertia on the fit sample and
+/// the labels of the silhouette sample.
+type Candidate = (usize, Vec<Vec<f64>>, f64, Vec<usize>);
 
 /// k-means with k-means++ starts on `x`; the centroids of the best of `n_runs` runs.
 fn kmeans(x: ArrayView2<'_, f64>, k: usize, params: &ValidSegmentParams) -> Result<Vec<Vec<f64>>> {
