@@ -1,6 +1,7 @@
 //! [`FeatureFrame`]: customers by features, validated once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ndarray::Array2;
 
@@ -14,9 +15,11 @@ use crate::transform::FeatureSpec;
 /// (a missing value is `None`, never NaN).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FeatureFrame {
-    ids: Vec<String>,
-    numeric: Vec<(String, Vec<Option<f64>>)>,
-    text: Vec<(String, Vec<Option<String>>)>,
+    // Shared, so that a frame with one more column (a baseline's input, say) or a kept copy costs
+    // no copy of a million ids and values: columns are never changed in place.
+    ids: Arc<Vec<String>>,
+    numeric: Vec<(String, Arc<Vec<Option<f64>>>)>,
+    text: Vec<(String, Arc<Vec<Option<String>>>)>,
 }
 
 impl FeatureFrame {
@@ -33,7 +36,7 @@ impl FeatureFrame {
             }
         }
         Ok(FeatureFrame {
-            ids,
+            ids: Arc::new(ids),
             ..FeatureFrame::default()
         })
     }
@@ -67,30 +70,30 @@ impl FeatureFrame {
                 value,
             });
         }
-        self.numeric.push((name.to_string(), values));
+        self.numeric.push((name.to_string(), Arc::new(values)));
         Ok(self)
     }
 
     /// Adds a text column.
     pub fn with_text(mut self, name: &str, values: Vec<Option<String>>) -> Result<Self> {
         self.check_new_column(name, values.len())?;
-        self.text.push((name.to_string(), values));
+        self.text.push((name.to_string(), Arc::new(values)));
         Ok(self)
     }
 
     /// The frame restricted to `rows` (in the order given; each row at most once).
     pub fn select_rows(&self, rows: &[usize]) -> FeatureFrame {
         FeatureFrame {
-            ids: rows.iter().map(|&r| self.ids[r].clone()).collect(),
+            ids: Arc::new(rows.iter().map(|&r| self.ids[r].clone()).collect()),
             numeric: self
                 .numeric
                 .iter()
-                .map(|(n, v)| (n.clone(), rows.iter().map(|&r| v[r]).collect()))
+                .map(|(n, v)| (n.clone(), Arc::new(rows.iter().map(|&r| v[r]).collect())))
                 .collect(),
             text: self
                 .text
                 .iter()
-                .map(|(n, v)| (n.clone(), rows.iter().map(|&r| v[r].clone()).collect()))
+                .map(|(n, v)| (n.clone(), Arc::new(rows.iter().map(|&r| v[r].clone()).collect())))
                 .collect(),
         }
     }

@@ -118,7 +118,7 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
     report.customers = population.len() as u64;
 
     let n = population.len();
-    let mut ids = Vec::with_capacity(n);
+    let ids = StringArray::from_iter_values(population.iter().map(|c| c.customer_id.as_deref().unwrap_or_default()));
     let mut recency = Vec::with_capacity(n);
     let mut frequency = Vec::with_capacity(n);
     let mut monetary = Vec::with_capacity(n);
@@ -135,7 +135,6 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
             c.first_purchase_us.unwrap_or(as_of),
             c.last_purchase_us.unwrap_or(as_of),
         );
-        ids.push(c.customer_id.clone().unwrap_or_default());
         recency.push(days(as_of - last));
         tenure.push(days(as_of - first));
         frequency.push(c.frequency);
@@ -159,7 +158,7 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
         .collect();
 
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(ids.clone())),
+        Arc::new(ids.clone()),
         Arc::new(Float64Array::from(recency)),
         Arc::new(Int64Array::from(frequency)),
         Arc::new(Float64Array::from(monetary)),
@@ -179,7 +178,10 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
     let mut custom_names = Vec::new();
     for (name, values) in output.custom {
         let by_id: HashMap<String, Option<f64>> = values.into_iter().collect();
-        let column: Vec<Option<f64>> = ids.iter().map(|id| by_id.get(id).copied().flatten()).collect();
+        let column: Vec<Option<f64>> = ids
+            .iter()
+            .map(|id| id.and_then(|id| by_id.get(id).copied().flatten()))
+            .collect();
         columns.push(Arc::new(Float64Array::from(column)));
         custom_names.push(name);
     }

@@ -174,22 +174,24 @@ impl AggregateUDFImpl for DistinctLines {
     }
 }
 
-/// One row seen by [`Lines`]: its group, hash and value.
+/// One row seen by [`Lines`]: its group, its hash and, for a sum, where its value is. 24 bytes:
+/// the accumulator holds one per row of the log, and its size is what the memory pool sees.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
-    hash: u128,
-    value: i64,
+    hash: [u64; 2],
     group: u32,
-    valid: bool,
+    /// Index into [`Lines::values`] (sums only).
+    slot: u32,
 }
 
 /// The groups accumulator of [`DistinctLines`]: rows are appended as they come (no hashing per
-/// row), and arranged by group only when the groups are emitted, by a counting sort and a sort of
-/// each group's few hashes.
+/// row), and sorted by group and hash, in place, only when the groups are emitted.
 #[derive(Debug)]
 struct Lines {
     sum: bool,
     seen: Vec<Seen>,
+    /// The values of a sum, by [`Seen::slot`].
+    values: Vec<Option<i64>>,
     groups: usize,
 }
 
@@ -198,74 +200,75 @@ impl Lines {
         Self {
             sum,
             seen: Vec::new(),
+            values: Vec::new(),
             groups: 0,
         }
     }
 
     fn push(&mut self, group: usize, hash: &[u8], value: Option<i64>) -> Result<()> {
-        let Ok(group) = u32::try_from(group) else {
-            return exec_err!("churn_distinct_lines holds at most 2^32 groups per partition");
+        let (Ok(group), Ok(slot)) = (u32::try_from(group), u32::try_from(self.values.len())) else {
+            return exec_err!("churn_distinct_lines holds at most 2^32 groups and rows per partition");
         };
-        let hash = u128::from_le_bytes(hash.try_into().expect("fixed size of 16 bytes"));
+        let word = |i: usize| u64::from_le_bytes(hash[i..i + 8].try_into().expect("8 bytes of a 16-byte hash"));
         self.seen.push(Seen {
-            hash,
-            value: value.unwrap_or(0),
+            hash: [word(0), word(8)],
             group,
-            valid: value.is_some(),
+            slot,
         });
+        if self.sum {
+            self.values.push(value);
+        }
         Ok(())
     }
 
-    /// Takes the rows of the first `n` groups (all with `EmitTo::All`), arranged by group and then
-    /// hash, with each group's bounds; the rest are renumbered from 0.
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<Seen>, Vec<usize>) {
+    /// Takes the rows of the first `n` groups (all with `EmitTo::All`), sorted by group and then
+    /// hash, with each group's bounds and the values; the rest are renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Seen>, Vec<usize>, Vec<Option<i64>>) {
         let n = match emit_to {
             EmitTo::All => self.groups,
             EmitTo::First(n) => n.min(self.groups),
         };
-        let (mut taken, kept): (Vec<Seen>, Vec<Seen>) = if n == self.groups {
-            (std::mem::take(&mut self.seen), Vec::new())
-        } else {
+        let mut taken = if n == self.groups {
             std::mem::take(&mut self.seen)
+        } else {
+            let (taken, kept): (Vec<Seen>, Vec<Seen>) = std::mem::take(&mut self.seen)
                 .into_iter()
-                .partition(|s| (s.group as usize) < n)
+                .partition(|s| (s.group as usize) < n);
+            self.seen = kept;
+            taken
         };
-        self.seen = kept;
-        for s in &mut self.seen {
-            s.group -= n as u32;
-        }
+        let values = if self.seen.is_empty() {
+            std::mem::take(&mut self.values)
+        } else {
+            // The kept rows' values move to a fresh vector, so emitted values are not held on to.
+            let all = std::mem::take(&mut self.values);
+            for s in &mut self.seen {
+                s.group -= n as u32;
+                if self.sum {
+                    let slot = self.values.len() as u32;
+                    self.values.push(all[s.slot as usize]);
+                    s.slot = slot;
+                }
+            }
+            all
+        };
         self.groups -= n;
-        // Counting sort by group (linear), then each group's rows by hash.
-        let mut bounds = vec![0usize; n + 1];
-        for s in &taken {
-            bounds[s.group as usize + 1] += 1;
+        // In place: a counting sort would hold a second copy of every row.
+        taken.sort_unstable_by_key(|s| (s.group, s.hash));
+        let mut bounds = Vec::with_capacity(n + 1);
+        bounds.push(0);
+        let mut row = 0;
+        for g in 0..n as u32 {
+            while row < taken.len() && taken[row].group == g {
+                row += 1;
+            }
+            bounds.push(row);
         }
-        for g in 0..n {
-            bounds[g + 1] += bounds[g];
-        }
-        let mut next = bounds.clone();
-        let mut arranged = vec![
-            Seen {
-                hash: 0,
-                value: 0,
-                group: 0,
-                valid: false
-            };
-            taken.len()
-        ];
-        for s in taken.drain(..) {
-            let slot = &mut next[s.group as usize];
-            arranged[*slot] = s;
-            *slot += 1;
-        }
-        for g in 0..n {
-            arranged[bounds[g]..bounds[g + 1]].sort_unstable_by_key(|s| s.hash);
-        }
-        (arranged, bounds)
+        (taken, bounds, values)
     }
 }
 
-/// Calls `each(group, distinct rows of the group)` for every group of arranged rows.
+/// Calls `each(group, distinct rows of the group)` for every group of sorted rows.
 fn distinct_by_group(
     arranged: &[Seen],
     bounds: &[usize],
@@ -309,7 +312,7 @@ impl GroupsAccumulator for Lines {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (arranged, bounds) = self.take(emit_to);
+        let (arranged, bounds, values) = self.take(emit_to);
         let groups = bounds.len() - 1;
         if !self.sum {
             let mut counts = vec![0i64; groups];
@@ -319,10 +322,10 @@ impl GroupsAccumulator for Lines {
         let mut sums = vec![0i64; groups];
         let mut valid = vec![false; groups];
         distinct_by_group(&arranged, &bounds, |g, rows| {
-            for s in rows.filter(|s| s.valid) {
+            for value in rows.filter_map(|s| values[s.slot as usize]) {
                 // Saturating, so that a sum past the range of cents stays beyond the engine's
                 // overflow check (a wrapped sum could look small).
-                sums[g] = sums[g].saturating_add(s.value);
+                sums[g] = sums[g].saturating_add(value);
                 valid[g] = true;
             }
         });
@@ -333,19 +336,23 @@ impl GroupsAccumulator for Lines {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (arranged, bounds) = self.take(emit_to);
+        let (arranged, bounds, sum_values) = self.take(emit_to);
+        let sum = self.sum;
         let mut offsets = Vec::with_capacity(bounds.len());
         offsets.push(0i32);
         let mut hashes: Vec<u8> = Vec::new();
         let mut values: Vec<Option<i64>> = Vec::new();
         distinct_by_group(&arranged, &bounds, |_, rows| {
             for s in rows {
-                hashes.extend_from_slice(&s.hash.to_le_bytes());
-                values.push(s.valid.then_some(s.value));
+                hashes.extend_from_slice(&s.hash[0].to_le_bytes());
+                hashes.extend_from_slice(&s.hash[1].to_le_bytes());
+                if sum {
+                    values.push(sum_values[s.slot as usize]);
+                }
             }
-            offsets.push(i32::try_from(values.len()).unwrap_or(i32::MAX));
+            offsets.push(i32::try_from(hashes.len() / HASH_BYTES as usize).unwrap_or(i32::MAX));
         });
-        if values.len() > i32::MAX as usize {
+        if hashes.len() / HASH_BYTES as usize > i32::MAX as usize {
             return exec_err!("churn_distinct_lines: more than 2^31 distinct rows in one state batch");
         }
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
@@ -424,7 +431,7 @@ impl GroupsAccumulator for Lines {
     }
 
     fn size(&self) -> usize {
-        self.seen.capacity() * size_of::<Seen>() + size_of::<Self>()
+        self.seen.capacity() * size_of::<Seen>() + self.values.capacity() * size_of::<Option<i64>>() + size_of::<Self>()
     }
 }
 
