@@ -1,6 +1,6 @@
 """The v1 feature contract as one DuckDB query: the bar `churn features` is measured against.
 
-    python benches/duckdb_features.py bench-data/c1000000-d100/transactions.parquet 2024-01-01 OUT.parquet
+    python benches/duckdb_features.py bench-data/c1000000-d100/transactions.parquet 2024-01-01 OUT.parquet [--hashed]
 
 What `churn features` computes for one snapshot, written the way a DuckDB user would: exact duplicate
 rows counted by grouping whole rows, lines into orders (a line without an order id is its own
@@ -77,11 +77,38 @@ ORDER BY customer_id
 """
 
 
+# The same with duplicates counted the way churn counts them: rows minus distinct row hashes inside
+# each order (DuckDB's 64-bit `hash`), instead of grouping whole rows first.
+HASHED = SQL.replace(
+    """WITH lines AS (
+    SELECT customer_id, order_id, ts, amount, count(*) AS n
+    FROM read_parquet('{path}')
+    WHERE customer_id IS NOT NULL
+    GROUP BY customer_id, order_id, ts, amount, quantity, category
+), valued AS (
+    SELECT *, ts < TIMESTAMP '{s}' AS before, CAST(round(amount * 100) AS BIGINT) AS cents
+    FROM lines
+), orders AS (
+    SELECT customer_id, order_id,
+        sum(n - 1) FILTER (WHERE before) AS duplicates,""",
+    """WITH valued AS (
+    SELECT customer_id, order_id, ts, amount, 1 AS n, hash(ts, amount, quantity, category) AS line,
+        ts < TIMESTAMP '{s}' AS before, CAST(round(amount * 100) AS BIGINT) AS cents
+    FROM read_parquet('{path}')
+    WHERE customer_id IS NOT NULL
+), orders AS (
+    SELECT customer_id, order_id,
+        count(*) FILTER (WHERE before) - count(DISTINCT line) FILTER (WHERE before) AS duplicates,""",
+)
+assert HASHED != SQL
+
+
 def main():
     path, as_of, out = sys.argv[1:4]
+    query = HASHED if "--hashed" in sys.argv[4:] else SQL
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(SQL.format(path=path, s=as_of, out=out))
+    con.execute(query.format(path=path, s=as_of, out=out))
     rows, duplicates = con.execute(f"SELECT count(*), sum(duplicates) FROM read_parquet('{out}')").fetchone()
     print(f"duckdb v1 features: {rows} customers, {duplicates} duplicate rows, "
           f"{time.perf_counter() - started:.2f} s")
