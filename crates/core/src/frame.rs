@@ -25,6 +25,14 @@ pub struct FeatureFrame {
 impl FeatureFrame {
     /// A frame with these customer ids and no columns yet; an id that repeats is an error.
     pub fn try_new(ids: Vec<String>) -> Result<Self> {
+        // Feature tables come sorted by id: strictly increasing ids are distinct, checked in one
+        // pass without a million-entry map.
+        if ids.windows(2).all(|w| w[0] < w[1]) {
+            return Ok(FeatureFrame {
+                ids: Arc::new(ids),
+                ..FeatureFrame::default()
+            });
+        }
         let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
         for (row, id) in ids.iter().enumerate() {
             if let Some(first_row) = seen.insert(id, row) {
@@ -221,6 +229,21 @@ mod tests {
                 row: 2
             }
         );
+    }
+
+    #[test]
+    fn sorted_ids_with_a_repeat_are_rejected_too() {
+        // Sorted input takes the one-pass check; a repeat in it still finds both rows.
+        let err = FeatureFrame::try_new(vec!["a".into(), "b".into(), "b".into()]).expect_err("duplicate");
+        assert_eq!(
+            err,
+            Error::DuplicateId {
+                id: "b".into(),
+                first_row: 1,
+                row: 2
+            }
+        );
+        assert_eq!(FeatureFrame::try_new(ids(3)).map(|f| f.len()), Ok(3));
     }
 
     #[test]
