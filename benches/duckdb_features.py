@@ -15,9 +15,10 @@ import time
 
 import duckdb
 
-SQL = """
-COPY (
-WITH lines AS (
+# How duplicates are counted: by grouping whole rows into lines first (the default), or, with
+# --hashed, as rows minus distinct row hashes inside each order (DuckDB's 64-bit `hash`), the way
+# churn counts them.
+WHOLE_ROWS = """WITH lines AS (
     SELECT customer_id, order_id, ts, amount, count(*) AS n
     FROM read_parquet('{path}')
     WHERE customer_id IS NOT NULL
@@ -27,7 +28,19 @@ WITH lines AS (
     FROM lines
 ), orders AS (
     SELECT customer_id, order_id,
-        sum(n - 1) FILTER (WHERE before) AS duplicates,
+        sum(n - 1) FILTER (WHERE before) AS duplicates,"""
+HASHED_ROWS = """WITH valued AS (
+    SELECT customer_id, order_id, ts, amount, 1 AS n, hash(ts, amount, quantity, category) AS line,
+        ts < TIMESTAMP '{s}' AS before, CAST(round(amount * 100) AS BIGINT) AS cents
+    FROM read_parquet('{path}')
+    WHERE customer_id IS NOT NULL
+), orders AS (
+    SELECT customer_id, order_id,
+        count(*) FILTER (WHERE before) - count(DISTINCT line) FILTER (WHERE before) AS duplicates,"""
+
+SQL = """
+COPY (
+{duplicates}
         sum(n * cents) FILTER (WHERE before) AS net,
         sum(n * cents) FILTER (WHERE before AND amount > 0) AS purchases,
         sum(n * cents) FILTER (WHERE before AND amount < 0) AS returns,
@@ -77,38 +90,12 @@ ORDER BY customer_id
 """
 
 
-# The same with duplicates counted the way churn counts them: rows minus distinct row hashes inside
-# each order (DuckDB's 64-bit `hash`), instead of grouping whole rows first.
-HASHED = SQL.replace(
-    """WITH lines AS (
-    SELECT customer_id, order_id, ts, amount, count(*) AS n
-    FROM read_parquet('{path}')
-    WHERE customer_id IS NOT NULL
-    GROUP BY customer_id, order_id, ts, amount, quantity, category
-), valued AS (
-    SELECT *, ts < TIMESTAMP '{s}' AS before, CAST(round(amount * 100) AS BIGINT) AS cents
-    FROM lines
-), orders AS (
-    SELECT customer_id, order_id,
-        sum(n - 1) FILTER (WHERE before) AS duplicates,""",
-    """WITH valued AS (
-    SELECT customer_id, order_id, ts, amount, 1 AS n, hash(ts, amount, quantity, category) AS line,
-        ts < TIMESTAMP '{s}' AS before, CAST(round(amount * 100) AS BIGINT) AS cents
-    FROM read_parquet('{path}')
-    WHERE customer_id IS NOT NULL
-), orders AS (
-    SELECT customer_id, order_id,
-        count(*) FILTER (WHERE before) - count(DISTINCT line) FILTER (WHERE before) AS duplicates,""",
-)
-assert HASHED != SQL
-
-
 def main():
     path, as_of, out = sys.argv[1:4]
-    query = HASHED if "--hashed" in sys.argv[4:] else SQL
+    duplicates = HASHED_ROWS if "--hashed" in sys.argv[4:] else WHOLE_ROWS
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(query.format(path=path, s=as_of, out=out))
+    con.execute(SQL.format(duplicates=duplicates.format(path=path, s=as_of), s=as_of, out=out))
     rows, duplicates = con.execute(f"SELECT count(*), sum(duplicates) FROM read_parquet('{out}')").fetchone()
     print(f"duckdb v1 features: {rows} customers, {duplicates} duplicate rows, "
           f"{time.perf_counter() - started:.2f} s")

@@ -268,6 +268,21 @@ impl Lines {
     }
 }
 
+/// The partial state: each group's hashes (and values, for a sum) as lists with `offsets`.
+fn state_lists(offsets: Vec<i32>, hashes: ArrayRef, values: Option<ArrayRef>) -> Result<Vec<ArrayRef>> {
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let mut state: Vec<ArrayRef> = vec![Arc::new(ListArray::try_new(
+        hash_list_field(),
+        offsets.clone(),
+        hashes,
+        None,
+    )?)];
+    if let Some(values) = values {
+        state.push(Arc::new(ListArray::try_new(value_list_field(), offsets, values, None)?));
+    }
+    Ok(state)
+}
+
 /// Calls `each(group, distinct rows of the group)` for every group of sorted rows.
 fn distinct_by_group(
     arranged: &[Seen],
@@ -355,23 +370,9 @@ impl GroupsAccumulator for Lines {
         if hashes.len() / HASH_BYTES as usize > i32::MAX as usize {
             return exec_err!("churn_distinct_lines: more than 2^31 distinct rows in one state batch");
         }
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
         let hashes = Arc::new(FixedSizeBinaryArray::try_new(HASH_BYTES, Buffer::from(hashes), None)?);
-        let mut state: Vec<ArrayRef> = vec![Arc::new(ListArray::try_new(
-            hash_list_field(),
-            offsets.clone(),
-            hashes,
-            None,
-        )?)];
-        if self.sum {
-            state.push(Arc::new(ListArray::try_new(
-                value_list_field(),
-                offsets,
-                Arc::new(Int64Array::from(values)),
-                None,
-            )?));
-        }
-        Ok(state)
+        let values: Option<ArrayRef> = self.sum.then(|| Arc::new(Int64Array::from(values)) as ArrayRef);
+        state_lists(offsets, hashes, values)
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -411,23 +412,12 @@ impl GroupsAccumulator for Lines {
             }
             offsets.push(kept.len() as i32);
         }
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
         let take = arrow::array::UInt32Array::from(kept);
-        let mut state: Vec<ArrayRef> = vec![Arc::new(ListArray::try_new(
-            hash_list_field(),
-            offsets.clone(),
-            arrow::compute::take(hashes, &take, None)?,
-            None,
-        )?)];
-        if self.sum {
-            state.push(Arc::new(ListArray::try_new(
-                value_list_field(),
-                offsets,
-                arrow::compute::take(&values[1], &take, None)?,
-                None,
-            )?));
-        }
-        Ok(state)
+        let sums = self
+            .sum
+            .then(|| arrow::compute::take(&values[1], &take, None))
+            .transpose()?;
+        state_lists(offsets, arrow::compute::take(hashes, &take, None)?, sums)
     }
 
     fn size(&self) -> usize {
