@@ -1,9 +1,16 @@
 //! The DataFusion side: registering the input, mapping columns, and the per-customer aggregation.
 //!
-//! # The plan
-//! One statement, three hash aggregations, no `count(DISTINCT ...)` and no window:
-//! 1. **lines**: group identical rows (all mapped columns) and count them. This is how exact duplicates
-//!    are counted (or dropped) without a separate pass.
+//! # The plans
+//! **The read** ([`compact_sql`], what every command runs): one hash aggregation of the rows by
+//! customer, order, instant and kind (valid or not, purchase, return), with each group's row count,
+//! duplicate count and integer cents. Exact duplicates share every column and so a group: they are
+//! counted as the group's rows minus its distinct row hashes ([`crate::lines`]), without grouping
+//! whole rows. Each snapshot is then a linear pass over these groups ([`Timelines`]).
+//!
+//! **The reference** ([`run`], only for the tests' comparison): one statement, three hash
+//! aggregations, no `count(DISTINCT ...)` and no window:
+//! 1. **lines**: group identical rows (all mapped columns) and count them: exact duplicates counted
+//!    (or dropped) the plain way.
 //! 2. **orders**: group lines by (customer, order) and sum integer cents under the window filters. An
 //!    order counts towards `frequency` if it has a purchase line, so distinct-order counts become sums.
 //!    Rows without an order id form one group per customer whose purchase lines each count as an order.
