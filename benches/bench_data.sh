@@ -6,9 +6,7 @@
 # transactions.parquet and churn.toml (as-of 2024-01-01, the generator's columns).
 bench_customers="$1"
 bench_days="$2"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet --bin churn
-churn="$CARGO_TARGET_DIR/release/churn"
+. benches/release.sh
 dir="bench-data/c${bench_customers}-d${bench_days}"
 if [ ! -f "$dir/transactions.parquet" ]; then
   echo "generating $bench_customers customers (one order per $bench_days days) into $dir"
@@ -16,15 +14,7 @@ if [ ! -f "$dir/transactions.parquet" ]; then
     "$churn" generate --customers "$bench_customers" --mean-days-between-orders "$bench_days" --seed 1 \
     --out "$dir" --quiet
 fi
-cat > "$dir/churn.toml" <<'TOML'
-as_of = "2024-01-01"
-[input]
-transactions = "transactions.parquet"
-[input.columns]
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"
-quantity = "quantity"
-category = "category"
-TOML
+{
+  printf 'as_of = "2024-01-01"\n[input]\ntransactions = "transactions.parquet"\n'
+  cat benches/generated_columns.toml
+} > "$dir/churn.toml"

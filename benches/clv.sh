@@ -13,9 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 customers="${1:-1000000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet
-churn="$CARGO_TARGET_DIR/release/churn"
+. benches/release.sh
 dir="bench-data/c${customers}-bgnbd"
 if [ ! -f "$dir/transactions.parquet" ]; then
   "$churn" generate --customers "$customers" --process bg-nbd --out "$dir" --quiet

@@ -8,9 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-data/clv-features}"
 shared="$(cd .. && pwd)/shared/data"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet --bin churn
-churn="$CARGO_TARGET_DIR/release/churn"
+. benches/release.sh
 mkdir -p "$out"
 
 write_configs() { # name, as-of, horizon, [input] body

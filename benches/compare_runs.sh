@@ -18,13 +18,7 @@ for who in old new; do
 as_of = "2024-01-01"
 [input]
 transactions = "$tx"
-[input.columns]
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"
-quantity = "quantity"
-category = "category"
+$(cat "$(dirname "$0")/generated_columns.toml")
 [[features.custom]]
 name = "distinct_categories"
 sql = "count(DISTINCT category)"

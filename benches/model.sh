@@ -12,12 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 customers="${1:-1000000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet --bin churn
-churn="$CARGO_TARGET_DIR/release/churn"
-dir="bench-data/c${customers}-d100"
+. benches/bench_data.sh "$customers" 100
 if [ ! -f "$dir/features.parquet" ]; then
-  benches/features.sh "$customers" 100
+  "$churn" features --config "$dir/churn.toml" --out "$dir/features.parquet" --quiet
 fi
 out="$dir/model-bench"
 mkdir -p "$out"

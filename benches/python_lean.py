@@ -63,6 +63,18 @@ def design(df):
     ]).astype(float)
 
 
+def write_scores(now, p, segments, out):
+    """scores.parquet for everyone and at_risk.csv (medium and high risk, by value at risk)."""
+    scores = now[["customer_id"]].copy()
+    scores["churn_probability"] = p
+    scores["risk_band"] = np.where(p >= 0.7, "high", np.where(p >= 0.4, "medium", "low"))
+    scores["value_at_risk"] = p * np.maximum(now["spend_365d"].to_numpy(), 0)
+    scores["segment"] = segments
+    scores.to_parquet(f"{out}/scores.parquet", index=False)
+    risky = scores[scores["risk_band"] != "low"].sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
+    risky.to_csv(f"{out}/at_risk.csv", index=False)
+
+
 def main():
     path, s, h, out = sys.argv[1], date.fromisoformat(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     t0 = time.perf_counter()
@@ -93,14 +105,7 @@ def main():
     p = model.predict_proba((design(now) - mu) / sd)[:, 1]
     t_score = time.perf_counter() - t3
     t4 = time.perf_counter()
-    scores = now[["customer_id"]].copy()
-    scores["churn_probability"] = p
-    scores["risk_band"] = np.where(p >= 0.7, "high", np.where(p >= 0.4, "medium", "low"))
-    scores["value_at_risk"] = p * np.maximum(now["spend_365d"].to_numpy(), 0)
-    scores["segment"] = segments
-    scores.to_parquet(f"{out}/scores.parquet", index=False)
-    risky = scores[scores["risk_band"] != "low"].sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
-    risky.to_csv(f"{out}/at_risk.csv", index=False)
+    write_scores(now, p, segments, out)
     t_write = time.perf_counter() - t4
     total = time.perf_counter() - t0
     print(

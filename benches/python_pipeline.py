@@ -21,6 +21,9 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+# The same scoring output and money transform as the lean script (benches/ is on the path when run).
+from python_lean import slog, write_scores
+
 FEATURES_SQL = """
 WITH tx AS (SELECT customer_id, order_id, ts, amount FROM read_parquet('{path}') WHERE ts < TIMESTAMP '{s}'),
 orders AS (
@@ -49,10 +52,6 @@ SELECT o.customer_id,
        coalesce(return_ratio, 0) AS return_ratio
 FROM o JOIN m USING (customer_id) ORDER BY o.customer_id
 """
-
-
-def slog(x):
-    return np.sign(x) * np.log1p(np.abs(x))
 
 
 def design(df, fill=None):
@@ -102,14 +101,7 @@ def main():
     t3 = time.perf_counter()
     xs, _ = design(now, fill)
     p = model.predict_proba((xs - mu) / sd)[:, 1]
-    scores = now[["customer_id"]].copy()
-    scores["churn_probability"] = p
-    scores["risk_band"] = np.where(p >= 0.7, "high", np.where(p >= 0.4, "medium", "low"))
-    scores["value_at_risk"] = p * np.maximum(now["spend_365d"].to_numpy(), 0)
-    scores["segment"] = segments
-    scores.to_parquet(f"{out}/scores.parquet", index=False)
-    risky = scores[scores["risk_band"] != "low"].sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
-    risky.to_csv(f"{out}/at_risk.csv", index=False)
+    write_scores(now, p, segments, out)
     t_score = time.perf_counter() - t3
     total = time.perf_counter() - t0
     print(

@@ -9,9 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config="$1"; as_of="$2"; h="$3"; out="${4:-bench-data/quality}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/churn-target}"
-cargo build --release --quiet --bin churn
-churn="$CARGO_TARGET_DIR/release/churn"
+. benches/release.sh
 mkdir -p "$out"
 c1=$(date -d "$as_of - $h days" +%F)
 c2=$(date -d "$as_of - $((2 * h)) days" +%F)
