@@ -40,7 +40,7 @@ use crate::error::{Error, Location, Problems, Result};
 use crate::params::{ColumnRole, FeatureParams, InputSpec};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
-use crate::timeline::Timelines;
+use crate::timeline::{TimelineBuilder, Timelines};
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -164,8 +164,10 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
         .build_arc()
         .map_err(|e| Error::Engine(e.to_string()))?;
     let ctx = SessionContext::new_with_config_rt(config, env);
-    let (row_hash, distinct) = crate::lines::functions();
-    ctx.register_udf(row_hash);
+    let (hashes, distinct) = crate::lines::functions();
+    for function in hashes {
+        ctx.register_udf(function);
+    }
     for function in distinct {
         ctx.register_udaf(function);
     }
@@ -715,7 +717,7 @@ pub(crate) fn run_purchases(
 
 /// The largest sum of |cents| whose integer sums are certainly exact: below 2^63 with a margin for
 /// the float sum's own rounding.
-const MAX_ABS_CENTS: f64 = 9.0e18;
+pub(crate) const MAX_ABS_CENTS: f64 = 9.0e18;
 
 /// Fails when a customer's money is too large for integer cents: the SQL sums would have wrapped
 /// around silently. Needs about 90,000 rows at the largest accepted amount (1e12) for one customer.
@@ -853,6 +855,26 @@ fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) 
 
 impl Prepared {
     /// Runs `sql` to completion, turning a reader's failure into its own (located) error.
+    /// Runs `sql`, handing each result batch to `each` as it comes; the first error of either side
+    /// stops the query.
+    fn for_each_batch(&self, sql: &str, mut each: impl FnMut(&RecordBatch) -> Result<()>) -> Result<()> {
+        let mut failed = None;
+        let result = self.session.block(async {
+            let mut stream = self.session.ctx.sql(sql).await?.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                if let Err(e) = each(&batch?) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            Ok(())
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => checked(&self.registered, result),
+        }
+    }
+
     fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let result = self
             .session
@@ -931,6 +953,11 @@ impl Prepared {
 ///
 /// Exact duplicates share every column, so they share a group: they are the rows of a group whose
 /// hash of the other columns repeats (see [`crate::lines`]), counted without grouping whole rows.
+///
+/// The order is grouped by `churn_key_hash(order_id)`, its 128-bit hash, not by its text: the
+/// groups only need to tell a customer's orders apart, and 16 fixed bytes per group cost the
+/// aggregation and the driver's memory less than ids of any length (the collision odds are those
+/// of [`crate::lines`]: two orders of one customer would have to collide).
 fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     let ok = ok_sql(params);
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
@@ -939,10 +966,11 @@ fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     let cents = "CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END";
     // Within a group every valid amount has one sign (purchase and return are keys), so the group's
     // absolute cents are the absolute value of its net cents.
-    let (hashed, m, dup, net, abs) = if params.drop_duplicates {
+    // In every mode the rows counted as used are `n - dup` when duplicates are dropped and `n`
+    // otherwise, so [`Timelines`] derives them rather than carrying a column per group.
+    let (hashed, dup, net, abs) = if params.drop_duplicates {
         (
             format!(", {line} AS line"),
-            "churn_distinct_lines(line)",
             "count(*) - churn_distinct_lines(line)",
             "churn_distinct_sum(line, cents)",
             "abs(CAST(churn_distinct_sum(line, cents) AS DOUBLE))",
@@ -950,37 +978,29 @@ fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
     } else if params.count_duplicates {
         (
             format!(", {line} AS line"),
-            "count(*)",
             "count(*) - churn_distinct_lines(line)",
             "sum(cents)",
             "sum(abs(CAST(cents AS DOUBLE)))",
         )
     } else {
-        (
-            String::new(),
-            "count(*)",
-            "0",
-            "sum(cents)",
-            "sum(abs(CAST(cents AS DOUBLE)))",
-        )
+        (String::new(), "0", "sum(cents)", "sum(abs(CAST(cents AS DOUBLE)))")
     };
     format!(
         r#"
 WITH checked AS (
-    SELECT customer_id, order_id, ts_us, amount, {ok} AS ok{hashed}
+    SELECT customer_id, churn_key_hash(order_id) AS order_key, ts_us, amount, {ok} AS ok{hashed}
     FROM tx
 ), valued AS (
     SELECT *, {cents} AS cents, ok AND amount > 0 AS purchase, ok AND amount < 0 AS ret
     FROM checked
 )
-SELECT customer_id, order_id, ts_us, ok, purchase, ret,
+SELECT customer_id, order_key, ts_us, ok, purchase, ret,
     count(*) AS n,
-    {m} AS m,
     {dup} AS dup,
     {net} AS cents,
     {abs} AS abs_cents
 FROM valued
-GROUP BY customer_id, order_id, ts_us, ok, purchase, ret
+GROUP BY customer_id, order_key, ts_us, ok, purchase, ret
 "#
     )
 }
@@ -1000,11 +1020,13 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     let prepared = prepare(input, params, input_files)?;
     let sql = compact_sql(params, prepared.extra_keys.len());
     let started = std::time::Instant::now();
-    let batches = prepared.collect(&sql)?;
+    // The groups are taken batch by batch as the engine emits them, so the driver never holds the
+    // engine's output and the timelines at once: at a hundred million rows that was gigabytes.
+    let mut builder = TimelineBuilder::new(params.drop_duplicates);
+    prepared.for_each_batch(&sql, |batch| builder.push(batch))?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "compact query");
     let started = std::time::Instant::now();
-    let timelines = Timelines::build(&batches)?;
-    drop(batches);
+    let timelines = builder.finish();
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         groups = timelines.len(),

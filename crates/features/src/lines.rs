@@ -40,9 +40,12 @@ const KEYS: (u64, u64) = (0x6368_7572_6e5f_726f, 0x775f_6861_7368_3132);
 const HASH_BYTES: i32 = 16;
 
 /// The functions of this module, to register with a session.
-pub(crate) fn functions() -> (ScalarUDF, [AggregateUDF; 2]) {
+pub(crate) fn functions() -> ([ScalarUDF; 2], [AggregateUDF; 2]) {
     (
-        ScalarUDF::from(RowHash::new()),
+        [
+            ScalarUDF::from(RowHash::new(false)),
+            ScalarUDF::from(RowHash::new(true)),
+        ],
         [
             AggregateUDF::from(DistinctLines::new(false)),
             AggregateUDF::from(DistinctLines::new(true)),
@@ -52,22 +55,33 @@ pub(crate) fn functions() -> (ScalarUDF, [AggregateUDF; 2]) {
 
 /// `churn_row_hash(a, b, ...)`: the 128-bit SipHash-1-3 of the row `(a, b, ...)` in arrow's row format,
 /// as 16 bytes. Equal rows (nulls equal to nulls) hash alike.
+///
+/// `churn_key_hash(a, ...)` is the same hash as a compact group key standing for a long one (the
+/// order id: 16 fixed bytes group and travel more cheaply than text of any length), except that it
+/// is NULL where an argument is NULL, so that a missing key stays missing.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RowHash {
     signature: Signature,
+    /// `churn_key_hash`: NULL where an argument is NULL.
+    keep_nulls: bool,
 }
 
 impl RowHash {
-    fn new() -> Self {
+    fn new(keep_nulls: bool) -> Self {
         Self {
             signature: Signature::variadic_any(Volatility::Immutable),
+            keep_nulls,
         }
     }
 }
 
 impl ScalarUDFImpl for RowHash {
     fn name(&self) -> &str {
-        "churn_row_hash"
+        if self.keep_nulls {
+            "churn_key_hash"
+        } else {
+            "churn_row_hash"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -89,7 +103,14 @@ impl ScalarUDFImpl for RowHash {
             hasher.write(row.as_ref());
             bytes.extend_from_slice(&hasher.finish128().as_u128().to_le_bytes());
         }
-        let hashes = FixedSizeBinaryArray::try_new(HASH_BYTES, Buffer::from(bytes), None)?;
+        let nulls = if self.keep_nulls {
+            columns.iter().fold(None, |nulls, column| {
+                NullBuffer::union(nulls.as_ref(), column.logical_nulls().as_ref())
+            })
+        } else {
+            None
+        };
+        let hashes = FixedSizeBinaryArray::try_new(HASH_BYTES, Buffer::from(bytes), nulls)?;
         Ok(ColumnarValue::Array(Arc::new(hashes)))
     }
 }
@@ -472,6 +493,10 @@ mod tests {
     use arrow::array::StringArray;
 
     fn hashes(columns: Vec<ArrayRef>) -> FixedSizeBinaryArray {
+        hashes_of(columns, false)
+    }
+
+    fn hashes_of(columns: Vec<ArrayRef>, keep_nulls: bool) -> FixedSizeBinaryArray {
         let rows = columns[0].len();
         let fields = columns
             .iter()
@@ -484,7 +509,7 @@ mod tests {
             return_field: Arc::new(Field::new("h", DataType::FixedSizeBinary(HASH_BYTES), false)),
             config_options: Arc::default(),
         };
-        match RowHash::new().invoke_with_args(args).expect("hashes") {
+        match RowHash::new(keep_nulls).invoke_with_args(args).expect("hashes") {
             ColumnarValue::Array(a) => a.as_fixed_size_binary().clone(),
             ColumnarValue::Scalar(_) => panic!("an array"),
         }
@@ -514,6 +539,20 @@ mod tests {
         for other in [1, 2, 4] {
             assert_ne!(h.value(0), h.value(other), "row {other}");
         }
+    }
+
+    #[test]
+    fn key_hashes_are_row_hashes_that_keep_nulls() {
+        let ids: ArrayRef = Arc::new(StringArray::from(vec![Some("o-1"), None, Some("o-2"), Some("o-1")]));
+        let keys = hashes_of(vec![ids.clone()], true);
+        let rows = hashes(vec![ids]);
+        assert_eq!(keys.null_count(), 1);
+        assert!(keys.is_null(1) && rows.is_valid(1));
+        for i in [0, 2, 3] {
+            assert_eq!(keys.value(i), rows.value(i), "row {i}");
+        }
+        assert_eq!(keys.value(0), keys.value(3));
+        assert_ne!(keys.value(0), keys.value(2));
     }
 
     fn hash(n: u8) -> [u8; 16] {

@@ -3,7 +3,7 @@
 //! are one linear pass over it on the driver.
 //!
 //! An [`Entry`] is one group of rows of one customer with the same order, instant and kind (valid
-//! or not, purchase, return), with their row, line and duplicate counts and their integer cents. A
+//! or not, purchase, return), with their row and duplicate counts and their integer cents. A
 //! customer's entries are sorted by order, so distinct orders are counted by watching the order
 //! change: no hash set per customer, no `count(DISTINCT)`. Every aggregate is the same integer sum,
 //! minimum or maximum the SQL computes over the raw rows, so the results are equal to the bit
@@ -12,37 +12,44 @@
 //! Written by hand rather than as a DataFusion query over an in-memory table because that query
 //! (two hash aggregations over string keys per snapshot) took 4-5 s per snapshot on 3.7 million
 //! groups, against tens of milliseconds for this pass.
+//!
+//! **Memory.** The entries are the run's one structure that grows with the log (one per order, in
+//! effect), so they are kept small: 56 bytes, the order as its 128-bit key hash rather than its
+//! text, the used-row count derived rather than stored. [`TimelineBuilder`] takes the engine's
+//! output batch by batch and arranges the entries in place, so the driver never holds the engine's
+//! output and the entries at once, nor two copies of the entries.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
-use crate::engine::{CustomerAgg, PurchaseAgg, MICROS_PER_DAY};
+use crate::engine::{CustomerAgg, PurchaseAgg, MAX_ABS_CENTS, MICROS_PER_DAY};
 use crate::error::{Error, Result};
-
-/// The order of an entry without an order id: each of its purchase lines is an order of its own.
-const NO_ORDER: u32 = u32::MAX;
 
 const OK: u8 = 1;
 const PURCHASE: u8 = 2;
 const RETURN: u8 = 4;
+/// The rows have no order id: each of their purchase lines is an order of its own.
+const NO_ORDER: u8 = 8;
+/// The group's cents overflowed an integer sum; `cents` then holds the bits of its absolute cents
+/// as a float, for the error that any snapshot counting the group must raise.
+const OVERFLOW: u8 = 16;
 
 /// One group of a customer's rows (see the module docs).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// The order's rank among the customer's orders (by id bytes), or [`NO_ORDER`].
-    order: u32,
-    /// [`OK`], [`PURCHASE`], [`RETURN`].
-    flags: u8,
+    /// The order's key hash (zero without an order).
+    order: [u64; 2],
     /// The instant (meaningful when `OK`).
     ts_us: i64,
     /// Input rows.
     n: u64,
-    /// Rows counted as used (`n`, or distinct lines when duplicates are dropped).
-    m: u64,
     /// Rows repeating an earlier row exactly.
     dup: u64,
     cents: i64,
-    abs_cents: f64,
+    /// The customer: their index in first-seen order while reading, their rank by id once arranged.
+    customer: u32,
+    /// [`OK`], [`PURCHASE`], [`RETURN`], [`NO_ORDER`], [`OVERFLOW`].
+    flags: u8,
 }
 
 impl Entry {
@@ -55,19 +62,22 @@ impl Entry {
     fn is_return(&self) -> bool {
         self.flags & RETURN != 0
     }
+    fn no_order(&self) -> bool {
+        self.flags & NO_ORDER != 0
+    }
+    /// The order, as far as counting distinct orders goes.
+    fn order_key(&self) -> (bool, [u64; 2]) {
+        (self.no_order(), self.order)
+    }
+    /// The group's absolute cents, as the float bound on the customer's sums.
+    fn abs_cents(&self) -> f64 {
+        if self.flags & OVERFLOW != 0 {
+            f64::from_bits(self.cents as u64)
+        } else {
+            self.cents.unsigned_abs() as f64
+        }
+    }
 }
-
-/// A placeholder entry for slots about to be filled.
-const EMPTY: Entry = Entry {
-    order: NO_ORDER,
-    flags: 0,
-    ts_us: 0,
-    n: 0,
-    m: 0,
-    dup: 0,
-    cents: 0,
-    abs_cents: 0.0,
-};
 
 /// Every customer's entries, customers in id byte order.
 pub(crate) struct Timelines {
@@ -75,6 +85,8 @@ pub(crate) struct Timelines {
     /// Customer `c` owns `entries[starts[c]..starts[c + 1]]`.
     starts: Vec<usize>,
     entries: Vec<Entry>,
+    /// Duplicates are dropped: a group's used rows are `n - dup` rather than `n`.
+    drop_duplicates: bool,
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef> {
@@ -87,83 +99,130 @@ fn ints(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
     arrow::compute::cast(column(batch, name)?, &DataType::Int64).map_err(|e| Error::Engine(e.to_string()))
 }
 
-fn texts(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
-    arrow::compute::cast(column(batch, name)?, &DataType::Utf8).map_err(|e| Error::Engine(e.to_string()))
+/// Collects the compact query's rows (`customer_id, order_key, ts_us, ok, purchase, ret, n, dup,
+/// cents, abs_cents`) batch by batch, then arranges them by customer and order.
+pub(crate) struct TimelineBuilder {
+    drop_duplicates: bool,
+    /// Customer ids by first-seen index; the missing id (NULL) has [`Self::missing`].
+    ids: Vec<Option<String>>,
+    // DataFusion's map (foldhash): a million short ids hash several times faster than with the
+    // standard library's SipHash, and nothing here needs resistance to chosen keys.
+    index: datafusion::common::HashMap<String, u32>,
+    missing: Option<u32>,
+    entries: Vec<Entry>,
 }
 
-impl Timelines {
-    /// Arranges the compact query's rows (`customer_id, order_id, ts_us, ok, purchase, ret, n, m,
-    /// dup, cents, abs_cents`) by customer and order.
-    pub(crate) fn build(batches: &[RecordBatch]) -> Result<Timelines> {
-        // (customer index, order id, entry) per row, customers numbered as first seen.
-        let mut ids: Vec<Option<String>> = Vec::new();
-        let owned = batches
-            .iter()
-            .map(|batch| Ok((texts(batch, "customer_id")?, texts(batch, "order_id")?)))
-            .collect::<Result<Vec<_>>>()?;
-        // DataFusion's map (foldhash): a million short ids hash several times faster than with
-        // the standard library's SipHash, and nothing here needs resistance to chosen keys.
-        let mut index: datafusion::common::HashMap<Option<&str>, u32> = datafusion::common::HashMap::default();
-        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut rows: Vec<(u32, u32, u32, Entry)> = Vec::with_capacity(total);
-        for (b, batch) in batches.iter().enumerate() {
-            let (ts, n, m, dup, cents) = (
-                ints(batch, "ts_us")?,
-                ints(batch, "n")?,
-                ints(batch, "m")?,
-                ints(batch, "dup")?,
-                ints(batch, "cents")?,
-            );
-            let (ts, n, m, dup, cents) = (
-                ts.as_primitive::<Int64Type>(),
-                n.as_primitive::<Int64Type>(),
-                m.as_primitive::<Int64Type>(),
-                dup.as_primitive::<Int64Type>(),
-                cents.as_primitive::<Int64Type>(),
-            );
-            let abs = arrow::compute::cast(column(batch, "abs_cents")?, &DataType::Float64)
-                .map_err(|e| Error::Engine(e.to_string()))?;
-            let abs = abs.as_primitive::<Float64Type>();
-            let flag = |name: &str| -> Result<arrow::array::BooleanArray> {
-                Ok(column(batch, name)?
-                    .as_boolean_opt()
-                    .ok_or_else(|| Error::Engine(format!("{name} is not a boolean column")))?
-                    .clone())
-            };
-            let (ok, purchase, ret) = (flag("ok")?, flag("purchase")?, flag("ret")?);
-            let int =
-                |a: &arrow::array::PrimitiveArray<Int64Type>, i: usize| if a.is_valid(i) { a.value(i) } else { 0 };
-            let set = |a: &arrow::array::BooleanArray, i: usize| a.is_valid(i) && a.value(i);
-            let customers = owned[b].0.as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                let id = customers.is_valid(i).then(|| customers.value(i));
-                // The map borrows the id strings from `owned`, which outlives it.
-                let next = ids.len() as u32;
-                let c = *index.entry(id).or_insert(next);
-                if c == next {
-                    ids.push(id.map(str::to_string));
-                }
-                let flags = (u8::from(set(&ok, i)) * OK)
-                    | (u8::from(set(&purchase, i)) * PURCHASE)
-                    | (u8::from(set(&ret, i)) * RETURN);
-                let entry = Entry {
-                    order: NO_ORDER,
-                    flags,
-                    ts_us: int(ts, i),
-                    n: u64::try_from(int(n, i)).unwrap_or(0),
-                    m: u64::try_from(int(m, i)).unwrap_or(0),
-                    dup: u64::try_from(int(dup, i)).unwrap_or(0),
-                    cents: int(cents, i),
-                    abs_cents: if abs.is_valid(i) { abs.value(i) } else { 0.0 },
-                };
-                rows.push((c, b as u32, i as u32, entry));
-            }
+impl TimelineBuilder {
+    pub(crate) fn new(drop_duplicates: bool) -> Self {
+        TimelineBuilder {
+            drop_duplicates,
+            ids: Vec::new(),
+            index: Default::default(),
+            missing: None,
+            entries: Vec::new(),
         }
-        drop(index);
-        let order_of = |b: u32, i: u32| -> Option<&str> {
-            let orders = owned[b as usize].1.as_string::<i32>();
-            orders.is_valid(i as usize).then(|| orders.value(i as usize))
+    }
+
+    fn customer(&mut self, id: Option<&str>) -> u32 {
+        let next = self.ids.len() as u32;
+        let c = match id {
+            None => *self.missing.get_or_insert(next),
+            Some(id) => match self.index.get(id) {
+                Some(&c) => c,
+                None => {
+                    self.index.insert(id.to_string(), next);
+                    next
+                }
+            },
         };
+        if c == next {
+            self.ids.push(id.map(str::to_string));
+        }
+        c
+    }
+
+    /// Takes one batch of the compact query's rows.
+    pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let customers = arrow::compute::cast(column(batch, "customer_id")?, &DataType::Utf8)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let customers = customers.as_string::<i32>();
+        let orders = column(batch, "order_key")?
+            .as_fixed_size_binary_opt()
+            .ok_or_else(|| Error::Engine("order_key is not a fixed-size binary column".into()))?;
+        let (ts, n, dup, cents) = (
+            ints(batch, "ts_us")?,
+            ints(batch, "n")?,
+            ints(batch, "dup")?,
+            ints(batch, "cents")?,
+        );
+        let (ts, n, dup, cents) = (
+            ts.as_primitive::<Int64Type>(),
+            n.as_primitive::<Int64Type>(),
+            dup.as_primitive::<Int64Type>(),
+            cents.as_primitive::<Int64Type>(),
+        );
+        let abs = arrow::compute::cast(column(batch, "abs_cents")?, &DataType::Float64)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let abs = abs.as_primitive::<Float64Type>();
+        let flag = |name: &str| -> Result<arrow::array::BooleanArray> {
+            Ok(column(batch, name)?
+                .as_boolean_opt()
+                .ok_or_else(|| Error::Engine(format!("{name} is not a boolean column")))?
+                .clone())
+        };
+        let (ok, purchase, ret) = (flag("ok")?, flag("purchase")?, flag("ret")?);
+        let int = |a: &arrow::array::PrimitiveArray<Int64Type>, i: usize| if a.is_valid(i) { a.value(i) } else { 0 };
+        let set = |a: &arrow::array::BooleanArray, i: usize| a.is_valid(i) && a.value(i);
+        self.entries.reserve(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let customer = self.customer(customers.is_valid(i).then(|| customers.value(i)));
+            let order = if orders.is_valid(i) {
+                let bytes = orders.value(i);
+                let half = |range: std::ops::Range<usize>| {
+                    bytes
+                        .get(range)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map_or(0, u64::from_le_bytes)
+                };
+                Some([half(0..8), half(8..16)])
+            } else {
+                None
+            };
+            let abs_cents = if abs.is_valid(i) { abs.value(i) } else { 0.0 };
+            let overflow = abs_cents > MAX_ABS_CENTS;
+            let flags = (u8::from(set(&ok, i)) * OK)
+                | (u8::from(set(&purchase, i)) * PURCHASE)
+                | (u8::from(set(&ret, i)) * RETURN)
+                | (u8::from(order.is_none()) * NO_ORDER)
+                | (u8::from(overflow) * OVERFLOW);
+            self.entries.push(Entry {
+                order: order.unwrap_or_default(),
+                ts_us: int(ts, i),
+                n: u64::try_from(int(n, i)).unwrap_or(0),
+                dup: u64::try_from(int(dup, i)).unwrap_or(0),
+                cents: if overflow {
+                    abs_cents.to_bits() as i64
+                } else {
+                    int(cents, i)
+                },
+                customer,
+                flags,
+            });
+        }
+        Ok(())
+    }
+
+    /// Arranges the entries by customer (in id byte order) and, within a customer, by order and
+    /// instant.
+    pub(crate) fn finish(self) -> Timelines {
+        let TimelineBuilder {
+            drop_duplicates,
+            mut ids,
+            index,
+            mut entries,
+            ..
+        } = self;
+        drop(index);
         // Customers in id byte order (none first, as `Option`'s order has it), so every snapshot
         // comes out sorted and the features' own sort finds nothing to do.
         let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
@@ -172,48 +231,45 @@ impl Timelines {
         for (rank, &c) in by_id.iter().enumerate() {
             rank_of[c as usize] = rank as u32;
         }
-        // A counting sort by customer (linear), then each customer's few entries by order id bytes
-        // (no order last) and instant: sorting all groups by strings at once took seconds.
         let mut starts = vec![0usize; ids.len() + 1];
-        for row in &rows {
-            starts[rank_of[row.0 as usize] as usize + 1] += 1;
+        for entry in &mut entries {
+            entry.customer = rank_of[entry.customer as usize];
+            starts[entry.customer as usize + 1] += 1;
         }
+        drop(rank_of);
         for c in 0..ids.len() {
             starts[c + 1] += starts[c];
         }
+        // A counting sort by customer, in place (each swap puts one entry in its customer's range
+        // for good: linear, and no second copy of the entries), then each customer's few entries
+        // by order and instant. Sorting all entries at once took seconds.
         let mut next = starts.clone();
-        let mut placed: Vec<(u32, u32, Entry)> = vec![(0, 0, EMPTY); rows.len()];
-        for (c, b, i, entry) in rows {
-            let slot = &mut next[rank_of[c as usize] as usize];
-            placed[*slot] = (b, i, entry);
-            *slot += 1;
-        }
-        let mut entries = Vec::with_capacity(placed.len());
         for c in 0..ids.len() {
-            let group = &mut placed[starts[c]..starts[c + 1]];
-            group.sort_unstable_by(|x, y| {
-                match (order_of(x.0, x.1), order_of(y.0, y.1)) {
-                    (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
+            while next[c] < starts[c + 1] {
+                let home = entries[next[c]].customer as usize;
+                if home == c {
+                    next[c] += 1;
+                } else {
+                    entries.swap(next[c], next[home]);
+                    next[home] += 1;
                 }
-                .then(x.2.ts_us.cmp(&y.2.ts_us))
-            });
-            let mut rank = 0u32;
-            for (k, &(b, i, mut entry)) in group.iter().enumerate() {
-                let order = order_of(b, i);
-                if k > 0 && order_of(group[k - 1].0, group[k - 1].1) != order {
-                    rank += 1;
-                }
-                entry.order = if order.is_some() { rank } else { NO_ORDER };
-                entries.push(entry);
             }
         }
+        drop(next);
+        for c in 0..ids.len() {
+            entries[starts[c]..starts[c + 1]].sort_unstable_by_key(|e| (e.order_key(), e.ts_us));
+        }
         let ids = by_id.into_iter().map(|c| ids[c as usize].take()).collect();
-        Ok(Timelines { ids, starts, entries })
+        Timelines {
+            ids,
+            starts,
+            entries,
+            drop_duplicates,
+        }
     }
+}
 
+impl Timelines {
     /// Compact groups held.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -234,6 +290,16 @@ impl Timelines {
         self.entries.iter().filter(|e| e.ok()).map(|e| e.ts_us).max()
     }
 
+    /// The group's rows counted as used: all of them, or the distinct ones when duplicates are
+    /// dropped.
+    fn used(&self, e: &Entry) -> u64 {
+        if self.drop_duplicates {
+            e.n.saturating_sub(e.dup)
+        } else {
+            e.n
+        }
+    }
+
     fn customer(&self, c: usize) -> &[Entry] {
         &self.entries[self.starts[c]..self.starts[c + 1]]
     }
@@ -249,24 +315,26 @@ impl Timelines {
                 ..CustomerAgg::default()
             };
             // The current order's purchase lines (before S, and in the last 90 days).
-            let mut order: Option<u32> = None;
+            let mut order: Option<(bool, [u64; 2])> = None;
             let (mut lines, mut lines_90d) = (0u64, 0u64);
-            let close = |agg: &mut CustomerAgg, order: Option<u32>, lines: u64, lines_90d: u64| match order {
-                Some(NO_ORDER) => {
+            let close = |agg: &mut CustomerAgg, order: Option<(bool, [u64; 2])>, lines: u64, lines_90d: u64| match order
+            {
+                Some((true, _)) => {
                     agg.frequency += lines as i64;
                     agg.orders_90d += lines_90d as i64;
                 }
-                Some(_) => {
+                Some((false, _)) => {
                     agg.frequency += i64::from(lines > 0);
                     agg.orders_90d += i64::from(lines_90d > 0);
                 }
                 None => {}
             };
             for e in self.customer(c) {
-                if order != Some(e.order) {
+                if order != Some(e.order_key()) {
                     close(&mut agg, order, lines, lines_90d);
-                    (order, lines, lines_90d) = (Some(e.order), 0, 0);
+                    (order, lines, lines_90d) = (Some(e.order_key()), 0, 0);
                 }
+                let m = self.used(e);
                 agg.rows_total += e.n;
                 if !e.ok() {
                     agg.rows_invalid += e.n;
@@ -277,16 +345,16 @@ impl Timelines {
                     continue;
                 }
                 agg.rows_duplicate += e.dup;
-                agg.rows_before += e.m;
+                agg.rows_before += m;
                 agg.net_cents = agg.net_cents.wrapping_add(e.cents);
-                agg.abs_cents += e.abs_cents;
+                agg.abs_cents += e.abs_cents();
                 if e.purchase() {
                     agg.purchase_cents = agg.purchase_cents.wrapping_add(e.cents);
                     agg.first_purchase_us = Some(agg.first_purchase_us.map_or(e.ts_us, |t| t.min(e.ts_us)));
                     agg.last_purchase_us = Some(agg.last_purchase_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
-                    lines += e.m;
+                    lines += m;
                     if e.ts_us >= s90 {
-                        lines_90d += e.m;
+                        lines_90d += m;
                     }
                 }
                 if e.is_return() {
@@ -342,10 +410,10 @@ impl Timelines {
                 }
                 agg.rows_duplicate += e.dup;
                 if e.is_return() {
-                    agg.return_rows += e.m;
+                    agg.return_rows += self.used(e);
                     continue;
                 }
-                agg.purchase_rows += e.m;
+                agg.purchase_rows += self.used(e);
                 let day = e.ts_us.div_euclid(MICROS_PER_DAY);
                 periods.push(((day + 3).div_euclid(period_days), day, e.cents));
             }
