@@ -40,7 +40,7 @@ use crate::manifest::{
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
 use crate::tables::{segments_table, ScoreColumns};
-use crate::training::{train, TrainPlan, Trained};
+use crate::training::{train, train_keeping_log, TrainPlan, Trained};
 
 /// The report's file name in a run directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -187,10 +187,13 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     let registry = Registry::read(&plan.models_dir)?;
     let current = CurrentModels::load(&plan.models_dir, &registry, !plan.refit_segments, plan.seal)?;
 
-    let mut trained = train(&plan.train, progress)?;
-    let clv_fitted = trained.clv_s.take();
     // The log stays in memory only for the lifetime values, which read purchases from it.
-    let log = trained.log.take().filter(|_| plan.clv.is_some());
+    let mut trained = match plan.clv {
+        Some(_) => train_keeping_log(&plan.train, progress)?,
+        None => train(&plan.train, progress)?,
+    };
+    let clv_fitted = trained.clv_s.take();
+    let log = trained.log.take();
     let as_of = trained.at_s.as_of;
     let frame = &trained.frame_s;
 

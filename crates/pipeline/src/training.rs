@@ -90,7 +90,7 @@ pub struct Trained {
     /// Where the time went.
     pub timings: TrainTimings,
     /// The log every snapshot came from, for later stages that read the transactions (lifetime
-    /// values); `None` once taken.
+    /// values): kept by [`train_keeping_log`] only, `None` once taken.
     pub log: Option<TransactionLog>,
 }
 
@@ -148,8 +148,26 @@ fn step(what: String) -> impl FnOnce(Error) -> Error {
     }
 }
 
-/// Computes the snapshots, labels, evaluation and production model (nothing is written).
+/// Computes the snapshots, labels, evaluation and production model (nothing is written). The log
+/// is dropped after the last snapshot, before the models are fitted: it is the largest thing held.
 pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
+    train_from_log(plan, false, progress)
+}
+
+/// [`train`], keeping the log in [`Trained::log`] for a later stage that reads the transactions.
+pub fn train_keeping_log(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
+    train_from_log(plan, true, progress)
+}
+
+/// How the model is evaluated: its snapshot is computed before the log is let go.
+enum Evaluation<'a> {
+    /// On a held-out share of the training snapshot, labelled from the customers table.
+    Holdout(&'a ExplicitLabels),
+    /// Fitted on the snapshot `S - 2H` (this frame), evaluated on `S - H`.
+    OutOfTime(FeatureFrame),
+}
+
+fn train_from_log(plan: &TrainPlan, keep_log: bool, progress: &dyn Progress) -> Result<Trained> {
     let started = Instant::now();
     let h = plan.horizon_days;
     // The log is read and validated once; every snapshot is an aggregation over its compact form.
@@ -181,9 +199,27 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
         feature_set_version: FEATURE_SET_VERSION.to_string(),
     };
 
-    let (train_labels, evaluation, features_seconds, evaluation_seconds) = match &plan.explicit_labels {
+    let how = match &plan.explicit_labels {
+        Some(explicit) => Evaluation::Holdout(explicit),
+        None => {
+            let at_c2 = snapshot(&log, Some(c2), progress, &format!("the evaluation-fit snapshot {c2}"))
+                .map_err(step(history(c2, "evaluation-fit")))?;
+            let (frame_c2, _) = snapshot_frame(
+                plan,
+                &log,
+                &at_c2,
+                progress,
+                &format!("the evaluation-fit snapshot {c2}"),
+            )?;
+            Evaluation::OutOfTime(frame_c2)
+        }
+    };
+    // Every snapshot is taken: the log goes now unless a later stage reads it.
+    let log = keep_log.then_some(log);
+
+    let (train_labels, evaluation, features_seconds, evaluation_seconds) = match how {
         // Explicit labels describe one window: evaluate on a held-out share of the training snapshot.
-        Some(explicit) => {
+        Evaluation::Holdout(explicit) => {
             let path = &explicit.customers;
             let customers = read_customer_table(path)
                 .context_with(|| format!("cannot read the customers table {}", path.display()))?;
@@ -214,16 +250,7 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
                 evaluation_started.elapsed().as_secs_f64(),
             )
         }
-        None => {
-            let at_c2 = snapshot(&log, Some(c2), progress, &format!("the evaluation-fit snapshot {c2}"))
-                .map_err(step(history(c2, "evaluation-fit")))?;
-            let (frame_c2, _) = snapshot_frame(
-                plan,
-                &log,
-                &at_c2,
-                progress,
-                &format!("the evaluation-fit snapshot {c2}"),
-            )?;
+        Evaluation::OutOfTime(frame_c2) => {
             let fit_frame = active(frame_c2, plan.active_within_days)?;
             // Labels look the customers up in the full later snapshot: activity filters who is
             // modelled, not whether a purchase counts.
@@ -283,6 +310,6 @@ pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
             evaluation_seconds,
             fit_seconds,
         },
-        log: Some(log),
+        log,
     })
 }
