@@ -16,6 +16,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// See the workspace manifest for why the binary does not use the system allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for an error in the data, the files or the run (the message says which).
 const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage or configuration error (clap uses 2 for bad arguments as well).
