@@ -499,6 +499,9 @@ pub struct RunRecord {
     pub outputs: BTreeMap<String, OutputEntry>,
 }
 
+/// Writes one of the run's files.
+type Write<'a> = Box<dyn Fn() -> Result<()> + Send + Sync + 'a>;
+
 impl Nightly {
     /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
     /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv` and, with lifetime
@@ -512,7 +515,7 @@ impl Nightly {
         // Each file is encoded, compressed, synced and hashed on its own thread: one after another
         // they took two seconds at a million customers, most of it one core compressing while the
         // other waited. Errors are reported in the order of the list, whatever finishes first.
-        let mut writes: Vec<(&str, Box<dyn Fn() -> Result<()> + Send + Sync + '_>)> = vec![
+        let mut writes: Vec<(&str, Write<'_>)> = vec![
             (
                 "features.parquet",
                 Box::new(|| Ok(self.trained.at_s.write_parquet(&path("features.parquet"))?)),
