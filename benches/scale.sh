@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 
 days=("$@")
 [ ${#days[@]} -gt 0 ] || days=(100 33 10 8)
+read -r -d '' TIMINGS_PY <<'PY' || true
+import json, sys
+t = json.load(sys.stdin)["timings"]
+print("  stages: " + ", ".join(f"{k.replace('_seconds', '')} {v:.2f} s" for k, v in t.items()))
+PY
 results=$(mktemp)
 for d in "${days[@]}"; do
   . benches/bench_data.sh 1000000 "$d"
@@ -21,9 +26,7 @@ for d in "${days[@]}"; do
   /usr/bin/time -o "$results.one" -f "%e %M" \
     "$churn" run --config "$dir/churn.toml" --output-dir "$dir/scale-run/output" \
     --models-dir "$dir/scale-run/models" --json > "$results.json"
-  python3 -c 'import json, sys
-t = json.load(sys.stdin)["timings"]
-print("  stages: " + ", ".join(f"{k.replace(\"_seconds\", \"\")} {v:.2f} s" for k, v in t.items()))' < "$results.json"
+  python3 -c "$TIMINGS_PY" < "$results.json"
   read -r wall rss < "$results.one"
   echo "$rows $wall $rss" >> "$results"
   rm -rf "$dir/scale-run"
