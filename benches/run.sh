@@ -18,18 +18,9 @@ runs="${3:-3}"
 rows=$(python3 -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$dir/transactions.parquet")
 echo "input: $dir/transactions.parquet, $rows rows, $customers customers"
 
-read -r -d '' TIMINGS_PY <<'PY' || true
-import json, sys
-t = json.load(sys.stdin)["timings"]
-print("    stages: " + ", ".join(f"{k.replace('_seconds', '')} {v:.2f} s" for k, v in t.items()))
-PY
 results=$(mktemp)
 for run in $(seq "$runs"); do
-  rm -rf "$dir/run-bench"
-  /usr/bin/time -o "$results.one" -f "%e %M" \
-    "$churn" run --config "$dir/churn.toml" --output-dir "$dir/run-bench/output" \
-    --models-dir "$dir/run-bench/models" --json > "$results.json"
-  python3 -c "$TIMINGS_PY" < "$results.json"
+  timed_churn_run "$dir/run-bench" "$results.one"
   read -r wall rss < "$results.one"
   echo "  churn run $run: $wall s wall, $((rss / 1024)) MiB peak RSS"
   echo "churn $wall $rss" >> "$results"
@@ -54,4 +45,4 @@ print(f"| churn run | {c:.1f} s | {cm:.0f} MiB |")
 print(f"| lean DuckDB + scikit-learn | {p:.1f} s | {pm:.0f} MiB |")
 print(f"| ratio python / churn | {p / c:.2f}x | {pm / cm:.2f}x |")
 PY
-rm -f "$results" "$results.one" "$results.json"
+rm -f "$results" "$results.one" "$results.one.json"

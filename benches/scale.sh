@@ -13,20 +13,11 @@ cd "$(dirname "$0")/.."
 
 days=("$@")
 [ ${#days[@]} -gt 0 ] || days=(100 33 10 8)
-read -r -d '' TIMINGS_PY <<'PY' || true
-import json, sys
-t = json.load(sys.stdin)["timings"]
-print("  stages: " + ", ".join(f"{k.replace('_seconds', '')} {v:.2f} s" for k, v in t.items()))
-PY
 results=$(mktemp)
 for d in "${days[@]}"; do
   . benches/bench_data.sh 1000000 "$d"
   rows=$(python3 -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$dir/transactions.parquet")
-  rm -rf "$dir/scale-run"
-  /usr/bin/time -o "$results.one" -f "%e %M" \
-    "$churn" run --config "$dir/churn.toml" --output-dir "$dir/scale-run/output" \
-    --models-dir "$dir/scale-run/models" --json > "$results.json"
-  python3 -c "$TIMINGS_PY" < "$results.json"
+  timed_churn_run "$dir/scale-run" "$results.one"
   read -r wall rss < "$results.one"
   echo "$rows $wall $rss" >> "$results"
   rm -rf "$dir/scale-run"
@@ -41,4 +32,4 @@ for line in open(sys.argv[1]):
     rows, wall, rss = int(rows), float(wall), int(rss)
     print(f"| {rows:,} | {wall:.1f} s | {wall / rows * 1e6:.2f} s | {rss / 1024 / 1024:.2f} GiB |")
 PY
-rm -f "$results" "$results.one" "$results.json"
+rm -f "$results" "$results.one" "$results.one.json"
