@@ -27,6 +27,14 @@ pub const EXIT_GATES_FAILED: u8 = 4;
 #[error("{0}")]
 pub struct GatesFailed(pub String);
 
+/// Runs one step after the stages, its time in the debug log (`CHURN_LOG=churn=debug`).
+fn timed<T>(what: &str, step: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = step();
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "{what}");
+    result
+}
+
 pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let mut plan = settings.plan.clone();
@@ -47,14 +55,10 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Everything is written into the staging directory; the manifest, report and marker last.
     let spinner = printer.spinner("writing the outputs");
-    let step = Instant::now();
-    let outputs = night.write_outputs(&staging.path(""))?;
-    tracing::debug!(seconds = step.elapsed().as_secs_f64(), "outputs written");
+    let outputs = timed("outputs written", || night.write_outputs(&staging.path("")))?;
     // Written: the report reads them back from the staging directory, so do not hold two copies.
     night.release_tables();
-    let step = Instant::now();
-    let inputs = hash_inputs(&input_pattern)?;
-    tracing::debug!(seconds = step.elapsed().as_secs_f64(), "inputs hashed");
+    let inputs = timed("inputs hashed", || hash_inputs(&input_pattern))?;
     // The metadata first (it names the file that changed), then the content.
     stamp.check_unchanged(&input_pattern)?;
     publish::check_content(&input_pattern, &night.trained.at_s.fingerprint, &inputs.fingerprint)?;
@@ -66,10 +70,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     let manifest = night.manifest(&plan, record);
     staging.write(MANIFEST_FILE, manifest.to_json()?.as_bytes())?;
     // The report reads the run's files, as `churn report --run` does.
-    let step = Instant::now();
-    let page = crate::report::render_run(&staging.path(""))?;
+    let page = timed("report rendered", || crate::report::render_run(&staging.path("")))?;
     staging.write(REPORT_FILE, page.as_bytes())?;
-    tracing::debug!(seconds = step.elapsed().as_secs_f64(), "report rendered");
     staging.write("_SUCCESS", b"")?;
     spinner.finish_and_clear();
 
@@ -83,11 +85,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     stamp.check_unchanged(&input_pattern)?;
     let registry = plan.models_dir.join(REGISTRY_FILE);
     let registry_before = std::fs::read(&registry).ok();
-    let step = Instant::now();
     save_models(&night, &plan.models_dir)?;
-    let published = staging.publish(&output, &name);
-    tracing::debug!(seconds = step.elapsed().as_secs_f64(), "models saved and run published");
-    if let Err(e) = published {
+    if let Err(e) = staging.publish(&output, &name) {
         // Not published: the registry goes back to the models that were in use.
         let mut restore = StagedOutputs::new();
         let restored = match &registry_before {
@@ -101,9 +100,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     }
 
     // Published: from here on a failure is exit 5, never 1.
-    let step = Instant::now();
     publish::sync_published(&output)?;
-    tracing::debug!(seconds = step.elapsed().as_secs_f64(), "published directories synced");
     if let Err(e) = printer.result(&human, &json) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(anyhow::Error::new(PublishedIncomplete(format!(

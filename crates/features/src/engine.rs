@@ -854,9 +854,8 @@ fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) 
 }
 
 impl Prepared {
-    /// Runs `sql` to completion, turning a reader's failure into its own (located) error.
     /// Runs `sql`, handing each result batch to `each` as it comes; the first error of either side
-    /// stops the query.
+    /// stops the query. A reader's failure becomes its own (located) error, as in [`Self::collect`].
     fn for_each_batch(&self, sql: &str, mut each: impl FnMut(&RecordBatch) -> Result<()>) -> Result<()> {
         let mut failed = None;
         let result = self.session.block(async {
@@ -875,6 +874,7 @@ impl Prepared {
         }
     }
 
+    /// Runs `sql` to completion, turning a reader's failure into its own (located) error.
     fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let result = self
             .session

@@ -103,11 +103,11 @@ fn ints(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
 /// cents, abs_cents`) batch by batch, then arranges them by customer and order.
 pub(crate) struct TimelineBuilder {
     drop_duplicates: bool,
-    /// Customer ids by first-seen index; the missing id (NULL) has [`Self::missing`].
-    ids: Vec<Option<String>>,
-    // DataFusion's map (foldhash): a million short ids hash several times faster than with the
-    // standard library's SipHash, and nothing here needs resistance to chosen keys.
+    /// Each customer id, held once, with its index in first-seen order. DataFusion's map
+    /// (foldhash): a million short ids hash several times faster than with the standard library's
+    /// SipHash, and nothing here needs resistance to chosen keys.
     index: datafusion::common::HashMap<String, u32>,
+    /// The index of the missing id (NULL), once seen.
     missing: Option<u32>,
     entries: Vec<Entry>,
 }
@@ -116,16 +116,16 @@ impl TimelineBuilder {
     pub(crate) fn new(drop_duplicates: bool) -> Self {
         TimelineBuilder {
             drop_duplicates,
-            ids: Vec::new(),
             index: Default::default(),
             missing: None,
             entries: Vec::new(),
         }
     }
 
+    /// The customer's index, numbering customers as first seen.
     fn customer(&mut self, id: Option<&str>) -> u32 {
-        let next = self.ids.len() as u32;
-        let c = match id {
+        let next = (self.index.len() + usize::from(self.missing.is_some())) as u32;
+        match id {
             None => *self.missing.get_or_insert(next),
             Some(id) => match self.index.get(id) {
                 Some(&c) => c,
@@ -134,11 +134,7 @@ impl TimelineBuilder {
                     next
                 }
             },
-        };
-        if c == next {
-            self.ids.push(id.map(str::to_string));
         }
-        c
     }
 
     /// Takes one batch of the compact query's rows.
@@ -148,7 +144,8 @@ impl TimelineBuilder {
         let customers = customers.as_string::<i32>();
         let orders = column(batch, "order_key")?
             .as_fixed_size_binary_opt()
-            .ok_or_else(|| Error::Engine("order_key is not a fixed-size binary column".into()))?;
+            .filter(|keys| keys.value_length() == 16)
+            .ok_or_else(|| Error::Engine("order_key is not a column of 16-byte hashes".into()))?;
         let (ts, n, dup, cents) = (
             ints(batch, "ts_us")?,
             ints(batch, "n")?,
@@ -176,18 +173,12 @@ impl TimelineBuilder {
         self.entries.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
             let customer = self.customer(customers.is_valid(i).then(|| customers.value(i)));
-            let order = if orders.is_valid(i) {
-                let bytes = orders.value(i);
-                let half = |range: std::ops::Range<usize>| {
-                    bytes
-                        .get(range)
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map_or(0, u64::from_le_bytes)
-                };
-                Some([half(0..8), half(8..16)])
-            } else {
-                None
-            };
+            // 16 bytes (checked above), as two words: a `u128` would align the entry to 64 bytes.
+            let order = orders.is_valid(i).then(|| {
+                let (low, high) = orders.value(i).split_at(8);
+                let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
+                [word(low), word(high)]
+            });
             let abs_cents = if abs.is_valid(i) { abs.value(i) } else { 0.0 };
             let overflow = abs_cents > MAX_ABS_CENTS;
             let flags = (u8::from(set(&ok, i)) * OK)
@@ -217,12 +208,14 @@ impl TimelineBuilder {
     pub(crate) fn finish(self) -> Timelines {
         let TimelineBuilder {
             drop_duplicates,
-            mut ids,
             index,
+            missing,
             mut entries,
-            ..
         } = self;
-        drop(index);
+        let mut ids: Vec<Option<String>> = vec![None; index.len() + usize::from(missing.is_some())];
+        for (id, c) in index {
+            ids[c as usize] = Some(id);
+        }
         // Customers in id byte order (none first, as `Option`'s order has it), so every snapshot
         // comes out sorted and the features' own sort finds nothing to do.
         let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
