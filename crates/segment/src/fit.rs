@@ -360,7 +360,7 @@ mod tests {
             let (a2, b2) = (a.slice_axis(Axis(0), every_other), b.slice_axis(Axis(0), every_other));
             prop_assert_eq!(RowL2.rdistance(a2, b2).to_bits(), L2Dist.rdistance(a2, b2).to_bits());
             // As matrices, which is how k-means compares old and new centroids.
-            let (m, n) = (a.view().into_shape_with_order((1, pairs.len())).unwrap(), b.view().into_shape_with_order((1, pairs.len())).unwrap());
+            let (m, n) = (a.view().into_shape_with_order((1, pairs.len())).expect("one row"), b.view().into_shape_with_order((1, pairs.len())).expect("one row"));
             prop_assert_eq!(RowL2.distance(m, n).to_bits(), L2Dist.distance(m, n).to_bits());
         }
     }
