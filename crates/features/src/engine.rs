@@ -396,19 +396,43 @@ fn normalize(
     epoch_unit: Option<i64>,
 ) -> std::result::Result<String, String> {
     use DataType::*;
+    // A column of nothing but nulls (pyarrow's `null` type): each row is then reported where the
+    // role needs a value, exactly as a null of the role's own type would be.
+    if *data_type == Null {
+        let null_type = match role {
+            ColumnRole::CustomerId | ColumnRole::OrderId | ColumnRole::Category => "VARCHAR",
+            ColumnRole::Timestamp => "BIGINT",
+            ColumnRole::Amount | ColumnRole::Quantity => "DOUBLE",
+        };
+        return Ok(format!("CAST({fragment} AS {null_type})"));
+    }
+    // Dictionary-encoded columns (pandas' `category` dtype, Polars' `Categorical`, Parquet
+    // dictionary pages read as dictionaries) carry the role in their values: decode and apply the
+    // values' rule. The cast keeps nulls and is exact.
+    if let Dictionary(_, values) = data_type {
+        let decoded = format!("arrow_cast({fragment}, '{values}')");
+        return normalize(role, &decoded, values, epoch_unit)
+            .map_err(|reason| format!("{reason} (the column is dictionary-encoded: {data_type})"));
+    }
     let is_text = matches!(data_type, Utf8 | LargeUtf8 | Utf8View);
     let is_integer = data_type.is_integer();
     let is_number = data_type.is_numeric();
     match role {
-        ColumnRole::CustomerId | ColumnRole::OrderId | ColumnRole::Category => {
-            if is_text {
-                Ok(fragment.to_string())
-            } else if is_integer {
+        ColumnRole::CustomerId | ColumnRole::OrderId | ColumnRole::Category => match data_type {
+            _ if is_text => Ok(fragment.to_string()),
+            _ if is_integer => Ok(format!("CAST({fragment} AS VARCHAR)")),
+            // Databases and Spark export whole numbers as DECIMAL(p, 0) (Oracle's NUMBER, a
+            // Spark sum of ids): they print as plain integers, so they are ids like any integer.
+            Decimal32(_, 0) | Decimal64(_, 0) | Decimal128(_, 0) | Decimal256(_, 0) => {
                 Ok(format!("CAST({fragment} AS VARCHAR)"))
-            } else {
-                Err(format!("{role} must be text or an integer column, found {data_type}"))
             }
-        }
+            Float16 | Float32 | Float64 => Err(format!(
+                "{role} must be text or an integer column, found {data_type}: floating-point ids are \
+                 not exact, and pandas makes an integer column with missing values float64; save it as \
+                 pandas' nullable \"Int64\" or as text"
+            )),
+            _ => Err(format!("{role} must be text or an integer column, found {data_type}")),
+        },
         ColumnRole::Timestamp => match data_type {
             Timestamp(unit, _) => {
                 // Arrow stores zoned timestamps as UTC instants, so the raw integer is the instant.
@@ -442,6 +466,11 @@ fn normalize(
         ColumnRole::Amount | ColumnRole::Quantity => {
             if is_number {
                 Ok(format!("CAST({fragment} AS DOUBLE)"))
+            } else if is_text {
+                Err(format!(
+                    "{role} must be numeric, found {data_type}; store a number (a decimal keeps cents \
+                     exact) or map it with an expression such as CAST({role} AS DECIMAL(18, 2))"
+                ))
             } else {
                 Err(format!("{role} must be numeric, found {data_type}"))
             }

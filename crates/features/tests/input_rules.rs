@@ -455,3 +455,94 @@ fn a_zero_byte_parquet_file_is_rejected() {
         "{err}"
     );
 }
+
+/// A file from `tests/fixtures/writers` (see its `make_writers.py`): one log as each library saves it.
+fn written_by(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/writers")
+        .join(name)
+}
+
+fn all_roles(path: &std::path::Path) -> InputSpec {
+    InputSpec {
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            order_id: Some("order_id".into()),
+            quantity: Some("quantity".into()),
+            category: Some("category".into()),
+            ..ColumnMapping::default()
+        },
+        ..spec(path)
+    }
+}
+
+fn f64_column(batch: &RecordBatch, name: &str) -> Vec<f64> {
+    arrow::compute::cast(
+        batch.column_by_name(name).expect(name),
+        &arrow::datatypes::DataType::Float64,
+    )
+    .expect("cast")
+    .as_primitive::<Float64Type>()
+    .values()
+    .to_vec()
+}
+
+/// pyarrow, pandas, Polars and DuckDB encode the same lines as dictionaries, large strings, string
+/// views, unsigned and narrow integers, DECIMAL(20, 0) ids, decimals, and timestamps of every unit
+/// with and without a zone: each reads to the features of the same lines as CSV, to the bit.
+#[test]
+fn parquet_as_each_library_writes_it_reads_like_the_csv() {
+    let csv = extract_features(&all_roles(&written_by("lines.csv")), &params()).expect("the CSV reads");
+    // Hand-computed: customers 313, 42, 7 (byte order); 7 bought 12.50 + 2.25 in order 1001; 42
+    // bought 20.00 and returned 5.00 in another order.
+    let ids: Vec<&str> = csv.batch.column(0).as_string::<i32>().iter().flatten().collect();
+    assert_eq!(ids, ["313", "42", "7"]);
+    assert_eq!(f64_column(&csv.batch, "monetary_total"), [30.0, 15.0, 14.75]);
+    assert_eq!(f64_column(&csv.batch, "frequency"), [1.0, 1.0, 1.0]);
+    for name in [
+        "pyarrow.parquet",
+        "pyarrow_large.parquet",
+        "pandas.parquet",
+        "polars.parquet",
+        "duckdb.parquet",
+    ] {
+        let parquet = extract_features(&all_roles(&written_by(name)), &params())
+            .unwrap_or_else(|e| panic!("{name} does not read: {e}"));
+        assert_eq!(parquet.batch, csv.batch, "{name}");
+        assert_eq!(parquet.report.rows_used, 5, "{name}");
+    }
+}
+
+/// Custom SQL features see the mapped columns whatever their encoding (a dictionary or a string
+/// view once panicked in a downcast).
+#[test]
+fn custom_features_read_every_writers_encoding() {
+    let custom = |path: std::path::PathBuf| {
+        let params = FeatureParams {
+            custom: vec![churn_features::CustomFeature {
+                name: "categories".into(),
+                sql: "count(DISTINCT category)".into(),
+            }],
+            ..params()
+        };
+        let table = extract_features(&all_roles(&path), &params).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        f64_column(&table.batch, "categories")
+    };
+    assert_eq!(custom(written_by("lines.csv")), [1.0, 2.0, 2.0]);
+    for name in ["pyarrow.parquet", "pandas.parquet", "polars.parquet", "duckdb.parquet"] {
+        assert_eq!(custom(written_by(name)), [1.0, 2.0, 2.0], "{name}");
+    }
+    assert_eq!(custom(written_by("pyarrow_large.parquet")), [0.0, 0.0, 0.0]);
+}
+
+/// pandas turns an integer id column with a missing value into float64: refused, saying what to do.
+#[test]
+fn float_ids_are_refused_with_the_pandas_remedy() {
+    let err = extract_features(&spec(&written_by("pandas_float_ids.parquet")), &params()).expect_err("float ids");
+    let message = err.to_string();
+    assert!(
+        message.contains("customer_id must be text or an integer column, found Float64"),
+        "{message}"
+    );
+    assert!(message.contains("nullable \"Int64\""), "{message}");
+}
