@@ -167,6 +167,8 @@ pub struct InputConfig {
     pub transactions: Option<String>,
     /// The optional customers table (one row per customer).
     pub customers: Option<String>,
+    /// Its signup column (`signup_date` when unset and present).
+    pub signup_column: Option<String>,
     #[serde(default)]
     pub columns: ColumnsConfig,
     #[serde(rename = "where")]

@@ -92,8 +92,15 @@ fn input_spec(config: &Config, input: Option<&str>, max_errors: Option<usize>) -
             })
         })
         .transpose()?;
+    if input_config.signup_column.is_some() && input_config.customers.is_none() {
+        return Err(config_error(
+            "input.signup_column is set but there is no customers table: set input.customers",
+        ));
+    }
     Ok(InputSpec {
         transactions,
+        customers: input_config.customers.as_deref().map(|p| config.path(p).into()),
+        signup_column: input_config.signup_column.clone(),
         columns: mapping,
         filter: input_config.filter.clone(),
         text,

@@ -65,6 +65,9 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
             thousands(r.customers_without_purchase)
         );
     }
+    if let Some(t) = &r.customers_table {
+        human.push_str(&super::customers_table_lines(t, &table.as_of.to_string()));
+    }
     let json = json!({
         "command": "features",
         "output": settings.out.display().to_string(),
@@ -84,6 +87,7 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
             "duplicates_dropped": r.duplicates_dropped,
         },
         "customers_without_purchase": r.customers_without_purchase,
+        "customers_table": r.customers_table,
         "seconds": seconds,
     });
     printer.result(&human, &json)?;

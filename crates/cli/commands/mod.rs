@@ -56,6 +56,31 @@ pub(crate) fn thousands(n: u64) -> String {
     churn_core::format::count(n)
 }
 
+/// The summary lines of a customers table against a snapshot: its orphans both ways, and what
+/// became of the signups (each snapshot customer in exactly one count).
+pub(crate) fn customers_table_lines(t: &churn_features::CustomersReport, as_of: &str) -> String {
+    let mut out = format!(
+        "  customers    {} rows in {}: {} customers bought before {as_of} without a row, {} rows have no purchase \
+         before it\n",
+        thousands(t.rows),
+        t.path,
+        thousands(t.customers_without_row),
+        thousands(t.rows_without_purchase),
+    );
+    match &t.signup_column {
+        None => out.push_str("  signups      the table has no signup column; tenure starts at the first purchase\n"),
+        Some(column) => out.push_str(&format!(
+            "  signups      {column}: {} start tenure, {} after the first purchase and {} on or after {as_of} (not \
+             used), {} empty\n",
+            thousands(t.signups_used),
+            thousands(t.signups_after_first_purchase),
+            thousands(t.signups_on_or_after_as_of),
+            thousands(t.signups_missing),
+        )),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -157,6 +157,9 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
         thousands(rows.filtered_by_where),
         thousands(rows.duplicate)
     );
+    if let Some(t) = &manifest.customers_table {
+        human.push_str(&super::customers_table_lines(t, as_of));
+    }
     let how = match segments.refitted {
         true => format!("fitted) -> {}", models_dir.join(&segments.file).display()),
         false => "assigned with the current model)".to_string(),

@@ -696,9 +696,50 @@ fn data_quality(run: &Run, out: &mut String) -> Result<()> {
             count(n)
         );
     }
+    out.push_str("</table>");
+    if let Some(t) = &run.manifest.customers_table {
+        let _ = write!(
+            out,
+            "<table id=\"customers-table\"><tr><th class=\"l\">customers table {}</th><th>count</th></tr>",
+            escape(&t.path)
+        );
+        let signup = t.signup_column.as_deref().unwrap_or("no signup column");
+        for (n, label) in [
+            (t.rows, "rows (one per customer)".to_string()),
+            (
+                t.customers_without_row,
+                "customers who bought, without a row".to_string(),
+            ),
+            (
+                t.rows_without_purchase,
+                "rows without a purchase before the as-of date".to_string(),
+            ),
+            (
+                t.signups_used,
+                format!("{signup}: on or before the first purchase (tenure starts there)"),
+            ),
+            (
+                t.signups_after_first_purchase,
+                format!("{signup}: after the first purchase (not used)"),
+            ),
+            (
+                t.signups_on_or_after_as_of,
+                format!("{signup}: on or after the as-of date (not used)"),
+            ),
+            (t.signups_missing, format!("{signup}: empty")),
+        ] {
+            let _ = write!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
+                escape(&label),
+                count(n)
+            );
+        }
+        out.push_str("</table>");
+    }
     let _ = writeln!(
         out,
-        "</table><p class=\"note\">Written by churn {} from the files of this run.</p></section>",
+        "<p class=\"note\">Written by churn {} from the files of this run.</p></section>",
         escape(&run.manifest.tool_version)
     );
     Ok(())

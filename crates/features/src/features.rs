@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
+use crate::customers::{Customers, CustomersReport};
 use crate::engine::{CustomerAgg, EngineOutput, MICROS_PER_DAY};
 use crate::error::{Error, Result};
 use crate::params::FeatureParams;
@@ -37,6 +38,8 @@ pub struct IngestReport {
     pub customers: u64,
     /// Customers with rows before the as-of date but no purchase (only returns); not in the snapshot.
     pub customers_without_purchase: u64,
+    /// The customers table against this snapshot, when `input.customers` is set.
+    pub customers_table: Option<CustomersReport>,
 }
 
 fn is_missing(id: &Option<String>) -> bool {
@@ -77,7 +80,12 @@ pub(crate) fn feature_schema(custom: &[String]) -> Schema {
 }
 
 /// Applies the population rule and the v1 definitions. Output rows are sorted by customer id bytes.
-pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(RecordBatch, IngestReport)> {
+/// With a customers table, tenure starts at the earlier of the signup and the first purchase.
+pub(crate) fn build(
+    output: EngineOutput,
+    params: &FeatureParams,
+    customers: Option<&Customers>,
+) -> Result<(RecordBatch, IngestReport)> {
     let as_of = output.as_of_us;
     let mut report = IngestReport {
         files: output.files.len(),
@@ -129,6 +137,7 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
     let mut orders_90 = Vec::with_capacity(n);
     let mut between = Vec::with_capacity(n);
     let mut return_ratio = Vec::with_capacity(n);
+    let mut table_report = customers.map(Customers::report);
     for c in &population {
         // Both exist for every customer in the population (it is defined by having a purchase).
         let (first, last) = (
@@ -136,7 +145,13 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
             c.last_purchase_us.unwrap_or(as_of),
         );
         recency.push(days(as_of - last));
-        tenure.push(days(as_of - first));
+        let start = match (customers, &mut table_report) {
+            (Some(table), Some(counts)) => {
+                counts.tenure_start(table, c.customer_id.as_deref().unwrap_or_default(), first, as_of)
+            }
+            _ => first,
+        };
+        tenure.push(days(as_of - start));
         frequency.push(c.frequency);
         let total = money(c.net_cents);
         monetary.push(total);
@@ -148,6 +163,10 @@ pub(crate) fn build(output: EngineOutput, params: &FeatureParams) -> Result<(Rec
         between.push((c.frequency >= 2).then(|| days(last - first) / (c.frequency - 1) as f64));
         // Purchases that round to zero cents leave the ratio undefined: null, never infinity.
         return_ratio.push((c.purchase_cents > 0).then(|| -(c.return_cents as f64) / c.purchase_cents as f64));
+    }
+    if let Some(mut counts) = table_report {
+        counts.finish();
+        report.customers_table = Some(counts);
     }
     let frequency_f64: Vec<f64> = frequency.iter().map(|&f| f as f64).collect();
     let r_score = quintile_scores(&recency, Better::Lower);

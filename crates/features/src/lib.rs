@@ -34,6 +34,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod customers;
 mod engine;
 mod error;
 mod features;
@@ -56,6 +57,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
+pub use customers::{CustomersReport, DEFAULT_SIGNUP_COLUMN};
 pub use error::{Error, Location, Result};
 pub use features::IngestReport;
 pub use output::{
@@ -85,7 +87,8 @@ pub fn extract_features_by_sql(input: &InputSpec, params: &FeatureParams) -> Res
     let files = source::discover(&input.transactions)?;
     let (output, fingerprint) = while_hashing(&files, || engine::run(input, params, &files))?;
     let as_of_us = output.as_of_us;
-    let (batch, report) = features::build(output, params)?;
+    let customers = read_customers(input, params)?;
+    let (batch, report) = features::build(output, params, customers.as_ref())?;
     let as_of = date_of(as_of_us)?;
     Ok(FeatureTable {
         batch,
@@ -127,6 +130,7 @@ pub struct TransactionLog {
     params: FeatureParams,
     files: source::InputFiles,
     compact: engine::CompactLog,
+    customers: Option<customers::Customers>,
     fingerprint: String,
 }
 
@@ -135,6 +139,7 @@ pub struct TransactionLog {
 pub fn read_log(input: &InputSpec, params: &FeatureParams) -> Result<TransactionLog> {
     params.check()?;
     let files = source::discover(&input.transactions)?;
+    let customers = read_customers(input, params)?;
     let (compact, fingerprint) = while_hashing(&files, || engine::read_compact(input, params, &files))?;
     tracing::debug!(groups = compact.groups(), "transaction log read");
     Ok(TransactionLog {
@@ -142,8 +147,21 @@ pub fn read_log(input: &InputSpec, params: &FeatureParams) -> Result<Transaction
         params: params.clone(),
         files,
         compact,
+        customers,
         fingerprint,
     })
+}
+
+/// The customers table of `input`, read and checked, when there is one.
+fn read_customers(input: &InputSpec, params: &FeatureParams) -> Result<Option<customers::Customers>> {
+    let Some(path) = &input.customers else {
+        return Ok(None);
+    };
+    let parser = TimestampParser {
+        timezone: input.timezone,
+        format: None,
+    };
+    customers::Customers::read(path, input.signup_column.as_deref(), &parser, params.min_date).map(Some)
 }
 
 impl std::fmt::Debug for TransactionLog {
@@ -168,7 +186,7 @@ impl TransactionLog {
         let output = self.compact.snapshot(&params, &self.files)?;
         let aggregated = started.elapsed().as_secs_f64();
         let as_of_us = output.as_of_us;
-        let (batch, report) = features::build(output, &params)?;
+        let (batch, report) = features::build(output, &params, self.customers.as_ref())?;
         tracing::debug!(
             aggregated,
             total = started.elapsed().as_secs_f64(),

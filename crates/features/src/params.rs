@@ -122,6 +122,11 @@ pub struct InputSpec {
     /// Text amounts use a decimal comma (`12,50`), as European exports with `;` delimiters do. A
     /// `.` in an amount is then an error, never a guess.
     pub decimal_comma: bool,
+    /// The customers table (CSV, gzip CSV or Parquet; one row per customer), when there is one:
+    /// its signup dates start tenure, and it is counted against the transactions.
+    pub customers: Option<std::path::PathBuf>,
+    /// The customers table's signup column; [`crate::DEFAULT_SIGNUP_COLUMN`] when present if unset.
+    pub signup_column: Option<String>,
 }
 
 impl Default for InputSpec {
@@ -135,6 +140,8 @@ impl Default for InputSpec {
             timestamp_format: None,
             max_errors: DEFAULT_MAX_ERRORS,
             decimal_comma: false,
+            customers: None,
+            signup_column: None,
         }
     }
 }

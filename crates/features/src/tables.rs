@@ -10,7 +10,7 @@ use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, Strin
 use arrow::datatypes::{DataType, Field, Schema};
 use churn_core::{Column, FeatureFrame, Table};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::output::{read_parquet_file, write_batch_atomically, FeatureTable};
 
 impl FeatureTable {
@@ -148,13 +148,35 @@ pub fn read_table(path: &Path) -> Result<Table> {
 /// (an empty cell is null). A missing id, a repeated id or a malformed line is an error naming the
 /// file and the line (CSV) or row (Parquet).
 pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
+    let rows = read_customer_rows(path)?;
+    let mut frame = FeatureFrame::try_new(rows.ids)?;
+    for (name, values) in rows.names.iter().zip(rows.columns) {
+        frame = frame.with_text(name, values)?;
+    }
+    Ok(frame)
+}
+
+/// A customers table's rows, checked: each id once, and where each row is in the file.
+pub(crate) struct CustomerRows {
+    /// The ids, in file order.
+    pub(crate) ids: Vec<String>,
+    /// The other columns' names.
+    pub(crate) names: Vec<String>,
+    /// The other columns, as text (empty cells as `None`).
+    pub(crate) columns: Vec<Vec<Option<String>>>,
+    /// Each row's line (CSV) or row (Parquet), for messages.
+    pub(crate) locations: Vec<Location>,
+}
+
+/// Reads and checks a customers table (see [`read_customer_table`]).
+pub(crate) fn read_customer_rows(path: &Path) -> Result<CustomerRows> {
     let is_parquet = {
         let mut magic = [0u8; 4];
         let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
         std::io::Read::read(&mut file, &mut magic).map_err(|e| Error::io("cannot read", path, e))? == 4
             && &magic == b"PAR1"
     };
-    let (names, columns, locations) = if is_parquet {
+    let (mut names, mut columns, locations) = if is_parquet {
         read_parquet_as_text(path)?
     } else {
         read_csv_as_text(path)?
@@ -169,13 +191,15 @@ pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
             names.join(", ")
         ))
     })?;
+    names.remove(id_index);
+    let id_column = columns.remove(id_index);
     let mut ids = Vec::with_capacity(locations.len());
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
-    for (row, id) in columns[id_index].iter().enumerate() {
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    for (row, id) in id_column.iter().enumerate() {
         let Some(id) = id else {
             return Err(bad(format!("{}: customer_id is empty", locations[row])));
         };
-        if let Some(first) = first_seen.insert(id.clone(), row) {
+        if let Some(first) = first_seen.insert(id, row) {
             return Err(bad(format!(
                 "{}: customer {id:?} appears again (first on {}); one row per customer",
                 locations[row], locations[first]
@@ -183,17 +207,16 @@ pub fn read_customer_table(path: &Path) -> Result<FeatureFrame> {
         }
         ids.push(id.clone());
     }
-    let mut frame = FeatureFrame::try_new(ids)?;
-    for (i, (name, values)) in names.iter().zip(columns).enumerate() {
-        if i != id_index {
-            frame = frame.with_text(name, values)?;
-        }
-    }
-    Ok(frame)
+    Ok(CustomerRows {
+        ids,
+        names,
+        columns,
+        locations,
+    })
 }
 
 /// Column names, text columns (empty cells as `None`) and each row's location for messages.
-type TextColumns = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
+type TextColumns = (Vec<String>, Vec<Vec<Option<String>>>, Vec<Location>);
 
 fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
     use crate::text::{Delimiter, RecordReader};
@@ -230,7 +253,7 @@ fn read_csv_as_text(path: &Path) -> Result<TextColumns> {
             let value = utf8(reader.field(i), line)?;
             column.push((!value.trim().is_empty()).then_some(value));
         }
-        locations.push(format!("line {line}"));
+        locations.push(Location::Line(line));
     }
     Ok((names, columns, locations))
 }
@@ -252,7 +275,7 @@ fn read_parquet_as_text(path: &Path) -> Result<TextColumns> {
         );
     }
     let rows = columns.first().map_or(0, Vec::len);
-    Ok((names, columns, (0..rows).map(|r| format!("row {r}")).collect()))
+    Ok((names, columns, (0..rows as u64).map(Location::Row).collect()))
 }
 
 #[cfg(test)]

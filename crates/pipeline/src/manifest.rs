@@ -44,6 +44,10 @@ pub struct Manifest {
     pub rows: Rows,
     /// Customers scored.
     pub customers: usize,
+    /// The customers table against the snapshot at `S` (orphans both ways, signups), when there
+    /// is one. Absent from manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers_table: Option<churn_features::CustomersReport>,
     /// The segment model.
     pub segments: SegmentsSummary,
     /// The churn model: trained, promoted or not, and the one that scored.
@@ -112,6 +116,12 @@ pub struct RunSettingsEcho {
 pub struct InputEcho {
     /// The transactions (a file, directory or glob).
     pub transactions: String,
+    /// The customers table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers: Option<String>,
+    /// The customers table's signup column, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup_column: Option<String>,
     /// The column mapping.
     pub columns: ColumnMapping,
     /// The row filter.

@@ -609,6 +609,8 @@ impl Nightly {
             settings: RunSettingsEcho {
                 input: InputEcho {
                     transactions: input.transactions.clone(),
+                    customers: input.customers.as_ref().map(|p| p.display().to_string()),
+                    signup_column: input.signup_column.clone(),
                     columns: input.columns.clone(),
                     filter: input.filter.clone(),
                     delimiter: format!("{:?}", input.text.delimiter),
@@ -661,6 +663,7 @@ impl Nightly {
                 duplicates_dropped: r.duplicates_dropped,
             },
             customers: trained.frame_s.len(),
+            customers_table: r.customers_table.clone(),
             segments: SegmentsSummary {
                 model: self.segments.file.clone(),
                 refitted: self.segments.refitted,
