@@ -577,3 +577,70 @@ fn problems_in_several_files_are_reported_in_file_order() {
         .collect();
     assert_eq!(files, ["in/1.csv:2", "in/2.csv:3"]);
 }
+
+/// The customers table and orders under two customers, through the binary: counted in the JSON
+/// summary, refused with both lines and nothing written, and a bad setting is a usage error.
+#[test]
+fn the_customers_table_and_shared_orders_through_the_binary() {
+    let dir = Dir::new();
+    dir.write(
+        "tx.csv",
+        "customer_id,order_id,timestamp,amount\na,1,2024-01-11,10\nb,1,2024-01-21,10\nc,2,2024-01-21,10\n",
+    );
+    let features = |input: &str| {
+        dir.write(
+            "churn.toml",
+            format!(
+                "as_of = \"2024-02-01\"\n[input]\ntransactions = \"tx.csv\"\ncustomers = \"customers.csv\"\n{input}\n\
+                 [input.columns]\norder_id = \"order_id\"\n"
+            ),
+        );
+        let _ = std::fs::remove_file(dir.join("f.parquet"));
+        let run = dir.churn(&["features", "--config", "churn.toml", "--out", "f.parquet", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(run.stdout().trim()).expect("JSON on stdout");
+        (run.output.status.code(), json, run.stderr())
+    };
+
+    dir.write(
+        "customers.csv",
+        "customer_id,signup_date\na,2024-01-01\nb,2024-01-25\nz,2023-01-01\n",
+    );
+    let (code, json, stderr) = features("");
+    assert_eq!(code, Some(0), "{json} {stderr}");
+    assert_eq!(json["shared_orders"], 1, "{json}");
+    assert!(
+        stderr.contains("order \"1\" under customer \"a\" (tx.csv line 2) and customer \"b\" (tx.csv line 3)"),
+        "{stderr}"
+    );
+    let table = &json["customers_table"];
+    assert_eq!(table["rows"], 3, "{json}");
+    assert_eq!(table["customers_without_row"], 1, "{json}");
+    assert_eq!(table["rows_without_purchase"], 1, "{json}");
+    assert_eq!(table["signups_used"], 1, "{json}");
+    assert_eq!(table["signups_after_first_purchase"], 1, "{json}");
+
+    let (code, json, _) = features("shared_orders = \"reject\"");
+    assert_eq!(code, Some(1), "{json}");
+    assert!(!dir.join("f.parquet").exists());
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("(tx.csv line 2) and customer \"b\" (tx.csv line 3)"),
+        "{message}"
+    );
+
+    let (code, json, _) = features("shared_orders = \"sometimes\"");
+    assert_eq!(code, Some(2), "{json}");
+
+    dir.write(
+        "customers.csv",
+        "customer_id,signup_date\na,2024-01-01\nb,2024-01-25\na,2023-01-01\n",
+    );
+    let (code, json, _) = features("");
+    assert_eq!(code, Some(1), "{json}");
+    assert!(!dir.join("f.parquet").exists());
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("customers.csv: line 4: customer \"a\" appears again (first on line 2)"),
+        "{message}"
+    );
+}

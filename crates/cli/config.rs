@@ -169,6 +169,8 @@ pub struct InputConfig {
     pub customers: Option<String>,
     /// Its signup column (`signup_date` when unset and present).
     pub signup_column: Option<String>,
+    /// An order id under more than one customer: "warn" (default) or "reject".
+    pub shared_orders: Option<String>,
     #[serde(default)]
     pub columns: ColumnsConfig,
     #[serde(rename = "where")]

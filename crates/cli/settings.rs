@@ -169,6 +169,10 @@ fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags)
         rfm_rules,
         memory_limit_bytes: memory_limit_mb.map_or(defaults.memory_limit_bytes, |mb| mb.saturating_mul(1 << 20)),
         threads: flags.threads.or(features.threads),
+        shared_orders: match file.input.shared_orders.as_deref() {
+            None => defaults.shared_orders,
+            Some(text) => text.parse().map_err(config_error)?,
+        },
     };
     params.check().map_err(|e| config_error(e.to_string()))?;
     Ok(params)

@@ -65,6 +65,13 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
             thousands(r.customers_without_purchase)
         );
     }
+    if r.shared_orders > 0 {
+        let _ = writeln!(
+            human,
+            "  orders       {} order ids appear under more than one customer (each customer keeps their lines)",
+            thousands(r.shared_orders)
+        );
+    }
     if let Some(t) = &r.customers_table {
         human.push_str(&super::customers_table_lines(t, &table.as_of.to_string()));
     }
@@ -86,6 +93,7 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
             "duplicate": r.rows_duplicate,
             "duplicates_dropped": r.duplicates_dropped,
         },
+        "shared_orders": r.shared_orders,
         "customers_without_purchase": r.customers_without_purchase,
         "customers_table": r.customers_table,
         "seconds": seconds,

@@ -688,6 +688,7 @@ fn data_quality(run: &Run, out: &mut String) -> Result<()> {
         (rows.missing_customer_id, "without a customer id (dropped)"),
         (rows.filtered_by_where, "excluded by input.where"),
         (rows.duplicate, duplicates),
+        (rows.shared_orders, "order ids under more than one customer (kept)"),
     ] {
         let _ = write!(
             out,

@@ -37,7 +37,7 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionC
 use futures::StreamExt;
 
 use crate::error::{Error, Location, Problems, Result};
-use crate::params::{ColumnRole, FeatureParams, InputSpec};
+use crate::params::{ColumnRole, FeatureParams, InputSpec, SharedOrders};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
 use crate::timeline::{TimelineBuilder, Timelines};
@@ -79,6 +79,8 @@ pub(crate) struct EngineOutput {
     pub(crate) rows_read: u64,
     pub(crate) format: Format,
     pub(crate) files: Vec<PathBuf>,
+    /// Order ids under more than one customer, anywhere in the log.
+    pub(crate) shared_orders: u64,
 }
 
 /// A mapping value resolved against the input's columns.
@@ -1037,6 +1039,8 @@ GROUP BY customer_id, order_key, ts_us, ok, purchase, ret
 /// The log read and validated once, its compact form arranged as each customer's timeline (see
 /// [`Timelines`]): every snapshot of a run is one pass over it instead of another read of the files.
 pub(crate) struct CompactLog {
+    /// Order ids under more than one customer, anywhere in the log.
+    pub(crate) shared_orders: u64,
     prepared: Prepared,
     rows_read: u64,
     timelines: Timelines,
@@ -1064,6 +1068,22 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     // Validation, once for the whole run, from the timelines (each customer id appears once there):
     // invalid rows, and ids a query computed.
     prepared.validate(timelines.invalid_rows(), timelines.ids(), input, params, input_files)?;
+    let (shared_orders, keys) = timelines.shared_orders(SHARED_ORDER_EXAMPLES);
+    if shared_orders > 0 {
+        let examples = locate_shared_orders(input, params, input_files, &prepared.mapped, &keys)?;
+        match params.shared_orders {
+            SharedOrders::Reject => {
+                return Err(Error::SharedOrders {
+                    count: shared_orders,
+                    examples,
+                })
+            }
+            SharedOrders::Warn => tracing::warn!(
+                "{shared_orders} order ids appear under more than one customer: {examples}; each customer keeps \
+                 their lines (input.shared_orders = \"reject\" refuses such a log)"
+            ),
+        }
+    }
     let last_us = timelines.last_valid_us();
     let rows_read = prepared.rows_read();
     Ok(CompactLog {
@@ -1071,6 +1091,7 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
         rows_read,
         timelines,
         last_us,
+        shared_orders,
     })
 }
 
@@ -1124,6 +1145,7 @@ impl CompactLog {
             rows_read: self.rows_read,
             format: input_files.format,
             files: input_files.files.clone(),
+            shared_orders: self.shared_orders,
         })
     }
 }
@@ -1149,6 +1171,7 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     )?;
 
     let custom = custom_features(&prepared, params, as_of_us)?;
+    let shared_orders = count_shared_orders(&prepared)?;
 
     Ok(EngineOutput {
         customers,
@@ -1157,7 +1180,32 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
         rows_read,
         format: input_files.format,
         files: input_files.files.clone(),
+        shared_orders,
     })
+}
+
+/// Order ids under more than one customer, counted the plain way: every distinct (order id,
+/// customer) pair from SQL, grouped by order id here. The reference for the single read's count
+/// ([`Timelines::shared_orders`]), which compares order key hashes in passes.
+fn count_shared_orders(prepared: &Prepared) -> Result<u64> {
+    let batches = prepared.collect(
+        "SELECT CAST(order_id AS VARCHAR) AS order_id, customer_id FROM tx WHERE order_id IS NOT NULL \
+         GROUP BY order_id, customer_id",
+    )?;
+    let mut customers: HashMap<String, u32> = HashMap::new();
+    for batch in &batches {
+        let orders =
+            arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(|e| Error::Engine(e.to_string()))?;
+        let orders = orders.as_string::<i32>();
+        let ids = id_column(batch)?;
+        let ids = ids.as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            if ids.is_valid(i) && !crate::parse::is_missing_id(Some(ids.value(i))) {
+                *customers.entry(orders.value(i).to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(customers.values().filter(|&&n| n > 1).count() as u64)
 }
 
 /// The `[[features.custom]]` columns as of `as_of_us`: each a SQL aggregate over a customer's valid
@@ -1201,6 +1249,124 @@ fn custom_features(prepared: &Prepared, params: &FeatureParams, as_of_us: i64) -
     }
 
     Ok(custom)
+}
+
+/// How many orders under more than one customer a message names.
+const SHARED_ORDER_EXAMPLES: usize = 3;
+
+/// Names the orders with `keys` (key hashes of order ids claimed by more than one customer) with
+/// the first line of each of their first two customers, in the order of `keys`: one more read of
+/// the files, on one partition each, made only when such orders exist, and stopped once every
+/// order has its two lines.
+fn locate_shared_orders(
+    input: &InputSpec,
+    params: &FeatureParams,
+    input_files: &InputFiles,
+    mapped: &[Mapped],
+    keys: &[[u64; 2]],
+) -> Result<String> {
+    let (Some(id), Some(order)) = (
+        role_sql(mapped, ColumnRole::CustomerId),
+        role_sql(mapped, ColumnRole::OrderId),
+    ) else {
+        return Ok(String::new());
+    };
+    let single = FeatureParams {
+        threads: Some(1),
+        ..params.clone()
+    };
+    /// An order's id and up to two (customer, where) claims on it.
+    type Claims = (Option<String>, Vec<(String, String)>);
+    let mut found: Vec<Claims> = vec![(None, Vec::new()); keys.len()];
+    let complete = |found: &[Claims]| found.iter().all(|f| f.1.len() >= 2);
+    for file in &input_files.files {
+        if complete(&found) {
+            break;
+        }
+        let session = new_session(&single, 1)?;
+        let one = InputFiles {
+            files: vec![file.clone()],
+            format: input_files.format,
+        };
+        let registered = session.register(&one, input, &single)?;
+        let keep = input
+            .filter
+            .as_deref()
+            .map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
+        let line = if registered.text_plan.is_some() {
+            quote_ident(LINE_COLUMN)
+        } else {
+            "CAST(0 AS BIGINT)".into()
+        };
+        let sql = format!(
+            "SELECT {keep} AS keep, CAST({} AS VARCHAR) AS id, CAST({} AS VARCHAR) AS order_id, \
+             churn_key_hash({}) AS key, CAST({line} AS BIGINT) AS line FROM raw",
+            id.sql, order.sql, order.sql
+        );
+        let name = file
+            .file_name()
+            .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let result: datafusion::error::Result<()> = session.block(async {
+            let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
+            let mut row = 0u64;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let keep = batch.column(0).as_boolean();
+                let ids = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
+                let ids = ids.as_string::<i32>();
+                let orders = arrow::compute::cast(batch.column(2), &DataType::Utf8)?;
+                let orders = orders.as_string::<i32>();
+                let hashes = batch.column(3).as_fixed_size_binary();
+                let lines = arrow::compute::cast(batch.column(4), &DataType::UInt64)?;
+                let lines = lines.as_primitive::<UInt64Type>();
+                for i in 0..batch.num_rows() {
+                    if !(keep.is_valid(i) && keep.value(i)) || hashes.is_null(i) || ids.is_null(i) {
+                        continue;
+                    }
+                    let customer = ids.value(i);
+                    if crate::parse::is_missing_id(Some(customer)) {
+                        continue;
+                    }
+                    let (low, high) = hashes.value(i).split_at(8);
+                    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
+                    let Some(k) = keys.iter().position(|key| *key == [word(low), word(high)]) else {
+                        continue;
+                    };
+                    let (order_id, claims) = &mut found[k];
+                    order_id.get_or_insert_with(|| orders.value(i).to_string());
+                    if claims.len() < 2 && claims.iter().all(|(c, _)| c != customer) {
+                        let at = if registered.text_plan.is_some() {
+                            Location::Line(lines.value(i))
+                        } else {
+                            Location::Row(row + i as u64)
+                        };
+                        claims.push((customer.to_string(), format!("{name} {at}")));
+                    }
+                }
+                row += batch.num_rows() as u64;
+                if complete(&found) {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        result.map_err(|e| Error::Engine(e.strip_backtrace()))?;
+    }
+    Ok(found
+        .into_iter()
+        .map(|(order_id, claims)| {
+            let claims: Vec<String> = claims
+                .iter()
+                .map(|(customer, at)| format!("customer {customer:?} ({at})"))
+                .collect();
+            format!(
+                "order {:?} under {}",
+                order_id.unwrap_or_default(),
+                claims.join(" and ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
 /// The slow path: reads each file in order on one partition and reports the rows whose timestamp

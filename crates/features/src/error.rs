@@ -109,6 +109,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// Order ids appear under more than one customer and `input.shared_orders = "reject"`.
+    #[error(
+        "{count} order ids appear under more than one customer: {examples}; an order belongs to one customer \
+         (a join gone wrong upstream, or two systems reusing numbers?); fix the export, or set \
+         input.shared_orders = \"warn\" to count them and keep each customer's lines"
+    )]
+    SharedOrders {
+        /// How many order ids.
+        count: u64,
+        /// The first few, each with the first line of each customer that claims it.
+        examples: String,
+    },
+
     /// A line has the wrong number of fields or broken quoting.
     #[error("{path}: line {line}: {reason}")]
     BadLine {

@@ -38,6 +38,9 @@ pub struct IngestReport {
     pub customers: u64,
     /// Customers with rows before the as-of date but no purchase (only returns); not in the snapshot.
     pub customers_without_purchase: u64,
+    /// Order ids under more than one customer anywhere in the log (kept: `input.shared_orders`
+    /// is `warn`).
+    pub shared_orders: u64,
     /// The customers table against this snapshot, when `input.customers` is set.
     pub customers_table: Option<CustomersReport>,
 }
@@ -95,6 +98,7 @@ pub(crate) fn build(
         },
         rows_read: output.rows_read,
         duplicates_dropped: params.drop_duplicates,
+        shared_orders: output.shared_orders,
         ..IngestReport::default()
     };
     let rows_kept_by_filter: u64 = output.customers.iter().map(|c| c.rows_total).sum();

@@ -63,7 +63,9 @@ pub use features::IngestReport;
 pub use output::{
     FeatureTable, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT, META_TOOL_VERSION,
 };
-pub use params::{ColumnMapping, ColumnRole, CustomFeature, FeatureParams, InputSpec, DEFAULT_MAX_ERRORS, V1_COLUMNS};
+pub use params::{
+    ColumnMapping, ColumnRole, CustomFeature, FeatureParams, InputSpec, SharedOrders, DEFAULT_MAX_ERRORS, V1_COLUMNS,
+};
 pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
 pub use tables::{read_customer_table, read_table, write_table};

@@ -182,6 +182,34 @@ pub struct FeatureParams {
     pub memory_limit_bytes: usize,
     /// Parallelism; the number of cores when `None`.
     pub threads: Option<usize>,
+    /// What an order id under more than one customer does (`input.shared_orders`).
+    pub shared_orders: SharedOrders,
+}
+
+/// What to do with an order id that appears under more than one customer: a join gone wrong
+/// upstream, or two systems reusing numbers. Either way the log is counted and the first few such
+/// orders are named with their lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedOrders {
+    /// Warn, and keep each customer's lines as their own (the order counts once for each).
+    #[default]
+    Warn,
+    /// Refuse the log.
+    Reject,
+}
+
+impl std::str::FromStr for SharedOrders {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "warn" => Ok(SharedOrders::Warn),
+            "reject" => Ok(SharedOrders::Reject),
+            other => Err(format!(
+                "input.shared_orders = {other:?}: expected \"warn\" or \"reject\""
+            )),
+        }
+    }
 }
 
 /// The default earliest accepted transaction date: before it, a timestamp is far more likely a
@@ -223,6 +251,7 @@ impl Default for FeatureParams {
             rfm_rules: RfmRules::standard(),
             memory_limit_bytes: 1 << 30,
             threads: None,
+            shared_orders: SharedOrders::Warn,
         }
     }
 }

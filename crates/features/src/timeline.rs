@@ -273,6 +273,58 @@ impl Timelines {
         self.ids.iter().map(Option::as_deref)
     }
 
+    /// Orders that appear under more than one customer anywhere in the log (customers without an
+    /// id aside): how many, and the keys of the first `keep` found.
+    ///
+    /// The check runs in passes over the entries, each taking the orders whose key falls in its
+    /// share (keys are hashes, so shares are even), so the map of order owners stays near a few
+    /// million orders whatever the log's size: at a hundred million rows one map of every order
+    /// would take about a gigabyte on top of the timelines.
+    pub(crate) fn shared_orders(&self, keep: usize) -> (u64, Vec<[u64; 2]>) {
+        self.shared_orders_by(keep, 1 << 22)
+    }
+
+    /// [`Timelines::shared_orders`] with at most about `per_pass` orders in the map at once.
+    fn shared_orders_by(&self, keep: usize, per_pass: usize) -> (u64, Vec<[u64; 2]>) {
+        use datafusion::common::hash_map::Entry as Slot;
+        /// The owner of an order already counted as shared.
+        const SHARED: u32 = u32::MAX;
+        let passes = self.entries.len().div_ceil(per_pass.max(1)).max(1) as u64;
+        let (mut count, mut sample) = (0u64, Vec::new());
+        let mut owner: datafusion::common::HashMap<[u64; 2], u32> = Default::default();
+        owner.reserve(self.entries.len().min(per_pass));
+        for pass in 0..passes {
+            owner.clear();
+            for (c, id) in self.ids.iter().enumerate() {
+                if id.is_none() {
+                    continue;
+                }
+                for e in self
+                    .customer(c)
+                    .iter()
+                    .filter(|e| !e.no_order() && e.order[0] % passes == pass)
+                {
+                    match owner.entry(e.order) {
+                        Slot::Vacant(slot) => {
+                            slot.insert(c as u32);
+                        }
+                        Slot::Occupied(mut slot) => {
+                            let first = *slot.get();
+                            if first != SHARED && first != c as u32 {
+                                count += 1;
+                                if sample.len() < keep {
+                                    sample.push(e.order);
+                                }
+                                slot.insert(SHARED);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (count, sample)
+    }
+
     /// Input rows whose timestamp or amount is invalid.
     pub(crate) fn invalid_rows(&self) -> u64 {
         self.entries.iter().filter(|e| !e.ok()).map(|e| e.n).sum()
@@ -430,5 +482,62 @@ impl Timelines {
             out.push(agg);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(customer: u32, order: Option<u64>) -> Entry {
+        Entry {
+            // The low word spreads the orders over the passes; the high word makes them distinct.
+            order: order.map_or([0, 0], |o| [o.wrapping_mul(0x9E37_79B9_7F4A_7C15), o]),
+            ts_us: 0,
+            n: 1,
+            dup: 0,
+            cents: 100,
+            customer,
+            flags: OK | PURCHASE | if order.is_none() { NO_ORDER } else { 0 },
+        }
+    }
+
+    /// Customers a, b, c and one without an id; each customer's entries in order.
+    fn timelines(per_customer: [Vec<Option<u64>>; 4]) -> Timelines {
+        let mut entries = Vec::new();
+        let mut starts = vec![0];
+        for (c, orders) in per_customer.iter().enumerate() {
+            entries.extend(orders.iter().map(|&o| entry(c as u32, o)));
+            starts.push(entries.len());
+        }
+        Timelines {
+            ids: vec![Some("a".into()), Some("b".into()), Some("c".into()), None],
+            starts,
+            entries,
+            drop_duplicates: false,
+        }
+    }
+
+    #[test]
+    fn orders_under_two_customers_are_counted_once_in_any_number_of_passes() {
+        // Order 1 under a and b, 2 under a, b and c (one order, counted once), 3 twice under c
+        // (one customer), 4 under b and the customer without an id (not counted: that row is
+        // dropped), and rows without an order under everyone.
+        let t = timelines([
+            vec![None, Some(1), Some(2), Some(5)],
+            vec![None, Some(1), Some(2), Some(4)],
+            vec![None, Some(2), Some(3), Some(3)],
+            vec![None, Some(4)],
+        ]);
+        for per_pass in [1, 2, 3, 1 << 22] {
+            let (count, sample) = t.shared_orders_by(10, per_pass);
+            assert_eq!(count, 2, "{per_pass} per pass");
+            let mut high: Vec<u64> = sample.iter().map(|k| k[1]).collect();
+            high.sort_unstable();
+            assert_eq!(high, [1, 2], "{per_pass} per pass");
+        }
+        assert_eq!(t.shared_orders_by(1, 1 << 22).1.len(), 1);
+        let alone = timelines([vec![Some(1)], vec![Some(2)], vec![Some(3), Some(3)], vec![Some(1)]]);
+        assert_eq!(alone.shared_orders(5), (0, Vec::new()));
     }
 }

@@ -546,3 +546,79 @@ fn float_ids_are_refused_with_the_pandas_remedy() {
     );
     assert!(message.contains("nullable \"Int64\""), "{message}");
 }
+
+/// Order 1001 under customers a and b (lines 2 and 4), 1002 under c twice: one shared order.
+const SHARED_ORDER_LOG: &str = "customer_id,order_id,ts,amount
+a,1001,2024-01-05,10
+c,1002,2024-01-06,5
+b,1001,2024-01-07,20
+c,1002,2024-01-06,6
+,1002,2024-01-08,1
+";
+
+#[test]
+fn an_order_under_two_customers_is_counted_and_kept_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.csv");
+    std::fs::write(&path, SHARED_ORDER_LOG).expect("write");
+    let input = all_roles(&path);
+    let input = InputSpec {
+        columns: ColumnMapping {
+            quantity: None,
+            category: None,
+            ..input.columns
+        },
+        ..input
+    };
+    let table = extract_features(&input, &params()).expect("warns, not refuses");
+    assert_eq!(table.report.shared_orders, 1);
+    // Each customer keeps their lines: a and b each have one order.
+    assert_eq!(f64_column(&table.batch, "frequency"), [1.0, 1.0, 1.0]);
+    assert_eq!(f64_column(&table.batch, "monetary_total"), [10.0, 20.0, 11.0]);
+
+    let reject = FeatureParams {
+        shared_orders: churn_features::SharedOrders::Reject,
+        ..params()
+    };
+    let message = extract_features(&input, &reject).expect_err("refused").to_string();
+    assert!(
+        message.starts_with("1 order ids appear under more than one customer"),
+        "{message}"
+    );
+    assert!(
+        message.contains("order \"1001\" under customer \"a\" (tx.csv line 2) and customer \"b\" (tx.csv line 4)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn shared_orders_in_parquet_are_located_by_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tx.parquet");
+    write_parquet(
+        &path,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(vec!["a", "c", "b"])) as _),
+            ("order_id", Arc::new(arrow::array::Int64Array::from(vec![7, 8, 7])) as _),
+            ("ts", Arc::new(Date32Array::from(vec![19_700, 19_701, 19_702])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])) as _),
+        ],
+    );
+    let input = InputSpec {
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            order_id: Some("order_id".into()),
+            ..ColumnMapping::default()
+        },
+        ..spec(&path)
+    };
+    let reject = FeatureParams {
+        shared_orders: churn_features::SharedOrders::Reject,
+        ..params()
+    };
+    let message = extract_features(&input, &reject).expect_err("refused").to_string();
+    assert!(
+        message.contains("order \"7\" under customer \"a\" (tx.parquet row 0) and customer \"b\" (tx.parquet row 2)"),
+        "{message}"
+    );
+}

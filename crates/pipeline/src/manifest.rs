@@ -210,6 +210,10 @@ pub struct Rows {
     pub duplicate: u64,
     /// Whether they were dropped.
     pub duplicates_dropped: bool,
+    /// Order ids under more than one customer (kept, with a warning). Absent (0) from manifests
+    /// written before it was counted.
+    #[serde(default)]
+    pub shared_orders: u64,
 }
 
 /// The segment model of the run.

@@ -661,6 +661,7 @@ impl Nightly {
                 filtered_by_where: r.rows_filtered_out,
                 duplicate: r.rows_duplicate,
                 duplicates_dropped: r.duplicates_dropped,
+                shared_orders: r.shared_orders,
             },
             customers: trained.frame_s.len(),
             customers_table: r.customers_table.clone(),
