@@ -1068,7 +1068,9 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     // Validation, once for the whole run, from the timelines (each customer id appears once there):
     // invalid rows, and ids a query computed.
     prepared.validate(timelines.invalid_rows(), timelines.ids(), input, params, input_files)?;
+    let started = std::time::Instant::now();
     let (shared_orders, keys) = timelines.shared_orders(SHARED_ORDER_EXAMPLES);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), shared_orders, "shared orders counted");
     if shared_orders > 0 {
         let examples = locate_shared_orders(input, params, input_files, &prepared.mapped, &keys)?;
         match params.shared_orders {
