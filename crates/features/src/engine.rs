@@ -173,6 +173,9 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
     for function in distinct {
         ctx.register_udaf(function);
     }
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+        crate::local_time::LocalMicros::new(),
+    ));
     Ok(Session { runtime, ctx })
 }
 
@@ -366,10 +369,12 @@ impl Session {
                 format: input.timestamp_format.clone(),
             }
             .epoch_unit();
-            let sql = normalize(role, &fragment, &data_type, epoch_unit).map_err(|reason| Error::BadExpression {
-                setting: setting.clone(),
-                sql: value.to_string(),
-                reason,
+            let sql = normalize(role, &fragment, &data_type, epoch_unit, input.timezone).map_err(|reason| {
+                Error::BadExpression {
+                    setting: setting.clone(),
+                    sql: value.to_string(),
+                    reason,
+                }
             })?;
             mapped.push(Mapped {
                 role,
@@ -396,6 +401,7 @@ fn normalize(
     fragment: &str,
     data_type: &DataType,
     epoch_unit: Option<i64>,
+    timezone: Option<chrono_tz::Tz>,
 ) -> std::result::Result<String, String> {
     use DataType::*;
     // A column of nothing but nulls (pyarrow's `null` type): each row is then reported where the
@@ -413,7 +419,7 @@ fn normalize(
     // values' rule. The cast keeps nulls and is exact.
     if let Dictionary(_, values) = data_type {
         let decoded = format!("arrow_cast({fragment}, '{values}')");
-        return normalize(role, &decoded, values, epoch_unit)
+        return normalize(role, &decoded, values, epoch_unit, timezone)
             .map_err(|reason| format!("{reason} (the column is dictionary-encoded: {data_type})"));
     }
     let is_text = matches!(data_type, Utf8 | LargeUtf8 | Utf8View);
@@ -436,14 +442,19 @@ fn normalize(
             _ => Err(format!("{role} must be text or an integer column, found {data_type}")),
         },
         ColumnRole::Timestamp => match data_type {
-            Timestamp(unit, _) => {
-                // Arrow stores zoned timestamps as UTC instants, so the raw integer is the instant.
+            Timestamp(unit, zone) => {
+                // Arrow stores zoned timestamps as UTC instants, so the raw integer is the instant;
+                // without a zone it is a wall-clock time, UTC unless `input.timezone` says where.
                 let raw = format!("arrow_cast({fragment}, 'Int64')");
-                Ok(match unit {
+                let micros = match unit {
                     TimeUnit::Second => format!("{raw} * 1000000"),
                     TimeUnit::Millisecond => format!("{raw} * 1000"),
                     TimeUnit::Microsecond => raw,
                     TimeUnit::Nanosecond => format!("{raw} / 1000"),
+                };
+                Ok(match (zone, timezone) {
+                    (None, Some(tz)) => format!("{}({micros}, '{}')", crate::local_time::NAME, tz.name()),
+                    _ => micros,
                 })
             }
             Date32 => Ok(format!(
@@ -1070,7 +1081,11 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     prepared.validate(timelines.invalid_rows(), timelines.ids(), input, params, input_files)?;
     let started = std::time::Instant::now();
     let (shared_orders, keys) = timelines.shared_orders(SHARED_ORDER_EXAMPLES);
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), shared_orders, "shared orders counted");
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        shared_orders,
+        "shared orders counted"
+    );
     if shared_orders > 0 {
         let examples = locate_shared_orders(input, params, input_files, &prepared.mapped, &keys)?;
         match params.shared_orders {
@@ -1416,9 +1431,15 @@ fn locate_problems(
         } else {
             "CAST(0 AS BIGINT)".into()
         };
+        // The timestamp as written, to tell a wall-clock time that does not exist in
+        // `input.timezone` (NULL after conversion) from a missing one.
+        let ts_raw = ts
+            .column
+            .as_deref()
+            .map_or_else(|| format!("({})", ts.written), quote_ident);
         let sql = format!(
             "SELECT {keep} AS keep, {} AS ts_us, {} AS amount, CAST({line} AS BIGINT) AS line, \
-             CAST({} AS VARCHAR) AS id FROM raw",
+             CAST({} AS VARCHAR) AS id, CAST({ts_raw} AS VARCHAR) AS ts_written FROM raw",
             ts.sql, amount.sql, id.sql
         );
         let result = session.block(async {
@@ -1435,6 +1456,8 @@ fn locate_problems(
                 // `CAST(.. AS VARCHAR)` may come back as a string view; read it as plain UTF-8.
                 let ids = arrow::compute::cast(batch.column(4), &DataType::Utf8)?;
                 let ids = ids.as_string::<i32>();
+                let written = arrow::compute::cast(batch.column(5), &DataType::Utf8)?;
+                let written = written.as_string::<i32>();
                 for i in 0..batch.num_rows() {
                     if !(keep.is_valid(i) && keep.value(i)) {
                         continue;
@@ -1455,7 +1478,19 @@ fn locate_problems(
                     if let Some(reason) = ids.is_valid(i).then(|| bad_ids.get(ids.value(i))).flatten() {
                         found(id, reason.clone());
                     }
-                    if ts_values.is_null(i) {
+                    // Only Parquet's naive timestamps are converted by SQL; the text reader reports
+                    // its own gaps as it parses.
+                    let converted = registered.text_plan.is_none() && input.timezone.is_some();
+                    if ts_values.is_null(i) && written.is_valid(i) && converted {
+                        let zone = input.timezone.map(|tz| tz.name()).unwrap_or_default();
+                        found(
+                            ts,
+                            format!(
+                                "{} does not exist in time zone {zone} (it falls in a daylight-saving gap)",
+                                crate::error::truncate_value(written.value(i))
+                            ),
+                        );
+                    } else if ts_values.is_null(i) {
                         found(ts, "timestamp is missing (null)".to_string());
                     } else if ts_values.value(i) < params.min_us() {
                         found(ts, crate::parse::before_min_date(ts_values.value(i), params.min_date));
@@ -1501,18 +1536,32 @@ mod tests {
             "t",
             &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())),
             None,
+            "Europe/London".parse().ok(),
         )
         .expect("supported");
+        // A zoned timestamp is an instant: input.timezone does not apply.
         assert_eq!(sql, "arrow_cast(t, 'Int64') * 1000");
+        let naive = normalize(
+            ColumnRole::Timestamp,
+            "t",
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+            None,
+            "Europe/London".parse().ok(),
+        )
+        .expect("supported");
+        assert_eq!(
+            naive,
+            "churn_local_micros(arrow_cast(t, 'Int64') * 1000, 'Europe/London')"
+        );
     }
 
     #[test]
     fn float_ids_are_rejected() {
-        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Float64, None).is_err());
-        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Int64, None).is_ok());
-        assert!(normalize(ColumnRole::Timestamp, "t", &DataType::Int64, None).is_err());
+        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Float64, None, None).is_err());
+        assert!(normalize(ColumnRole::CustomerId, "c", &DataType::Int64, None, None).is_ok());
+        assert!(normalize(ColumnRole::Timestamp, "t", &DataType::Int64, None, None).is_err());
         assert_eq!(
-            normalize(ColumnRole::Timestamp, "t", &DataType::Int64, Some(1000)),
+            normalize(ColumnRole::Timestamp, "t", &DataType::Int64, Some(1000), None),
             Ok("CAST(t AS BIGINT) * 1000".to_string())
         );
     }

@@ -42,6 +42,7 @@ mod features;
 mod fuzz;
 pub mod generate;
 mod lines;
+mod local_time;
 mod output;
 mod params;
 mod parse;

@@ -112,7 +112,8 @@ pub struct InputSpec {
     pub filter: Option<String>,
     /// Delimited-text options (ignored for Parquet).
     pub text: TextFormat,
-    /// Zone of naive text timestamps; UTC when `None`.
+    /// Zone of naive timestamps (text without an offset, Parquet timestamps without a zone); UTC
+    /// when `None`.
     pub timezone: Option<Tz>,
     /// strftime format of text timestamps; ISO 8601 when `None`.
     pub timestamp_format: Option<String>,

@@ -622,3 +622,80 @@ fn shared_orders_in_parquet_are_located_by_row() {
         "{message}"
     );
 }
+
+/// Naive Parquet timestamps are wall-clock times: UTC, or `input.timezone` by the text reader's
+/// rule (a repeated hour takes its first occurrence; a time in the gap is rejected at its row).
+#[test]
+fn naive_parquet_timestamps_are_read_in_the_configured_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, wall: Vec<&str>| {
+        let path = dir.path().join(name);
+        let micros: Vec<i64> = wall
+            .iter()
+            .map(|t| {
+                chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M")
+                    .expect("wall")
+                    .and_utc()
+                    .timestamp_micros()
+            })
+            .collect();
+        let n = micros.len();
+        write_parquet(
+            &path,
+            vec![
+                ("customer_id", Arc::new(StringArray::from(vec!["A"; n])) as _),
+                (
+                    "ts",
+                    Arc::new(arrow::array::TimestampMicrosecondArray::from(micros)) as _,
+                ),
+                ("amount", Arc::new(Float64Array::from(vec![5.0; n])) as _),
+            ],
+        );
+        path
+    };
+    let london = |path: &std::path::Path| InputSpec {
+        timezone: Some("Europe/London".parse().expect("zone")),
+        ..spec(path)
+    };
+    // 2024-01-31 12:00 in London is 12:00 UTC (winter); the summer's 12:00 is 11:00 UTC; 01:30 on
+    // 2023-10-29 happened twice: the first is 00:30 UTC.
+    let winter = write("w.parquet", vec!["2024-01-31 12:00"]);
+    let table = extract_features(&london(&winter), &params()).expect("extracts");
+    assert_eq!(recency(&table.batch), [0.5]);
+    let summer = write("s.parquet", vec!["2023-07-01 12:00", "2023-10-29 01:30"]);
+    let table = extract_features(&london(&summer), &params()).expect("extracts");
+    let tenure = f64_column(&table.batch, "tenure_days");
+    let first_us = chrono::NaiveDate::from_ymd_opt(2023, 7, 1)
+        .expect("date")
+        .and_hms_opt(11, 0, 0)
+        .expect("time")
+        .and_utc()
+        .timestamp_micros();
+    let as_of_us = chrono::NaiveDate::from_ymd_opt(2024, 2, 1)
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("time")
+        .and_utc()
+        .timestamp_micros();
+    assert_eq!(tenure, [(as_of_us - first_us) as f64 / 86_400e6]);
+    let last_us = as_of_us - (recency(&table.batch)[0] * 86_400e6).round() as i64;
+    assert_eq!(
+        chrono::DateTime::from_timestamp_micros(last_us)
+            .expect("instant")
+            .to_rfc3339(),
+        "2023-10-29T00:30:00+00:00"
+    );
+    // Without a zone the same file is UTC.
+    let utc = extract_features(&spec(&winter), &params()).expect("extracts");
+    assert_eq!(recency(&utc.batch), [0.5]);
+
+    let gap = write("g.parquet", vec!["2024-01-02 10:00", "2023-03-26 01:30"]);
+    let message = extract_features(&london(&gap), &params())
+        .expect_err("a gap")
+        .to_string();
+    assert!(message.contains("g.parquet: row 1, column \"ts\""), "{message}");
+    assert!(
+        message.contains("does not exist in time zone Europe/London"),
+        "{message}"
+    );
+}
