@@ -289,7 +289,7 @@ fn amounts() -> Vec<Case> {
             c,
             "decimal comma",
             csv("a,2024-01-01,\"12,50\"\n"),
-            rejected(Some(2), Some("amount"), "decimal commas"),
+            rejected(Some(2), Some("amount"), "set input.decimal = \",\""),
         ),
         Case {
             input: "decimal = \",\"\ndelimiter = \";\"\n",

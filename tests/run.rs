@@ -258,6 +258,16 @@ fn a_failed_run_leaves_the_previous_run_current_and_no_staging() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A first run that fails on its input leaves no empty output directory behind.
+#[test]
+fn a_first_run_that_fails_leaves_no_output_directory() {
+    let dir = Dir::new();
+    util::sample_config(&dir, &dir.join("missing.csv"), "");
+    let stderr = dir.churn(&["run", "--config", "churn.toml"]).failure();
+    assert!(stderr.contains("missing.csv"), "{stderr}");
+    assert!(!dir.join("output").exists(), "{stderr}");
+}
+
 #[test]
 fn a_killed_run_never_leaves_a_broken_current() {
     let dir = Dir::new();

@@ -46,9 +46,37 @@ impl Config {
 /// `value` under `base` when it is relative.
 pub fn resolve_path(base: Option<&Path>, value: &str) -> String {
     match base {
-        Some(dir) if Path::new(value).is_relative() => dir.join(value).display().to_string(),
+        Some(dir) if Path::new(value).is_relative() => normalize_lexically(&dir.join(value)).display().to_string(),
         _ => value.to_string(),
     }
+}
+
+/// `path` with `.` dropped and each `..` cancelling the name before it, as people write paths:
+/// `data/sample/../../output` is `output`. Lexical, like Go's `filepath.Clean`: the paths may not
+/// exist yet (an output directory), so they cannot be canonicalized. Where a cancelled name is a
+/// symbolic link the result can differ from what the filesystem would resolve, which is why it is
+/// used only for paths from the config, relative to the config's directory.
+pub fn normalize_lexically(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`; a leading `..` stays.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// The whole config file.
@@ -231,4 +259,22 @@ pub struct RfmRuleConfig {
 
 fn full_range() -> [i32; 2] {
     [1, 5]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_relative_paths_are_normalized_lexically() {
+        let base = Some(Path::new("data/sample"));
+        assert_eq!(resolve_path(base, "../../output"), "output");
+        assert_eq!(resolve_path(base, "./transactions.csv"), "data/sample/transactions.csv");
+        assert_eq!(resolve_path(base, "../../../elsewhere"), "../elsewhere");
+        assert_eq!(resolve_path(Some(Path::new("/srv/churn")), "../../../x"), "/x");
+        assert_eq!(resolve_path(base, "../.."), ".");
+        // Absolute values and values without a config directory are left as written.
+        assert_eq!(resolve_path(base, "/abs/../path"), "/abs/../path");
+        assert_eq!(resolve_path(None, "a/../b"), "a/../b");
+    }
 }

@@ -20,8 +20,9 @@ pub fn init_logging(quiet: bool, verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        // Colour codes only for a person at a terminal, never into a log file.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour codes only for a person at a terminal, never into a log file, and never when
+        // `NO_COLOR` is set (https://no-color.org).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         // The subscriber's fallback for a failed write is `eprintln!`, which panics when stderr
         // cannot be written (a full log disk): a log that cannot be written is dropped instead,
         // and the job's result does not depend on it.

@@ -112,6 +112,9 @@ pub fn new_run_id() -> String {
 /// The lock on an output directory; released when dropped (and by the kernel if the process dies).
 pub struct RunLock {
     path: PathBuf,
+    /// The output directory, when taking the lock created it: removed again if the run leaves it
+    /// empty (a run that fails on its input leaves no empty directory behind).
+    created: Option<PathBuf>,
     // Holds the flock; closing it releases the lock.
     _file: File,
 }
@@ -137,6 +140,7 @@ impl RunLock {
     /// Takes the lock, or fails at once with [`LockedError`] if another live run holds it. A file
     /// left by a run that died (empty, or with its pid) is not a lock: only a live holder is.
     pub fn acquire(output: &Path) -> Result<RunLock> {
+        let created = (!output.exists()).then(|| output.to_path_buf());
         std::fs::create_dir_all(output)
             .with_context(|| format!("cannot create the output directory {}", output.display()))?;
         let path = output.join(".lock");
@@ -180,7 +184,11 @@ impl RunLock {
                 tracing::debug!("cannot write the pid into {}: {e}", path.display());
             }
             undo().lock = Some(path.clone());
-            return Ok(RunLock { path, _file: file });
+            return Ok(RunLock {
+                path,
+                created,
+                _file: file,
+            });
         }
         Err(anyhow::Error::new(LockedError(format!(
             "other churn runs keep taking and releasing the lock {}",
@@ -195,6 +203,10 @@ impl Drop for RunLock {
         // holds the directory (see `acquire`).
         let _ = std::fs::remove_file(&self.path);
         undo().lock = None;
+        if let Some(dir) = &self.created {
+            // Fails, as it should, unless the directory is empty.
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 

@@ -102,10 +102,10 @@ pub fn clv(settings: &ClvCommandSettings, printer: Printer) -> Result<()> {
     }
     let _ = writeln!(
         human,
-        "  next {h} days  {:.1} expected purchases, mean P(alive) {:.3}, total CLV {:.2} (discounted at {} % a year)",
-        expected,
+        "  next {h} days  {} expected purchases, mean P(alive) {:.3}, total CLV {} (discounted at {} % a year)",
+        churn_core::format::number(expected, 1),
         mean_alive,
-        total_clv,
+        churn_core::format::money(total_clv),
         run.settings.annual_discount_rate * 100.0
     );
     if run.fitted {

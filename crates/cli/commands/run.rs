@@ -188,8 +188,15 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
         let bg = &clv.bgnbd;
         let _ = writeln!(
             human,
-            "\n  lifetime     {}: BG/NBD r = {:.3}, alpha = {:.3}, a = {:.3}, b = {:.3} ({}s); total {}-day CLV {:.2}",
-            clv.model, bg.r, bg.alpha, bg.a, bg.b, clv.time_unit, clv.horizon_days, clv.total_clv
+            "\n  lifetime     {}: BG/NBD r = {:.3}, alpha = {:.3}, a = {:.3}, b = {:.3} ({}s); total {}-day CLV {}",
+            clv.model,
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b,
+            clv.time_unit,
+            clv.horizon_days,
+            churn_core::format::money(clv.total_clv)
         );
     }
     let basis = match manifest.at_risk.value_basis {
@@ -198,9 +205,9 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
     };
     let _ = writeln!(
         human,
-        "\n  at risk      {} customers, value at risk {:.2} ({basis}); {} changes since the previous run",
+        "\n  at risk      {} customers, value at risk {} ({basis}); {} changes since the previous run",
         thousands(manifest.at_risk.customers as u64),
-        manifest.at_risk.value_at_risk,
+        churn_core::format::money(manifest.at_risk.value_at_risk),
         thousands(manifest.changes as u64)
     );
     let _ = writeln!(

@@ -171,11 +171,11 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         .take(10)
         .map(|s| {
             format!(
-                "  {:<16} {:>11.4} {:>7} {:>13.2}  {}\n",
+                "  {:<16} {:>11.4} {:>7} {:>13}  {}\n",
                 s.customer_id,
                 s.churn_probability,
                 s.risk_band,
-                s.value_at_risk,
+                churn_core::format::money(s.value_at_risk),
                 s.reasons.first().map_or("", String::as_str)
             )
         })
@@ -217,8 +217,9 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     );
     let _ = writeln!(
         human,
-        "  at risk      {} customers, value at risk {value:.2} -> {}",
+        "  at risk      {} customers, value at risk {} -> {}",
         thousands(at_risk_count as u64),
+        churn_core::format::money(value),
         settings.at_risk.display()
     );
     if !preview.is_empty() {

@@ -217,9 +217,22 @@ pub fn parse_amount(text: &str, max_abs: f64) -> Result<f64, String> {
         let reason = if lower.contains("nan") || lower.contains("inf") {
             "is not a finite number".to_string()
         } else if text.contains(',') {
-            "is not a plain decimal number (thousands separators and decimal commas are not accepted; \
-             export with a '.' decimal point and no grouping)"
-                .to_string()
+            // `12,50`: one comma, then one or two digits, reads as a decimal comma; `1,200.00` as
+            // thousands separators. Either way, say which setting or export fixes it.
+            let after_comma = text.rsplit(',').next().unwrap_or_default();
+            let decimal_comma = text.matches(',').count() == 1
+                && !text.contains('.')
+                && (1..=2).contains(&after_comma.len())
+                && after_comma.bytes().all(|b| b.is_ascii_digit());
+            if decimal_comma {
+                "is not a plain decimal number: it looks like a decimal comma; set input.decimal = \",\" \
+                 (European exports, usually with input.delimiter = \";\") or export with a '.' decimal point"
+                    .to_string()
+            } else {
+                "is not a plain decimal number (thousands separators are not accepted; export without \
+                 grouping, or set input.decimal = \",\" if the comma is the decimal mark)"
+                    .to_string()
+            }
         } else {
             "is not a plain decimal number (expected digits with an optional sign, '.' fraction and \
              exponent; currency symbols and spaces are not accepted)"
@@ -440,6 +453,24 @@ mod tests {
             ".",
         ] {
             assert!(parse_amount(bad, 1e8).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn a_decimal_comma_points_to_the_setting_and_grouping_is_told_apart() {
+        for comma in ["12,50", "12,5", "-0,99"] {
+            let message = parse_amount(comma, 1e8).expect_err(comma);
+            assert!(
+                message.contains("looks like a decimal comma; set input.decimal = \",\""),
+                "{message}"
+            );
+        }
+        for grouped in ["1,200.00", "1,200", "1,200,300"] {
+            let message = parse_amount(grouped, 1e8).expect_err(grouped);
+            assert!(
+                message.contains("thousands separators are not accepted"),
+                "{grouped}: {message}"
+            );
         }
     }
 
