@@ -390,3 +390,112 @@ fn two_concurrent_runs_never_interleave() {
     assert_complete(&dir.join("output/current"));
     assert!(!dir.join("output/.lock").exists());
 }
+
+/// `history.csv` rows as (column -> value) maps.
+fn history(run: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(run.join("history.csv")).expect("history.csv");
+    let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_string).collect();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.expect("row").iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The history is derived from the published manifests night by night: one night per as-of date
+/// (a rerun replaces its date), the figures equal to the manifest's and to a count over the
+/// run's own files, rebuilt when lost, and drawn in the report.
+#[test]
+fn the_history_follows_the_published_runs_night_by_night() {
+    let dir = Dir::new();
+    sample_config(&dir, "");
+    let night = |as_of: &str| {
+        dir.churn(&["run", "--config", "churn.toml", "--as-of", as_of, "-q"])
+            .success();
+        std::fs::canonicalize(dir.join("output/current")).expect("current")
+    };
+    let first = night("2023-12-01");
+    let rows = history(&first);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first.join("manifest.json")).expect("manifest")).expect("json");
+    let all = &rows[0];
+    assert_eq!(all["segment"], "all");
+    assert_eq!(all["as_of"], "2023-12-01");
+    assert_eq!(all["customers"], manifest["customers"].to_string());
+    assert_eq!(all["at_risk_customers"], manifest["at_risk"]["customers"].to_string());
+    let churn_rate = manifest["model"]["training_churners"].as_f64().expect("churners")
+        / manifest["model"]["training_customers"].as_f64().expect("customers");
+    assert_eq!(all["churn_rate"], format!("{churn_rate:.6}"));
+    // The repeat-purchase rate, counted from the published features.
+    let features = churn_features::FeatureTable::read_parquet(&first.join("features.parquet")).expect("features");
+    let frequency = features
+        .to_frame()
+        .expect("frame")
+        .required("frequency")
+        .expect("frequency");
+    let repeat = frequency.iter().filter(|&&f| f >= 2.0).count() as f64 / frequency.len() as f64;
+    assert_eq!(all["repeat_purchase_rate"], format!("{repeat:.6}"));
+    // Segments add up to the total.
+    let segments: Vec<_> = rows.iter().filter(|r| r["segment"] != "all").collect();
+    assert_eq!(segments.len() as u64, manifest["segments"]["k"].as_u64().expect("k"));
+    let sum = |name: &str| {
+        segments
+            .iter()
+            .map(|r| r[name].parse::<u64>().expect("count"))
+            .sum::<u64>()
+    };
+    assert_eq!(sum("customers").to_string(), all["customers"]);
+    assert_eq!(sum("at_risk_customers").to_string(), all["at_risk_customers"]);
+    let report = std::fs::read_to_string(first.join("report.html")).expect("report");
+    assert!(report.contains("id=\"over-time\"") && report.contains("The series start with this run"));
+
+    night("2024-01-01");
+    let rerun = night("2023-12-01");
+    let nights: Vec<(String, String)> = history(&rerun)
+        .iter()
+        .filter(|r| r["segment"] == "all")
+        .map(|r| (r["as_of"].clone(), r["run_id"].clone()))
+        .collect();
+    let run_id = |run: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).expect("manifest")).expect("json");
+        m["run_id"].as_str().expect("run id").to_string()
+    };
+    assert_eq!(nights.len(), 2, "{nights:?}");
+    assert_eq!(
+        nights[0],
+        ("2023-12-01".to_string(), run_id(&rerun)),
+        "the rerun replaces its date"
+    );
+    assert_eq!(nights[1].0, "2024-01-01");
+    let report = std::fs::read_to_string(rerun.join("report.html")).expect("report");
+    assert!(
+        report.contains("data-chart=\"history-churn_rate\""),
+        "a chart per figure"
+    );
+    assert!(
+        report.contains("class=\"mark\""),
+        "the refitted segments of the second night are marked"
+    );
+
+    // Lost everywhere: the next run derives the same history from the manifests.
+    let before = history(&rerun);
+    for entry in std::fs::read_dir(dir.join("output/runs")).expect("runs") {
+        let _ = std::fs::remove_file(entry.expect("entry").path().join("history.csv"));
+    }
+    let again = night("2023-12-01");
+    let after = history(&again);
+    let without_run_ids = |rows: &[std::collections::HashMap<String, String>]| {
+        rows.iter()
+            .filter(|r| r["as_of"] != "2023-12-01")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(without_run_ids(&after), without_run_ids(&before));
+    assert_eq!(after.len(), before.len());
+}

@@ -135,10 +135,12 @@ pub enum Command {
     Explain(ExplainArgs),
 
     /// Draw report.html for a published run: one self-contained page with the headline numbers,
-    /// segments, revenue concentration, risk, model quality, drift and data quality.
+    /// the figures over time, segments, revenue concentration, risk, model quality, drift and data
+    /// quality.
     ///
     /// `churn run` writes it into every run; this command redraws it from the run's files
-    /// (manifest.json, scores.parquet, features.parquet, segment_profiles.csv, changes.csv). The page
+    /// (manifest.json, scores.parquet, features.parquet, segment_profiles.csv, changes.csv,
+    /// history.csv). The page
     /// has inline CSS and SVG charts, no scripts and no links out, so it opens from a file share
     /// or an email attachment.
     #[command(after_help = "Example:\n  churn report --run output/current --out /tmp/churn-report.html")]

@@ -69,6 +69,14 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     };
     let manifest = night.manifest(&plan, record);
     staging.write(MANIFEST_FILE, manifest.to_json()?.as_bytes())?;
+    // Derived from the published manifests and tonight's, like the report: not in the manifest.
+    let history = timed("history derived", || -> Result<Vec<u8>> {
+        let nights = churn_pipeline::history::nights(&output.join("runs"), &manifest)?;
+        Ok(churn_pipeline::history::write_history(
+            &churn_pipeline::history::history(&nights),
+        )?)
+    })?;
+    staging.write(churn_pipeline::history::HISTORY_FILE, &history)?;
     // The report reads the run's files, as `churn report --run` does.
     let page = timed("report rendered", || crate::report::render_run(&staging.path("")))?;
     staging.write(REPORT_FILE, page.as_bytes())?;

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page about a run, for people who would rather look than read.
 //!
 //! [`render_run`] reads only the files of a run directory (the manifest, the scores, the features,
-//! the segment profiles and the changes), so `churn run` and `churn report --run DIR` draw the same
+//! the segment profiles, the changes and the history), so `churn run` and `churn report --run DIR` draw the same
 //! page from the same bytes, and the page is the same bytes run after run. Everything is inline:
 //! CSS in a `<style>` element, charts as `<svg>` elements (see [`svg`]), no scripts, no fonts, no
 //! links out, so it opens from a CRM share or an email attachment.
@@ -19,7 +19,7 @@ use churn_pipeline::manifest::{Manifest, ValueBasis};
 use churn_score::{Drift, Evaluation, Metrics};
 
 use churn_core::format::{count, money, number, percent};
-use svg::{bar_chart, column_chart, escape, line_chart, Series, Ticks};
+use svg::{bar_chart, column_chart, escape, line_chart, time_chart, Series, Ticks};
 
 /// What the report reads from a run directory.
 struct Run {
@@ -29,6 +29,8 @@ struct Run {
     as_of: NaiveDate,
     profiles: Csv,
     changes: Csv,
+    /// `history.csv`, in runs that have one.
+    history: Option<Csv>,
 }
 
 /// A small CSV file, as text.
@@ -74,6 +76,10 @@ impl Run {
             as_of,
             profiles: Csv::read(&dir.join("segment_profiles.csv"))?,
             changes: Csv::read(&dir.join("changes.csv"))?,
+            history: {
+                let path = dir.join(churn_pipeline::history::HISTORY_FILE);
+                path.exists().then(|| Csv::read(&path)).transpose()?
+            },
         })
     }
 
@@ -98,6 +104,7 @@ pub fn render_run(dir: &Path) -> Result<String> {
     let run = Run::load(dir)?;
     let mut body = String::new();
     headline(&run, &mut body)?;
+    over_time(&run, &mut body);
     segments(&run, &mut body);
     concentration(&run, &mut body)?;
     risk(&run, &mut body)?;
@@ -643,6 +650,149 @@ fn drift(run: &Run, out: &mut String) {
         ));
     }
     out.push_str("</div></section>\n");
+}
+
+/// The retention figures night by night, from `history.csv`: small multiples of each figure, in
+/// total and per segment, with the nights where the model changed or the segments were refitted
+/// marked, and the last nights as a table.
+fn over_time(run: &Run, out: &mut String) {
+    let Some(history) = &run.history else {
+        return;
+    };
+    let col = |name: &str| history.column(name);
+    let (Some(as_of), Some(segment)) = (col("as_of"), col("segment")) else {
+        return;
+    };
+    let day = |text: &str| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(|d| (d - NaiveDate::default()).num_days() as f64)
+            .ok()
+    };
+    let value = |row: &[String], name: &str| col(name).and_then(|c| row[c].parse::<f64>().ok());
+    let flag = |row: &[String], name: &str| col(name).is_some_and(|c| row[c] == "true");
+    let all: Vec<&Vec<String>> = history.rows.iter().filter(|r| r[segment] == "all").collect();
+    // Segments in the order of tonight's model (by id), then any older names.
+    let mut names: Vec<String> = run
+        .manifest
+        .kpis
+        .as_ref()
+        .map(|k| k.segments.iter().map(|s| s.segment.clone()).collect())
+        .unwrap_or_default();
+    for r in &history.rows {
+        if r[segment] != "all" && !names.contains(&r[segment]) {
+            names.push(r[segment].clone());
+        }
+    }
+    let _ = write!(
+        out,
+        "<section id=\"over-time\"><h2>Over time</h2><p class=\"note\">{} night{} in <code>history.csv</code>, \
+         derived from the published runs' manifests.",
+        all.len(),
+        if all.len() == 1 { "" } else { "s" }
+    );
+    if all.len() < 2 {
+        out.push_str(" The series start with this run: each night adds a point.</p>");
+    } else {
+        out.push_str(
+            " Dotted vertical lines mark the nights where the scoring model changed or the segments were refitted; \
+             the total is the solid line with dots, segments are dashed.</p>",
+        );
+    }
+    let marks: Vec<f64> = all
+        .iter()
+        .filter(|r| flag(r, "model_changed") || flag(r, "segments_refitted"))
+        .filter_map(|r| day(&r[as_of]))
+        .collect();
+    let points = |rows: &[&Vec<String>], name: &str| -> Vec<[f64; 2]> {
+        rows.iter()
+            .filter_map(|r| Some([day(&r[as_of])?, value(r, name)?]))
+            .collect()
+    };
+    let per_segment: Vec<(String, Vec<&Vec<String>>)> = names
+        .iter()
+        .map(|n| (n.clone(), history.rows.iter().filter(|r| &r[segment] == n).collect()))
+        .collect();
+    out.push_str("<div class=\"charts\">");
+    let charts: [(&str, &str, Ticks, bool); 6] = [
+        ("customers", "Customers scored", Ticks::Number, false),
+        ("churn_rate", "Churn over the last horizon", Ticks::Percent, true),
+        ("repeat_purchase_rate", "Repeat-purchase rate", Ticks::Percent, true),
+        ("value_at_risk", "Value at risk", Ticks::Number, true),
+        (
+            "roc_auc_out_of_time",
+            "Out-of-time ROC AUC of the model",
+            Ticks::Number,
+            false,
+        ),
+        ("mean_clv", "Mean lifetime value", Ticks::Number, true),
+    ];
+    for (name, title, ticks, by_segment) in charts {
+        let total = points(&all, name);
+        if total.is_empty() {
+            continue;
+        }
+        let mut lines: Vec<(String, Vec<[f64; 2]>)> = vec![("all customers".to_string(), total)];
+        if by_segment {
+            lines.extend(
+                per_segment
+                    .iter()
+                    .map(|(n, rows)| (n.clone(), points(rows, name)))
+                    .filter(|(_, p)| !p.is_empty()),
+            );
+        }
+        let ys = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p[1]));
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let (lo, hi) = match ticks {
+            // Shares on their whole scale, so that a small move does not look like a large one.
+            Ticks::Percent => (0.0, 1.0),
+            _ if name == "roc_auc_out_of_time" => (lo.min(0.5), 1.0),
+            _ => (lo.min(0.0), if hi > lo.min(0.0) { hi } else { lo.min(0.0) + 1.0 }),
+        };
+        let series: Vec<Series> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (n, p))| Series {
+                name: n,
+                points: p,
+                dashed: i > 0,
+                markers: i == 0 || all.len() < 2,
+            })
+            .collect();
+        out.push_str(&time_chart(
+            &format!("history-{name}"),
+            title,
+            (title, ticks, lo, hi),
+            &series,
+            &marks,
+        ));
+    }
+    out.push_str("</div>");
+    // The last nights as numbers.
+    out.push_str(
+        "<table id=\"history\"><tr><th class=\"l\">night</th><th>customers</th><th>churn rate</th>\
+         <th>repeat rate</th><th>at risk</th><th>value at risk</th><th>ROC AUC</th><th class=\"l\">changed</th></tr>",
+    );
+    for r in all.iter().rev().take(10) {
+        let pct = |name: &str| value(r, name).map_or("-".to_string(), percent);
+        let changed: Vec<&str> = [("model_changed", "model"), ("segments_refitted", "segments")]
+            .into_iter()
+            .filter(|(f, _)| flag(r, f))
+            .map(|(_, what)| what)
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            escape(&r[as_of]),
+            value(r, "customers").map_or("-".into(), |v| count(v as u64)),
+            pct("churn_rate"),
+            pct("repeat_purchase_rate"),
+            value(r, "at_risk_customers").map_or("-".into(), |v| count(v as u64)),
+            value(r, "value_at_risk").map_or("-".into(), money),
+            value(r, "roc_auc_out_of_time").map_or("-".into(), |v| number(v, 3)),
+            escape(&changed.join(", "))
+        );
+    }
+    out.push_str("</table></section>\n");
 }
 
 /// A bin edge, short: 3 significant digits.

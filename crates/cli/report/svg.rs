@@ -38,6 +38,8 @@ pub enum Ticks {
     Percent,
     /// Plain numbers with thousands separators.
     Number,
+    /// Days since 1970-01-01 as dates: 19,723 as "2024-01-01".
+    Date,
 }
 
 impl Ticks {
@@ -45,6 +47,8 @@ impl Ticks {
         match self {
             Ticks::Percent => format!("{:.0}%", 100.0 * v),
             Ticks::Number => churn_core::format::number(v, if v.abs() >= 10.0 || v == 0.0 { 0 } else { 2 }),
+            Ticks::Date => chrono::DateTime::from_timestamp(v.round() as i64 * 86_400, 0)
+                .map_or_else(String::new, |t| t.date_naive().to_string()),
         }
     }
 }
@@ -147,15 +151,76 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 pub fn line_chart(
     chart: &str,
     title: &str,
+    x: (&str, Ticks, f64, f64),
+    y: (&str, Ticks, f64, f64),
+    series: &[Series<'_>],
+    diagonal: bool,
+) -> String {
+    line_chart_marked(chart, title, x, y, series, diagonal, (&[], None))
+}
+
+/// A series over nights: x in days since 1970-01-01 (ticks as dates), a dashed vertical line at
+/// each of `marks` (the nights where something changed, say the model), and the x range from the
+/// data. One night is drawn as its markers.
+pub fn time_chart(
+    chart: &str,
+    title: &str,
+    y: (&str, Ticks, f64, f64),
+    series: &[Series<'_>],
+    marks: &[f64],
+) -> String {
+    let mut nights: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p[0]))
+        .chain(marks.iter().copied())
+        .filter(|x| x.is_finite())
+        .collect();
+    nights.sort_by(f64::total_cmp);
+    nights.dedup();
+    let (lo, hi) = match (nights.first(), nights.last()) {
+        (Some(&lo), Some(&hi)) => (lo, hi),
+        _ => (0.0, 1.0),
+    };
+    // A margin on both sides, so that the first and last dates are not cut at the frame.
+    let pad = ((hi - lo) * 0.08).max(1.0);
+    // The nights themselves as ticks, at most six of them, evenly picked, the last always shown.
+    let step = nights.len().div_ceil(6).max(1);
+    let mut ticks: Vec<f64> = nights.iter().rev().step_by(step).copied().collect();
+    ticks.reverse();
+    line_chart_marked(
+        chart,
+        title,
+        ("night (as-of date)", Ticks::Date, lo - pad, hi + pad),
+        y,
+        series,
+        false,
+        (marks, Some(&ticks)),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn line_chart_marked(
+    chart: &str,
+    title: &str,
     (x_label, x_ticks, x_lo, x_hi): (&str, Ticks, f64, f64),
     (y_label, y_ticks, y_lo, y_hi): (&str, Ticks, f64, f64),
     series: &[Series<'_>],
     diagonal: bool,
+    (marks, x_ticks_at): (&[f64], Option<&[f64]>),
 ) -> String {
     let f = Frame::new(420.0, 320.0, 56.0);
     let mut out = String::new();
     f.open(&mut out, title, chart);
-    grid(&mut out, &f, (x_ticks, x_lo, x_hi), (y_ticks, y_lo, y_hi));
+    grid(&mut out, &f, (x_ticks, x_lo, x_hi, x_ticks_at), (y_ticks, y_lo, y_hi));
+    for &m in marks {
+        let x = f.x(m, x_lo, x_hi);
+        let _ = write!(
+            out,
+            "<line class=\"mark\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{GREY}\" stroke-dasharray=\"2 3\"/>",
+            f.top,
+            f.top + f.plot_height()
+        );
+    }
     if diagonal {
         let _ = write!(
             out,
@@ -194,7 +259,13 @@ pub fn line_chart(
     out
 }
 
-fn grid(out: &mut String, f: &Frame, (xt, x_lo, x_hi): (Ticks, f64, f64), (yt, y_lo, y_hi): (Ticks, f64, f64)) {
+/// The grid, with y ticks at round values and x ticks at `x_at` when given, else at round values.
+fn grid(
+    out: &mut String,
+    f: &Frame,
+    (xt, x_lo, x_hi, x_at): (Ticks, f64, f64, Option<&[f64]>),
+    (yt, y_lo, y_hi): (Ticks, f64, f64),
+) {
     for v in ticks(y_lo, y_hi) {
         let y = f.y(v, y_lo, y_hi);
         let _ = write!(
@@ -208,7 +279,7 @@ fn grid(out: &mut String, f: &Frame, (xt, x_lo, x_hi): (Ticks, f64, f64), (yt, y
             yt.format(v)
         );
     }
-    for v in ticks(x_lo, x_hi) {
+    for v in x_at.map_or_else(|| ticks(x_lo, x_hi), <[f64]>::to_vec) {
         let x = f.x(v, x_lo, x_hi);
         let _ = write!(
             out,

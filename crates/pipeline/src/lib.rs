@@ -62,6 +62,7 @@
 pub mod changes;
 mod error;
 pub mod gates;
+pub mod history;
 pub mod lifetime;
 pub mod manifest;
 pub mod nightly;

@@ -44,6 +44,10 @@ pub struct Manifest {
     pub rows: Rows,
     /// Customers scored.
     pub customers: usize,
+    /// Tonight's retention figures, in total and per segment: what `history.csv` collects night
+    /// by night. Absent from manifests written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpis: Option<Kpis>,
     /// The customers table against the snapshot at `S` (orphans both ways, signups), when there
     /// is one. Absent from manifests written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +218,37 @@ pub struct Rows {
     /// written before it was counted.
     #[serde(default)]
     pub shared_orders: u64,
+}
+
+/// A night's retention figures (see [`Manifest::kpis`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    /// All customers.
+    pub all: KpiRow,
+    /// Each segment, by segment id.
+    pub segments: Vec<KpiRow>,
+}
+
+/// The retention figures of all customers or of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiRow {
+    /// `all`, or the segment's name.
+    pub segment: String,
+    /// Customers scored tonight (bought before `S`).
+    pub customers: u64,
+    /// Churn over the last horizon: the share of the training snapshot's customers (who bought
+    /// before `S - H`, in this segment then) with no purchase in `[S - H, S)`.
+    pub churn_rate: Option<f64>,
+    /// The share of tonight's customers with two orders or more.
+    pub repeat_purchase_rate: Option<f64>,
+    /// Mean lifetime value of tonight's customers, with `[clv]`.
+    pub mean_clv: Option<f64>,
+    /// Total lifetime value, with `[clv]`.
+    pub total_clv: Option<f64>,
+    /// Customers on tonight's at-risk list.
+    pub at_risk: u64,
+    /// Their summed value at risk.
+    pub value_at_risk: f64,
 }
 
 /// The segment model of the run.

@@ -33,9 +33,9 @@ use crate::error::{io_error, Context, Error, Result};
 use crate::gates::{gate, joined, Gates, Refusal};
 use crate::lifetime::{compute_clv, compute_clv_from, ClvRun};
 use crate::manifest::{
-    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho, Manifest, ModelEcho,
-    ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary, Timings, ValueBasis,
-    MANIFEST_FORMAT, MANIFEST_VERSION,
+    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho, KpiRow, Kpis,
+    Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary,
+    Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
@@ -140,6 +140,8 @@ pub struct NightlyScores {
     pub table: Table,
     /// `segments.parquet`.
     pub segments_table: Table,
+    /// Tonight's retention figures, for the manifest and the history.
+    pub kpis: Kpis,
     /// `at_risk.csv`.
     pub at_risk_csv: Vec<u8>,
     /// Customers on the list.
@@ -377,6 +379,7 @@ fn score(
     write_at_risk(&list, &mut at_risk_csv)?;
     let at_risk_count = list.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();
+    let kpis = kpis(trained, segments, &list, values.as_deref())?;
     drop(list);
     let flags: Vec<bool> = scored.iter().map(|s| s.risk_band.is_at_risk()).collect();
     let change_rows = match &plan.previous_run {
@@ -408,11 +411,71 @@ fn score(
     Ok(NightlyScores {
         table,
         segments_table,
+        kpis,
         at_risk_csv,
         at_risk: at_risk_count,
         value_at_risk,
         changes: change_rows,
         drift,
+    })
+}
+
+/// Tonight's retention figures, in total and per segment (see [`Kpis`]). `list` is the at-risk
+/// list as published; `values` each customer's lifetime value, with `[clv]`.
+fn kpis(
+    trained: &Trained,
+    segments: &NightlySegments,
+    list: &[&churn_score::ScoredCustomer],
+    values: Option<&[f64]>,
+) -> Result<Kpis> {
+    let frequency = trained.frame_s.required("frequency")?;
+    let assigned = &segments.assignment.segment;
+    let names = segments.model.names();
+    let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+    let row = |name: &str, members: &dyn Fn(usize) -> bool, churn_rate: Option<f64>| {
+        let rows: Vec<usize> = (0..frequency.len()).filter(|&r| members(r)).collect();
+        let n = rows.len() as u64;
+        let repeat = rows.iter().filter(|&&r| frequency[r] >= 2.0).count() as u64;
+        let total_clv = values.map(|v| rows.iter().map(|&r| v[r]).sum::<f64>());
+        KpiRow {
+            segment: name.to_string(),
+            customers: n,
+            churn_rate,
+            repeat_purchase_rate: share(repeat, n),
+            mean_clv: total_clv.and_then(|t| (n > 0).then(|| t / n as f64)),
+            total_clv,
+            at_risk: 0,
+            value_at_risk: 0.0,
+        }
+    };
+    let mut all = row("all", &|_| true, share(trained.churners, trained.customers as u64));
+    let mut by_segment: Vec<KpiRow> = names
+        .iter()
+        .enumerate()
+        .map(|(id, name)| {
+            let churn_rate = segments
+                .profiles
+                .segments
+                .iter()
+                .find(|p| p.id == id)
+                .and_then(|p| p.churn_rate);
+            row(name, &|r| assigned[r] == id, churn_rate)
+        })
+        .collect();
+    for s in list {
+        all.at_risk += 1;
+        all.value_at_risk += s.value_at_risk;
+        if let Some(row) = by_segment
+            .iter_mut()
+            .find(|k| Some(k.segment.as_str()) == s.segment.as_deref())
+        {
+            row.at_risk += 1;
+            row.value_at_risk += s.value_at_risk;
+        }
+    }
+    Ok(Kpis {
+        all,
+        segments: by_segment,
     })
 }
 
@@ -664,6 +727,7 @@ impl Nightly {
                 shared_orders: r.shared_orders,
             },
             customers: trained.frame_s.len(),
+            kpis: Some(self.scores.kpis.clone()),
             customers_table: r.customers_table.clone(),
             segments: SegmentsSummary {
                 model: self.segments.file.clone(),
