@@ -320,3 +320,75 @@ fn the_report_is_drawn_by_a_headless_browser() {
     assert!(drawn * 100 > total * 4, "only {drawn} of {total} pixels drawn");
     assert!(blue > 2_000, "only {blue} blue pixels");
 }
+
+/// The charts' fixes, on a real run's page: the gains chart has the perfect model, each
+/// calibration point its customer count, the histogram its thresholds where the bands start, the
+/// risk table its segments in id order, and tenure's drift is explained.
+#[test]
+fn the_charts_say_what_a_reader_needs() {
+    let dir = Dir::new();
+    let run = sample_run(&dir);
+    let page = std::fs::read_to_string(run.join("report.html")).expect("report.html");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).expect("manifest")).expect("json");
+    let chart = |name: &str| {
+        let start = page.find(&format!("data-chart=\"{name}\"")).expect(name);
+        page[start..].split("</svg>").next().expect("svg").to_string()
+    };
+    let gains = chart("gains");
+    assert!(gains.contains("<title>perfect model</title>"), "perfect model line");
+    let e = &manifest["model"]["evaluation"];
+    let share = e["churners"].as_f64().expect("churners") / e["customers"].as_f64().expect("customers");
+    assert!(
+        share > 0.5,
+        "the sample churns at {share}: the gains curves crowd the diagonal without it"
+    );
+    // Three dash styles for the three curves.
+    for dash in ["stroke-dasharray=\"7 4\"", "stroke-dasharray=\"2 3\""] {
+        assert!(chart("roc").contains(dash), "{dash}");
+    }
+    // Each calibration point with its customers.
+    let calibration = chart("calibration");
+    for bin in e["calibration"].as_array().expect("bins") {
+        if bin["mean_predicted"].is_number() {
+            let n = bin["customers"].as_u64().expect("count");
+            assert!(
+                calibration.contains(&format!(">{}</text>", churn_core::format::count(n))),
+                "bin of {n}"
+            );
+        }
+    }
+    // Thresholds where the configured bands start (the sample's: by probability).
+    assert_eq!(manifest["settings"]["score"]["bands"]["by"], "probability");
+    let high = manifest["settings"]["score"]["bands"]["high"].as_f64().expect("high");
+    let histogram = chart("probabilities");
+    assert!(
+        histogram.contains(&format!(">high from {}</text>", churn_core::format::percent(high))),
+        "high from {high}"
+    );
+    assert!(histogram.contains(">0%</text>") && histogram.contains(">100%</text>"));
+    // Segments by id in the risk table, as in the profiles table.
+    let profiles = std::fs::read_to_string(run.join("segment_profiles.csv")).expect("profiles");
+    let by_id: Vec<&str> = profiles.lines().skip(1).filter_map(|l| l.split(',').nth(1)).collect();
+    let risk = page.split("<table id=\"risk-table\"").nth(1).expect("risk table");
+    let risk = risk.split("</table>").next().expect("table");
+    let positions: Vec<usize> = by_id
+        .iter()
+        .filter_map(|name| risk.find(&format!("<td class=\"l\">{name}</td>")))
+        .collect();
+    assert_eq!(positions.len(), by_id.len(), "{by_id:?}");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{by_id:?} in id order");
+    // Tenure's drift, when flagged, is explained, and never an alarm in the history.
+    let tenure = manifest["drift"]["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|d| d["name"].as_str().is_some_and(|n| n.contains("tenure_days")))
+        .map(|d| d["level"].as_str().unwrap_or("").to_string());
+    if tenure.as_deref().is_some_and(|l| l != "stable") {
+        assert!(
+            page.contains("id=\"drift-expected\""),
+            "tenure flagged {tenure:?} without a note"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use churn_pipeline::manifest::{Manifest, ValueBasis};
 use churn_score::{Drift, Evaluation, Metrics};
 
 use churn_core::format::{count, money, number, percent};
-use svg::{bar_chart, column_chart, escape, line_chart, time_chart, Series, Ticks};
+use svg::{bar_chart, column_chart, escape, histogram, line_chart, time_chart, Dash, Series, Ticks};
 
 /// What the report reads from a run directory.
 struct Run {
@@ -385,7 +385,8 @@ fn concentration(run: &Run, out: &mut String) -> Result<()> {
         &[Series {
             name: "customers",
             points: &points,
-            dashed: false,
+            dash: Dash::Solid,
+            labels: &[],
             markers: false,
         }],
         true,
@@ -399,19 +400,35 @@ fn risk(run: &Run, out: &mut String) -> Result<()> {
     let value = run.floats("value_at_risk")?;
     let bands = run.texts("risk_band")?;
     let segments = run.texts("segment")?;
-    let mut histogram = vec![0.0; 20];
+    let mut histogram_counts = vec![0.0; 20];
     for v in p {
-        histogram[((v * 20.0) as usize).min(19)] += 1.0;
+        histogram_counts[((v * 20.0) as usize).min(19)] += 1.0;
     }
-    let labels: Vec<String> = (0..20).map(|b| format!("{}%", b * 5)).collect();
+    // Where the bands start: the configured probabilities, or with bands by top share the lowest
+    // probabilities that made each band tonight.
+    let lowest = |in_band: &dyn Fn(&str) -> bool| {
+        (0..p.len())
+            .filter(|&i| in_band(&bands[i]))
+            .map(|i| p[i])
+            .min_by(f64::total_cmp)
+    };
+    let (medium, high) = match run.manifest.settings.score.bands {
+        churn_score::RiskBands::Probability { medium, high } => (Some(medium), Some(high)),
+        churn_score::RiskBands::TopShare { .. } => {
+            (lowest(&|b| b == "medium" || b == "high"), lowest(&|b| b == "high"))
+        }
+    };
+    let thresholds: Vec<(f64, String)> = [(medium, "medium"), (high, "high")]
+        .into_iter()
+        .filter_map(|(at, name)| Some((at?, format!("{name} from {}", percent(at?)))))
+        .collect();
     out.push_str("<section id=\"risk\"><h2>Risk</h2><div class=\"charts\">");
-    out.push_str(&column_chart(
+    out.push_str(&histogram(
         "probabilities",
         "Customers by churn probability",
-        &labels,
-        &[("customers", histogram)],
+        &histogram_counts,
         ("churn probability (5-point bins)", "customers"),
-        Ticks::Number,
+        &thresholds,
     ));
     out.push_str("</div><h3>At risk by segment and band</h3><table id=\"risk-table\"><tr><th class=\"l\">segment</th>");
     let band_names = churn_score::RiskBand::ALL.map(churn_score::RiskBand::as_str);
@@ -419,15 +436,29 @@ fn risk(run: &Run, out: &mut String) -> Result<()> {
         let _ = write!(out, "<th>{b}: customers</th><th>{b}: value at risk</th>");
     }
     out.push_str("</tr>");
-    // One pass: (customers, value) per segment and band, segments in name order.
-    let mut cells: std::collections::BTreeMap<&str, [(u64, f64); 3]> = Default::default();
+    // One pass: (customers, value) per segment and band; segments by id, as in every other table.
+    let order = segment_order(run);
+    let mut cells: Vec<(&str, [(u64, f64); 3])> = Vec::new();
     for i in 0..p.len() {
         if let Some(b) = band_names.iter().position(|b| *b == bands[i]) {
-            let cell = &mut cells.entry(segments[i].as_str()).or_default()[b];
-            cell.0 += 1;
-            cell.1 += value[i];
+            let name = segments[i].as_str();
+            let row = match cells.iter().position(|(n, _)| *n == name) {
+                Some(row) => row,
+                None => {
+                    cells.push((name, Default::default()));
+                    cells.len() - 1
+                }
+            };
+            cells[row].1[b].0 += 1;
+            cells[row].1[b].1 += value[i];
         }
     }
+    cells.sort_by_key(|(name, _)| {
+        (
+            order.iter().position(|n| n == name).unwrap_or(usize::MAX),
+            name.to_string(),
+        )
+    });
     for (name, row) in &cells {
         let _ = write!(out, "<tr><td class=\"l\">{}</td>", escape(name));
         for (n, v) in row {
@@ -509,7 +540,12 @@ fn model_quality(run: &Run, out: &mut String) {
          more of that input goes with more churn, one standard deviation at a time.</p><div class=\"charts\">",
         escape(&model.scoring_model)
     );
-    // ROC and gains: the model solid, the baselines dashed.
+    // ROC and gains: the model solid, recency alone dashed, the RFM score dotted, each with a few
+    // dots of its own, so that curves lying on one another are still told apart.
+    let churn_share = e
+        .filter(|e| e.customers > 0)
+        .map(|e| e.churners as f64 / e.customers as f64);
+    let perfect: Vec<[f64; 2]> = churn_share.map_or_else(Vec::new, |b| vec![[0.0, 0.0], [b, 1.0], [1.0, 1.0]]);
     let curves = [
         (
             "roc",
@@ -531,17 +567,28 @@ fn model_quality(run: &Run, out: &mut String) {
             .iter()
             .map(|(k, _)| metrics(e, k).map(points_of).unwrap_or_default())
             .collect();
-        let series: Vec<Series> = names
+        let mut series: Vec<Series> = names
             .iter()
             .zip(&points)
-            .enumerate()
-            .map(|(i, ((_, name), points))| Series {
+            .zip([Dash::Solid, Dash::Dashed, Dash::Dotted])
+            .map(|(((_, name), points), dash)| Series {
                 name,
                 points,
-                dashed: i > 0,
-                markers: false,
+                dash,
+                markers: true,
+                labels: &[],
             })
             .collect();
+        // Gains of a perfect model (every churner first): without it, at a high churn rate every
+        // curve hugs the diagonal and the model's lead looks small.
+        if chart == "gains" && !perfect.is_empty() {
+            series.push(Series {
+                name: "perfect model",
+                points: &perfect,
+                dash: Dash::Dotted,
+                ..Series::default()
+            });
+        }
         out.push_str(&line_chart(
             chart,
             title,
@@ -551,24 +598,27 @@ fn model_quality(run: &Run, out: &mut String) {
             true,
         ));
     }
-    let calibration: Vec<[f64; 2]> = e
+    // Each point with the customers behind it: a bin of 18 customers is read differently from
+    // one of 1,800.
+    let (calibration, bin_counts): (Vec<[f64; 2]>, Vec<String>) = e
         .map(|e| {
             e.calibration
                 .iter()
-                .filter_map(|b| Some([b.mean_predicted?, b.observed_rate?]))
-                .collect()
+                .filter_map(|b| Some(([b.mean_predicted?, b.observed_rate?], count(b.customers))))
+                .unzip()
         })
         .unwrap_or_default();
     out.push_str(&line_chart(
         "calibration",
-        "Calibration",
+        "Calibration (the customers in each bin beside its point)",
         ("predicted churn probability (bin mean)", Ticks::Percent, 0.0, 1.0),
         ("observed churn rate", Ticks::Percent, 0.0, 1.0),
         &[Series {
             name: "model",
             points: &calibration,
-            dashed: false,
+            dash: Dash::Solid,
             markers: true,
+            labels: &bin_counts,
         }],
         true,
     ));
@@ -604,16 +654,32 @@ fn drift(run: &Run, out: &mut String) {
     out.push_str(
         "<table id=\"psi\"><tr><th class=\"l\">distribution</th><th>PSI</th><th class=\"l\">reading</th></tr>",
     );
+    let mut expected_note = false;
     for item in &all {
         let level = item.level.as_str();
+        // Tenure moves by construction: at `S` every customer of the training snapshot is `H`
+        // days older, and on a young history that is a large share of everyone's tenure.
+        let expected = churn_pipeline::nightly::drifts_by_construction(&item.name)
+            && item.level != churn_score::DriftLevel::Stable;
+        expected_note |= expected;
         let _ = write!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{:.3}</td><td class=\"l\"><span class=\"badge {level}\">{level}</span></td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{:.3}</td><td class=\"l\"><span class=\"badge {}\">{level}</span>{}</td></tr>",
             escape(&plain_words(&item.name)),
             item.psi,
+            if expected { "stable" } else { level },
+            if expected { " expected (see below)" } else { "" },
         );
     }
-    out.push_str("</table><div class=\"charts\">");
+    out.push_str("</table>");
+    if expected_note {
+        out.push_str(
+            "<p class=\"note\" id=\"drift-expected\">Days since the first order shift by construction: between the \
+             training snapshot and tonight every customer grew one horizon older, which on a young history is a large \
+             part of everyone's tenure. Its PSI says little about the data and is not an alarm here.</p>",
+        );
+    }
+    out.push_str("<div class=\"charts\">");
     // The score and the three inputs that moved most.
     let mut shown: Vec<&Drift> = all.iter().skip(1).copied().collect();
     shown.sort_by(|a, b| b.psi.total_cmp(&a.psi));
@@ -650,6 +716,21 @@ fn drift(run: &Run, out: &mut String) {
         ));
     }
     out.push_str("</div></section>\n");
+}
+
+/// Segment names by segment id, from `segment_profiles.csv` (the order of every segment table).
+fn segment_order(run: &Run) -> Vec<String> {
+    let (Some(id), Some(name)) = (run.profiles.column("segment_id"), run.profiles.column("segment_name")) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<(u64, String)> = run
+        .profiles
+        .rows
+        .iter()
+        .map(|r| (r[id].parse().unwrap_or(u64::MAX), r[name].clone()))
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, n)| n).collect()
 }
 
 /// The retention figures night by night, from `history.csv`: small multiples of each figure, in
@@ -754,8 +835,9 @@ fn over_time(run: &Run, out: &mut String) {
             .map(|(i, (n, p))| Series {
                 name: n,
                 points: p,
-                dashed: i > 0,
+                dash: if i == 0 { Dash::Solid } else { Dash::Dashed },
                 markers: i == 0 || all.len() < 2,
+                labels: &[],
             })
             .collect();
         out.push_str(&time_chart(

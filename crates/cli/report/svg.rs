@@ -53,12 +53,36 @@ impl Ticks {
     }
 }
 
+/// How a line is stroked: besides its colour, so that lines stay apart where they overlap and in
+/// print or for readers who do not tell the colours apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dash {
+    #[default]
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+impl Dash {
+    fn attribute(self) -> &'static str {
+        match self {
+            Dash::Solid => "",
+            Dash::Dashed => " stroke-dasharray=\"7 4\"",
+            Dash::Dotted => " stroke-dasharray=\"2 3\"",
+        }
+    }
+}
+
 /// One line of a line chart.
+#[derive(Default)]
 pub struct Series<'a> {
     pub name: &'a str,
     pub points: &'a [[f64; 2]],
-    pub dashed: bool,
+    pub dash: Dash,
+    /// A dot on the points: on each, or on about ten spread along a long line.
     pub markers: bool,
+    /// A label beside each point (say, how many customers a point stands for); empty for none.
+    pub labels: &'a [String],
 }
 
 /// Plot area geometry.
@@ -242,18 +266,35 @@ fn line_chart_marked(
         let _ = write!(
             out,
             "<polyline class=\"series\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{} points=\"{}\"><title>{}</title></polyline>",
-            if s.dashed { " stroke-dasharray=\"6 3\"" } else { "" },
+            s.dash.attribute(),
             path.join(" "),
             escape(s.name)
         );
         if s.markers {
-            for p in path {
+            // Long curves (a ROC curve has up to 101 points) get about ten dots, offset by the
+            // series' index so that two curves on top of each other show both.
+            let every = (path.len() / 10).max(1);
+            for (k, p) in path
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| every == 1 || k % every == (i * every / 3) % every)
+            {
                 let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-                let _ = write!(out, "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{colour}\"/>");
+                let _ = write!(
+                    out,
+                    "<circle class=\"marker\" cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{colour}\"/>"
+                );
+                if let Some(label) = s.labels.get(k) {
+                    let _ = write!(
+                        out,
+                        "<text class=\"point-label\" x=\"{x}\" y=\"{y}\" dx=\"5\" dy=\"-5\" font-size=\"11\" fill=\"#333\">{}</text>",
+                        escape(label)
+                    );
+                }
             }
         }
     }
-    legend(&mut out, &f, series.iter().map(|s| s.name));
+    legend_lines(&mut out, &f, series);
     f.axis_labels(&mut out, x_label, y_label);
     out.push_str("</svg>");
     out
@@ -301,30 +342,34 @@ fn grid(
     );
 }
 
-fn legend<'a>(out: &mut String, f: &Frame, names: impl Iterator<Item = &'a str>) {
-    let names: Vec<&str> = names.collect();
-    if names.len() < 2 {
+/// A line chart's legend: a short stretch of each series' own line (colour and dash), so that the
+/// legend tells the lines apart the way the chart does.
+fn legend_lines(out: &mut String, f: &Frame, series: &[Series<'_>]) {
+    if series.len() < 2 {
         return;
     }
     let (x, mut y) = (
         f.width - f.right - 150.0,
-        f.top + f.plot_height() - 14.0 * names.len() as f64 - 4.0,
+        f.top + f.plot_height() - 14.0 * series.len() as f64 - 4.0,
     );
     let _ = write!(
         out,
         "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"146\" height=\"{:.1}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ddd\"/>",
         x - 4.0,
         y - 10.0,
-        14.0 * names.len() as f64 + 6.0
+        14.0 * series.len() as f64 + 6.0
     );
-    for (i, name) in names.iter().enumerate() {
+    for (i, s) in series.iter().enumerate() {
         let _ = write!(
             out,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{y:.1}\">{}</text>",
-            y - 8.0,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"2\"{}/><text x=\"{:.1}\" y=\"{y:.1}\">{}</text>",
+            y - 4.0,
+            x + 18.0,
+            y - 4.0,
             PALETTE[i % PALETTE.len()],
-            x + 14.0,
-            escape(name)
+            s.dash.attribute(),
+            x + 22.0,
+            escape(s.name)
         );
         y += 14.0;
     }
@@ -343,6 +388,87 @@ fn legend_row<'a>(out: &mut String, mut x: f64, y: f64, names: impl Iterator<Ite
         );
         x += 24.0 + 6.6 * name.chars().count() as f64;
     }
+}
+
+/// A histogram of `counts` over equal bins of `[0, 1]`, as shares: ticks on the bin edges (every
+/// tenth, 0 % to 100 % inclusive), and a dashed line with its name at each of `thresholds`.
+pub fn histogram(
+    chart: &str,
+    title: &str,
+    counts: &[f64],
+    (x_label, y_label): (&str, &str),
+    thresholds: &[(f64, String)],
+) -> String {
+    let f = Frame::new(420.0, 270.0, 56.0);
+    let hi = counts
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.15;
+    let mut out = String::new();
+    f.open(&mut out, title, chart);
+    for v in ticks(0.0, hi) {
+        let y = f.y(v, 0.0, hi);
+        let _ = write!(
+            out,
+            "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
+            f.left,
+            f.left + f.plot_width(),
+            f.left - 6.0,
+            y + 4.0,
+            Ticks::Number.format(v)
+        );
+    }
+    let n = counts.len().max(1);
+    let width = f.plot_width() / n as f64;
+    for (b, &v) in counts.iter().enumerate() {
+        let v = if v.is_finite() { v } else { 0.0 };
+        let y = f.y(v, 0.0, hi);
+        let (lo_edge, hi_edge) = (b as f64 / n as f64, (b + 1) as f64 / n as f64);
+        let _ = write!(
+            out,
+            "<rect class=\"bar\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}-{}: {}</title></rect>",
+            f.left + width * b as f64 + 0.5,
+            (width - 1.0).max(0.5),
+            (f.top + f.plot_height() - y).max(0.0),
+            PALETTE[0],
+            Ticks::Percent.format(lo_edge),
+            Ticks::Percent.format(hi_edge),
+            Ticks::Number.format(v)
+        );
+    }
+    // Edges, not bin centres: a label says where a bin starts or ends.
+    let every = n.div_ceil(10).max(1);
+    for edge in (0..=n).filter(|e| e % every == 0 || *e == n) {
+        let x = f.left + width * edge as f64;
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#888\"/>\
+             <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+            f.top + f.plot_height(),
+            f.top + f.plot_height() + 4.0,
+            f.top + f.plot_height() + 17.0,
+            Ticks::Percent.format(edge as f64 / n as f64)
+        );
+    }
+    for (i, (at, name)) in thresholds.iter().enumerate() {
+        let x = f.x(*at, 0.0, 1.0);
+        let _ = write!(
+            out,
+            "<line class=\"threshold\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\" stroke-dasharray=\"5 3\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{}</text>",
+            f.top,
+            f.top + f.plot_height(),
+            x + 3.0,
+            f.top + 12.0 + 14.0 * i as f64,
+            escape(name)
+        );
+    }
+    f.axis_labels(&mut out, x_label, y_label);
+    out.push_str("</svg>");
+    out
 }
 
 /// Horizontal bars: one row per category, one bar per value (grouped, in palette order), the value
@@ -531,20 +657,129 @@ mod tests {
     }
 
     #[test]
+    fn a_histogram_labels_its_bin_edges_from_0_to_100_percent_and_marks_thresholds() {
+        let counts = vec![1.0; 20];
+        let svg = histogram(
+            "p",
+            "probabilities",
+            &counts,
+            ("probability", "customers"),
+            &[(0.4, "medium from 40%".into()), (0.7, "high from 70%".into())],
+        );
+        // The frame of every chart of this size: 56 px left margin, 420 - 56 - 16 px wide.
+        let (left, width) = (56.0, 420.0 - 56.0 - 16.0);
+        let tick_x = |label: &str| -> f64 {
+            let end = svg.find(&format!(">{label}</text>")).expect(label);
+            let start =
+                svg[..end].rfind("<text class=\"tick\" x=\"").expect("tick") + "<text class=\"tick\" x=\"".len();
+            svg[start..].split('"').next().expect("x").parse().expect("number")
+        };
+        assert_eq!(
+            tick_x("0%"),
+            left,
+            "the first label at the first edge, not the first bar's centre"
+        );
+        assert_eq!(tick_x("50%"), left + width / 2.0);
+        assert_eq!(tick_x("100%"), left + width);
+        assert_eq!(svg.matches("class=\"tick\"").count(), 11);
+        assert!(!svg.contains("font-size=\"10\""), "tick text at the chart's 12 px");
+        assert_eq!(svg.matches("class=\"threshold\"").count(), 2);
+        let threshold_x = format!("x1=\"{:.1}\"", left + width * 0.4);
+        assert!(
+            svg.contains(&format!("<line class=\"threshold\" {threshold_x}")),
+            "{svg}"
+        );
+        assert!(svg.contains(">medium from 40%</text>") && svg.contains(">high from 70%</text>"));
+    }
+
+    #[test]
+    fn overlapping_curves_keep_their_own_dash_and_dots() {
+        let points: Vec<[f64; 2]> = (0..=100).map(|i| [i as f64 / 100.0, i as f64 / 100.0]).collect();
+        let series: Vec<Series> = [Dash::Solid, Dash::Dashed, Dash::Dotted]
+            .into_iter()
+            .zip(["model", "recency alone", "RFM score"])
+            .map(|(dash, name)| Series {
+                name,
+                points: &points,
+                dash,
+                markers: true,
+                labels: &[],
+            })
+            .collect();
+        let svg = line_chart(
+            "roc",
+            "ROC",
+            ("x", Ticks::Percent, 0.0, 1.0),
+            ("y", Ticks::Percent, 0.0, 1.0),
+            &series,
+            false,
+        );
+        let dashes: Vec<&str> = svg
+            .split("<polyline")
+            .skip(1)
+            .map(|p| {
+                p.split("stroke-dasharray=\"")
+                    .nth(1)
+                    .map_or("solid", |d| d.split('"').next().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(dashes, ["solid", "7 4", "2 3"]);
+        // About ten dots each, and no two curves' dots on the same points.
+        let dots: Vec<Vec<&str>> = svg
+            .split("<polyline")
+            .skip(1)
+            .map(|p| {
+                p.split("<circle class=\"marker\" ")
+                    .skip(1)
+                    .map(|c| c.split("r=").next().unwrap_or(""))
+                    .collect()
+            })
+            .collect();
+        for d in &dots {
+            assert!((9..=12).contains(&d.len()), "{}", d.len());
+        }
+        assert!(dots[0].iter().all(|d| !dots[1].contains(d) && !dots[2].contains(d)));
+    }
+
+    #[test]
+    fn point_labels_sit_beside_their_points() {
+        let points = [[0.1, 0.2], [0.5, 0.4]];
+        let labels = ["18".to_string(), "1,800".to_string()];
+        let svg = line_chart(
+            "calibration",
+            "Calibration",
+            ("x", Ticks::Percent, 0.0, 1.0),
+            ("y", Ticks::Percent, 0.0, 1.0),
+            &[Series {
+                name: "model",
+                points: &points,
+                markers: true,
+                labels: &labels,
+                ..Series::default()
+            }],
+            true,
+        );
+        assert!(svg.contains(">18</text>") && svg.contains(">1,800</text>"));
+        assert_eq!(svg.matches("class=\"point-label\"").count(), 2);
+    }
+
+    #[test]
     fn a_line_chart_draws_every_series_with_a_legend() {
         let points = [[0.0, 0.0], [0.5, 0.8], [1.0, 1.0]];
         let series = [
             Series {
                 name: "model",
                 points: &points,
-                dashed: false,
+                dash: Dash::Solid,
                 markers: false,
+                labels: &[],
             },
             Series {
                 name: "baseline",
                 points: &points,
-                dashed: true,
+                dash: Dash::Dashed,
                 markers: true,
+                labels: &[],
             },
         ];
         let svg = line_chart(

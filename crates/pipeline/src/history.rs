@@ -53,7 +53,8 @@ pub struct HistoryRow {
     pub model_changed: bool,
     /// Whether the segments were fitted that night.
     pub segments_refitted: bool,
-    /// Model inputs and the score with a major shift since the training snapshot.
+    /// Model inputs and the score with a major shift since the training snapshot (tenure, which
+    /// shifts by construction, aside).
     pub drift_alarms: usize,
 }
 
@@ -103,7 +104,7 @@ pub fn history(nights: &[Manifest]) -> Vec<HistoryRow> {
         let roc_auc = m.model.evaluation.as_ref().and_then(|e| e.model.roc_auc);
         let drift_alarms = std::iter::once(&m.drift.score)
             .chain(&m.drift.features)
-            .filter(|d| d.level == churn_score::DriftLevel::Major)
+            .filter(|d| d.level == churn_score::DriftLevel::Major && !crate::nightly::drifts_by_construction(&d.name))
             .count();
         let night = |kpis: KpiRow| HistoryRow {
             as_of: m.as_of.clone(),
