@@ -616,7 +616,7 @@ pub fn column_chart(
         if b % every == 0 {
             let _ = write!(
                 out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">{}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">{}</text>",
                 f.left + slot * (b as f64 + 0.5),
                 f.top + f.plot_height() + 14.0,
                 escape(name)
