@@ -72,16 +72,48 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
 /// Reads a whole Parquet file into one batch; the schema keeps the file's metadata, the batch's
 /// schema does not (so batches of different files compare by content).
 pub(crate) fn read_parquet_file(path: &Path) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
+    read_parquet_columns(path, None)
+}
+
+/// [`read_parquet_file`], reading only the columns named in `columns` (in file order) when given:
+/// a reader that needs four columns of a million rows then skips decoding the others (the text
+/// ones, mostly). A named column the file lacks is an error naming it.
+pub(crate) fn read_parquet_columns(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
     let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let schema = builder.schema().clone();
-    let batches = builder
-        .build()
-        .map_err(parquet_err)?
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    if let Some(names) = columns {
+        let fields = builder.schema().fields();
+        let mut roots = Vec::with_capacity(names.len());
+        for name in names {
+            let index = fields
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| Error::BadFile {
+                    path: path.to_path_buf(),
+                    reason: format!("has no column {name:?}"),
+                })?;
+            roots.push(index);
+        }
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+        builder = builder.with_projection(mask);
+    }
+    let metadata = builder.schema().metadata().clone();
+    let reader = builder.build().map_err(parquet_err)?;
+    // The projected schema, with the file's metadata (which the reader's own schema drops).
+    let schema = Arc::new(
+        arrow::record_batch::RecordBatchReader::schema(&reader)
+            .as_ref()
+            .clone()
+            .with_metadata(metadata),
+    );
+    let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Parquet {
             path: path.to_path_buf(),
@@ -128,7 +160,18 @@ impl FeatureTable {
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.
     pub fn read_parquet(path: &Path) -> Result<FeatureTable> {
-        let (schema, batch) = read_parquet_file(path)?;
+        Self::read_parquet_projected(path, None)
+    }
+
+    /// [`FeatureTable::read_parquet`], reading `customer_id` and the named columns only.
+    pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<FeatureTable> {
+        let mut names = vec!["customer_id"];
+        names.extend(columns.iter().filter(|c| **c != "customer_id"));
+        Self::read_parquet_projected(path, Some(&names))
+    }
+
+    fn read_parquet_projected(path: &Path, columns: Option<&[&str]>) -> Result<FeatureTable> {
+        let (schema, batch) = read_parquet_columns(path, columns)?;
         let meta = |key: &str| {
             schema.metadata().get(key).cloned().ok_or_else(|| Error::BadFile {
                 path: path.to_path_buf(),

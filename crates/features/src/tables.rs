@@ -93,7 +93,17 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
 /// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for
 /// comparing a run with the previous one).
 pub fn read_table(path: &Path) -> Result<Table> {
-    let (schema, batch) = read_parquet_file(path)?;
+    read_table_projected(path, None)
+}
+
+/// [`read_table`], reading only the named columns (in file order); a column the file lacks is an
+/// error naming it.
+pub fn read_table_columns(path: &Path, columns: &[&str]) -> Result<Table> {
+    read_table_projected(path, Some(columns))
+}
+
+fn read_table_projected(path: &Path, columns: Option<&[&str]>) -> Result<Table> {
+    let (schema, batch) = crate::output::read_parquet_columns(path, columns)?;
     let mut table = Table::new();
     let mut metadata: Vec<_> = schema.metadata().iter().collect();
     metadata.sort();
@@ -281,6 +291,31 @@ fn read_parquet_as_text(path: &Path) -> Result<TextColumns> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_is_read_whole_or_by_the_columns_named() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("t.parquet");
+        let table = Table::new()
+            .with_column("customer_id", Column::Text(vec!["a".into(), "b".into()]))?
+            .with_column("p", Column::Float64(vec![0.25, 0.75]))?
+            .with_column("reason", Column::OptionalText(vec![Some("x".into()), None]))?
+            .with_metadata("churn.as_of", "2024-01-01");
+        write_table(&path, &table)?;
+        assert_eq!(read_table(&path)?, table);
+        // Named out of order: the file's order, and its metadata, are kept.
+        let some = read_table_columns(&path, &["reason", "customer_id"])?;
+        let names: Vec<&str> = some.columns().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["customer_id", "reason"]);
+        assert_eq!(some.columns()[1].1, Column::OptionalText(vec![Some("x".into()), None]));
+        assert!(some
+            .metadata()
+            .iter()
+            .any(|(k, v)| k == "churn.as_of" && v == "2024-01-01"));
+        let missing = read_table_columns(&path, &["p", "q"]).expect_err("no q").to_string();
+        assert!(missing.contains("has no column \"q\""), "{missing}");
+        Ok(())
+    }
 
     #[test]
     fn customer_tables_are_read_with_their_locations() -> std::result::Result<(), Box<dyn std::error::Error>> {
