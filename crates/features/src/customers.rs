@@ -4,8 +4,9 @@
 //! The rules, as the README's data rules table states them:
 //! - one row per customer (a repeated id is an error naming both lines), ids compared byte for byte;
 //! - the signup column (`input.signup_column`, else `signup_date` when the table has one) is read
-//!   as the transactions' timestamps are: ISO 8601 dates or times, naive ones in `input.timezone`;
-//!   an unreadable value or one before `input.min_date` is an error at its line and column;
+//!   as the transactions' timestamps are: in a CSV table, ISO 8601 or `input.timestamp_format`, naive
+//!   ones in `input.timezone`; in a Parquet table, its dates and timestamps; an unreadable value or
+//!   one before `input.min_date` is an error at its line and column;
 //! - tenure starts at the earlier of the signup and the first purchase (the spec's rule). A signup
 //!   later than the first purchase (a CRM that created the record after the first order) leaves
 //!   tenure at the first purchase and is counted; a signup on or after the as-of date is not yet
@@ -43,6 +44,13 @@ impl Customers {
         min_date: NaiveDate,
     ) -> Result<Customers> {
         let rows = read_customer_rows(path)?;
+        // Parquet dates and timestamps arrive as Arrow's ISO 8601 text, whatever format the
+        // transactions' text uses.
+        let iso = TimestampParser {
+            timezone: parser.timezone,
+            format: None,
+        };
+        let parser = if rows.parquet { &iso } else { parser };
         let column = match signup_column {
             Some(name) => Some(
                 rows.names

@@ -162,7 +162,7 @@ fn read_customers(input: &InputSpec, params: &FeatureParams) -> Result<Option<cu
     };
     let parser = TimestampParser {
         timezone: input.timezone,
-        format: None,
+        format: input.timestamp_format.clone(),
     };
     customers::Customers::read(path, input.signup_column.as_deref(), &parser, params.min_date).map(Some)
 }

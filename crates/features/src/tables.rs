@@ -176,6 +176,8 @@ pub(crate) struct CustomerRows {
     pub(crate) columns: Vec<Vec<Option<String>>>,
     /// Each row's line (CSV) or row (Parquet), for messages.
     pub(crate) locations: Vec<Location>,
+    /// Read from Parquet: typed values turned into text by Arrow (dates and times as ISO 8601).
+    pub(crate) parquet: bool,
 }
 
 /// Reads and checks a customers table (see [`read_customer_table`]).
@@ -222,6 +224,7 @@ pub(crate) fn read_customer_rows(path: &Path) -> Result<CustomerRows> {
         names,
         columns,
         locations,
+        parquet: is_parquet,
     })
 }
 

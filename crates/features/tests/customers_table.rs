@@ -209,3 +209,28 @@ fn a_parquet_customers_table_with_dates_reads_like_csv() {
     let counts = table.report.customers_table.expect("counted");
     assert_eq!((counts.signups_used, counts.signups_after_first_purchase), (1, 1));
 }
+
+/// A CSV customers table is read with the transactions' `input.timestamp_format`, as an export
+/// from the same system writes its dates one way.
+#[test]
+fn signups_in_a_csv_table_follow_the_timestamp_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tx.csv"), "customer_id,ts,amount\na,11/01/2024,10\n").expect("tx");
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        "customer_id,signup_date\na,01/01/2024\n",
+    )
+    .expect("customers");
+    let input = InputSpec {
+        transactions: dir.path().join("tx.csv").display().to_string(),
+        customers: Some(dir.path().join("customers.csv")),
+        timestamp_format: Some("%d/%m/%Y".into()),
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            ..ColumnMapping::default()
+        },
+        ..InputSpec::default()
+    };
+    let table = extract_features(&input, &params()).expect("extracts");
+    assert_eq!(tenure(&table.batch), [("a".to_string(), 31.0)]);
+}
