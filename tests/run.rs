@@ -137,9 +137,25 @@ fn the_next_night_keeps_segment_ids_and_lists_the_changes() {
     };
     let (before, after) = (names(&seg1), names(&seg2));
 
-    // changes.csv against an independent comparison of the two runs' outputs.
+    // changes.csv against an independent comparison of the two runs' outputs: on the list means
+    // at risk and not in the sample's control group, which is never on it.
+    let holdout = churn_score::Holdout {
+        share: 0.1,
+        salt: "sample-retention".into(),
+    };
     let bands = |t: &churn_core::Table| -> HashMap<String, String> {
-        text(t, "customer_id").into_iter().zip(text(t, "risk_band")).collect()
+        text(t, "customer_id")
+            .into_iter()
+            .zip(text(t, "risk_band"))
+            .map(|(id, band)| {
+                let listed = if holdout.is_control(&id) {
+                    "low".to_string()
+                } else {
+                    band
+                };
+                (id, listed)
+            })
+            .collect()
     };
     let (b1, b2) = (
         bands(&read(&first, "scores.parquet")),
@@ -498,4 +514,70 @@ fn the_history_follows_the_published_runs_night_by_night() {
     };
     assert_eq!(without_run_ids(&after), without_run_ids(&before));
     assert_eq!(after.len(), before.len());
+}
+
+/// The control group: stable by customer id and salt, never on the list, never entering it in
+/// changes.csv, and in holdout.csv exactly as the list would have held it.
+#[test]
+fn the_holdout_is_kept_off_the_list_night_after_night() {
+    let ids = |path: &Path| -> Vec<String> {
+        let mut reader = csv::Reader::from_path(path).expect("csv");
+        reader.records().map(|r| r.expect("row")[0].to_string()).collect()
+    };
+    let dir = Dir::new();
+    // Without a holdout: the whole list.
+    sample_config(&dir, "");
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    assert!(config.contains("\nshare = 0.1\n"), "the sample holds out 10 %");
+    dir.write("churn.toml", config.replace("share = 0.1", "share = 0"));
+    dir.churn(&["run", "--config", "churn.toml", "-q", "--output-dir", "whole"])
+        .success();
+    let whole = ids(&dir.join("whole/current/at_risk.csv"));
+    assert!(!dir.join("whole/current/holdout.csv").exists());
+
+    dir.write("churn.toml", config.clone());
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let listed = ids(&dir.join("output/current/at_risk.csv"));
+    let held = ids(&dir.join("output/current/holdout.csv"));
+    let holdout = churn_score::Holdout {
+        share: 0.1,
+        salt: "sample-retention".into(),
+    };
+    assert!(!held.is_empty() && held.iter().all(|id| holdout.is_control(id)));
+    assert!(listed.iter().all(|id| !holdout.is_control(id)));
+    // The list without a holdout, split in two, in the same order.
+    let (treated, control): (Vec<String>, Vec<String>) = whole.iter().cloned().partition(|id| !holdout.is_control(id));
+    assert_eq!((listed.clone(), held.clone()), (treated, control));
+    let header = |path: &Path| {
+        std::fs::read_to_string(path)
+            .expect("csv")
+            .lines()
+            .next()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header(&dir.join("output/current/holdout.csv")),
+        header(&dir.join("output/current/at_risk.csv"))
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("output/current/manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["holdout"]["customers"], held.len());
+    assert_eq!(manifest["at_risk"]["customers"], listed.len());
+    let report = std::fs::read_to_string(dir.join("output/current/report.html")).expect("report");
+    assert!(report.contains("held out as the control group"));
+
+    // The next night: the same customers held out, none of them entering the list.
+    dir.churn(&["run", "--config", "churn.toml", "-q", "--as-of", "2024-01-15"])
+        .success();
+    let next_held = ids(&dir.join("output/current/holdout.csv"));
+    assert!(next_held.iter().all(|id| holdout.is_control(id)));
+    let mut reader = csv::Reader::from_path(dir.join("output/current/changes.csv")).expect("changes");
+    for row in reader.records() {
+        let row = row.expect("row");
+        assert!(
+            !(holdout.is_control(&row[0]) && row[1].contains("at_risk")),
+            "a control customer in changes.csv: {row:?}"
+        );
+    }
 }

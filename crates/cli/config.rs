@@ -98,6 +98,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub score: ScoreConfig,
     #[serde(default)]
+    pub holdout: HoldoutConfig,
+    #[serde(default)]
     pub run: RunConfig,
     #[serde(default)]
     pub gates: GatesConfig,
@@ -153,6 +155,14 @@ pub struct ModelConfig {
     pub label_column: Option<String>,
     /// The share of customers held out to evaluate a model on explicit labels.
     pub holdout_share: Option<f64>,
+}
+
+/// `[holdout]`: the control group of a retention experiment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldoutConfig {
+    pub share: Option<f64>,
+    pub salt: Option<String>,
 }
 
 /// `[score]`: risk bands, the action table and the list length.

@@ -485,10 +485,24 @@ fn score_plan(config: &Config, top: Option<usize>) -> Result<ScorePlan> {
         .unwrap_or_default()
         .check()
         .map_err(|e| config_error(format!("score.bands: {e}")))?;
+    let holdout = &config.file.holdout;
+    let share = holdout.share.unwrap_or(0.0);
+    let holdout = match share {
+        _ if share == 0.0 => None,
+        share => Some(
+            churn_score::Holdout {
+                share,
+                salt: holdout.salt.clone().unwrap_or_else(|| "holdout".to_string()),
+            }
+            .check()
+            .map_err(|e| config_error(e.to_string()))?,
+        ),
+    };
     Ok(ScorePlan {
         bands,
         top: top.or(score.top),
         actions: score.actions.clone().unwrap_or_else(default_actions),
+        holdout,
     })
 }
 

@@ -218,6 +218,15 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
         churn_core::format::money(manifest.at_risk.value_at_risk),
         thousands(manifest.changes as u64)
     );
+    if let Some(h) = &manifest.holdout {
+        let _ = writeln!(
+            human,
+            "  held out     {} control customers the list would have held ({} of everyone, salt {:?}): holdout.csv",
+            thousands(h.customers as u64),
+            churn_core::format::percent(h.share),
+            h.salt
+        );
+    }
     let _ = writeln!(
         human,
         "  timings      features {:.2} s, evaluation {:.2} s, fit {:.2} s, segments {:.2} s, lifetime values {:.2} s, scores {:.2} s",

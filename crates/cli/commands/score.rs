@@ -158,11 +158,25 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         )
     })?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scored");
-    let list = at_risk(&scored, settings.plan.top);
+    // The control group (`[holdout]`) goes to holdout.csv beside the list, never on it.
+    let holdout = settings.plan.holdout.as_ref();
+    let (list, held_out): (Vec<_>, Vec<_>) = at_risk(&scored, settings.plan.top)
+        .into_iter()
+        .partition(|s| !holdout.is_some_and(|h| h.is_control(&s.customer_id)));
 
     // The CSV first, while the list borrows the scores; then the table takes them without copying.
     let mut csv = Vec::new();
     write_at_risk(&list, &mut csv)?;
+    let holdout_csv = match holdout {
+        Some(_) => {
+            let mut csv = Vec::new();
+            write_at_risk(&held_out, &mut csv)?;
+            Some(csv)
+        }
+        None => None,
+    };
+    let held_out_count = held_out.len();
+    let holdout_path = settings.at_risk.with_file_name("holdout.csv");
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "at-risk list formatted");
     let at_risk_count = list.len();
     let value: f64 = list.iter().map(|s| s.value_at_risk).sum();
@@ -197,6 +211,9 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     write_table(&staged, &scores).with_context(|| format!("cannot write {}", settings.out.display()))?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores written");
     outputs.stage_bytes(&settings.at_risk, &csv)?;
+    if let Some(csv) = &holdout_csv {
+        outputs.stage_bytes(&holdout_path, csv)?;
+    }
     outputs.commit()?;
     let seconds = started.elapsed().as_secs_f64();
 
@@ -222,6 +239,16 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         churn_core::format::money(value),
         settings.at_risk.display()
     );
+    if let Some(h) = holdout {
+        let _ = writeln!(
+            human,
+            "  held out     {} control customers ({} of everyone, salt {:?}) -> {}",
+            thousands(held_out_count as u64),
+            churn_core::format::percent(h.share),
+            h.salt,
+            holdout_path.display()
+        );
+    }
     if !preview.is_empty() {
         let _ = writeln!(
             human,
@@ -242,6 +269,12 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         "bands": {"high": high, "medium": medium, "low": low},
         "at_risk": at_risk_count,
         "value_at_risk": value,
+        "holdout": holdout.map(|h| json!({
+            "share": h.share,
+            "salt": h.salt,
+            "customers": held_out_count,
+            "output": holdout_path.display().to_string(),
+        })),
         "value_basis": if values.is_some() { "clv" } else { "spend_365d" },
         "seconds": seconds,
         "timings": {

@@ -189,6 +189,17 @@ fn headline(run: &Run, out: &mut String) -> Result<()> {
         ),
     );
     card(out, &count(m.at_risk.customers as u64), "customers at risk");
+    if let Some(h) = &m.holdout {
+        card(
+            out,
+            &count(h.customers as u64),
+            &format!(
+                "held out as the control group ({} of everyone, \"{}\"): in holdout.csv, not on the list",
+                percent(h.share),
+                h.salt
+            ),
+        );
+    }
     let basis = match m.at_risk.value_basis {
         ValueBasis::Clv => "churn probability x lifetime value",
         ValueBasis::Spend365d => "churn probability x spend in the last 365 days",

@@ -62,7 +62,7 @@ fn text_column(table: &Table, name: &str) -> Vec<Option<String>> {
 }
 
 /// The changes from the run published in `previous` to tonight's customers `ids`, with whether
-/// each is at risk and its segment name. Sorted by customer id bytes, then kind name.
+/// each is on tonight's list (at risk, and not held out) and its segment name. Sorted by customer id bytes, then kind name.
 pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_now: &[String]) -> Result<Vec<Change>> {
     let scores = read_table(&previous.join("scores.parquet")).context("cannot read the previous run's scores")?;
     let segments = read_table(&previous.join("segments.parquet")).context("cannot read the previous run's segments")?;
@@ -70,12 +70,22 @@ pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_n
     let bands = text_column(&scores, "risk_band");
     let seg_ids: Vec<String> = text_column(&segments, "customer_id").into_iter().flatten().collect();
     let seg_names = text_column(&segments, "segment_name");
+    // On the previous list: at risk, and not in that night's control group (its manifest says
+    // which, if any), as tonight's `at_risk_now` leaves tonight's control group out.
+    let previous_holdout = crate::manifest::Manifest::read(previous)
+        .ok()
+        .and_then(|m| m.holdout)
+        .map(|h| churn_score::Holdout {
+            share: h.share,
+            salt: h.salt,
+        });
     let was_at_risk: HashSet<&str> = ids_before
         .iter()
         .zip(&bands)
-        .filter(|(_, band)| {
+        .filter(|(id, band)| {
             band.as_deref()
                 .is_some_and(|b| b != churn_score::RiskBand::Low.as_str())
+                && !previous_holdout.as_ref().is_some_and(|h| h.is_control(id))
         })
         .map(|(id, _)| id.as_str())
         .collect();

@@ -44,7 +44,7 @@
 //!     },
 //!     segments: SegmentParams::new(KChoice::Fixed(4)).check()?,
 //!     refit_segments: false,
-//!     score: ScorePlan { bands: RiskBands::default(), top: None, actions: default_actions() },
+//!     score: ScorePlan { bands: RiskBands::default(), top: None, actions: default_actions(), holdout: None },
 //!     gates: Gates::default(),
 //!     clv: None,
 //!     models_dir: dir.path().join("models"),

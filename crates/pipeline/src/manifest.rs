@@ -58,6 +58,9 @@ pub struct Manifest {
     pub model: ModelSummary,
     /// The lifetime-value model, when `[clv]` is configured.
     pub clv: Option<ClvSummary>,
+    /// The control group held out of the list, with `[holdout]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutSummary>,
     /// The at-risk list.
     pub at_risk: AtRiskSummary,
     /// Rows in `changes.csv`.
@@ -343,6 +346,17 @@ pub struct AtRiskSummary {
     pub value_at_risk: f64,
     /// What the value is.
     pub value_basis: ValueBasis,
+}
+
+/// `[holdout]` and tonight's control customers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutSummary {
+    /// The share of all customers in the control group.
+    pub share: f64,
+    /// The experiment's name.
+    pub salt: String,
+    /// Control customers the list would have held tonight (`holdout.csv`).
+    pub customers: usize,
 }
 
 /// Drift since the training snapshot.

@@ -23,7 +23,9 @@ use std::time::Instant;
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
 use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
-use churn_score::{at_risk, population_stability, score_customers, write_at_risk, ActionRule, ChurnModel, RiskBands};
+use churn_score::{
+    at_risk, population_stability, score_customers, write_at_risk, ActionRule, ChurnModel, Holdout, RiskBands,
+};
 use churn_segment::{
     fit_segments, profile_segments, Assignment, Profiles, Provenance, SegmentModel, ValidSegmentParams,
 };
@@ -33,9 +35,9 @@ use crate::error::{io_error, Context, Error, Result};
 use crate::gates::{gate, joined, Gates, Refusal};
 use crate::lifetime::{compute_clv, compute_clv_from, ClvRun};
 use crate::manifest::{
-    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, InputEcho, KpiRow, Kpis,
-    Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho, SegmentsSummary,
-    Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
+    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, HoldoutSummary, InputEcho,
+    KpiRow, Kpis, Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho,
+    SegmentsSummary, Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
@@ -54,6 +56,8 @@ pub struct ScorePlan {
     pub top: Option<usize>,
     /// The action table.
     pub actions: Vec<ActionRule>,
+    /// The control group held out of the list (`[holdout]`), when its share is above 0.
+    pub holdout: Option<Holdout>,
 }
 
 /// Everything the nightly job needs, resolved and checked.
@@ -144,6 +148,11 @@ pub struct NightlyScores {
     pub kpis: Kpis,
     /// `at_risk.csv`.
     pub at_risk_csv: Vec<u8>,
+    /// `holdout.csv`, with a holdout: the control customers the list would have held, in its
+    /// columns and order.
+    pub holdout_csv: Option<Vec<u8>>,
+    /// Customers in `holdout.csv`.
+    pub held_out: usize,
     /// Customers on the list.
     pub at_risk: usize,
     /// Their summed value at risk.
@@ -374,14 +383,32 @@ fn score(
         &plan.score.actions,
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
-    let list = at_risk(&scored, plan.score.top);
+    // The list as it would be, then the control group taken out of it into holdout.csv: the
+    // treated and the held-out customers are ranked and chosen alike, so they compare.
+    let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
+    let (list, held_out): (Vec<_>, Vec<_>) = at_risk(&scored, plan.score.top)
+        .into_iter()
+        .partition(|s| !is_control(&s.customer_id));
     let mut at_risk_csv = Vec::new();
     write_at_risk(&list, &mut at_risk_csv)?;
+    let holdout_csv = match &plan.score.holdout {
+        Some(_) => {
+            let mut csv = Vec::new();
+            write_at_risk(&held_out, &mut csv)?;
+            Some(csv)
+        }
+        None => None,
+    };
     let at_risk_count = list.len();
+    let held_out_count = held_out.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();
     let kpis = kpis(trained, segments, &list, values.as_deref())?;
-    drop(list);
-    let flags: Vec<bool> = scored.iter().map(|s| s.risk_band.is_at_risk()).collect();
+    drop((list, held_out));
+    // A control customer is never on the list, so never enters or leaves it in changes.csv.
+    let flags: Vec<bool> = scored
+        .iter()
+        .map(|s| s.risk_band.is_at_risk() && !is_control(&s.customer_id))
+        .collect();
     let change_rows = match &plan.previous_run {
         Some(previous) => changes(previous, frame.ids(), &flags, &segment_names)?,
         None => Vec::new(),
@@ -412,6 +439,8 @@ fn score(
         table,
         segments_table,
         kpis,
+        holdout_csv,
+        held_out: held_out_count,
         at_risk_csv,
         at_risk: at_risk_count,
         value_at_risk,
@@ -610,6 +639,9 @@ impl Nightly {
                 Box::new(|| write_synced(&path("segment_profiles.csv"), &profile_csv)),
             ),
         ];
+        if let Some(csv) = &self.scores.holdout_csv {
+            writes.push(("holdout.csv", Box::new(|| write_synced(&path("holdout.csv"), csv))));
+        }
         if let Some(c) = &self.clv {
             writes.push((
                 "clv.parquet",
@@ -764,6 +796,11 @@ impl Nightly {
                 horizon_days: run.settings.horizon_days,
                 annual_discount_rate: run.settings.annual_discount_rate,
                 total_clv: run.predictions.iter().map(|p| p.clv).sum(),
+            }),
+            holdout: plan.score.holdout.as_ref().map(|h| HoldoutSummary {
+                share: h.share,
+                salt: h.salt.clone(),
+                customers: self.scores.held_out,
             }),
             at_risk: AtRiskSummary {
                 customers: self.scores.at_risk,

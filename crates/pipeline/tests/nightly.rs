@@ -57,6 +57,7 @@ fn plan(transactions: String, dir: &Path, as_of: NaiveDate) -> Result<NightlyPla
             bands: RiskBands::default(),
             top: None,
             actions: default_actions(),
+            holdout: None,
         },
         gates: Gates::default(),
         clv: None,

@@ -61,4 +61,7 @@ pub enum ParamError {
     /// A risk band that does not exist.
     #[error("risk band {0:?} is not one of \"high\", \"medium\", \"low\"")]
     UnknownBand(String),
+    /// Any other setting out of its range; the message names it.
+    #[error("{0}")]
+    Invalid(String),
 }
