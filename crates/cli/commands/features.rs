@@ -65,16 +65,11 @@ pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
             thousands(r.customers_without_purchase)
         );
     }
-    if r.shared_orders > 0 {
-        let _ = writeln!(
-            human,
-            "  orders       {} order ids appear under more than one customer (each customer keeps their lines)",
-            thousands(r.shared_orders)
-        );
-    }
-    if let Some(t) = &r.customers_table {
-        human.push_str(&super::customers_table_lines(t, &table.as_of.to_string()));
-    }
+    human.push_str(&super::input_check_lines(
+        r.shared_orders,
+        r.customers_table.as_ref(),
+        &table.as_of.to_string(),
+    ));
     let json = json!({
         "command": "features",
         "output": settings.out.display().to_string(),

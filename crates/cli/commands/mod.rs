@@ -56,9 +56,29 @@ pub(crate) fn thousands(n: u64) -> String {
     churn_core::format::count(n)
 }
 
+/// The input checks beyond the row counts, as summary lines: orders under more than one customer,
+/// and the customers table against the snapshot.
+pub(crate) fn input_check_lines(
+    shared_orders: u64,
+    customers_table: Option<&churn_features::CustomersReport>,
+    as_of: &str,
+) -> String {
+    let mut out = String::new();
+    if shared_orders > 0 {
+        out.push_str(&format!(
+            "  orders       {} order ids appear under more than one customer (each customer keeps their lines)\n",
+            thousands(shared_orders)
+        ));
+    }
+    if let Some(t) = customers_table {
+        out.push_str(&customers_table_lines(t, as_of));
+    }
+    out
+}
+
 /// The summary lines of a customers table against a snapshot: its orphans both ways, and what
 /// became of the signups (each snapshot customer in exactly one count).
-pub(crate) fn customers_table_lines(t: &churn_features::CustomersReport, as_of: &str) -> String {
+fn customers_table_lines(t: &churn_features::CustomersReport, as_of: &str) -> String {
     let mut out = format!(
         "  customers    {} rows in {}: {} customers bought before {as_of} without a row, {} rows have no purchase \
          before it\n",

@@ -165,16 +165,11 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
         thousands(rows.filtered_by_where),
         thousands(rows.duplicate)
     );
-    if rows.shared_orders > 0 {
-        let _ = writeln!(
-            human,
-            "  orders       {} order ids appear under more than one customer (each customer keeps their lines)",
-            thousands(rows.shared_orders)
-        );
-    }
-    if let Some(t) = &manifest.customers_table {
-        human.push_str(&super::customers_table_lines(t, as_of));
-    }
+    human.push_str(&super::input_check_lines(
+        rows.shared_orders,
+        manifest.customers_table.as_ref(),
+        as_of,
+    ));
     let how = match segments.refitted {
         true => format!("fitted) -> {}", models_dir.join(&segments.file).display()),
         false => "assigned with the current model)".to_string(),

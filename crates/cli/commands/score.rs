@@ -11,7 +11,7 @@ use churn_features::{write_table, FeatureTable};
 use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
 use churn_pipeline::tables::ScoreColumns;
-use churn_score::{at_risk, score_customers, write_at_risk, ChurnModel, RiskBand, AT_RISK_SCHEMA_VERSION};
+use churn_score::{at_risk, score_customers, split_holdout, ChurnModel, RiskBand, AT_RISK_SCHEMA_VERSION};
 use serde_json::json;
 
 use super::thousands;
@@ -158,23 +158,11 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         )
     })?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scored");
-    // The control group (`[holdout]`) goes to holdout.csv beside the list, never on it.
+    // The control group (`[holdout]`) goes to holdout.csv beside the list, never on it. The CSVs
+    // first, while the list borrows the scores; then the table takes them without copying.
     let holdout = settings.plan.holdout.as_ref();
-    let (list, held_out): (Vec<_>, Vec<_>) = at_risk(&scored, settings.plan.top)
-        .into_iter()
-        .partition(|s| !holdout.is_some_and(|h| h.is_control(&s.customer_id)));
-
-    // The CSV first, while the list borrows the scores; then the table takes them without copying.
-    let mut csv = Vec::new();
-    write_at_risk(&list, &mut csv)?;
-    let holdout_csv = match holdout {
-        Some(_) => {
-            let mut csv = Vec::new();
-            write_at_risk(&held_out, &mut csv)?;
-            Some(csv)
-        }
-        None => None,
-    };
+    let split = split_holdout(at_risk(&scored, settings.plan.top), holdout)?;
+    let (list, held_out, csv, holdout_csv) = (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
     let held_out_count = held_out.len();
     let holdout_path = settings.at_risk.with_file_name("holdout.csv");
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "at-risk list formatted");

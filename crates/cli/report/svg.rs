@@ -390,6 +390,22 @@ fn legend_row<'a>(out: &mut String, mut x: f64, y: f64, names: impl Iterator<Ite
     }
 }
 
+/// Horizontal rules and labels at round values of `[0, hi]`, for column charts and histograms.
+fn y_rules(out: &mut String, f: &Frame, hi: f64, labels: Ticks) {
+    for v in ticks(0.0, hi) {
+        let y = f.y(v, 0.0, hi);
+        let _ = write!(
+            out,
+            "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
+            f.left,
+            f.left + f.plot_width(),
+            f.left - 6.0,
+            y + 4.0,
+            labels.format(v)
+        );
+    }
+}
+
 /// A histogram of `counts` over equal bins of `[0, 1]`, as shares: ticks on the bin edges (every
 /// tenth, 0 % to 100 % inclusive), and a dashed line with its name at each of `thresholds`.
 pub fn histogram(
@@ -409,18 +425,7 @@ pub fn histogram(
         * 1.15;
     let mut out = String::new();
     f.open(&mut out, title, chart);
-    for v in ticks(0.0, hi) {
-        let y = f.y(v, 0.0, hi);
-        let _ = write!(
-            out,
-            "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
-            f.left,
-            f.left + f.plot_width(),
-            f.left - 6.0,
-            y + 4.0,
-            Ticks::Number.format(v)
-        );
-    }
+    y_rules(&mut out, &f, hi, Ticks::Number);
     let n = counts.len().max(1);
     let width = f.plot_width() / n as f64;
     for (b, &v) in counts.iter().enumerate() {
@@ -582,18 +587,7 @@ pub fn column_chart(
         * 1.1;
     let mut out = String::new();
     f.open(&mut out, title, chart);
-    for v in ticks(0.0, hi) {
-        let y = f.y(v, 0.0, hi);
-        let _ = write!(
-            out,
-            "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
-            f.left,
-            f.left + f.plot_width(),
-            f.left - 6.0,
-            y + 4.0,
-            y_ticks.format(v)
-        );
-    }
+    y_rules(&mut out, &f, hi, y_ticks);
     let slot = f.plot_width() / bins.len().max(1) as f64;
     let width = (slot - 2.0) / groups.len().max(1) as f64;
     let every = (bins.len() / 10).max(1);

@@ -1268,6 +1268,42 @@ fn custom_features(prepared: &Prepared, params: &FeatureParams, as_of_us: i64) -
     Ok(custom)
 }
 
+/// One input file on a session of its own, one partition, for the ordered second reads that
+/// locate problems by line or row: the row filter (`keep`) and the line number (`line`, 0 for
+/// Parquet, whose rows are counted as they stream) as SQL over `raw`.
+struct OneFile {
+    session: Session,
+    registered: Registered,
+    keep: String,
+    line: String,
+}
+
+impl OneFile {
+    fn open(file: &Path, format: Format, input: &InputSpec, single: &FeatureParams) -> Result<OneFile> {
+        let session = new_session(single, 1)?;
+        let one = InputFiles {
+            files: vec![file.to_path_buf()],
+            format,
+        };
+        let registered = session.register(&one, input, single)?;
+        let keep = input
+            .filter
+            .as_deref()
+            .map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
+        let line = if registered.text_plan.is_some() {
+            quote_ident(LINE_COLUMN)
+        } else {
+            "CAST(0 AS BIGINT)".into()
+        };
+        Ok(OneFile {
+            session,
+            registered,
+            keep,
+            line,
+        })
+    }
+}
+
 /// How many orders under more than one customer a message names.
 const SHARED_ORDER_EXAMPLES: usize = 3;
 
@@ -1300,21 +1336,12 @@ fn locate_shared_orders(
         if complete(&found) {
             break;
         }
-        let session = new_session(&single, 1)?;
-        let one = InputFiles {
-            files: vec![file.clone()],
-            format: input_files.format,
-        };
-        let registered = session.register(&one, input, &single)?;
-        let keep = input
-            .filter
-            .as_deref()
-            .map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
-        let line = if registered.text_plan.is_some() {
-            quote_ident(LINE_COLUMN)
-        } else {
-            "CAST(0 AS BIGINT)".into()
-        };
+        let OneFile {
+            session,
+            registered,
+            keep,
+            line,
+        } = OneFile::open(file, input_files.format, input, &single)?;
         let sql = format!(
             "SELECT {keep} AS keep, CAST({} AS VARCHAR) AS id, CAST({} AS VARCHAR) AS order_id, \
              churn_key_hash({}) AS key, CAST({line} AS BIGINT) AS line FROM raw",
@@ -1416,21 +1443,12 @@ fn locate_problems(
             .unwrap_or_else(|| format!("{} = {}", m.role, m.written))
     };
     for file in &input_files.files {
-        let session = new_session(&single, 1)?;
-        let one = InputFiles {
-            files: vec![file.clone()],
-            format: input_files.format,
-        };
-        let registered = session.register(&one, input, &single)?;
-        let keep = input
-            .filter
-            .as_deref()
-            .map_or_else(|| "true".to_string(), |f| format!("coalesce(({f}), false)"));
-        let line = if registered.text_plan.is_some() {
-            quote_ident(LINE_COLUMN)
-        } else {
-            "CAST(0 AS BIGINT)".into()
-        };
+        let OneFile {
+            session,
+            registered,
+            keep,
+            line,
+        } = OneFile::open(file, input_files.format, input, &single)?;
         // The timestamp as written, to tell a wall-clock time that does not exist in
         // `input.timezone` (NULL after conversion) from a missing one.
         let ts_raw = ts

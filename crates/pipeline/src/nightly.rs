@@ -24,7 +24,7 @@ use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
 use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
 use churn_score::{
-    at_risk, population_stability, score_customers, write_at_risk, ActionRule, ChurnModel, Holdout, RiskBands,
+    at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, RiskBands,
 };
 use churn_segment::{
     fit_segments, profile_segments, Assignment, Profiles, Provenance, SegmentModel, ValidSegmentParams,
@@ -386,19 +386,9 @@ fn score(
     // The list as it would be, then the control group taken out of it into holdout.csv: the
     // treated and the held-out customers are ranked and chosen alike, so they compare.
     let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
-    let (list, held_out): (Vec<_>, Vec<_>) = at_risk(&scored, plan.score.top)
-        .into_iter()
-        .partition(|s| !is_control(&s.customer_id));
-    let mut at_risk_csv = Vec::new();
-    write_at_risk(&list, &mut at_risk_csv)?;
-    let holdout_csv = match &plan.score.holdout {
-        Some(_) => {
-            let mut csv = Vec::new();
-            write_at_risk(&held_out, &mut csv)?;
-            Some(csv)
-        }
-        None => None,
-    };
+    let split = split_holdout(at_risk(&scored, plan.score.top), plan.score.holdout.as_ref())?;
+    let (list, held_out, at_risk_csv, holdout_csv) =
+        (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
     let at_risk_count = list.len();
     let held_out_count = held_out.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();

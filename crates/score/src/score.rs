@@ -569,6 +569,44 @@ pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCust
     list
 }
 
+/// The at-risk list without the control group of `holdout`, and the control customers it held
+/// (each in list order): the list is drawn as without a holdout, then split, so that the two
+/// groups are chosen alike. Also the two files' bytes: `at_risk.csv`, and `holdout.csv` when there
+/// is a holdout.
+pub fn split_holdout<'a>(list: Vec<&'a ScoredCustomer>, holdout: Option<&crate::Holdout>) -> Result<SplitList<'a>> {
+    let (listed, held_out): (Vec<_>, Vec<_>) = list
+        .into_iter()
+        .partition(|s| !holdout.is_some_and(|h| h.is_control(&s.customer_id)));
+    let mut at_risk_csv = Vec::new();
+    write_at_risk(&listed, &mut at_risk_csv)?;
+    let holdout_csv = match holdout {
+        Some(_) => {
+            let mut csv = Vec::new();
+            write_at_risk(&held_out, &mut csv)?;
+            Some(csv)
+        }
+        None => None,
+    };
+    Ok(SplitList {
+        listed,
+        held_out,
+        at_risk_csv,
+        holdout_csv,
+    })
+}
+
+/// See [`split_holdout`].
+pub struct SplitList<'a> {
+    /// The customers on the list.
+    pub listed: Vec<&'a ScoredCustomer>,
+    /// The control customers the list would have held.
+    pub held_out: Vec<&'a ScoredCustomer>,
+    /// `at_risk.csv`.
+    pub at_risk_csv: Vec<u8>,
+    /// `holdout.csv`, with a holdout.
+    pub holdout_csv: Option<Vec<u8>>,
+}
+
 /// A CSV writer's error as the I/O error it is (the writer only fails on I/O).
 fn csv_io(e: csv::Error) -> std::io::Error {
     match e.into_kind() {
