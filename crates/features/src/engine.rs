@@ -434,6 +434,11 @@ fn normalize(
             Decimal32(_, 0) | Decimal64(_, 0) | Decimal128(_, 0) | Decimal256(_, 0) => {
                 Ok(format!("CAST({fragment} AS VARCHAR)"))
             }
+            // Older Spark and Impala exports store text as bytes without the UTF-8 annotation.
+            Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => Err(format!(
+                "{role} is a binary column ({data_type}); if it holds text (older Spark and Impala exports \
+                 write strings so), map it as CAST({role} AS VARCHAR), or re-export with strings annotated as UTF-8"
+            )),
             Float16 | Float32 | Float64 => Err(format!(
                 "{role} must be text or an integer column, found {data_type}: floating-point ids are \
                  not exact, and pandas makes an integer column with missing values float64; save it as \
@@ -1571,6 +1576,21 @@ mod tests {
             naive,
             "churn_local_micros(arrow_cast(t, 'Int64') * 1000, 'Europe/London')"
         );
+    }
+
+    #[test]
+    fn binary_ids_ask_for_a_cast() {
+        let reason = normalize(ColumnRole::CustomerId, "c", &DataType::Binary, None, None).expect_err("binary");
+        assert!(reason.contains("CAST(customer_id AS VARCHAR)"), "{reason}");
+        let reason = normalize(
+            ColumnRole::Category,
+            "c",
+            &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary)),
+            None,
+            None,
+        )
+        .expect_err("dictionary of binary");
+        assert!(reason.contains("dictionary-encoded"), "{reason}");
     }
 
     #[test]

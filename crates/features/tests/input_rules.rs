@@ -699,3 +699,36 @@ fn naive_parquet_timestamps_are_read_in_the_configured_zone() {
         "{message}"
     );
 }
+
+/// Text stored as bytes (older Spark and Impala exports): refused with the cast that reads it,
+/// and the cast reads it.
+#[test]
+fn binary_text_is_refused_with_the_cast_that_reads_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bin.parquet");
+    write_parquet(
+        &path,
+        vec![
+            (
+                "customer_id",
+                Arc::new(arrow::array::BinaryArray::from(vec![&b"a"[..], &b"b"[..]])) as _,
+            ),
+            ("ts", Arc::new(Date32Array::from(vec![19_700, 19_701])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0])) as _),
+        ],
+    );
+    let message = extract_features(&spec(&path), &params())
+        .expect_err("binary ids")
+        .to_string();
+    assert!(message.contains("CAST(customer_id AS VARCHAR)"), "{message}");
+    let cast = InputSpec {
+        columns: ColumnMapping {
+            customer_id: "CAST(customer_id AS VARCHAR)".into(),
+            timestamp: "ts".into(),
+            ..ColumnMapping::default()
+        },
+        ..spec(&path)
+    };
+    let table = extract_features(&cast, &params()).expect("the cast reads it");
+    assert_eq!(table.batch.num_rows(), 2);
+}
