@@ -200,6 +200,8 @@ pub struct Explainer<'a> {
     /// For each input, the frame's raw values (looked up once, not per customer).
     values: Vec<Option<&'a [Option<f64>]>>,
     medians: Vec<Option<f64>>,
+    /// The medians as the reasons print them.
+    median_texts: Vec<MedianText>,
 }
 
 /// The median of the present values.
@@ -216,11 +218,12 @@ impl<'a> Explainer<'a> {
             .iter()
             .map(|i| frame.numeric(i.spec.column()))
             .collect();
-        let medians = values.iter().map(|v| v.and_then(median)).collect();
+        let medians: Vec<Option<f64>> = values.iter().map(|v| v.and_then(median)).collect();
         Explainer {
             model,
             owners: model.design.column_inputs(),
             values,
+            median_texts: medians.iter().map(|&m| MedianText::new(m)).collect(),
             medians,
         }
     }
@@ -270,7 +273,7 @@ impl<'a> Explainer<'a> {
                 describe_value(
                     inputs[i].spec.column(),
                     self.values[i].and_then(|v| v[row]),
-                    self.medians[i],
+                    &self.median_texts[i],
                 )
             })
             .collect()
@@ -291,28 +294,47 @@ fn orders(v: Option<f64>) -> String {
 
 /// A contribution in plain words, with the customer's value and the population median.
 pub fn describe(c: &Contribution) -> String {
-    describe_value(&c.feature, c.value, c.median)
+    describe_value(&c.feature, c.value, &MedianText::new(c.median))
 }
 
-fn describe_value(feature: &str, v: Option<f64>, m: Option<f64>) -> String {
+/// A population median as the reasons print it: formatted once per input, not once per customer
+/// (a million customers x three reasons made it a large part of scoring).
+pub(crate) struct MedianText {
+    whole: String,
+    cents: String,
+    percent: String,
+}
+
+impl MedianText {
+    fn new(m: Option<f64>) -> Self {
+        MedianText {
+            whole: num(m, 0),
+            cents: num(m, 2),
+            percent: m.map_or("-".into(), |m| format!("{:.0}%", 100.0 * m + 0.0)),
+        }
+    }
+}
+
+fn describe_value(feature: &str, v: Option<f64>, m: &MedianText) -> String {
+    let (m0, m2) = (&m.whole, &m.cents);
     match feature {
-        "recency_days" => format!("no purchase for {} days (median {})", num(v, 0), num(m, 0)),
-        "frequency" => format!("{} in total (median {})", orders(v), num(m, 0)),
-        "monetary_total" => format!("spent {} in total (median {})", num(v, 2), num(m, 2)),
-        "monetary_avg_order" => format!("average order {} (median {})", num(v, 2), num(m, 2)),
-        "tenure_days" => format!("customer for {} days (median {})", num(v, 0), num(m, 0)),
-        "spend_30d" => format!("spent {} in the last 30 days (median {})", num(v, 2), num(m, 2)),
-        "spend_90d" => format!("spent {} in the last 90 days (median {})", num(v, 2), num(m, 2)),
-        "spend_365d" => format!("spent {} in the last 365 days (median {})", num(v, 2), num(m, 2)),
-        "orders_90d" => format!("{} in the last 90 days (median {})", orders(v), num(m, 0)),
+        "recency_days" => format!("no purchase for {} days (median {m0})", num(v, 0)),
+        "frequency" => format!("{} in total (median {m0})", orders(v)),
+        "monetary_total" => format!("spent {} in total (median {m2})", num(v, 2)),
+        "monetary_avg_order" => format!("average order {} (median {m2})", num(v, 2)),
+        "tenure_days" => format!("customer for {} days (median {m0})", num(v, 0)),
+        "spend_30d" => format!("spent {} in the last 30 days (median {m2})", num(v, 2)),
+        "spend_90d" => format!("spent {} in the last 90 days (median {m2})", num(v, 2)),
+        "spend_365d" => format!("spent {} in the last 365 days (median {m2})", num(v, 2)),
+        "orders_90d" => format!("{} in the last 90 days (median {m0})", orders(v)),
         "avg_days_between_orders" if v.is_none() => "only one order so far".to_string(),
-        "avg_days_between_orders" => format!("{} days between orders (median {})", num(v, 0), num(m, 0)),
+        "avg_days_between_orders" => format!("{} days between orders (median {m0})", num(v, 0)),
         "return_ratio" => format!(
             "returned {} of purchases (median {})",
             v.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v + 0.0)),
-            m.map_or("-".into(), |m| format!("{:.0}%", 100.0 * m + 0.0))
+            m.percent
         ),
-        other => format!("{other} = {} (median {})", num(v, 2), num(m, 2)),
+        other => format!("{other} = {} (median {m2})", num(v, 2)),
     }
 }
 
