@@ -507,18 +507,37 @@ pub fn drifts_by_construction(input: &str) -> bool {
 /// Each model input's drift and the score's, from the training snapshot to now.
 fn drift(model: &ChurnModel, trained: &Trained, scored: &[churn_score::ScoredCustomer]) -> Result<DriftSummary> {
     let (training, now): (&FeatureFrame, &FeatureFrame) = (&trained.train_frame, &trained.frame_s);
-    let mut features: Vec<churn_score::Drift> = Vec::new();
+    let mut columns: Vec<&str> = Vec::new();
     for input in &model.design.inputs {
         let column = input.spec.column();
-        if features.iter().any(|d| d.name == column) {
-            continue;
+        if !columns.contains(&column) {
+            columns.push(column);
         }
-        features.push(population_stability(
-            column,
-            training.numeric_column(column)?,
-            now.numeric_column(column)?,
-        ));
     }
+    let pairs = columns
+        .iter()
+        .map(|&c| Ok((c, training.numeric_column(c)?, now.numeric_column(c)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // Each PSI sorts both snapshots' values (a million each): the inputs are split over the cores,
+    // and the results kept in input order.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).max(1);
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    let features: Vec<churn_score::Drift> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(c, then, now)| population_stability(c, then, now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
     let then: Vec<Option<f64>> = model
         .predict(training)
         .context("cannot score the training snapshot for the drift of the score")?
