@@ -1307,6 +1307,47 @@ impl OneFile {
             line,
         })
     }
+
+    /// Streams `sql` over the file in order (its first column the row filter `keep`, its column
+    /// `line_at` the line): `each` gets every batch with its kept rows and where each one is (the
+    /// line for text, the row for Parquet, counted as the rows stream), and returns `false` to stop.
+    fn stream(
+        &self,
+        sql: &str,
+        line_at: usize,
+        mut each: impl FnMut(&RecordBatch, &[(usize, Location)]) -> datafusion::error::Result<bool>,
+    ) -> Result<()> {
+        let text = self.registered.text_plan.is_some();
+        let result = self.session.block(async {
+            let mut stream = self.session.ctx.sql(sql).await?.execute_stream().await?;
+            let (mut row, mut kept) = (0u64, Vec::new());
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let keep = batch.column(0).as_boolean();
+                let lines = arrow::compute::cast(batch.column(line_at), &DataType::UInt64)?;
+                let lines = lines.as_primitive::<UInt64Type>();
+                kept.clear();
+                kept.extend(
+                    (0..batch.num_rows())
+                        .filter(|&i| keep.is_valid(i) && keep.value(i))
+                        .map(|i| {
+                            let at = if text {
+                                Location::Line(lines.value(i))
+                            } else {
+                                Location::Row(row + i as u64)
+                            };
+                            (i, at)
+                        }),
+                );
+                row += batch.num_rows() as u64;
+                if !each(&batch, &kept)? {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        checked(&self.registered, result)
+    }
 }
 
 /// How many orders under more than one customer a message names.
@@ -1341,65 +1382,40 @@ fn locate_shared_orders(
         if complete(&found) {
             break;
         }
-        let OneFile {
-            session,
-            registered,
-            keep,
-            line,
-        } = OneFile::open(file, input_files.format, input, &single)?;
+        let one = OneFile::open(file, input_files.format, input, &single)?;
         let sql = format!(
-            "SELECT {keep} AS keep, CAST({} AS VARCHAR) AS id, CAST({} AS VARCHAR) AS order_id, \
-             churn_key_hash({}) AS key, CAST({line} AS BIGINT) AS line FROM raw",
-            id.sql, order.sql, order.sql
+            "SELECT {} AS keep, CAST({} AS VARCHAR) AS id, CAST({} AS VARCHAR) AS order_id, \
+             churn_key_hash({}) AS key, CAST({} AS BIGINT) AS line FROM raw",
+            one.keep, id.sql, order.sql, order.sql, one.line
         );
         let name = file
             .file_name()
             .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let result: datafusion::error::Result<()> = session.block(async {
-            let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
-            let mut row = 0u64;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                let keep = batch.column(0).as_boolean();
-                let ids = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
-                let ids = ids.as_string::<i32>();
-                let orders = arrow::compute::cast(batch.column(2), &DataType::Utf8)?;
-                let orders = orders.as_string::<i32>();
-                let hashes = batch.column(3).as_fixed_size_binary();
-                let lines = arrow::compute::cast(batch.column(4), &DataType::UInt64)?;
-                let lines = lines.as_primitive::<UInt64Type>();
-                for i in 0..batch.num_rows() {
-                    if !(keep.is_valid(i) && keep.value(i)) || hashes.is_null(i) || ids.is_null(i) {
-                        continue;
-                    }
-                    let customer = ids.value(i);
-                    if crate::parse::is_missing_id(Some(customer)) {
-                        continue;
-                    }
-                    let (low, high) = hashes.value(i).split_at(8);
-                    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
-                    let Some(k) = keys.iter().position(|key| *key == [word(low), word(high)]) else {
-                        continue;
-                    };
-                    let (order_id, claims) = &mut found[k];
-                    order_id.get_or_insert_with(|| orders.value(i).to_string());
-                    if claims.len() < 2 && claims.iter().all(|(c, _)| c != customer) {
-                        let at = if registered.text_plan.is_some() {
-                            Location::Line(lines.value(i))
-                        } else {
-                            Location::Row(row + i as u64)
-                        };
-                        claims.push((customer.to_string(), format!("{name} {at}")));
-                    }
+        one.stream(&sql, 4, |batch, kept| {
+            let ids = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
+            let ids = ids.as_string::<i32>();
+            let orders = arrow::compute::cast(batch.column(2), &DataType::Utf8)?;
+            let orders = orders.as_string::<i32>();
+            let hashes = batch.column(3).as_fixed_size_binary();
+            for &(i, at) in kept {
+                if hashes.is_null(i) || ids.is_null(i) || crate::parse::is_missing_id(Some(ids.value(i))) {
+                    continue;
                 }
-                row += batch.num_rows() as u64;
-                if complete(&found) {
-                    break;
+                let Some(k) = keys
+                    .iter()
+                    .position(|key| *key == crate::timeline::key_words(hashes.value(i)))
+                else {
+                    continue;
+                };
+                let customer = ids.value(i);
+                let (order_id, claims) = &mut found[k];
+                order_id.get_or_insert_with(|| orders.value(i).to_string());
+                if claims.len() < 2 && claims.iter().all(|(c, _)| c != customer) {
+                    claims.push((customer.to_string(), format!("{name} {at}")));
                 }
             }
-            Ok(())
-        });
-        result.map_err(|e| Error::Engine(e.strip_backtrace()))?;
+            Ok(!complete(&found))
+        })?;
     }
     Ok(found
         .into_iter()
@@ -1448,12 +1464,7 @@ fn locate_problems(
             .unwrap_or_else(|| format!("{} = {}", m.role, m.written))
     };
     for file in &input_files.files {
-        let OneFile {
-            session,
-            registered,
-            keep,
-            line,
-        } = OneFile::open(file, input_files.format, input, &single)?;
+        let one = OneFile::open(file, input_files.format, input, &single)?;
         // The timestamp as written, to tell a wall-clock time that does not exist in
         // `input.timezone` (NULL after conversion) from a missing one.
         let ts_raw = ts
@@ -1461,78 +1472,60 @@ fn locate_problems(
             .as_deref()
             .map_or_else(|| format!("({})", ts.written), quote_ident);
         let sql = format!(
-            "SELECT {keep} AS keep, {} AS ts_us, {} AS amount, CAST({line} AS BIGINT) AS line, \
+            "SELECT {} AS keep, {} AS ts_us, {} AS amount, CAST({} AS BIGINT) AS line, \
              CAST({} AS VARCHAR) AS id, CAST({ts_raw} AS VARCHAR) AS ts_written FROM raw",
-            ts.sql, amount.sql, id.sql
+            one.keep, ts.sql, amount.sql, one.line, id.sql
         );
-        let result = session.block(async {
-            let mut stream = session.ctx.sql(&sql).await?.execute_stream().await?;
-            let mut row = 0u64;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                let keep = batch.column(0).as_boolean();
-                let ts_values = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-                let ts_values = ts_values.as_primitive::<Int64Type>();
-                let amounts = batch.column(2).as_primitive::<Float64Type>();
-                let lines = arrow::compute::cast(batch.column(3), &DataType::UInt64)?;
-                let lines = lines.as_primitive::<UInt64Type>();
-                // `CAST(.. AS VARCHAR)` may come back as a string view; read it as plain UTF-8.
-                let ids = arrow::compute::cast(batch.column(4), &DataType::Utf8)?;
-                let ids = ids.as_string::<i32>();
-                let written = arrow::compute::cast(batch.column(5), &DataType::Utf8)?;
-                let written = written.as_string::<i32>();
-                for i in 0..batch.num_rows() {
-                    if !(keep.is_valid(i) && keep.value(i)) {
-                        continue;
-                    }
-                    let location = if registered.text_plan.is_some() {
-                        Location::Line(lines.value(i))
-                    } else {
-                        Location::Row(row + i as u64)
-                    };
-                    let mut found = |m: &Mapped, reason: String| {
-                        problems.push(Error::BadValue {
-                            path: file.clone(),
-                            location,
-                            column: column_of(m),
-                            reason,
-                        })
-                    };
-                    if let Some(reason) = ids.is_valid(i).then(|| bad_ids.get(ids.value(i))).flatten() {
-                        found(id, reason.clone());
-                    }
-                    // Only Parquet's naive timestamps are converted by SQL; the text reader reports
-                    // its own gaps as it parses.
-                    let converted = registered.text_plan.is_none() && input.timezone.is_some();
-                    if ts_values.is_null(i) && written.is_valid(i) && converted {
-                        let zone = input.timezone.map(|tz| tz.name()).unwrap_or_default();
-                        found(
-                            ts,
-                            format!(
-                                "{} does not exist in time zone {zone} (it falls in a daylight-saving gap)",
-                                crate::error::truncate_value(written.value(i))
-                            ),
-                        );
-                    } else if ts_values.is_null(i) {
-                        found(ts, "timestamp is missing (null)".to_string());
-                    } else if ts_values.value(i) < params.min_us() {
-                        found(ts, crate::parse::before_min_date(ts_values.value(i), params.min_date));
-                    }
-                    if amounts.is_null(i) {
-                        found(amount, "amount is missing (null)".to_string());
-                    } else if let Err(reason) = crate::parse::check_amount(amounts.value(i), params.max_abs_amount) {
-                        found(amount, format!("{} {reason}", amounts.value(i)));
-                    }
-                    if problems.len() >= limit {
-                        stopped = true;
-                        return Ok(());
-                    }
+        // Only Parquet's naive timestamps are converted by SQL; the text reader reports its own
+        // gaps as it parses.
+        let converted = one.registered.text_plan.is_none() && input.timezone.is_some();
+        one.stream(&sql, 3, |batch, kept| {
+            let ts_values = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+            let ts_values = ts_values.as_primitive::<Int64Type>();
+            let amounts = batch.column(2).as_primitive::<Float64Type>();
+            // `CAST(.. AS VARCHAR)` may come back as a string view; read it as plain UTF-8.
+            let ids = arrow::compute::cast(batch.column(4), &DataType::Utf8)?;
+            let ids = ids.as_string::<i32>();
+            let written = arrow::compute::cast(batch.column(5), &DataType::Utf8)?;
+            let written = written.as_string::<i32>();
+            for &(i, location) in kept {
+                let mut found = |m: &Mapped, reason: String| {
+                    problems.push(Error::BadValue {
+                        path: file.clone(),
+                        location,
+                        column: column_of(m),
+                        reason,
+                    })
+                };
+                if let Some(reason) = ids.is_valid(i).then(|| bad_ids.get(ids.value(i))).flatten() {
+                    found(id, reason.clone());
                 }
-                row += batch.num_rows() as u64;
+                if ts_values.is_null(i) && written.is_valid(i) && converted {
+                    let zone = input.timezone.map(|tz| tz.name()).unwrap_or_default();
+                    found(
+                        ts,
+                        format!(
+                            "{} does not exist in time zone {zone} (it falls in a daylight-saving gap)",
+                            crate::error::truncate_value(written.value(i))
+                        ),
+                    );
+                } else if ts_values.is_null(i) {
+                    found(ts, "timestamp is missing (null)".to_string());
+                } else if ts_values.value(i) < params.min_us() {
+                    found(ts, crate::parse::before_min_date(ts_values.value(i), params.min_date));
+                }
+                if amounts.is_null(i) {
+                    found(amount, "amount is missing (null)".to_string());
+                } else if let Err(reason) = crate::parse::check_amount(amounts.value(i), params.max_abs_amount) {
+                    found(amount, format!("{} {reason}", amounts.value(i)));
+                }
+                if problems.len() >= limit {
+                    stopped = true;
+                    return Ok(false);
+                }
             }
-            Ok::<_, datafusion::error::DataFusionError>(())
-        });
-        checked(&registered, result)?;
+            Ok(true)
+        })?;
         if stopped {
             break;
         }

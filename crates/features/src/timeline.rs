@@ -79,6 +79,14 @@ impl Entry {
     }
 }
 
+/// A 16-byte key hash (`churn_key_hash`) as two little-endian words: a `u128` would align each
+/// entry to 64 bytes.
+pub(crate) fn key_words(hash: &[u8]) -> [u64; 2] {
+    let (low, high) = hash.split_at(hash.len().min(8));
+    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
+    [word(low), word(high)]
+}
+
 /// Every customer's entries, customers in id byte order.
 pub(crate) struct Timelines {
     ids: Vec<Option<String>>,
@@ -173,12 +181,8 @@ impl TimelineBuilder {
         self.entries.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
             let customer = self.customer(customers.is_valid(i).then(|| customers.value(i)));
-            // 16 bytes (checked above), as two words: a `u128` would align the entry to 64 bytes.
-            let order = orders.is_valid(i).then(|| {
-                let (low, high) = orders.value(i).split_at(8);
-                let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
-                [word(low), word(high)]
-            });
+            // 16 bytes, checked above.
+            let order = orders.is_valid(i).then(|| key_words(orders.value(i)));
             let abs_cents = if abs.is_valid(i) { abs.value(i) } else { 0.0 };
             let overflow = abs_cents > MAX_ABS_CENTS;
             let flags = (u8::from(set(&ok, i)) * OK)
