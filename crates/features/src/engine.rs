@@ -1142,6 +1142,11 @@ impl CompactLog {
         })
     }
 
+    /// Each customer's purchases in `[from_us, to_us)`, from the compact form.
+    pub(crate) fn window(&self, from_us: i64, to_us: i64) -> Result<crate::timeline::Window> {
+        self.timelines.window(from_us, to_us)
+    }
+
     fn as_of_us(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<i64> {
         Ok(match (params.as_of, self.last_us) {
             (Some(date), _) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),

@@ -218,6 +218,24 @@ impl TransactionLog {
         purchases::history(output, self.fingerprint.clone(), period_days)
     }
 
+    /// Each customer's purchases in `[from, to)` (dates at midnight, in the log's time), from the
+    /// same single read: what an experiment measures over its window. See [`Activity`].
+    pub fn activity(&self, from: NaiveDate, to: NaiveDate) -> Result<Activity> {
+        if to <= from {
+            return Err(Error::invalid("window", format!("{to} is not after {from}")));
+        }
+        let micros = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
+        let window = self.compact.window(micros(from), micros(to))?;
+        Ok(Activity {
+            from,
+            to,
+            first_day: window.first_valid_us.map(date_of).transpose()?,
+            ids: window.ids,
+            orders: window.orders,
+            net_cents: window.net_cents,
+        })
+    }
+
     /// The fingerprint of the input files as they were read.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
@@ -226,6 +244,51 @@ impl TransactionLog {
     /// The input this log was read from.
     pub fn input(&self) -> &InputSpec {
         &self.input
+    }
+}
+
+/// Every customer's purchases in a window `[from, to)`, from [`TransactionLog::activity`]: the
+/// distinct orders with a purchase line in the window (counted as `frequency` counts them) and the
+/// net spend there (purchases minus returns, as `monetary_total` sums it). A customer of the log
+/// without a row in the window has zero of both; one who is not in the log at all is not listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// The window's first day.
+    pub from: NaiveDate,
+    /// The day after the window.
+    pub to: NaiveDate,
+    /// The day of the log's first valid row: a window starting before it is not covered.
+    pub first_day: Option<NaiveDate>,
+    ids: Vec<String>,
+    orders: Vec<u64>,
+    net_cents: Vec<i64>,
+}
+
+impl Activity {
+    /// The customer's orders and net cents in the window, or `None` when the log has no row of
+    /// theirs.
+    pub fn get(&self, customer_id: &str) -> Option<(u64, i64)> {
+        // Ids are in byte order, as everywhere in the crate.
+        let i = self
+            .ids
+            .binary_search_by(|id| id.as_bytes().cmp(customer_id.as_bytes()))
+            .ok()?;
+        Some((self.orders[i], self.net_cents[i]))
+    }
+
+    /// Customers of the log, in id byte order.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the log has no customer.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether the log reaches back to the window's first day.
+    pub fn covers_window(&self) -> bool {
+        self.first_day.is_some_and(|d| d <= self.from)
     }
 }
 

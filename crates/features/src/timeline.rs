@@ -87,6 +87,16 @@ pub(crate) fn key_words(hash: &[u8]) -> [u64; 2] {
     [word(low), word(high)]
 }
 
+/// Each customer's purchases in a window (see [`Timelines::window`]), customers in id byte order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Window {
+    pub(crate) ids: Vec<String>,
+    pub(crate) orders: Vec<u64>,
+    pub(crate) net_cents: Vec<i64>,
+    /// The log's first valid instant, whatever the window.
+    pub(crate) first_valid_us: Option<i64>,
+}
+
 /// Every customer's entries, customers in id byte order.
 pub(crate) struct Timelines {
     ids: Vec<Option<String>>,
@@ -442,6 +452,48 @@ impl Timelines {
             out.push(agg);
         }
         out
+    }
+
+    /// Every customer's purchases in `[from_us, to_us)`: distinct orders with a purchase line there
+    /// (a line without an order is an order of its own, as for `frequency`), and the net cents of
+    /// every valid row there (purchases and returns, duplicates as the snapshots count them).
+    /// Customers without an id are left out. An overflowing group in the window is an error, as in
+    /// a snapshot.
+    pub(crate) fn window(&self, from_us: i64, to_us: i64) -> Result<Window> {
+        let mut out = Window::default();
+        for (c, id) in self.ids.iter().enumerate() {
+            let Some(id) = id else { continue };
+            let (mut orders, mut cents) = (0u64, 0i64);
+            let mut last: Option<(bool, [u64; 2])> = None;
+            for e in self.customer(c) {
+                if !e.ok() || e.ts_us < from_us || e.ts_us >= to_us {
+                    continue;
+                }
+                if e.flags & OVERFLOW != 0 {
+                    return Err(Error::Engine(format!(
+                        "customer {id} has amounts in the window whose sum overflows"
+                    )));
+                }
+                cents = cents.checked_add(e.cents).ok_or_else(|| {
+                    Error::Engine(format!("customer {id} has amounts in the window whose sum overflows"))
+                })?;
+                if e.purchase() {
+                    // Entries are sorted by order: a new order starts where the key changes; lines
+                    // without an order each count.
+                    if e.no_order() {
+                        orders += self.used(e);
+                    } else if last != Some(e.order_key()) {
+                        orders += 1;
+                    }
+                    last = Some(e.order_key());
+                }
+            }
+            out.ids.push(id.clone());
+            out.orders.push(orders);
+            out.net_cents.push(cents);
+        }
+        out.first_valid_us = self.entries.iter().filter(|e| e.ok()).map(|e| e.ts_us).min();
+        Ok(out)
     }
 
     /// Every customer's purchase periods as of `as_of_us`, as `engine::purchase_sql` defines them:
