@@ -42,6 +42,7 @@ mod model;
 mod params;
 mod score;
 mod train;
+pub mod uplift;
 
 pub use design::{default_inputs, Design, Input};
 pub use drift::{population_stability, Drift, DriftBin, DriftLevel};
