@@ -82,6 +82,8 @@ pub fn assert_complete(run: &Path) {
         "at_risk.csv",
         "changes.csv",
         "segment_profiles.csv",
+        "uplift.csv",
+        "history.csv",
         "clv.parquet",
         "report.html",
         "manifest.json",

@@ -37,6 +37,8 @@ struct Run {
     changes: Csv,
     /// `history.csv`, in runs that have one.
     history: Option<Csv>,
+    /// `uplift.csv`, in runs that have one.
+    uplift: Option<Csv>,
 }
 
 /// A small CSV file, as text.
@@ -88,6 +90,10 @@ impl Run {
                 let path = dir.join(churn_pipeline::history::HISTORY_FILE);
                 path.exists().then(|| Csv::read(&path)).transpose()?
             },
+            uplift: {
+                let path = dir.join(churn_pipeline::uplift::UPLIFT_FILE);
+                path.exists().then(|| Csv::read(&path)).transpose()?
+            },
         })
     }
 
@@ -112,6 +118,7 @@ pub fn render_run(dir: &Path) -> Result<String> {
     let run = Run::load(dir)?;
     let mut body = String::new();
     headline(&run, &mut body)?;
+    did_it_work(&run, &mut body);
     over_time(&run, &mut body);
     segments(&run, &mut body);
     concentration(&run, &mut body)?;
@@ -750,6 +757,118 @@ fn segment_order(run: &Run) -> Vec<String> {
         .collect();
     rows.sort();
     rows.into_iter().map(|(_, n)| n).collect()
+}
+
+/// "Did it work?": each earlier list against its control group over its window, from
+/// `uplift.csv`: the totals of every measured run, then the latest run per action. Shown when the
+/// run holds customers out or has measurements.
+fn did_it_work(run: &Run, out: &mut String) {
+    let rows: &[Vec<String>] = run.uplift.as_ref().map_or(&[], |u| &u.rows);
+    let Some(uplift) = run
+        .uplift
+        .as_ref()
+        .filter(|_| run.manifest.holdout.is_some() || !rows.is_empty())
+    else {
+        return;
+    };
+    let col = |name: &str| uplift.column(name);
+    let text = |row: &[String], name: &str| col(name).map_or(String::new(), |c| row[c].clone());
+    let value = |row: &[String], name: &str| col(name).and_then(|c| row[c].parse::<f64>().ok());
+    out.push_str(
+        "<section id=\"uplift\"><h2>Did it work?</h2><p class=\"note\">Each earlier list against its control group: \
+         customers the list would have held but <code>holdout.csv</code> kept out of the CRM, over the horizon after \
+         the list. Retained: at least one purchase in that window. Intervals are 95 %; an uplift is shown to be real \
+         only when its interval lies above zero.",
+    );
+    if rows.is_empty() {
+        let first = run.as_of + Duration::days(run.manifest.horizon_days);
+        let _ = write!(
+            out,
+            " Nothing is measured yet: tonight's list is measured by the first run on or after {first}, when its \
+             window ends.</p></section>\n"
+        );
+        return;
+    }
+    out.push_str(" All figures are in <code>uplift.csv</code>.</p>");
+    let interval =
+        |row: &[String], low: &str, high: &str, show: &dyn Fn(f64) -> String| match (value(row, low), value(row, high))
+        {
+            (Some(l), Some(h)) => format!("{} to {}", show(l), show(h)),
+            _ => "-".to_string(),
+        };
+    let points = |v: f64| format!("{:+.1} pts", 100.0 * v);
+    let verdict = |row: &[String]| match (value(row, "retained_uplift_low"), value(row, "retained_uplift_high")) {
+        (Some(l), _) if l > 0.0 => ("ok", "helped"),
+        (_, Some(h)) if h < 0.0 => ("bad", "hurt"),
+        (Some(_), Some(_)) => ("", "not shown"),
+        _ => ("warn", "too few customers"),
+    };
+    let table = |out: &mut String, first: &str, rows: &[&Vec<String>], label: &dyn Fn(&[String]) -> String| {
+        let _ = write!(
+            out,
+            "<table><tr><th class=\"l\">{first}</th><th>treated</th><th>control</th><th>retained (treated)</th>\
+             <th>retained (control)</th><th>retention uplift</th><th>95 % interval</th><th>revenue uplift per \
+             customer</th><th>95 % interval</th><th>incremental revenue</th><th class=\"l\">verdict</th></tr>"
+        );
+        for row in rows {
+            let share = |n: &str, d: &str| match (value(row, n), value(row, d)) {
+                (Some(n), Some(d)) if d > 0.0 => percent(n / d),
+                _ => "-".to_string(),
+            };
+            let (class, word) = verdict(row);
+            let _ = write!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td class=\"l {class}\">{word}</td></tr>",
+                escape(&label(row)),
+                count(value(row, "treatment_customers").unwrap_or(0.0) as u64),
+                count(value(row, "control_customers").unwrap_or(0.0) as u64),
+                share("treatment_retained", "treatment_customers"),
+                share("control_retained", "control_customers"),
+                value(row, "retained_uplift").map_or("-".into(), points),
+                interval(row, "retained_uplift_low", "retained_uplift_high", &points),
+                value(row, "revenue_uplift_per_customer").map_or("-".into(), money),
+                interval(row, "revenue_uplift_low", "revenue_uplift_high", &money),
+                value(row, "incremental_revenue").map_or("-".into(), money),
+            );
+        }
+        out.push_str("</table>");
+    };
+    let totals: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| text(r, "action") == "all" && text(r, "segment") == "all")
+        .collect();
+    // The latest twelve lists, newest first.
+    let recent: Vec<&Vec<String>> = totals.iter().rev().take(12).copied().collect();
+    out.push_str("<h3>Every list, in total</h3>");
+    table(out, "list of, measured until", &recent, &|r| {
+        format!("{}, until {}", text(r, "as_of"), text(r, "window_end"))
+    });
+    if let Some(latest) = totals.last() {
+        let run_id = text(latest, "measured_run");
+        let actions: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| text(r, "measured_run") == run_id && text(r, "action") != "all" && text(r, "segment") == "all")
+            .collect();
+        let _ = write!(
+            out,
+            "<h3>The list of {}, by recommended action</h3>",
+            escape(&text(latest, "as_of"))
+        );
+        table(out, "action", &actions, &|r| text(r, "action"));
+        for row in rows.iter().filter(|r| text(r, "measured_run") == run_id) {
+            let note = text(row, "note");
+            if !note.is_empty() && text(row, "segment") == "all" {
+                let _ = write!(
+                    out,
+                    "<p class=\"note\">{}: {}</p>",
+                    escape(&text(row, "action")),
+                    escape(&note)
+                );
+            }
+        }
+    }
+    out.push_str("</section>\n");
 }
 
 /// The retention figures night by night, from `history.csv`: small multiples of each figure, in

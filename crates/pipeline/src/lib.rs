@@ -14,6 +14,7 @@
 //! - [`nightly`]: the whole night, [`nightly::run`] from a [`NightlyPlan`] to a [`Nightly`] in
 //!   memory, then [`Nightly::write_outputs`] and [`Nightly::manifest`]. Publishing (the lock, the
 //!   staging directory, the switch of `current`) is the caller's.
+//! - [`uplift`]: `uplift.csv`, what each earlier list earned against its control group.
 //!
 //! ```
 //! use chrono::NaiveDate;
@@ -70,6 +71,7 @@ mod progress;
 pub mod registry;
 pub mod tables;
 pub mod training;
+pub mod uplift;
 
 pub use error::{Context, Error, Result};
 pub use gates::{gate, Gates, Refusal};

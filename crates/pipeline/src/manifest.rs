@@ -61,6 +61,10 @@ pub struct Manifest {
     /// The control group held out of the list, with `[holdout]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutSummary>,
+    /// Earlier lists measured against their control groups (`uplift.csv`); absent in manifests
+    /// from before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<UpliftSummary>,
     /// The at-risk list.
     pub at_risk: AtRiskSummary,
     /// Rows in `changes.csv`.
@@ -357,6 +361,50 @@ pub struct HoldoutSummary {
     pub salt: String,
     /// Control customers the list would have held tonight (`holdout.csv`).
     pub customers: usize,
+}
+
+/// What `uplift.csv` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpliftSummary {
+    /// The file.
+    pub file: String,
+    /// Earlier runs with rows in it.
+    pub measured_runs: usize,
+    /// Its rows.
+    pub rows: usize,
+    /// The runs measured tonight (the others were carried over from the previous run).
+    pub measured_tonight: Vec<String>,
+    /// Runs carried over.
+    pub carried: usize,
+    /// Runs that could not be measured, with why.
+    pub skipped: Vec<String>,
+    /// The latest measured run's total row.
+    pub latest: Option<UpliftTotal>,
+}
+
+/// A measured run's row over every action and segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpliftTotal {
+    /// The run measured.
+    pub measured_run: String,
+    /// Its as-of date.
+    pub as_of: String,
+    /// The day after its window.
+    pub window_end: String,
+    /// Customers on its list.
+    pub treatment_customers: u64,
+    /// Its control customers.
+    pub control_customers: u64,
+    /// Retention difference.
+    pub retained_uplift: Option<f64>,
+    /// Its 95 % interval's lower bound.
+    pub retained_uplift_low: Option<f64>,
+    /// Its 95 % interval's upper bound.
+    pub retained_uplift_high: Option<f64>,
+    /// Revenue difference per customer.
+    pub revenue_uplift_per_customer: Option<f64>,
+    /// Revenue difference per customer times the treated.
+    pub incremental_revenue: Option<f64>,
 }
 
 /// Drift since the training snapshot.

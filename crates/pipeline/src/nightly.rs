@@ -37,12 +37,13 @@ use crate::lifetime::{compute_clv, compute_clv_from, ClvRun};
 use crate::manifest::{
     AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, HoldoutSummary, InputEcho,
     KpiRow, Kpis, Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho,
-    SegmentsSummary, Timings, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
+    SegmentsSummary, Timings, UpliftSummary, UpliftTotal, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
 use crate::tables::{segments_table, ScoreColumns};
-use crate::training::{train, train_keeping_log, TrainPlan, Trained};
+use crate::training::{train_with, TrainPlan, Trained};
+use crate::uplift::{Uplift, UPLIFT_FILE};
 
 /// The report's file name in a run directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -187,6 +188,8 @@ pub struct Nightly {
     pub clv: Option<NightlyClv>,
     /// Scores, the list and the changes.
     pub scores: NightlyScores,
+    /// Earlier lists measured against their control groups (`uplift.csv`).
+    pub uplift: Uplift,
     /// Where the time went after training.
     pub seconds: StageSeconds,
     started: Instant,
@@ -198,11 +201,14 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     let registry = Registry::read(&plan.models_dir)?;
     let current = CurrentModels::load(&plan.models_dir, &registry, !plan.refit_segments, plan.seal)?;
 
-    // The log stays in memory only for the lifetime values, which read purchases from it.
-    let mut trained = match plan.clv {
-        Some(_) => train_keeping_log(&plan.train, progress)?,
-        None => train(&plan.train, progress)?,
-    };
+    // The log stays in memory only for the lifetime values, which read purchases from it; the
+    // uplift of earlier lists takes its look before the log goes.
+    let runs_dir = plan.output_dir.join("runs");
+    let (mut trained, uplift) = train_with(&plan.train, plan.clv.is_some(), progress, |log, as_of| {
+        stage(progress, "measuring earlier lists against their control groups", || {
+            crate::uplift::measure(&runs_dir, plan.previous_run.as_deref(), as_of, log)
+        })
+    })?;
     let clv_fitted = trained.clv_s.take();
     let log = trained.log.take();
     let as_of = trained.at_s.as_of;
@@ -300,6 +306,7 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
         promotion,
         clv,
         scores,
+        uplift,
         seconds,
         started,
     })
@@ -611,12 +618,13 @@ type Write<'a> = Box<dyn Fn() -> Result<()> + Send + Sync + 'a>;
 
 impl Nightly {
     /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
-    /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv` and, with lifetime
+    /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv`, `uplift.csv` and, with lifetime
     /// values, `clv.parquet`. Returns each file's size and hash. The manifest, the report and the
     /// success marker are the caller's.
     pub fn write_outputs(&self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
         let path = |name: &str| dir.join(name);
         let changes_csv = write_changes(&self.scores.changes)?;
+        let uplift_csv = self.uplift.to_csv()?;
         let mut profile_csv = Vec::new();
         self.segments.profiles.write_csv(&mut profile_csv)?;
         // Each file is encoded, compressed, synced and hashed on its own thread: one after another
@@ -647,6 +655,7 @@ impl Nightly {
                 "segment_profiles.csv",
                 Box::new(|| write_synced(&path("segment_profiles.csv"), &profile_csv)),
             ),
+            (UPLIFT_FILE, Box::new(|| write_synced(&path(UPLIFT_FILE), &uplift_csv))),
         ];
         if let Some(csv) = &self.scores.holdout_csv {
             writes.push(("holdout.csv", Box::new(|| write_synced(&path("holdout.csv"), csv))));
@@ -698,6 +707,32 @@ impl Nightly {
             clv: self.clv.as_ref().map(|c| c.file.clone()),
         };
         Ok((models, registry))
+    }
+
+    /// What `uplift.csv` holds, for the manifest.
+    fn uplift_summary(&self) -> UpliftSummary {
+        let u = &self.uplift;
+        let runs: std::collections::BTreeSet<&str> = u.rows.iter().map(|r| r.measured_run.as_str()).collect();
+        UpliftSummary {
+            file: UPLIFT_FILE.to_string(),
+            measured_runs: runs.len(),
+            rows: u.rows.len(),
+            measured_tonight: u.measured.clone(),
+            carried: u.carried.len(),
+            skipped: u.skipped.clone(),
+            latest: u.latest_total().map(|r| UpliftTotal {
+                measured_run: r.measured_run.clone(),
+                as_of: r.as_of.to_string(),
+                window_end: r.window_end.to_string(),
+                treatment_customers: r.treatment_customers,
+                control_customers: r.control_customers,
+                retained_uplift: r.retained_uplift,
+                retained_uplift_low: r.retained_interval.map(|i| i.low),
+                retained_uplift_high: r.retained_interval.map(|i| i.high),
+                revenue_uplift_per_customer: r.revenue_uplift,
+                incremental_revenue: r.incremental_revenue,
+            }),
+        }
     }
 
     /// The manifest of the run.
@@ -811,6 +846,7 @@ impl Nightly {
                 salt: h.salt.clone(),
                 customers: self.scores.held_out,
             }),
+            uplift: Some(self.uplift_summary()),
             at_risk: AtRiskSummary {
                 customers: self.scores.at_risk,
                 value_at_risk: self.scores.value_at_risk,

@@ -151,12 +151,12 @@ fn step(what: String) -> impl FnOnce(Error) -> Error {
 /// Computes the snapshots, labels, evaluation and production model (nothing is written). The log
 /// is dropped after the last snapshot, before the models are fitted: it is the largest thing held.
 pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
-    train_from_log(plan, false, progress)
+    train_with(plan, false, progress, |_, _| Ok(())).map(|(trained, ())| trained)
 }
 
 /// [`train`], keeping the log in [`Trained::log`] for a later stage that reads the transactions.
 pub fn train_keeping_log(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
-    train_from_log(plan, true, progress)
+    train_with(plan, true, progress, |_, _| Ok(())).map(|(trained, ())| trained)
 }
 
 /// How the model is evaluated: its snapshot is computed before the log is let go.
@@ -167,7 +167,15 @@ enum Evaluation<'a> {
     OutOfTime(FeatureFrame),
 }
 
-fn train_from_log(plan: &TrainPlan, keep_log: bool, progress: &dyn Progress) -> Result<Trained> {
+/// [`train`], keeping the log in [`Trained::log`] when `keep_log`, and running `with_log` on the
+/// log and the as-of date `S` once the snapshots are taken and before the log is let go: a stage
+/// that needs one more look at the transactions gets it without holding them through the fits.
+pub fn train_with<T>(
+    plan: &TrainPlan,
+    keep_log: bool,
+    progress: &dyn Progress,
+    with_log: impl FnOnce(&TransactionLog, NaiveDate) -> Result<T>,
+) -> Result<(Trained, T)> {
     let started = Instant::now();
     let h = plan.horizon_days;
     // The log is read and validated once; every snapshot is an aggregation over its compact form.
@@ -214,6 +222,7 @@ fn train_from_log(plan: &TrainPlan, keep_log: bool, progress: &dyn Progress) -> 
             Evaluation::OutOfTime(frame_c2)
         }
     };
+    let extra = with_log(&log, s)?;
     // Every snapshot is taken: the log goes now unless a later stage reads it.
     let log = keep_log.then_some(log);
 
@@ -294,7 +303,7 @@ fn train_from_log(plan: &TrainPlan, keep_log: bool, progress: &dyn Progress) -> 
         tracing::warn!("{warning}");
     }
     let churners = train_labels.iter().filter(|&&y| y).count() as u64;
-    Ok(Trained {
+    let trained = Trained {
         model,
         at_s,
         frame_s,
@@ -311,5 +320,6 @@ fn train_from_log(plan: &TrainPlan, keep_log: bool, progress: &dyn Progress) -> 
             fit_seconds,
         },
         log,
-    })
+    };
+    Ok((trained, extra))
 }

@@ -1,0 +1,212 @@
+//! End-to-end tests of measured retention: `uplift.csv` against a count made here from the
+//! transactions, reading nothing at or after the night's as-of, measured once and carried over.
+
+mod util;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use util::{repo, Dir};
+
+fn sample_config(dir: &Dir, transactions: &Path) {
+    util::sample_config(dir, transactions, "");
+}
+
+/// A CSV file as rows of named fields.
+fn rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().expect("header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            headers
+                .iter()
+                .map(String::from)
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn manifest(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).expect("manifest")).expect("json")
+}
+
+/// Per customer: (bought in [from, to), net cents there), from the sample's rows.
+fn window_outcomes(transactions: &Path, from: NaiveDate, to: NaiveDate) -> HashMap<String, (bool, i64)> {
+    let mut out: HashMap<String, (bool, i64)> = HashMap::new();
+    for row in rows(transactions) {
+        let day = NaiveDate::parse_from_str(&row["ts"][..10], "%Y-%m-%d").expect("date");
+        if day < from || day >= to {
+            continue;
+        }
+        let cents = (row["amount"].parse::<f64>().expect("amount") * 100.0).round() as i64;
+        let e = out.entry(row["customer_id"].clone()).or_default();
+        e.0 |= cents > 0;
+        e.1 += cents;
+    }
+    out
+}
+
+#[test]
+fn uplift_measures_each_ended_window_once_from_rows_before_the_night() {
+    let dir = Dir::new();
+    let transactions = repo().join("data/sample/transactions.csv");
+    sample_config(&dir, &transactions);
+    let night = |as_of: &str| {
+        dir.churn(&["run", "--config", "churn.toml", "-q", "--as-of", as_of])
+            .success();
+        std::fs::canonicalize(dir.join("output/current")).expect("current")
+    };
+    let first = night("2023-09-01");
+    // The first night has nothing to measure: uplift.csv is its header.
+    let header = std::fs::read_to_string(first.join("uplift.csv")).expect("uplift.csv");
+    assert_eq!(header.lines().count(), 1, "{header}");
+    // The window [2023-09-01, 2023-11-30) has not ended on 2023-11-29.
+    let early = night("2023-11-29");
+    assert_eq!(rows(&early.join("uplift.csv")).len(), 0);
+    let second = night("2023-12-01");
+    let uplift = rows(&second.join("uplift.csv"));
+    let run_id = manifest(&first)["run_id"].as_str().expect("run id").to_string();
+    assert!(!uplift.is_empty() && uplift.iter().all(|r| r["measured_run"] == run_id));
+    assert!(uplift
+        .iter()
+        .all(|r| r["as_of"] == "2023-09-01" && r["window_end"] == "2023-11-30"));
+
+    // Every cell against a count made here from night 1's two lists and the transactions.
+    let outcomes = window_outcomes(
+        &transactions,
+        NaiveDate::from_ymd_opt(2023, 9, 1).expect("date"),
+        NaiveDate::from_ymd_opt(2023, 11, 30).expect("date"),
+    );
+    // (action, segment) -> [(customers, retained, cents); treatment, control]
+    let mut cells: BTreeMap<(String, String), [(u64, u64, i64); 2]> = BTreeMap::new();
+    for (group, file) in [(0, "at_risk.csv"), (1, "holdout.csv")] {
+        for c in rows(&first.join(file)) {
+            let (bought, cents) = outcomes.get(&c["customer_id"]).copied().unwrap_or_default();
+            let action = c["recommended_action"].clone();
+            let segment = c["segment"].clone();
+            for key in [
+                (action.clone(), segment.clone()),
+                (action.clone(), "all".into()),
+                ("all".into(), segment.clone()),
+                ("all".into(), "all".into()),
+            ] {
+                let cell = &mut cells.entry(key).or_default()[group];
+                cell.0 += 1;
+                cell.1 += u64::from(bought);
+                cell.2 += cents;
+            }
+        }
+    }
+    assert_eq!(uplift.len(), cells.len());
+    assert_eq!(
+        (uplift[0]["action"].as_str(), uplift[0]["segment"].as_str()),
+        ("all", "all")
+    );
+    for row in &uplift {
+        let [t, c] = cells[&(row["action"].clone(), row["segment"].clone())];
+        let field = |name: &str| row[name].parse::<f64>().unwrap_or_else(|_| panic!("{name} in {row:?}"));
+        assert_eq!(
+            [
+                &row["treatment_customers"],
+                &row["control_customers"],
+                &row["treatment_retained"],
+                &row["control_retained"]
+            ],
+            [&t.0.to_string(), &c.0.to_string(), &t.1.to_string(), &c.1.to_string()],
+            "{row:?}"
+        );
+        if t.0 == 0 || c.0 == 0 {
+            // One group is empty: counts, no comparison.
+            assert!(
+                row["retained_uplift"].is_empty() && row["incremental_revenue"].is_empty(),
+                "{row:?}"
+            );
+            assert!(!row["note"].is_empty(), "{row:?}");
+            continue;
+        }
+        let uplift = t.1 as f64 / t.0 as f64 - c.1 as f64 / c.0 as f64;
+        assert!((field("retained_uplift") - uplift).abs() < 1e-6, "{row:?}");
+        let revenue = t.2 as f64 / 100.0 / t.0 as f64 - c.2 as f64 / 100.0 / c.0 as f64;
+        assert!(
+            (field("revenue_uplift_per_customer") - revenue).abs() < 0.006,
+            "{row:?}"
+        );
+        assert!(
+            (field("incremental_revenue") - revenue * t.0 as f64).abs() < 0.01 * t.0 as f64,
+            "{row:?}"
+        );
+        // Intervals exactly when both groups have 30 customers, else a note.
+        let enough = t.0 >= 30 && c.0 >= 30;
+        assert_eq!(row["retained_uplift_low"].is_empty(), !enough, "{row:?}");
+        assert_eq!(row["note"].is_empty(), enough, "{row:?}");
+        if enough {
+            assert!(field("retained_uplift_low") <= uplift && uplift <= field("retained_uplift_high"));
+            assert!(field("revenue_uplift_low") <= revenue + 0.005 && revenue - 0.005 <= field("revenue_uplift_high"));
+        }
+    }
+    let m = manifest(&second);
+    assert_eq!(m["uplift"]["measured_tonight"], serde_json::json!([run_id]));
+    assert_eq!(m["uplift"]["latest"]["measured_run"], run_id);
+    let report = std::fs::read_to_string(second.join("report.html")).expect("report");
+    assert!(report.contains("Did it work?"), "the report has the uplift section");
+
+    // Nothing at or after the night's as-of is read: the rows from 2023-12-01 on, changed or
+    // gone, give the same uplift.csv.
+    let text = std::fs::read_to_string(&transactions).expect("sample");
+    let mut before: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains(",2023-12") && !l.contains(",2024-"))
+        .collect();
+    before.push("C0000001,late-1,2023-12-05T10:00:00Z,999.00,1,books");
+    let truncated = dir.write("truncated.csv", before.join("\n") + "\n");
+    let other = Dir::new();
+    sample_config(&other, &truncated);
+    for as_of in ["2023-09-01", "2023-12-01"] {
+        other
+            .churn(&["run", "--config", "churn.toml", "-q", "--as-of", as_of])
+            .success();
+    }
+    let again = std::fs::canonicalize(other.join("output/current")).expect("current");
+    let without_run_id = |rows: Vec<HashMap<String, String>>| {
+        rows.into_iter()
+            .map(|mut r| {
+                r.remove("measured_run");
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_run_id(rows(&again.join("uplift.csv"))),
+        without_run_id(uplift.clone())
+    );
+
+    // The next night carries the measured rows over instead of measuring them again...
+    let third = night("2023-12-10");
+    assert_eq!(
+        std::fs::read(third.join("uplift.csv")).expect("uplift"),
+        std::fs::read(second.join("uplift.csv")).expect("uplift")
+    );
+    let m = manifest(&third);
+    assert_eq!(
+        (
+            m["uplift"]["carried"].as_u64(),
+            m["uplift"]["measured_tonight"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+    // ...and a lost uplift.csv is measured again, to the same rows.
+    std::fs::remove_file(third.join("uplift.csv")).expect("remove");
+    let fourth = night("2023-12-11");
+    assert_eq!(
+        std::fs::read(fourth.join("uplift.csv")).expect("uplift"),
+        std::fs::read(second.join("uplift.csv")).expect("uplift")
+    );
+    assert_eq!(
+        manifest(&fourth)["uplift"]["measured_tonight"],
+        serde_json::json!([run_id])
+    );
+}
