@@ -169,7 +169,7 @@ pub fn estimate(treatment: &GroupOutcomes, control: &GroupOutcomes) -> UpliftEst
     let both = treatment.n > 0 && control.n > 0;
     let enough = treatment.n >= MIN_GROUP && control.n >= MIN_GROUP;
     let retained_uplift = both.then(|| treatment.retention().unwrap_or(0.0) - control.retention().unwrap_or(0.0));
-    let revenue_uplift = both.then(|| treatment.mean - control.mean);
+    let revenue_uplift = both.then_some(treatment.mean - control.mean);
     let note = (!enough).then(|| {
         format!(
             "too few customers for an interval: {} treated and {} in control (at least {MIN_GROUP} each)",
