@@ -82,7 +82,8 @@ fn uplift_measures_each_ended_window_once_from_rows_before_the_night() {
         NaiveDate::from_ymd_opt(2023, 11, 30).expect("date"),
     );
     // (action, segment) -> [(customers, retained, cents); treatment, control]
-    let mut cells: BTreeMap<(String, String), [(u64, u64, i64); 2]> = BTreeMap::new();
+    type Cell = [(u64, u64, i64); 2];
+    let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
     for (group, file) in [(0, "at_risk.csv"), (1, "holdout.csv")] {
         for c in rows(&first.join(file)) {
             let (bought, cents) = outcomes.get(&c["customer_id"]).copied().unwrap_or_default();

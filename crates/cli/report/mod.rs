@@ -782,10 +782,10 @@ fn did_it_work(run: &Run, out: &mut String) {
     );
     if rows.is_empty() {
         let first = run.as_of + Duration::days(run.manifest.horizon_days);
-        let _ = write!(
+        let _ = writeln!(
             out,
             " Nothing is measured yet: tonight's list is measured by the first run on or after {first}, when its \
-             window ends.</p></section>\n"
+             window ends.</p></section>"
         );
         return;
     }
