@@ -210,20 +210,20 @@ mod tests {
     fn wilson_and_newcombe_match_the_published_examples() {
         // Newcombe (1998), "Two-sided confidence intervals for the single proportion", 81/263:
         // 0.2553 to 0.3662.
-        let w = wilson(81, 263).unwrap();
+        let w = wilson(81, 263).expect("defined");
         assert!(
             close(w.low, 0.255_288_519_878, 1e-9) && close(w.high, 0.366_209_576_983, 1e-9),
             "{w:?}"
         );
         // Newcombe (1998), "Interval estimation for the difference between independent
         // proportions", example (a), 56/70 - 48/80: 0.0524 to 0.3339 by method 10.
-        let d = newcombe(56, 70, 48, 80).unwrap();
+        let d = newcombe(56, 70, 48, 80).expect("defined");
         assert!(
             close(d.low, 0.052_431_472_402, 1e-9) && close(d.high, 0.333_872_654_037, 1e-9),
             "{d:?}"
         );
         // At the edges the bounds stay in range and the interval is not empty.
-        let edge = newcombe(0, 40, 40, 40).unwrap();
+        let edge = newcombe(0, 40, 40, 40).expect("defined");
         assert!(edge.low >= -1.0 && edge.high < -0.8, "{edge:?}");
         assert_eq!(wilson(1, 0), None);
         assert_eq!(wilson(3, 2), None);
@@ -235,7 +235,7 @@ mod tests {
         // (-5.761489185219723, 27.261489185219723), difference 10.75, df 6.7609612768244025.
         let a = group(&[10.0, 0.0, 25.0, 40.0, 0.0, 15.0].map(|v| (v > 0.0, v)));
         let b = group(&[0.0, 5.0, 0.0, 12.0].map(|v| (v > 0.0, v)));
-        let i = welch(&a, &b).unwrap();
+        let i = welch(&a, &b).expect("defined");
         assert!(close(i.low, -5.761_489_185_219_723, 1e-9), "{i:?}");
         assert!(close(i.high, 27.261_489_185_219_723, 1e-9), "{i:?}");
         // No spread at all: the difference is exact.
@@ -260,22 +260,22 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let e = estimate(&treated, &control);
-        assert!(close(e.retained_uplift.unwrap(), 0.75 - 0.5, 1e-12));
-        assert!(close(e.revenue_uplift_per_customer.unwrap(), 7.5 - 5.0, 1e-12));
-        assert!(close(e.incremental_revenue.unwrap(), 2.5 * 40.0, 1e-9));
-        let retained = e.retained_interval.unwrap();
+        assert!(close(e.retained_uplift.expect("defined"), 0.75 - 0.5, 1e-12));
+        assert!(close(e.revenue_uplift_per_customer.expect("defined"), 7.5 - 5.0, 1e-12));
+        assert!(close(e.incremental_revenue.expect("defined"), 2.5 * 40.0, 1e-9));
+        let retained = e.retained_interval.expect("defined");
         assert!(retained.low < 0.25 && retained.high > 0.25 && retained.low > -1.0);
         assert!(e.revenue_interval.is_some());
         assert_eq!(e.note, None);
         // Sample variances by hand: treated 100 * 0.75 * 0.25 * 40 / 39, control 100 * 0.25 * 30 / 29.
-        assert!(close(treated.variance().unwrap(), 18.75 * 40.0 / 39.0, 1e-9));
-        assert!(close(control.variance().unwrap(), 25.0 * 30.0 / 29.0, 1e-9));
+        assert!(close(treated.variance().expect("defined"), 18.75 * 40.0 / 39.0, 1e-9));
+        assert!(close(control.variance().expect("defined"), 25.0 * 30.0 / 29.0, 1e-9));
 
         // One control customer short: estimates, no intervals, and a note saying why.
         let small = group(&(0..29).map(|i| (i < 15, 10.0)).collect::<Vec<_>>());
         let e = estimate(&treated, &small);
         assert!(e.retained_uplift.is_some() && e.retained_interval.is_none() && e.revenue_interval.is_none());
-        assert!(e.note.unwrap().contains("40 treated and 29 in control"));
+        assert!(e.note.expect("defined").contains("40 treated and 29 in control"));
         // An empty group: nothing to compare.
         let e = estimate(&treated, &GroupOutcomes::default());
         assert_eq!((e.retained_uplift, e.incremental_revenue), (None, None));
