@@ -211,3 +211,151 @@ fn uplift_measures_each_ended_window_once_from_rows_before_the_night() {
         serde_json::json!([run_id])
     );
 }
+
+/// The sample's action table with a cost and a prior uplift per action.
+const PRICED_ACTIONS: &str = r#"
+[[score.actions]]
+band = "high"
+rfm_segments = ["Champions", "Loyal", "Can't lose them"]
+action = "VIP outreach"
+cost = 25.0
+expected_uplift = 0.2
+
+[[score.actions]]
+band = "high"
+action = "win-back offer"
+cost = 5.0
+expected_uplift = 0.1
+
+[[score.actions]]
+band = "medium"
+action = "service call"
+cost = 8.0
+expected_uplift = 0.05
+
+[[score.actions]]
+band = "low"
+action = "no action"
+"#;
+
+/// The list a budget allows, replayed here from `scores.parquet` (every customer's value at risk,
+/// band and action): gain = value at risk x prior - cost, positive gains only, highest first and
+/// then by id, controls set aside, stopping where the budget ends.
+fn replay(run: &Path, contacts: Option<usize>, money: Option<f64>) -> (Vec<String>, Vec<String>) {
+    let table = churn_features::read_table(&run.join("scores.parquet")).expect("scores");
+    let column = |name: &str| {
+        table
+            .columns()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let texts = |name: &str| match column(name) {
+        churn_core::Column::Text(v) => v,
+        churn_core::Column::OptionalText(v) => v.into_iter().map(Option::unwrap_or_default).collect(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let values = match column("value_at_risk") {
+        churn_core::Column::Float64(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let (ids, bands, actions) = (texts("customer_id"), texts("risk_band"), texts("recommended_action"));
+    let prices: HashMap<&str, (f64, f64)> = HashMap::from([
+        ("VIP outreach", (25.0, 0.2)),
+        ("win-back offer", (5.0, 0.1)),
+        ("service call", (8.0, 0.05)),
+    ]);
+    let mut ranked: Vec<(f64, f64, &String)> = (0..ids.len())
+        .filter(|&i| bands[i] != "low")
+        .filter_map(|i| {
+            let (cost, uplift) = prices.get(actions[i].as_str())?;
+            let gain = values[i] * uplift - cost;
+            (gain > 0.0).then_some((gain, *cost, &ids[i]))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
+    let holdout = churn_score::Holdout {
+        share: 0.1,
+        salt: "sample-retention".into(),
+    };
+    let (mut listed, mut held, mut spent) = (Vec::new(), Vec::new(), 0.0);
+    for (_, cost, id) in ranked {
+        if contacts.is_some_and(|n| listed.len() >= n) || money.is_some_and(|m| spent + cost > m) {
+            break;
+        }
+        if holdout.is_control(id) {
+            held.push(id.clone());
+        } else {
+            spent += cost;
+            listed.push(id.clone());
+        }
+    }
+    (listed, held)
+}
+
+#[test]
+fn a_budget_keeps_the_customers_of_highest_expected_gain_exactly() {
+    let ids = |path: &Path| {
+        rows(path)
+            .into_iter()
+            .map(|r| r["customer_id"].clone())
+            .collect::<Vec<_>>()
+    };
+    for (budget, contacts, money) in [
+        ("contact_budget = 40", Some(40), None),
+        ("budget = 333.0", None, Some(333.0)),
+    ] {
+        let dir = Dir::new();
+        sample_config(&dir, &repo().join("data/sample/transactions.csv"));
+        let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+        dir.write("churn.toml", format!("{config}\n{PRICED_ACTIONS}\n[run]\n{budget}\n"));
+        let out = dir
+            .churn(&["run", "--config", "churn.toml", "--as-of", "2023-12-01"])
+            .success();
+        assert!(out.contains("ranked by expected gain"), "{out}");
+        let run = std::fs::canonicalize(dir.join("output/current")).expect("current");
+        let list = rows(&run.join("at_risk.csv"));
+        let (listed, held) = replay(&run, contacts, money);
+        assert_eq!(ids(&run.join("at_risk.csv")), listed, "{budget}");
+        assert_eq!(ids(&run.join("holdout.csv")), held, "{budget}");
+        assert!(!listed.is_empty() && !held.is_empty(), "{budget}");
+        let header = std::fs::read_to_string(run.join("at_risk.csv")).expect("csv");
+        assert!(
+            header.starts_with(&churn_score::AT_RISK_GAIN_COLUMNS.join(",")),
+            "{budget}"
+        );
+        assert!(list.iter().all(|r| r["schema_version"] == "2"));
+        // The written gain is value at risk x prior - cost, and descends.
+        let gains: Vec<f64> = list.iter().map(|r| r["expected_gain"].parse().expect("gain")).collect();
+        assert!(gains.windows(2).all(|w| w[0] >= w[1]) && gains.iter().all(|g| *g > 0.0));
+        let m = manifest(&run);
+        let b = &m["at_risk"]["budget"];
+        assert_eq!(m["at_risk"]["customers"], listed.len());
+        match (contacts, money) {
+            (Some(n), _) => assert_eq!(listed.len(), n),
+            (_, Some(limit)) => {
+                let spent = b["spent"].as_f64().expect("spent");
+                assert!(spent <= limit && spent > limit - 25.0, "{spent}");
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn a_budget_needs_priced_actions_and_one_limit() {
+    let dir = Dir::new();
+    sample_config(&dir, &repo().join("data/sample/transactions.csv"));
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    dir.write("churn.toml", format!("{config}\n[run]\ncontact_budget = 10\n"));
+    let out = dir.churn(&["run", "--config", "churn.toml"]).failure();
+    assert!(out.contains("\"VIP outreach\" has no cost"), "{out}");
+    dir.write(
+        "churn.toml",
+        format!("{config}\n{PRICED_ACTIONS}\n[run]\ncontact_budget = 10\nbudget = 5.0\n"),
+    );
+    let out = dir.churn(&["run", "--config", "churn.toml"]).failure();
+    assert!(out.contains("both set"), "{out}");
+    assert!(!dir.join("output/current").exists());
+}

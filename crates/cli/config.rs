@@ -127,6 +127,10 @@ pub struct ClvConfig {
 pub struct RunConfig {
     pub output_dir: Option<String>,
     pub models_dir: Option<String>,
+    /// Contact at most this many customers, ranked by expected gain.
+    pub contact_budget: Option<usize>,
+    /// Contacts whose costs add up to at most this much, ranked by expected gain.
+    pub budget: Option<f64>,
 }
 
 /// `[gates]`: what a new churn model must show to be promoted.

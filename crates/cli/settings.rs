@@ -19,6 +19,7 @@ use churn_features::rfm::{RfmRule, RfmRules};
 use churn_features::{ColumnMapping, CustomFeature, Delimiter, FeatureParams, InputSpec, TextFormat};
 use churn_pipeline::training::{ExplicitLabels, DEFAULT_HORIZON_DAYS};
 use churn_pipeline::{Gates, NightlyPlan, ScorePlan, TrainPlan};
+use churn_score::gain::{check_actions_for_gain, Budget};
 use churn_score::{default_actions, ModelParams};
 use churn_segment::{KChoice, SegmentParams, ValidSegmentParams};
 
@@ -498,11 +499,36 @@ fn score_plan(config: &Config, top: Option<usize>) -> Result<ScorePlan> {
             .map_err(|e| config_error(e.to_string()))?,
         ),
     };
+    let top = top.or(score.top);
+    let actions = score.actions.clone().unwrap_or_else(default_actions);
+    let run = &config.file.run;
+    let budget = match (run.contact_budget, run.budget) {
+        (Some(_), Some(_)) => {
+            return Err(config_error(
+                "run.contact_budget and run.budget are both set: the list is kept within one budget, a number of \
+                 customers or an amount of money"
+                    .to_string(),
+            ))
+        }
+        (Some(n), None) => Some(Budget::Contacts(n)),
+        (None, Some(m)) => Some(Budget::Money(m).check().map_err(|e| config_error(e.to_string()))?),
+        (None, None) => None,
+    };
+    if budget.is_some() {
+        if top.is_some() {
+            return Err(config_error(
+                "score.top (or --top) and a run budget are both set: a budget already limits the list; remove one"
+                    .to_string(),
+            ));
+        }
+        check_actions_for_gain(&actions).map_err(|e| config_error(format!("score.actions: {e}")))?;
+    }
     Ok(ScorePlan {
         bands,
-        top: top.or(score.top),
-        actions: score.actions.clone().unwrap_or_else(default_actions),
+        top,
+        actions,
         holdout,
+        budget,
     })
 }
 

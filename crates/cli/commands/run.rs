@@ -213,6 +213,20 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
         churn_core::format::money(manifest.at_risk.value_at_risk),
         thousands(manifest.changes as u64)
     );
+    if let Some(b) = &manifest.at_risk.budget {
+        let within = match (b.contacts, b.money) {
+            (Some(n), _) => format!("{} contacts", thousands(n as u64)),
+            (_, Some(m)) => churn_core::format::money(m),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            human,
+            "  budget       ranked by expected gain within {within}: spends {}, expected gain {} ({} from measured uplifts)",
+            churn_core::format::money(b.spent),
+            churn_core::format::money(b.expected_gain),
+            thousands(b.measured_uplifts as u64)
+        );
+    }
     if let Some(h) = &manifest.holdout {
         let _ = writeln!(
             human,
@@ -220,6 +234,22 @@ fn summary(night: &Nightly, manifest: &Manifest, models_dir: &Path, dirs: (&Path
             thousands(h.customers as u64),
             churn_core::format::percent(h.share),
             h.salt
+        );
+    }
+    if let Some(u) = manifest.uplift.as_ref().and_then(|u| u.latest.as_ref()) {
+        let interval = match (u.retained_uplift_low, u.retained_uplift_high) {
+            (Some(l), Some(h)) => format!(" (95 % interval {:+.1} to {:+.1})", 100.0 * l, 100.0 * h),
+            _ => " (too few customers for an interval)".to_string(),
+        };
+        let _ = writeln!(
+            human,
+            "  uplift       the list of {}: retention {} points{interval} against its control group, {} to {}; \
+             uplift.csv",
+            u.as_of,
+            u.retained_uplift
+                .map_or("-".to_string(), |v| format!("{:+.1}", 100.0 * v)),
+            u.as_of,
+            u.window_end
         );
     }
     let _ = writeln!(

@@ -11,6 +11,7 @@ use churn_features::{write_table, FeatureTable};
 use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
 use churn_pipeline::tables::ScoreColumns;
+use churn_score::gain::{expected_gains, within_budget, MeasuredUplift};
 use churn_score::{at_risk, score_customers, split_holdout, ChurnModel, RiskBand, AT_RISK_SCHEMA_VERSION};
 use serde_json::json;
 
@@ -161,7 +162,15 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     // The control group (`[holdout]`) goes to holdout.csv beside the list, never on it. The CSVs
     // first, while the list borrows the scores; then the table takes them without copying.
     let holdout = settings.plan.holdout.as_ref();
-    let split = split_holdout(at_risk(&scored, settings.plan.top), holdout)?;
+    // Within a budget the list is ranked by expected gain, with each action's prior uplift (the
+    // measured uplifts are `churn run`'s, which reads the earlier runs).
+    let split = match settings.plan.budget {
+        None => split_holdout(at_risk(&scored, settings.plan.top), holdout)?,
+        Some(budget) => {
+            let gains = expected_gains(&scored, &settings.plan.actions, &MeasuredUplift::default());
+            within_budget(&scored, &gains, budget, holdout).into_split(holdout.is_some())?
+        }
+    };
     let (list, held_out, csv, holdout_csv) = (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
     let held_out_count = held_out.len();
     let holdout_path = settings.at_risk.with_file_name("holdout.csv");

@@ -195,7 +195,23 @@ fn headline(run: &Run, out: &mut String) -> Result<()> {
             model.training_snapshot
         ),
     );
-    card(out, &count(m.at_risk.customers as u64), "customers at risk");
+    match &m.at_risk.budget {
+        Some(b) => card(
+            out,
+            &count(m.at_risk.customers as u64),
+            &format!(
+                "customers to contact: the highest expected gain within {} (spends {}, expected gain {})",
+                match (b.contacts, b.money) {
+                    (Some(n), _) => format!("{} contacts", count(n as u64)),
+                    (_, Some(x)) => money(x),
+                    _ => String::new(),
+                },
+                money(b.spent),
+                money(b.expected_gain)
+            ),
+        ),
+        None => card(out, &count(m.at_risk.customers as u64), "customers at risk"),
+    }
     if let Some(h) = &m.holdout {
         card(
             out,

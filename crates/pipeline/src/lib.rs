@@ -45,7 +45,7 @@
 //!     },
 //!     segments: SegmentParams::new(KChoice::Fixed(4)).check()?,
 //!     refit_segments: false,
-//!     score: ScorePlan { bands: RiskBands::default(), top: None, actions: default_actions(), holdout: None },
+//!     score: ScorePlan { bands: RiskBands::default(), top: None, actions: default_actions(), holdout: None, budget: None },
 //!     gates: Gates::default(),
 //!     clv: None,
 //!     models_dir: dir.path().join("models"),

@@ -350,6 +350,24 @@ pub struct AtRiskSummary {
     pub value_at_risk: f64,
     /// What the value is.
     pub value_basis: ValueBasis,
+    /// The budget the list was chosen within, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSummary>,
+}
+
+/// A list ranked by expected gain within a budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSummary {
+    /// `run.contact_budget`, when the budget is a number of customers.
+    pub contacts: Option<usize>,
+    /// `run.budget`, when the budget is money.
+    pub money: Option<f64>,
+    /// The listed customers' summed contact costs.
+    pub spent: f64,
+    /// Their summed expected gain.
+    pub expected_gain: f64,
+    /// Listed customers whose gain used a measured uplift (the others used the prior).
+    pub measured_uplifts: usize,
 }
 
 /// `[holdout]` and tonight's control customers.

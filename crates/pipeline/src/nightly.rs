@@ -23,6 +23,7 @@ use std::time::Instant;
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
 use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
+use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
     at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, RiskBands,
 };
@@ -35,9 +36,9 @@ use crate::error::{io_error, Context, Error, Result};
 use crate::gates::{gate, joined, Gates, Refusal};
 use crate::lifetime::{compute_clv, compute_clv_from, ClvRun};
 use crate::manifest::{
-    AtRiskSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, HoldoutSummary, InputEcho,
-    KpiRow, Kpis, Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho, SegmentsEcho,
-    SegmentsSummary, Timings, UpliftSummary, UpliftTotal, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
+    AtRiskSummary, BudgetSummary, ClvSummary, Coefficient, CustomFeatureEcho, DriftSummary, FileEntry, HoldoutSummary,
+    InputEcho, KpiRow, Kpis, Manifest, ModelEcho, ModelSummary, OutputEntry, Rows, RunSettingsEcho, ScoreEcho,
+    SegmentsEcho, SegmentsSummary, Timings, UpliftSummary, UpliftTotal, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Registry};
@@ -59,6 +60,9 @@ pub struct ScorePlan {
     pub actions: Vec<ActionRule>,
     /// The control group held out of the list (`[holdout]`), when its share is above 0.
     pub holdout: Option<Holdout>,
+    /// Rank the list by expected gain and keep it within this budget (`run.contact_budget` or
+    /// `run.budget`); `None` lists every customer at risk by value at risk.
+    pub budget: Option<Budget>,
 }
 
 /// Everything the nightly job needs, resolved and checked.
@@ -156,6 +160,8 @@ pub struct NightlyScores {
     pub held_out: usize,
     /// Customers on the list.
     pub at_risk: usize,
+    /// The budget the list was chosen within, and what it holds.
+    pub budget: Option<BudgetSummary>,
     /// Their summed value at risk.
     pub value_at_risk: f64,
     /// `changes.csv`'s rows.
@@ -278,7 +284,15 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
 
     let score_started = Instant::now();
     let scores = stage(progress, "scoring customers and writing the outputs", || {
-        score(plan, &trained, &segments, scoring_model, &scoring_file, clv.as_ref())
+        score(
+            plan,
+            &trained,
+            &segments,
+            scoring_model,
+            &scoring_file,
+            clv.as_ref(),
+            &uplift,
+        )
     })?;
     let promotion = Promotion {
         trained_json,
@@ -371,6 +385,7 @@ fn score(
     model: &ChurnModel,
     model_file: &str,
     clv: Option<&NightlyClv>,
+    uplift: &Uplift,
 ) -> Result<NightlyScores> {
     let frame = &trained.frame_s;
     let values = clv.map(|c| c.run.values_for(frame.ids())).transpose()?;
@@ -393,19 +408,48 @@ fn score(
     // The list as it would be, then the control group taken out of it into holdout.csv: the
     // treated and the held-out customers are ranked and chosen alike, so they compare.
     let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
-    let split = split_holdout(at_risk(&scored, plan.score.top), plan.score.holdout.as_ref())?;
+    let holdout = plan.score.holdout.as_ref();
+    let (split, budget) = match plan.score.budget {
+        None => (split_holdout(at_risk(&scored, plan.score.top), holdout)?, None),
+        Some(budget) => {
+            let measured = uplift.measured_uplift();
+            let gains = expected_gains(&scored, &plan.score.actions, &measured);
+            let list = within_budget(&scored, &gains, budget, holdout);
+            let summary = BudgetSummary {
+                contacts: match budget {
+                    Budget::Contacts(n) => Some(n),
+                    Budget::Money(_) => None,
+                },
+                money: match budget {
+                    Budget::Money(m) => Some(m),
+                    Budget::Contacts(_) => None,
+                },
+                spent: list.spent,
+                expected_gain: list.listed.iter().map(|(_, g)| g.expected_gain).sum(),
+                measured_uplifts: list.listed.iter().filter(|(_, g)| g.measured).count(),
+            };
+            (list.into_split(holdout.is_some())?, Some(summary))
+        }
+    };
     let (list, held_out, at_risk_csv, holdout_csv) =
         (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
     let at_risk_count = list.len();
     let held_out_count = held_out.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();
     let kpis = kpis(trained, segments, &list, values.as_deref())?;
-    drop((list, held_out));
-    // A control customer is never on the list, so never enters or leaves it in changes.csv.
+    // A control customer is never on the list, so never enters or leaves it in changes.csv. Within
+    // a budget, being on the list is being chosen, not only being at risk.
+    let chosen: Option<std::collections::HashSet<&str>> = budget
+        .is_some()
+        .then(|| list.iter().map(|s| s.customer_id.as_str()).collect());
     let flags: Vec<bool> = scored
         .iter()
-        .map(|s| s.risk_band.is_at_risk() && !is_control(&s.customer_id))
+        .map(|s| match &chosen {
+            Some(chosen) => chosen.contains(s.customer_id.as_str()),
+            None => s.risk_band.is_at_risk() && !is_control(&s.customer_id),
+        })
         .collect();
+    drop((chosen, list, held_out));
     let change_rows = match &plan.previous_run {
         Some(previous) => changes(previous, frame.ids(), &flags, &segment_names)?,
         None => Vec::new(),
@@ -440,6 +484,7 @@ fn score(
         held_out: held_out_count,
         at_risk_csv,
         at_risk: at_risk_count,
+        budget,
         value_at_risk,
         changes: change_rows,
         drift,
@@ -855,6 +900,7 @@ impl Nightly {
                 } else {
                     ValueBasis::Spend365d
                 },
+                budget: self.scores.budget.clone(),
             },
             changes: self.scores.changes.len(),
             drift: self.scores.drift.clone(),

@@ -295,6 +295,21 @@ impl Uplift {
         self.rows.iter().rev().find(|r| r.is_total())
     }
 
+    /// The measured retention uplift of each (action, segment) whose interval excludes zero, the
+    /// latest measurement of each: what the ranking by expected gain uses instead of the prior.
+    pub fn measured_uplift(&self) -> churn_score::gain::MeasuredUplift {
+        let mut measured = churn_score::gain::MeasuredUplift::default();
+        // Rows are in the order of their runs' dates: a later run's measurement replaces an older one.
+        for row in self.rows.iter().filter(|r| r.action != ALL && r.segment != ALL) {
+            if let (Some(uplift), Some(interval)) = (row.retained_uplift, row.retained_interval) {
+                if interval.excludes_zero() {
+                    measured.insert(&row.action, &row.segment, uplift);
+                }
+            }
+        }
+        measured
+    }
+
     /// `uplift.csv`'s bytes.
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut w = csv::WriterBuilder::new()

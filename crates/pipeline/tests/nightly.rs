@@ -58,6 +58,7 @@ fn plan(transactions: String, dir: &Path, as_of: NaiveDate) -> Result<NightlyPla
             top: None,
             actions: default_actions(),
             holdout: None,
+            budget: None,
         },
         gates: Gates::default(),
         clv: None,

@@ -35,6 +35,7 @@ mod design;
 pub mod drift;
 mod error;
 mod evaluate;
+pub mod gain;
 mod holdout;
 mod labels;
 pub mod metrics;
@@ -56,6 +57,6 @@ pub use params::{ModelParams, ValidModelParams};
 pub use score::{
     at_risk, default_actions, describe, escape_formula, recommend, score_customers, split_holdout, write_at_risk,
     ActionRule, Contribution, Explainer, RiskBand, RiskBands, ScoredCustomer, SplitList, AT_RISK_COLUMNS,
-    AT_RISK_SCHEMA_VERSION,
+    AT_RISK_GAIN_COLUMNS, AT_RISK_GAIN_SCHEMA_VERSION, AT_RISK_SCHEMA_VERSION,
 };
 pub use train::{train, TrainingSource};

@@ -145,6 +145,14 @@ pub struct ActionRule {
     pub segments: Option<Vec<String>>,
     /// The recommended action.
     pub action: String,
+    /// What one contact with this action costs, in the data's currency (for ranking by expected
+    /// gain within a budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// The retention uplift expected of this action before any is measured: the share of
+    /// contacted customers it keeps who would otherwise leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_uplift: Option<f64>,
 }
 
 /// The default action table (first match wins): valuable customers at high risk get VIP outreach,
@@ -157,6 +165,8 @@ pub fn default_actions() -> Vec<ActionRule> {
         rfm_segments: rfm,
         segments: None,
         action: action.to_string(),
+        cost: None,
+        expected_uplift: None,
     };
     vec![
         rule(RiskBand::High, valuable(), "VIP outreach"),
@@ -401,6 +411,8 @@ mod tests {
             rfm_segments: None,
             segments: Some(vec!["High-value loyal".into()]),
             action: "call the account manager".into(),
+            cost: None,
+            expected_uplift: None,
         }];
         assert_eq!(
             recommend(&custom, RiskBand::Low, None, Some("High-value loyal")),
@@ -454,6 +466,26 @@ mod tests {
 
 /// The version of the `at_risk.csv` column set, written in its last column.
 pub const AT_RISK_SCHEMA_VERSION: u32 = 1;
+
+/// The version of the column set of a list ranked by expected gain within a budget: version 1
+/// plus `expected_gain` before `schema_version`.
+pub const AT_RISK_GAIN_SCHEMA_VERSION: u32 = 2;
+
+/// The `at_risk.csv` columns of a list ranked by expected gain, in order.
+pub const AT_RISK_GAIN_COLUMNS: [&str; 12] = [
+    "customer_id",
+    "churn_probability",
+    "risk_band",
+    "value_at_risk",
+    "segment",
+    "rfm_segment",
+    "recommended_action",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "expected_gain",
+    "schema_version",
+];
 
 /// The `at_risk.csv` columns, in order.
 pub const AT_RISK_COLUMNS: [&str; 11] = [
@@ -600,11 +632,11 @@ pub fn split_holdout<'a>(list: Vec<&'a ScoredCustomer>, holdout: Option<&crate::
         .into_iter()
         .partition(|s| !holdout.is_some_and(|h| h.is_control(&s.customer_id)));
     let mut at_risk_csv = Vec::new();
-    write_at_risk(&listed, &mut at_risk_csv)?;
+    write_at_risk(&listed, None, &mut at_risk_csv)?;
     let holdout_csv = match holdout {
         Some(_) => {
             let mut csv = Vec::new();
-            write_at_risk(&held_out, &mut csv)?;
+            write_at_risk(&held_out, None, &mut csv)?;
             Some(csv)
         }
         None => None,
@@ -639,8 +671,18 @@ fn csv_io(e: csv::Error) -> std::io::Error {
 
 /// Writes the at-risk list as CSV for CRM import: the [`AT_RISK_COLUMNS`] in order, RFC 4180
 /// quoting, UTF-8 without a byte-order mark, `\n` line ends, formula-looking text cells escaped
-/// ([`escape_formula`]), probabilities with 6 decimals and money with 2.
-pub fn write_at_risk(list: &[&ScoredCustomer], mut out: impl std::io::Write) -> Result<()> {
+/// ([`escape_formula`]), probabilities with 6 decimals and money with 2. With `gains` (one per
+/// customer of the list), the [`AT_RISK_GAIN_COLUMNS`] instead.
+pub fn write_at_risk(list: &[&ScoredCustomer], gains: Option<&[f64]>, mut out: impl std::io::Write) -> Result<()> {
+    if let Some(g) = gains {
+        if g.len() != list.len() {
+            return Err(Error::Degenerate(format!(
+                "{} expected gains for a list of {}",
+                g.len(),
+                list.len()
+            )));
+        }
+    }
     // Formatting a million rows is most of the cost: parts of the list are formatted on every core
     // into their own buffers and written in list order, so the bytes do not depend on the cores.
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).max(1);
@@ -648,7 +690,11 @@ pub fn write_at_risk(list: &[&ScoredCustomer], mut out: impl std::io::Write) -> 
     let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = list
             .chunks(chunk)
-            .map(|part| scope.spawn(move || at_risk_rows(part)))
+            .enumerate()
+            .map(|(i, part)| {
+                let gains = gains.map(|g| &g[i * chunk..i * chunk + part.len()]);
+                scope.spawn(move || at_risk_rows(part, gains))
+            })
             .collect();
         handles
             .into_iter()
@@ -658,7 +704,11 @@ pub fn write_at_risk(list: &[&ScoredCustomer], mut out: impl std::io::Write) -> 
     let mut header = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    header.write_record(AT_RISK_COLUMNS).map_err(csv_io)?;
+    match gains {
+        Some(_) => header.write_record(AT_RISK_GAIN_COLUMNS),
+        None => header.write_record(AT_RISK_COLUMNS),
+    }
+    .map_err(csv_io)?;
     out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
     for part in parts {
         out.write_all(&part?)?;
@@ -667,16 +717,22 @@ pub fn write_at_risk(list: &[&ScoredCustomer], mut out: impl std::io::Write) -> 
     Ok(())
 }
 
-/// The CSV rows (no header) of part of the at-risk list.
-fn at_risk_rows(list: &[&ScoredCustomer]) -> std::io::Result<Vec<u8>> {
+/// The CSV rows (no header) of part of the at-risk list, with each customer's expected gain when
+/// given.
+fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Result<Vec<u8>> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let version = AT_RISK_SCHEMA_VERSION.to_string();
-    for s in list {
+    let version = match gains {
+        Some(_) => AT_RISK_GAIN_SCHEMA_VERSION,
+        None => AT_RISK_SCHEMA_VERSION,
+    }
+    .to_string();
+    for (i, s) in list.iter().enumerate() {
         let reason = |i: usize| s.reasons.get(i).map_or("", String::as_str);
         let probability = format!("{:.6}", s.churn_probability);
         let value = format!("{:.2}", s.value_at_risk);
+        let gain = gains.map(|g| format!("{:.2}", g[i] + 0.0));
         let record = [
             escape_formula(&s.customer_id),
             probability.as_str().into(),
@@ -688,9 +744,10 @@ fn at_risk_rows(list: &[&ScoredCustomer]) -> std::io::Result<Vec<u8>> {
             escape_formula(reason(0)),
             escape_formula(reason(1)),
             escape_formula(reason(2)),
-            version.as_str().into(),
         ];
-        w.write_record(record.iter().map(|c| c.as_bytes())).map_err(csv_io)?;
+        let tail = gain.iter().map(String::as_str).chain([version.as_str()]);
+        w.write_record(record.iter().map(|c| c.as_ref()).chain(tail).map(str::as_bytes))
+            .map_err(csv_io)?;
     }
     w.into_inner().map_err(|e| e.into_error())
 }
@@ -729,7 +786,7 @@ mod export_tests {
     fn the_csv_is_rfc_4180_with_escaped_formulas_and_no_bom() -> Result<()> {
         let scored = [customer("=cmd|' /C calc'!A0", 0.8123456789, 1234.5, RiskBand::High)];
         let mut out = Vec::new();
-        write_at_risk(&scored.iter().collect::<Vec<_>>(), &mut out)?;
+        write_at_risk(&scored.iter().collect::<Vec<_>>(), None, &mut out)?;
         let text = String::from_utf8(out).expect("utf-8");
         assert!(!text.starts_with('\u{feff}') && !text.contains('\r'));
         let lines: Vec<&str> = text.lines().collect();
@@ -759,13 +816,13 @@ mod export_tests {
             .collect();
         let list: Vec<&ScoredCustomer> = scored.iter().collect();
         let mut in_parts = Vec::new();
-        write_at_risk(&list, &mut in_parts)?;
-        let whole = String::from_utf8(at_risk_rows(&list)?).expect("utf-8");
+        write_at_risk(&list, None, &mut in_parts)?;
+        let whole = String::from_utf8(at_risk_rows(&list, None)?).expect("utf-8");
         let text = String::from_utf8(in_parts).expect("utf-8");
         assert_eq!(text, format!("{}\n{whole}", AT_RISK_COLUMNS.join(",")));
         assert_eq!(text.lines().nth(7), Some(whole.lines().nth(6).expect("7 rows")));
         let mut empty = Vec::new();
-        write_at_risk(&[], &mut empty)?;
+        write_at_risk(&[], None, &mut empty)?;
         assert_eq!(
             String::from_utf8(empty).expect("utf-8"),
             format!("{}\n", AT_RISK_COLUMNS.join(","))
