@@ -359,3 +359,242 @@ fn a_budget_needs_priced_actions_and_one_limit() {
     assert!(out.contains("both set"), "{out}");
     assert!(!dir.join("output/current").exists());
 }
+
+/// Customers with a purchase line in `[from, to)` in a generated CSV.
+fn buyers(transactions: &Path, from: NaiveDate, to: NaiveDate) -> std::collections::HashSet<String> {
+    let text = std::fs::read_to_string(transactions).expect("transactions");
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let day = NaiveDate::parse_from_str(&f[2][..10], "%Y-%m-%d").expect("date");
+            (day >= from && day < to && !f[3].starts_with('-')).then(|| f[0].to_string())
+        })
+        .collect()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("date")
+}
+
+/// Night 1 lists customers and holds some out; the generator continues the population with the
+/// list treated (a known effect); night 2 measures it. The true effect on the listed customers is
+/// known from the same seed generated with all of them treated and with none: their two potential
+/// outcomes.
+#[test]
+fn the_measured_uplift_covers_the_effect_the_generator_planted() {
+    let dir = Dir::new();
+    let generate = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--customers",
+            "4000",
+            "--seed",
+            "5",
+            "--start",
+            "2022-01-01",
+            "--end",
+            "2024-01-01",
+            "--mean-days-between-orders",
+            "45",
+            "--format",
+            "csv",
+            "--out",
+            out,
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        dir.churn(&args).success();
+        dir.join(out).join("transactions.csv")
+    };
+    let first = generate("night1", &[]);
+    sample_config(&dir, &first);
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    let config = config
+        .replace("share = 0.1", "share = 0.4")
+        .replace("as_of = \"2024-01-01\"", "");
+    dir.write("churn.toml", &config);
+    dir.churn(&["run", "--config", "churn.toml", "-q", "--as-of", "2024-01-01"])
+        .success();
+    let night1 = std::fs::canonicalize(dir.join("output/current")).expect("night 1");
+
+    let treated = "--treated";
+    let list = night1.join("at_risk.csv").display().to_string();
+    let continued = generate(
+        "night2",
+        &["--continue-to", "2024-04-15", treated, &list, "--effect", "0.6"],
+    );
+    // Both potential outcomes of every customer of the list (treated and held out).
+    let mut everyone = std::fs::read_to_string(night1.join("at_risk.csv")).expect("list");
+    for line in std::fs::read_to_string(night1.join("holdout.csv"))
+        .expect("holdout")
+        .lines()
+        .skip(1)
+    {
+        everyone.push_str(line);
+        everyone.push('\n');
+    }
+    let all_listed = dir.write("everyone.csv", &everyone);
+    let untreated = generate("untreated", &["--continue-to", "2024-04-15"]);
+    let all_treated = generate(
+        "all-treated",
+        &[
+            "--continue-to",
+            "2024-04-15",
+            treated,
+            &all_listed.display().to_string(),
+            "--effect",
+            "0.6",
+        ],
+    );
+
+    dir.write(
+        "churn.toml",
+        config.replace(&first.display().to_string(), &continued.display().to_string()),
+    );
+    dir.churn(&["run", "--config", "churn.toml", "-q", "--as-of", "2024-04-01"])
+        .success();
+    let night2 = std::fs::canonicalize(dir.join("output/current")).expect("night 2");
+    let total = rows(&night2.join("uplift.csv"))
+        .into_iter()
+        .next()
+        .expect("a total row");
+    assert_eq!((total["action"].as_str(), total["segment"].as_str()), ("all", "all"));
+
+    let (from, to) = (day(2024, 1, 1), day(2024, 3, 31));
+    let (y0, y1) = (buyers(&untreated, from, to), buyers(&all_treated, from, to));
+    let listed: Vec<String> = everyone
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect();
+    let truth = listed
+        .iter()
+        .map(|id| f64::from(u8::from(y1.contains(id))) - f64::from(u8::from(y0.contains(id))))
+        .sum::<f64>()
+        / listed.len() as f64;
+    let field = |name: &str| {
+        total[name]
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("{name}: {total:?}"))
+    };
+    let (low, high) = (field("retained_uplift_low"), field("retained_uplift_high"));
+    eprintln!(
+        "true effect {truth:.4}; measured {} [{low}, {high}]",
+        total["retained_uplift"]
+    );
+    assert!(truth > 0.02, "the planted effect is visible: {truth}");
+    assert!(
+        low <= truth && truth <= high,
+        "[{low}, {high}] misses the true effect {truth}"
+    );
+    // The measured groups are night 1's list and control group, and the control customers were
+    // never treated.
+    let truth_file = std::fs::read_to_string(dir.join("night2/truth.csv")).expect("truth");
+    let holdout = churn_score::Holdout {
+        share: 0.4,
+        salt: "sample-retention".into(),
+    };
+    assert!(truth_file
+        .lines()
+        .skip(1)
+        .all(|l| !(l.ends_with(",true,true") || l.ends_with(",true,false")) || !holdout.is_control(&l[..8])));
+    assert_eq!(
+        field("treatment_customers") as usize + field("control_customers") as usize,
+        listed.len()
+    );
+}
+
+/// The coverage of the retention uplift's 95 % interval, over 40 generated experiments: each
+/// lists the customers active in the year before the end, holds half of them out, treats the rest
+/// with a known effect, measures the window through the real read of the log and compares the
+/// interval with the true effect on the list (both potential outcomes generated from the seed).
+#[test]
+fn the_retention_interval_covers_the_true_effect_in_about_95_percent_of_experiments() {
+    use churn_features::generate::{generate, GenerateParams, OutputFormat, Treatment};
+    use churn_features::{read_log, ColumnMapping, FeatureParams, InputSpec};
+    use churn_score::uplift::{estimate, GroupOutcomes};
+
+    let (end, window_end, until) = (day(2024, 1, 1), day(2024, 3, 31), day(2024, 4, 1));
+    // Per experiment: the interval, and the list's own effect with its size.
+    let mut experiments: Vec<(churn_score::uplift::Interval, f64, usize)> = Vec::new();
+    for seed in 0..40u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut params = GenerateParams::new(2_000, 100 + seed, day(2022, 1, 1), end);
+        params.format = OutputFormat::Csv;
+        params.mean_days_between_orders = 40.0;
+        params.continue_to = Some(until);
+        let world = |name: &str, treated: std::collections::HashSet<String>| {
+            let mut p = params.clone();
+            p.treatment = Some(Treatment { treated, effect: 0.4 });
+            generate(&p, &dir.path().join(name), &mut |_| {})
+                .expect("generates")
+                .transactions
+        };
+        let untreated = world("untreated", Default::default());
+        let listed: Vec<String> = buyers(&untreated, day(2023, 1, 1), end).into_iter().collect();
+        let holdout = churn_score::Holdout {
+            share: 0.5,
+            salt: format!("coverage-{seed}"),
+        };
+        let treated: std::collections::HashSet<String> =
+            listed.iter().filter(|id| !holdout.is_control(id)).cloned().collect();
+        let all_treated = world("all", listed.iter().cloned().collect());
+        let experiment = world("experiment", treated.clone());
+
+        let (y0, y1) = (
+            buyers(&untreated, end, window_end),
+            buyers(&all_treated, end, window_end),
+        );
+        let effect = listed
+            .iter()
+            .map(|id| f64::from(u8::from(y1.contains(id))) - f64::from(u8::from(y0.contains(id))))
+            .sum::<f64>()
+            / listed.len() as f64;
+
+        let input = InputSpec {
+            transactions: experiment.display().to_string(),
+            columns: ColumnMapping {
+                timestamp: "ts".into(),
+                order_id: Some("order_id".into()),
+                ..ColumnMapping::default()
+            },
+            ..InputSpec::default()
+        };
+        let activity = read_log(&input, &FeatureParams::default())
+            .expect("reads")
+            .activity(end, window_end)
+            .expect("window");
+        let (mut t, mut c) = (GroupOutcomes::default(), GroupOutcomes::default());
+        for id in &listed {
+            let (orders, cents) = activity.get(id).unwrap_or((0, 0));
+            let group = if treated.contains(id) { &mut t } else { &mut c };
+            group.add(orders > 0, cents as f64 / 100.0);
+        }
+        let interval = estimate(&t, &c).retained_interval.expect("an interval");
+        assert!(effect > 0.0, "seed {seed}: the effect is planted ({effect})");
+        experiments.push((interval, effect, listed.len()));
+    }
+    // The true effect of the treatment on such a list, the estimand of an interval built from two
+    // independent samples: the listed customers' effects pooled over all 40 populations. (Each
+    // list's own effect is covered more often than 95 %: a customer's two outcomes are mostly the
+    // same, which a two-sample interval does not know.)
+    let listed: usize = experiments.iter().map(|e| e.2).sum();
+    let truth = experiments.iter().map(|e| e.1 * e.2 as f64).sum::<f64>() / listed as f64;
+    let covered = experiments
+        .iter()
+        .filter(|(i, _, _)| i.low <= truth && truth <= i.high)
+        .count();
+    let widths: Vec<f64> = experiments.iter().map(|(i, _, _)| i.high - i.low).collect();
+    eprintln!("truth {truth:.4}; covered {covered} of 40");
+    // 38 expected; 34 or more happens with probability 0.986 when the coverage is 95 %.
+    assert!(
+        covered >= 34,
+        "the interval covered the true effect {truth:.4} in {covered} of 40 experiments"
+    );
+    let mean_width = widths.iter().sum::<f64>() / widths.len() as f64;
+    assert!(
+        mean_width < 0.2,
+        "intervals {mean_width:.3} wide on average: too wide to mean anything"
+    );
+}

@@ -81,7 +81,11 @@ pub enum Command {
     /// order values, 1-5 lines per order and about 3 % returned lines. Writes transactions.<format>
     /// and truth.<format> (first purchase, true dropout time, purchase rate, alive at end) into
     /// --out. The same seed gives the same files.
-    #[command(after_help = "Example:\n  churn generate --customers 100000 --seed 7 --out bench-data")]
+    #[command(
+        after_help = "Examples:\n  churn generate --customers 100000 --seed 7 --out bench-data\n  \
+        churn generate --customers 5000 --end 2024-01-01 --continue-to 2024-04-01 \\\n    \
+        --treated output/current/at_risk.csv --effect 0.3 --out continued"
+    )]
     Generate(GenerateArgs),
 
     /// Find customer segments with k-means, or assign customers to saved segments.
@@ -417,6 +421,20 @@ pub struct GenerateArgs {
     /// against known parameters.
     #[arg(long, value_enum, default_value = "pareto-nbd")]
     pub process: ProcessArg,
+    /// Continue the same customers past --end up to this day (exclusive): every row before --end
+    /// is the one the plain generation writes, and purchases go on after it. Nobody new is
+    /// acquired.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub continue_to: Option<NaiveDate>,
+    /// With --continue-to: the customers treated from --end on, the customer_id column of a CSV
+    /// file such as the at_risk.csv of a run as of --end.
+    #[arg(long, value_name = "FILE", requires = "continue_to")]
+    pub treated: Option<PathBuf>,
+    /// With --treated: the probability that a treated customer's dropout on or after --end is
+    /// averted (they keep buying). truth.<format> then says who was treated and whose dropout was
+    /// averted.
+    #[arg(long, value_name = "P", requires = "treated", default_value_t = 0.0)]
+    pub effect: f64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -7,6 +7,17 @@
 //! lognormal order values around a lognormal personal mean, 1-5 lines per order, and about 3 % of
 //! lines returned later as negative lines on the original order id.
 //!
+//! **Continuing a population, with a treatment.** [`GenerateParams::continue_to`] runs the same
+//! customers past `end` (nobody new is acquired): every row before `end` is the plain generation's,
+//! so a run on the first file and a run on the continued one see the same past. With a
+//! [`Treatment`], each treated customer (for example, the customers of an `at_risk.csv` made as
+//! of `end`) is won over with probability `effect`: one who had dropped out buys again from `end`
+//! on, at their own rate, and one who would have dropped out later does not. That is the ground
+//! truth of a retention experiment. Whether a customer's dropout would be
+//! averted is drawn from a stream of its own for every customer, treated or not, so generating the
+//! same seed with everyone treated and with no one treated gives each customer's two potential
+//! outcomes.
+//!
 //! Every customer draws from its own ChaCha8 stream (`seed`, stream = customer index), so the output
 //! is identical across runs and machines and does not depend on batch sizes. Rows are written per
 //! customer in time order, in batches, so memory stays flat however many rows are asked for.
@@ -80,6 +91,21 @@ pub struct GenerateParams {
     pub return_probability: f64,
     /// How customers drop out.
     pub process: Process,
+    /// Continue the customers' purchases past `end`, up to this day (exclusive); see the
+    /// [module docs](self).
+    pub continue_to: Option<NaiveDate>,
+    /// A treatment from `end` on, in a continuation.
+    pub treatment: Option<Treatment>,
+}
+
+/// Who was treated from `end` on, and how well it works (see the [module docs](self)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Treatment {
+    /// The treated customers' ids.
+    pub treated: std::collections::HashSet<String>,
+    /// The probability that a treated customer is won over: buys from `end` on, whether or not
+    /// they had dropped out.
+    pub effect: f64,
 }
 
 impl GenerateParams {
@@ -95,6 +121,8 @@ impl GenerateParams {
             mean_lifetime_days: 365.0,
             return_probability: 0.03,
             process: Process::ParetoNbd,
+            continue_to: None,
+            treatment: None,
         }
     }
 
@@ -130,6 +158,25 @@ impl GenerateParams {
         if !(0.0..0.5).contains(&self.return_probability) {
             return Err(Error::invalid("return_probability", "must be in [0, 0.5)"));
         }
+        if let Some(until) = self.continue_to {
+            if until <= self.end {
+                return Err(Error::invalid(
+                    "continue_to",
+                    format!("{until} is not after end {}", self.end),
+                ));
+            }
+        }
+        if let Some(t) = &self.treatment {
+            if self.continue_to.is_none() {
+                return Err(Error::invalid(
+                    "treatment",
+                    "a treatment acts after end: continue the population with continue_to",
+                ));
+            }
+            if !(0.0..=1.0).contains(&t.effect) {
+                return Err(Error::invalid("effect", format!("{} is not a probability", t.effect)));
+            }
+        }
         Ok(())
     }
 }
@@ -143,8 +190,12 @@ pub struct GenerateReport {
     pub orders: u64,
     /// Return lines.
     pub returns: u64,
-    /// Customers alive at the end of the period.
+    /// Customers alive at the end of the period (of the continuation, in one).
     pub alive_at_end: u64,
+    /// Customers treated (in a continuation with a treatment).
+    pub treated: u64,
+    /// Treated customers whose dropout was averted.
+    pub averted: u64,
     /// The transactions file.
     pub transactions: PathBuf,
     /// The ground-truth file.
@@ -166,6 +217,9 @@ const WEEKDAY_WEIGHTS: [f64; 7] = [0.85, 0.9, 0.95, 1.0, 1.1, 1.3, 0.9];
 const BATCH_ROWS: usize = 65_536;
 /// Heterogeneity shapes of the purchase and dropout rates (smaller = more spread).
 const RATE_SHAPE: f64 = 0.9;
+/// Seeds (xored with the seed) of the treatment's draws and of the draws after `end`.
+const TREATMENT_STREAM: u64 = 0x7472_6561_746d_656e;
+const LATE_STREAM: u64 = 0x6c61_7465_5f64_7261;
 const DROPOUT_SHAPE: f64 = 0.8;
 
 fn transactions_schema() -> SchemaRef {
@@ -183,8 +237,9 @@ fn transactions_schema() -> SchemaRef {
     ]))
 }
 
-fn truth_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The truth's columns; with a treatment, also `treated` and `dropout_averted`.
+fn truth_schema(treatment: bool) -> SchemaRef {
+    let mut fields = vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new(
             "first_purchase",
@@ -198,7 +253,12 @@ fn truth_schema() -> SchemaRef {
         ),
         Field::new("purchase_rate_per_day", DataType::Float64, false),
         Field::new("alive_at_end", DataType::Boolean, false),
-    ]))
+    ];
+    if treatment {
+        fields.push(Field::new("treated", DataType::Boolean, false));
+        fields.push(Field::new("dropout_averted", DataType::Boolean, false));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// One generated line.
@@ -220,11 +280,19 @@ struct Customer {
     alive: bool,
     lines: Vec<Line>,
     orders: u32,
+    /// In the treatment's list.
+    treated: bool,
+    /// Treated, won over, and buying from `end` on past a dropout that would have ended their
+    /// purchases before the end of the continuation.
+    averted: bool,
 }
 
 struct Model {
     start_us: i64,
     end_us: i64,
+    /// Purchases go on until here: `end_us`, or `continue_to` in a continuation.
+    until_us: i64,
+    treatment: Option<Treatment>,
     rate: Gamma<f64>,
     dropout: Gamma<f64>,
     customer_mean: LogNormal<f64>,
@@ -243,6 +311,8 @@ impl Model {
         Ok(Model {
             start_us: micros(params.start),
             end_us: micros(params.end),
+            until_us: micros(params.continue_to.unwrap_or(params.end)),
+            treatment: params.treatment.clone(),
             rate: gamma(RATE_SHAPE, 1.0 / params.mean_days_between_orders)?,
             dropout: gamma(DROPOUT_SHAPE, 1.0 / params.mean_lifetime_days)?,
             customer_mean: LogNormal::new(40f64.ln(), 0.6).map_err(|e| Error::invalid("generate", e.to_string()))?,
@@ -271,6 +341,18 @@ impl Model {
         let _ = write!(out.id, "C{index:07}");
         out.lines.clear();
         out.orders = 0;
+        // The treatment's draw, from a stream of its own so the other draws stay those of the
+        // plain generation; drawn for everyone, so each customer has both potential outcomes.
+        let (mut treatment_rng, mut late_rng) = (
+            ChaCha8Rng::seed_from_u64(self.seed ^ TREATMENT_STREAM),
+            ChaCha8Rng::seed_from_u64(self.seed ^ LATE_STREAM),
+        );
+        treatment_rng.set_stream(index);
+        late_rng.set_stream(index);
+        let keeps_buying = treatment_rng.random::<f64>();
+        out.treated = self.treatment.as_ref().is_some_and(|t| t.treated.contains(&out.id));
+        let spared = out.treated && self.treatment.as_ref().is_some_and(|t| keeps_buying < t.effect);
+        out.averted = false;
 
         let span = (self.end_us - self.start_us) as f64;
         let first_us = self.start_us + (rng.random::<f64>() * span) as i64;
@@ -284,38 +366,67 @@ impl Model {
         // Under BG/NBD the lifetime ends at a purchase, decided below; drawn after every draw the
         // Pareto/NBD process makes, so that process's output does not change.
         let p_drop = self.dropout_after_purchase.as_ref().map(|beta| beta.sample(&mut rng));
+        // The same far-future cap as an unbounded exponential lifetime.
+        let never = first_us.saturating_add(1e17 as i64);
         if p_drop.is_some() {
-            // Until a purchase ends it: the same far-future cap as an unbounded exponential lifetime.
-            dropout_us = first_us.saturating_add(1e17 as i64);
+            // Until a purchase ends it.
+            dropout_us = never;
         }
-        let until = dropout_us.min(self.end_us);
 
+        // A spared customer buys again from `end` on: a dropout before `end` only pauses them
+        // until then, and none happens after it. Everyone else stops at their dropout.
         let mut t = first_us;
         let mut first = true;
-        while t < until {
+        while t < self.until_us {
+            let dropped = t >= dropout_us;
+            if dropped && !spared {
+                break;
+            }
+            let buying = !dropped || t >= self.end_us;
             // Thinning: candidates at the peak rate, kept with the weekday's relative weight.
-            if first || rng.random::<f64>() * max_weight < Self::weekday_weight(t) {
-                self.order(&mut rng, t, order_value.as_ref(), out);
+            if buying && (first || rng.random::<f64>() * max_weight < Self::weekday_weight(t)) {
+                self.order(&mut rng, &mut late_rng, t, order_value.as_ref(), out);
                 let repeat = !first;
                 first = false;
                 if let (true, Some(p)) = (repeat, p_drop) {
+                    // Drawn whatever the treatment, so the draws after it stay aligned.
                     if rng.random::<f64>() < p {
-                        dropout_us = t;
-                        break;
+                        if spared && t >= self.end_us {
+                            // Won over: this dropout does not happen.
+                            out.averted = true;
+                        } else {
+                            dropout_us = t;
+                            if !spared {
+                                break;
+                            }
+                        }
                     }
                 }
             }
             let gap_days = -rng.random::<f64>().max(f64::MIN_POSITIVE).ln() / (rate * max_weight);
             t = t.saturating_add((gap_days * MICROS_PER_DAY as f64) as i64);
         }
+        if spared && (out.averted || dropout_us < self.until_us) {
+            out.averted = true;
+            dropout_us = never;
+        }
         out.lines.sort_by_key(|l| (l.ts_us, l.order));
         out.first_us = first_us;
         out.dropout_us = dropout_us;
         out.rate_per_day = rate;
-        out.alive = dropout_us >= self.end_us;
+        out.alive = dropout_us >= self.until_us;
     }
 
-    fn order(&self, rng: &mut ChaCha8Rng, ts_us: i64, value: Option<&LogNormal<f64>>, out: &mut Customer) {
+    /// One order at `ts_us`. `late` draws what the plain generation never drew: the size of a
+    /// return that falls after `end`, in a continuation.
+    fn order(
+        &self,
+        rng: &mut ChaCha8Rng,
+        late: &mut ChaCha8Rng,
+        ts_us: i64,
+        value: Option<&LogNormal<f64>>,
+        out: &mut Customer,
+    ) {
         out.orders += 1;
         let order = out.orders;
         let total = value.map_or(40.0, |d| d.sample(rng)).clamp(1.0, 50_000.0);
@@ -334,13 +445,22 @@ impl Model {
             if rng.random::<f64>() < self.return_probability {
                 let delay_days = rng.random_range(1.0..30.0);
                 let return_us = ts_us + (delay_days * MICROS_PER_DAY as f64) as i64;
-                if return_us < self.end_us {
-                    // Most returns are whole lines; some are partial refunds.
-                    let share = if rng.random::<f64>() < 0.7 {
+                // Most returns are whole lines; some are partial refunds.
+                let share = |rng: &mut ChaCha8Rng| {
+                    if rng.random::<f64>() < 0.7 {
                         1.0
                     } else {
                         rng.random_range(0.2..0.9)
-                    };
+                    }
+                };
+                let share = if return_us < self.end_us {
+                    Some(share(rng))
+                } else if return_us < self.until_us {
+                    Some(share(late))
+                } else {
+                    None
+                };
+                if let Some(share) = share {
                     let refund = ((cents as f64 * share).round() as i64).max(1);
                     out.lines.push(Line {
                         order,
@@ -521,7 +641,8 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
         OutputFormat::Csv => "csv",
     };
     let tx_schema = transactions_schema();
-    let truth_schema = truth_schema();
+    let treatment = params.treatment.is_some();
+    let truth_schema = truth_schema(treatment);
     let mut tx_file = Staged::create(
         out_dir,
         &format!("transactions.{ext}"),
@@ -536,6 +657,8 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
     let mut truth_dropout = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut truth_rate = Float64Builder::new();
     let mut truth_alive = BooleanBuilder::new();
+    let mut truth_treated = BooleanBuilder::new();
+    let mut truth_averted = BooleanBuilder::new();
     let mut truth_rows = 0usize;
 
     let mut report = GenerateReport::default();
@@ -545,6 +668,8 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
         model.customer(index, &mut customer);
         report.orders += u64::from(customer.orders);
         report.alive_at_end += u64::from(customer.alive);
+        report.treated += u64::from(customer.treated);
+        report.averted += u64::from(customer.averted);
         for line in &customer.lines {
             use std::fmt::Write as _;
             order_id.clear();
@@ -568,15 +693,22 @@ pub fn generate(params: &GenerateParams, out_dir: &Path, progress: &mut dyn FnMu
         truth_dropout.append_value(customer.dropout_us);
         truth_rate.append_value(customer.rate_per_day);
         truth_alive.append_value(customer.alive);
+        truth_treated.append_value(customer.treated);
+        truth_averted.append_value(customer.averted);
         truth_rows += 1;
         if truth_rows == BATCH_ROWS || index + 1 == params.customers {
-            let columns: Vec<ArrayRef> = vec![
+            let mut columns: Vec<ArrayRef> = vec![
                 Arc::new(truth_ids.finish()),
                 Arc::new(truth_first.finish()),
                 Arc::new(truth_dropout.finish()),
                 Arc::new(truth_rate.finish()),
                 Arc::new(truth_alive.finish()),
             ];
+            let (treated, averted) = (truth_treated.finish(), truth_averted.finish());
+            if treatment {
+                columns.push(Arc::new(treated));
+                columns.push(Arc::new(averted));
+            }
             let batch =
                 RecordBatch::try_new(truth_schema.clone(), columns).map_err(|e| Error::Engine(e.to_string()))?;
             truth_file.sink.write(&batch, &truth_file.path)?;
@@ -643,6 +775,71 @@ mod tests {
             (b.first_us, b.dropout_us, b.orders)
         );
         assert_eq!(a.lines.len(), b.lines.len());
+    }
+
+    fn rows(c: &Customer) -> Vec<(i64, u32, i64)> {
+        c.lines.iter().map(|l| (l.ts_us, l.order, l.cents)).collect()
+    }
+
+    #[test]
+    fn a_continuation_keeps_every_row_before_the_end_and_a_treatment_only_adds_purchases() {
+        for process in [Process::ParetoNbd, Process::BgNbd] {
+            let plain = GenerateParams { process, ..params(300) };
+            let until = NaiveDate::from_ymd_opt(2024, 7, 1).expect("date");
+            let continued = GenerateParams {
+                continue_to: Some(until),
+                ..plain.clone()
+            };
+            let everyone: std::collections::HashSet<String> = (0..300).map(|i| format!("C{i:07}")).collect();
+            let treated = |effect: f64| GenerateParams {
+                treatment: Some(Treatment {
+                    treated: everyone.clone(),
+                    effect,
+                }),
+                ..continued.clone()
+            };
+            let models = [&plain, &continued, &treated(0.0), &treated(1.0)].map(|p| Model::new(p).expect("model"));
+            let (mut averted, mut later) = (0, 0);
+            for i in 0..300 {
+                let [a, b, c, d] = [0, 1, 2, 3].map(|m| {
+                    let mut c = Customer::default();
+                    models[m].customer(i, &mut c);
+                    c
+                });
+                let end = models[0].end_us;
+                let before = |c: &Customer| rows(c).into_iter().filter(|r| r.0 < end).collect::<Vec<_>>();
+                // The past is the plain generation's, in every continuation.
+                assert_eq!(rows(&a), before(&b), "{process:?} customer {i}");
+                assert_eq!(before(&b), before(&d), "{process:?} customer {i}");
+                later += b.lines.iter().filter(|l| l.ts_us >= end).count();
+                assert!(b.lines.iter().all(|l| l.ts_us < models[1].until_us));
+                // No effect is no treatment; a certain effect averts every dropout, and the treated
+                // customer buys everything the untreated one did, and more.
+                assert_eq!(rows(&b), rows(&c));
+                assert!(!c.averted && d.treated);
+                assert_eq!(d.averted, b.dropout_us < models[1].until_us, "{process:?} customer {i}");
+                assert!(!d.averted || d.alive);
+                let purchases = |c: &Customer| {
+                    c.lines
+                        .iter()
+                        .filter(|l| l.cents > 0)
+                        .map(|l| (l.ts_us, l.order))
+                        .collect::<Vec<_>>()
+                };
+                let (untreated, treated) = (purchases(&b), purchases(&d));
+                assert_eq!(treated[..untreated.len()], untreated[..], "{process:?} customer {i}");
+                averted += usize::from(d.averted);
+            }
+            assert!(
+                averted > 10 && later > 100,
+                "{process:?}: {averted} averted, {later} later rows"
+            );
+        }
+        let mut bad = params(1);
+        bad.treatment = Some(Treatment::default());
+        assert!(bad.check().is_err(), "a treatment needs a continuation");
+        bad.continue_to = Some(bad.end);
+        assert!(bad.check().is_err(), "a continuation goes past the end");
     }
 
     #[test]

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
 use churn_features::{Activity, TransactionLog};
-use churn_score::escape_formula;
 use churn_score::uplift::{estimate, GroupOutcomes, Interval, UpliftEstimate};
+use churn_score::{escape_formula, unescape_formula as unescape};
 
 use crate::error::{Context, Error, Result};
 use crate::manifest::Manifest;
@@ -264,15 +264,6 @@ impl UpliftRow {
             incremental_revenue: number(17)?,
             note: field(18).to_string(),
         })
-    }
-}
-
-/// A cell as written by the list writers, without the apostrophe [`escape_formula`] put before a
-/// formula-looking value.
-fn unescape(cell: &str) -> &str {
-    match cell.as_bytes() {
-        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
-        _ => cell,
     }
 }
 

@@ -55,8 +55,8 @@ pub use metrics::{Evaluation, Metrics};
 pub use model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION, PROBABILITY_FLOOR};
 pub use params::{ModelParams, ValidModelParams};
 pub use score::{
-    at_risk, default_actions, describe, escape_formula, recommend, score_customers, split_holdout, write_at_risk,
-    ActionRule, Contribution, Explainer, RiskBand, RiskBands, ScoredCustomer, SplitList, AT_RISK_COLUMNS,
-    AT_RISK_GAIN_COLUMNS, AT_RISK_GAIN_SCHEMA_VERSION, AT_RISK_SCHEMA_VERSION,
+    at_risk, default_actions, describe, escape_formula, recommend, score_customers, split_holdout, unescape_formula,
+    write_at_risk, ActionRule, Contribution, Explainer, RiskBand, RiskBands, ScoredCustomer, SplitList,
+    AT_RISK_COLUMNS, AT_RISK_GAIN_COLUMNS, AT_RISK_GAIN_SCHEMA_VERSION, AT_RISK_SCHEMA_VERSION,
 };
 pub use train::{train, TrainingSource};

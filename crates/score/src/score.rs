@@ -357,9 +357,25 @@ pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A cell as [`escape_formula`] wrote it, without the apostrophe it put before a formula-looking
+/// value: what reads a list back (`uplift.csv`'s measurement, `churn generate --treated`).
+pub fn unescape_formula(cell: &str) -> &str {
+    match cell.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_escapes_round_trip() {
+        for cell in ["=1+2", "-5", "@x", "+", "plain", "'quoted", ""] {
+            assert_eq!(unescape_formula(&escape_formula(cell)), cell);
+        }
+    }
 
     #[test]
     fn medians_skip_nulls() {
