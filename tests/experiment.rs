@@ -34,16 +34,19 @@ fn manifest(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).expect("manifest")).expect("json")
 }
 
-/// Per customer: (bought in [from, to), net cents there), from the sample's rows.
+/// Per customer with a row in `[from, to)`: (bought there, net cents there), from a file with the
+/// generator's columns (`customer_id, order_id, ts, amount, ...`, no quoting).
 fn window_outcomes(transactions: &Path, from: NaiveDate, to: NaiveDate) -> HashMap<String, (bool, i64)> {
+    let text = std::fs::read_to_string(transactions).expect("transactions");
     let mut out: HashMap<String, (bool, i64)> = HashMap::new();
-    for row in rows(transactions) {
-        let day = NaiveDate::parse_from_str(&row["ts"][..10], "%Y-%m-%d").expect("date");
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let day = NaiveDate::parse_from_str(&f[2][..10], "%Y-%m-%d").expect("date");
         if day < from || day >= to {
             continue;
         }
-        let cents = (row["amount"].parse::<f64>().expect("amount") * 100.0).round() as i64;
-        let e = out.entry(row["customer_id"].clone()).or_default();
+        let cents = (f[3].parse::<f64>().expect("amount") * 100.0).round() as i64;
+        let e = out.entry(f[0].to_string()).or_default();
         e.0 |= cents > 0;
         e.1 += cents;
     }
@@ -362,14 +365,9 @@ fn a_budget_needs_priced_actions_and_one_limit() {
 
 /// Customers with a purchase line in `[from, to)` in a generated CSV.
 fn buyers(transactions: &Path, from: NaiveDate, to: NaiveDate) -> std::collections::HashSet<String> {
-    let text = std::fs::read_to_string(transactions).expect("transactions");
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            let day = NaiveDate::parse_from_str(&f[2][..10], "%Y-%m-%d").expect("date");
-            (day >= from && day < to && !f[3].starts_with('-')).then(|| f[0].to_string())
-        })
+    window_outcomes(transactions, from, to)
+        .into_iter()
+        .filter_map(|(id, (bought, _))| bought.then_some(id))
         .collect()
 }
 

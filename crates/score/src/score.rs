@@ -488,20 +488,17 @@ pub const AT_RISK_SCHEMA_VERSION: u32 = 1;
 pub const AT_RISK_GAIN_SCHEMA_VERSION: u32 = 2;
 
 /// The `at_risk.csv` columns of a list ranked by expected gain, in order.
-pub const AT_RISK_GAIN_COLUMNS: [&str; 12] = [
-    "customer_id",
-    "churn_probability",
-    "risk_band",
-    "value_at_risk",
-    "segment",
-    "rfm_segment",
-    "recommended_action",
-    "reason_1",
-    "reason_2",
-    "reason_3",
-    "expected_gain",
-    "schema_version",
-];
+pub const AT_RISK_GAIN_COLUMNS: [&str; 12] = {
+    let mut columns = [""; 12];
+    let mut i = 0;
+    while i < 10 {
+        columns[i] = AT_RISK_COLUMNS[i];
+        i += 1;
+    }
+    columns[10] = "expected_gain";
+    columns[11] = AT_RISK_COLUMNS[10];
+    columns
+};
 
 /// The `at_risk.csv` columns, in order.
 pub const AT_RISK_COLUMNS: [&str; 11] = [
