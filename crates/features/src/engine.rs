@@ -1147,7 +1147,7 @@ impl CompactLog {
         self.timelines.window(from_us, to_us)
     }
 
-    fn as_of_us(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<i64> {
+    pub(crate) fn as_of_us(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<i64> {
         Ok(match (params.as_of, self.last_us) {
             (Some(date), _) => date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros(),
             (None, Some(last)) => (last.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY,

@@ -204,6 +204,16 @@ impl TransactionLog {
         })
     }
 
+    /// The snapshot date `features(as_of)` uses: `as_of`, or the day after the last valid
+    /// transaction.
+    pub fn snapshot_date(&self, as_of: Option<NaiveDate>) -> Result<NaiveDate> {
+        let params = FeatureParams {
+            as_of,
+            ..self.params.clone()
+        };
+        date_of(self.compact.as_of_us(&params, &self.files)?)
+    }
+
     /// The purchase histories for lifetime value as of `as_of` (or the day after the last
     /// transaction), as [`purchase_history`] gives them, from the same single read.
     pub fn purchase_history(&self, as_of: Option<NaiveDate>, period_days: u32) -> Result<PurchaseHistory> {

@@ -94,19 +94,6 @@ pub struct Trained {
     pub log: Option<TransactionLog>,
 }
 
-/// The features as of `as_of` (or the day after the last transaction), from the log read once.
-fn snapshot(
-    log: &TransactionLog,
-    as_of: Option<NaiveDate>,
-    progress: &dyn Progress,
-    what: &str,
-) -> Result<FeatureTable> {
-    stage(progress, &format!("computing features for {what}"), || {
-        log.features(as_of)
-    })
-    .context_with(|| format!("cannot compute the features for {what}"))
-}
-
 /// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on: a
 /// BG/NBD + Gamma-Gamma model fitted on the rows before the snapshot, like every other feature, so
 /// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
@@ -159,6 +146,14 @@ pub fn train_keeping_log(plan: &TrainPlan, progress: &dyn Progress) -> Result<Tr
     train_with(plan, true, progress, |_, _| Ok(())).map(|(trained, ())| trained)
 }
 
+/// What the evaluation fits on, once the log is let go.
+enum EvaluationFit {
+    /// A held-out share of the training snapshot.
+    Holdout(f64),
+    /// The snapshot `S - 2H` and its labels.
+    OutOfTime(FeatureFrame, Vec<bool>),
+}
+
 /// How the model is evaluated: its snapshot is computed before the log is let go.
 enum Evaluation<'a> {
     /// On a held-out share of the training snapshot, labelled from the customers table.
@@ -183,8 +178,9 @@ pub fn train_with<T>(
         read_log(&plan.input, &plan.features)
     })
     .context("cannot compute the features for the as-of date")?;
-    let at_s = snapshot(&log, plan.features.as_of, progress, "the as-of date")?;
-    let s = at_s.as_of;
+    let s = log
+        .snapshot_date(plan.features.as_of)
+        .context("cannot compute the features for the as-of date")?;
     let c1 = s - Duration::days(h);
     let c2 = s - Duration::days(2 * h);
     let history = |date: NaiveDate, role: &str| {
@@ -195,8 +191,25 @@ pub fn train_with<T>(
             2 * h
         )
     };
-    let at_c1 = snapshot(&log, Some(c1), progress, &format!("the training snapshot {c1}"))
+    // The snapshots are independent passes over the log: the earlier two run on a second thread.
+    let out_of_time = plan.explicit_labels.is_none();
+    let (at_s, at_c1, at_c2) = stage(progress, "computing features for the as-of date and the earlier snapshots", || {
+        std::thread::scope(|scope| {
+            let earlier = scope.spawn(|| (log.features(Some(c1)), out_of_time.then(|| log.features(Some(c2)))));
+            let at_s = log.features(Some(s));
+            let (at_c1, at_c2) = earlier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (at_s, at_c1, at_c2)
+        })
+    });
+    // Errors in the order the snapshots matter: `S`, then the training and evaluation-fit ones.
+    let at_s = at_s.context("cannot compute the features for the as-of date")?;
+    let at_c1 = at_c1
+        .context_with(|| format!("cannot compute the features for the training snapshot {c1}"))
         .map_err(step(history(c1, "training")))?;
+    let at_c2 = at_c2
+        .transpose()
+        .context_with(|| format!("cannot compute the features for the evaluation-fit snapshot {c2}"))
+        .map_err(step(history(c2, "evaluation-fit")))?;
     let (frame_s, clv_s) = snapshot_frame(plan, &log, &at_s, progress, "the as-of date")?;
     let (frame_c1, _) = snapshot_frame(plan, &log, &at_c1, progress, &format!("the training snapshot {c1}"))?;
     let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
@@ -207,11 +220,14 @@ pub fn train_with<T>(
         feature_set_version: FEATURE_SET_VERSION.to_string(),
     };
 
-    let how = match &plan.explicit_labels {
-        Some(explicit) => Evaluation::Holdout(explicit),
-        None => {
-            let at_c2 = snapshot(&log, Some(c2), progress, &format!("the evaluation-fit snapshot {c2}"))
-                .map_err(step(history(c2, "evaluation-fit")))?;
+    let how = match (&plan.explicit_labels, at_c2) {
+        (Some(explicit), _) => Evaluation::Holdout(explicit),
+        (None, None) => {
+            return Err(Error::invalid(format!(
+                "the evaluation-fit snapshot {c2} was not computed"
+            )))
+        }
+        (None, Some(at_c2)) => {
             let (frame_c2, _) = snapshot_frame(
                 plan,
                 &log,
@@ -226,7 +242,8 @@ pub fn train_with<T>(
     // Every snapshot is taken: the log goes now unless a later stage reads it.
     let log = keep_log.then_some(log);
 
-    let (train_labels, evaluation, features_seconds, evaluation_seconds) = match how {
+    // The training labels, and what the evaluation fits on.
+    let (train_labels, job) = match how {
         // Explicit labels describe one window: evaluate on a held-out share of the training snapshot.
         Evaluation::Holdout(explicit) => {
             let path = &explicit.customers;
@@ -239,25 +256,7 @@ pub fn train_with<T>(
                     explicit.column
                 )
             })?;
-            let features_seconds = started.elapsed().as_secs_f64();
-            let evaluation_started = Instant::now();
-            let evaluation = stage(progress, "fitting and evaluating the model on a holdout", || {
-                evaluate_holdout(
-                    &train_frame,
-                    &labels,
-                    explicit.holdout_share,
-                    h,
-                    &plan.model,
-                    source(c1),
-                )
-            })
-            .context("cannot evaluate the model on a holdout")?;
-            (
-                labels,
-                evaluation,
-                features_seconds,
-                evaluation_started.elapsed().as_secs_f64(),
-            )
+            (labels, EvaluationFit::Holdout(explicit.holdout_share))
         }
         Evaluation::OutOfTime(frame_c2) => {
             let fit_frame = active(frame_c2, plan.active_within_days)?;
@@ -265,31 +264,46 @@ pub fn train_with<T>(
             // modelled, not whether a purchase counts.
             let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
             let labels = churn_labels(&train_frame, &frame_s, h)?;
-            let features_seconds = started.elapsed().as_secs_f64();
-            let evaluation_started = Instant::now();
-            let evaluation = stage(progress, "fitting and evaluating the model", || {
-                evaluate_out_of_time(
-                    (&fit_frame, &fit_labels, source(c2)),
-                    (&train_frame, &labels, Some(c1.to_string())),
-                    h,
-                    &plan.model,
-                )
-            })
-            .context_with(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})"))?;
-            (
-                labels,
-                evaluation,
-                features_seconds,
-                evaluation_started.elapsed().as_secs_f64(),
-            )
+            (labels, EvaluationFit::OutOfTime(fit_frame, fit_labels))
         }
     };
-    let fit_started = Instant::now();
-    let mut model = stage(progress, "fitting the production model", || {
-        fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
-    })
-    .context_with(|| format!("cannot train the model on the snapshot {c1}"))?;
-    let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let features_seconds = started.elapsed().as_secs_f64();
+    // The evaluation and the production fit are independent single-threaded fits: side by side.
+    let ((evaluation, evaluation_seconds), (model, fit_seconds)) =
+        stage(progress, "fitting and evaluating the model, and the production model", || {
+            std::thread::scope(|scope| {
+                let production = scope.spawn(|| {
+                    let started = Instant::now();
+                    let model = fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
+                        .context_with(|| format!("cannot train the model on the snapshot {c1}"));
+                    (model, started.elapsed().as_secs_f64())
+                });
+                let evaluation_started = Instant::now();
+                let evaluation = match &job {
+                    EvaluationFit::Holdout(share) => {
+                        evaluate_holdout(&train_frame, &train_labels, *share, h, &plan.model, source(c1))
+                            .context("cannot evaluate the model on a holdout")
+                    }
+                    EvaluationFit::OutOfTime(fit_frame, fit_labels) => evaluate_out_of_time(
+                        (fit_frame, fit_labels, source(c2)),
+                        (&train_frame, &train_labels, Some(c1.to_string())),
+                        h,
+                        &plan.model,
+                    )
+                    .context_with(|| {
+                        format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})")
+                    }),
+                };
+                let evaluation = (evaluation, evaluation_started.elapsed().as_secs_f64());
+                let production = production
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (evaluation, production)
+            })
+        });
+    // The evaluation's error first, as when they ran one after the other.
+    let evaluation = evaluation?;
+    let mut model = model?;
     let eval_retained = evaluation.customers.saturating_sub(evaluation.churners);
     if evaluation.churners.min(eval_retained) < plan.model.min_per_class as u64 {
         model.warnings.push(format!(
