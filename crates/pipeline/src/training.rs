@@ -193,14 +193,18 @@ pub fn train_with<T>(
     };
     // The snapshots are independent passes over the log: the earlier two run on a second thread.
     let out_of_time = plan.explicit_labels.is_none();
-    let (at_s, at_c1, at_c2) = stage(progress, "computing features for the as-of date and the earlier snapshots", || {
-        std::thread::scope(|scope| {
-            let earlier = scope.spawn(|| (log.features(Some(c1)), out_of_time.then(|| log.features(Some(c2)))));
-            let at_s = log.features(Some(s));
-            let (at_c1, at_c2) = earlier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (at_s, at_c1, at_c2)
-        })
-    });
+    let (at_s, at_c1, at_c2) = stage(
+        progress,
+        "computing features for the as-of date and the earlier snapshots",
+        || {
+            std::thread::scope(|scope| {
+                let earlier = scope.spawn(|| (log.features(Some(c1)), out_of_time.then(|| log.features(Some(c2)))));
+                let at_s = log.features(Some(s));
+                let (at_c1, at_c2) = earlier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (at_s, at_c1, at_c2)
+            })
+        },
+    );
     // Errors in the order the snapshots matter: `S`, then the training and evaluation-fit ones.
     let at_s = at_s.context("cannot compute the features for the as-of date")?;
     let at_c1 = at_c1
@@ -269,8 +273,10 @@ pub fn train_with<T>(
     };
     let features_seconds = started.elapsed().as_secs_f64();
     // The evaluation and the production fit are independent single-threaded fits: side by side.
-    let ((evaluation, evaluation_seconds), (model, fit_seconds)) =
-        stage(progress, "fitting and evaluating the model, and the production model", || {
+    let ((evaluation, evaluation_seconds), (model, fit_seconds)) = stage(
+        progress,
+        "fitting and evaluating the model, and the production model",
+        || {
             std::thread::scope(|scope| {
                 let production = scope.spawn(|| {
                     let started = Instant::now();
@@ -290,9 +296,7 @@ pub fn train_with<T>(
                         h,
                         &plan.model,
                     )
-                    .context_with(|| {
-                        format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})")
-                    }),
+                    .context_with(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})")),
                 };
                 let evaluation = (evaluation, evaluation_started.elapsed().as_secs_f64());
                 let production = production
@@ -300,7 +304,8 @@ pub fn train_with<T>(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (evaluation, production)
             })
-        });
+        },
+    );
     // The evaluation's error first, as when they ran one after the other.
     let evaluation = evaluation?;
     let mut model = model?;
