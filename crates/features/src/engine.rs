@@ -66,6 +66,12 @@ pub(crate) struct CustomerAgg {
     pub(crate) last_purchase_us: Option<i64>,
     pub(crate) frequency: i64,
     pub(crate) orders_90d: i64,
+    /// Orders with a purchase row in `[S - 180 days, S - 90 days)`.
+    pub(crate) orders_prev_90d: i64,
+    /// Net cents in `[S - 180 days, S - 90 days)`.
+    pub(crate) spend_prev_90d_cents: i64,
+    /// The median gap in days between consecutive distinct purchase days; none with fewer than two.
+    pub(crate) typical_gap_days: Option<f64>,
 }
 
 /// One custom feature: its name and a value per customer id.
@@ -573,8 +579,9 @@ fn checked_lines_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
 
 fn feature_sql(as_of_us: i64, params: &FeatureParams, n_extra_keys: usize) -> String {
     let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-    let (s30, s90, s365) = (since(30), since(90), since(365));
+    let (s30, s90, s180, s365) = (since(30), since(90), since(180), since(365));
     let checked = checked_lines_sql(params, n_extra_keys);
+    let day = floor_div_sql("ts_us", MICROS_PER_DAY);
     format!(
         r#"
 WITH {checked}, valued AS (
@@ -596,13 +603,22 @@ WITH {checked}, valued AS (
         sum(m * cents) FILTER (WHERE before AND ts_us >= {s30}) AS spend_30d_cents,
         sum(m * cents) FILTER (WHERE before AND ts_us >= {s90}) AS spend_90d_cents,
         sum(m * cents) FILTER (WHERE before AND ts_us >= {s365}) AS spend_365d_cents,
+        sum(m * cents) FILTER (WHERE before AND ts_us >= {s180} AND ts_us < {s90}) AS spend_prev_90d_cents,
         min(ts_us) FILTER (WHERE before AND amount > 0) AS first_purchase_us,
         max(ts_us) FILTER (WHERE before AND amount > 0) AS last_purchase_us,
         sum(m) FILTER (WHERE before AND amount > 0) AS purchase_lines,
-        sum(m) FILTER (WHERE before AND amount > 0 AND ts_us >= {s90}) AS purchase_lines_90d
+        sum(m) FILTER (WHERE before AND amount > 0 AND ts_us >= {s90}) AS purchase_lines_90d,
+        sum(m) FILTER (WHERE before AND amount > 0 AND ts_us >= {s180} AND ts_us < {s90}) AS purchase_lines_prev_90d
     FROM valued
     GROUP BY customer_id, order_id
-)
+), purchase_days AS (
+    SELECT DISTINCT customer_id, {day} AS day FROM valued WHERE before AND amount > 0
+), gaps AS (
+    SELECT customer_id, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM purchase_days
+), typical AS (
+    SELECT customer_id, median(CAST(gap AS DOUBLE)) AS typical_gap_days
+    FROM gaps WHERE gap IS NOT NULL GROUP BY customer_id
+), per_customer AS (
 SELECT customer_id,
     sum(rows_total) AS rows_total,
     sum(rows_invalid) AS rows_invalid,
@@ -621,9 +637,15 @@ SELECT customer_id,
     sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines, 0)
              WHEN purchase_lines > 0 THEN 1 ELSE 0 END) AS frequency,
     sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines_90d, 0)
-             WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d
+             WHEN purchase_lines_90d > 0 THEN 1 ELSE 0 END) AS orders_90d,
+    sum(spend_prev_90d_cents) AS spend_prev_90d_cents,
+    sum(CASE WHEN order_id IS NULL THEN coalesce(purchase_lines_prev_90d, 0)
+             WHEN purchase_lines_prev_90d > 0 THEN 1 ELSE 0 END) AS orders_prev_90d
 FROM orders
 GROUP BY customer_id
+)
+SELECT per_customer.*, typical.typical_gap_days
+FROM per_customer LEFT JOIN typical ON per_customer.customer_id = typical.customer_id
 "#
     )
 }
@@ -824,6 +846,13 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
         );
         let (first, last) = (col("first_purchase_us")?, col("last_purchase_us")?);
         let (frequency, orders_90d) = (col("frequency")?, col("orders_90d")?);
+        let (orders_prev_90d, spend_prev_90d) = (col("orders_prev_90d")?, col("spend_prev_90d_cents")?);
+        let typical_gap = batch
+            .column_by_name("typical_gap_days")
+            .ok_or_else(|| Error::Engine("result has no column typical_gap_days".into()))?;
+        let typical_gap =
+            arrow::compute::cast(typical_gap, &DataType::Float64).map_err(|e| Error::Engine(e.to_string()))?;
+        let typical_gap = typical_gap.as_primitive::<Float64Type>();
         let abs_cents = batch
             .column_by_name("abs_cents")
             .ok_or_else(|| Error::Engine("result has no column abs_cents".into()))?;
@@ -849,6 +878,9 @@ fn parse_aggregates(batches: &[RecordBatch]) -> Result<Vec<CustomerAgg>> {
                 last_purchase_us: last[i],
                 frequency: frequency[i].unwrap_or(0),
                 orders_90d: orders_90d[i].unwrap_or(0),
+                orders_prev_90d: orders_prev_90d[i].unwrap_or(0),
+                spend_prev_90d_cents: spend_prev_90d[i].unwrap_or(0),
+                typical_gap_days: typical_gap.is_valid(i).then(|| typical_gap.value(i)),
             });
         }
     }

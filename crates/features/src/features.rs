@@ -77,6 +77,11 @@ pub(crate) fn feature_schema(custom: &[String]) -> Schema {
         Field::new("f_score", DataType::Int32, false),
         Field::new("m_score", DataType::Int32, false),
         Field::new("rfm_segment", DataType::Utf8, false),
+        // Version 2.
+        Field::new("typical_gap_days", DataType::Float64, true),
+        Field::new("overdue_ratio", DataType::Float64, true),
+        Field::new("orders_prev_90d", DataType::Int64, false),
+        f64_field("spend_prev_90d"),
     ];
     fields.extend(custom.iter().map(|name| Field::new(name, DataType::Float64, true)));
     Schema::new(fields)
@@ -141,6 +146,8 @@ pub(crate) fn build(
     let mut orders_90 = Vec::with_capacity(n);
     let mut between = Vec::with_capacity(n);
     let mut return_ratio = Vec::with_capacity(n);
+    let (mut typical_gap, mut overdue) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut orders_prev_90, mut spend_prev_90) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut table_report = customers.map(Customers::report);
     for c in &population {
         // Both exist for every customer in the population (it is defined by having a purchase).
@@ -148,7 +155,13 @@ pub(crate) fn build(
             c.first_purchase_us.unwrap_or(as_of),
             c.last_purchase_us.unwrap_or(as_of),
         );
-        recency.push(days(as_of - last));
+        let recency_days = days(as_of - last);
+        recency.push(recency_days);
+        typical_gap.push(c.typical_gap_days);
+        // Purchases on one day only (or gaps that are all zero) give no rhythm to be late for.
+        overdue.push(c.typical_gap_days.filter(|&g| g > 0.0).map(|g| recency_days / g));
+        orders_prev_90.push(c.orders_prev_90d);
+        spend_prev_90.push(money(c.spend_prev_90d_cents));
         let start = match (customers, &mut table_report) {
             (Some(table), Some(counts)) => {
                 counts.tenure_start(table, c.customer_id.as_deref().unwrap_or_default(), first, as_of)
@@ -197,6 +210,10 @@ pub(crate) fn build(
         Arc::new(Int32Array::from(f_score)),
         Arc::new(Int32Array::from(m_score)),
         Arc::new(StringArray::from(segment)),
+        Arc::new(Float64Array::from(typical_gap)),
+        Arc::new(Float64Array::from(overdue)),
+        Arc::new(Int64Array::from(orders_prev_90)),
+        Arc::new(Float64Array::from(spend_prev_90)),
     ];
     let mut custom_names = Vec::new();
     for (name, values) in output.custom {

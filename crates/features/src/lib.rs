@@ -63,9 +63,11 @@ pub use error::{Error, Location, Result};
 pub use features::IngestReport;
 pub use output::{
     FeatureTable, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT, META_TOOL_VERSION,
+    READABLE_FEATURE_SET_VERSIONS,
 };
 pub use params::{
     ColumnMapping, ColumnRole, CustomFeature, FeatureParams, InputSpec, SharedOrders, DEFAULT_MAX_ERRORS, V1_COLUMNS,
+    V2_COLUMNS,
 };
 pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};

@@ -19,12 +19,16 @@ use crate::features::IngestReport;
 pub const META_AS_OF: &str = "churn.as_of";
 /// Metadata key: the fingerprint of the input files (`blake3:` + hex).
 pub const META_FINGERPRINT: &str = "churn.input_fingerprint";
-/// Metadata key: the feature-set version (`1`).
+/// Metadata key: the feature-set version (`2`; `1` in files from before version 2).
 pub const META_FEATURE_SET_VERSION: &str = "churn.feature_set_version";
 /// Metadata key: the version of the tool that wrote the file.
 pub const META_TOOL_VERSION: &str = "churn.tool_version";
 /// The feature-set version this crate writes.
-pub const FEATURE_SET_VERSION: &str = "1";
+pub const FEATURE_SET_VERSION: &str = "2";
+
+/// The feature-set versions this crate reads: every version's columns keep their meaning, later
+/// versions add columns, so a model trained on an earlier version scores a later table.
+pub const READABLE_FEATURE_SET_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// A temporary-file builder for outputs that are renamed into place when complete. Temporary files
 /// are private (0600) by default; outputs are shared files, so they get the usual 0666 minus umask.
@@ -185,11 +189,12 @@ impl FeatureTable {
         })?;
         let fingerprint = meta(META_FINGERPRINT)?;
         let version = meta(META_FEATURE_SET_VERSION)?;
-        if version != FEATURE_SET_VERSION {
+        if !READABLE_FEATURE_SET_VERSIONS.contains(&version.as_str()) {
             return Err(Error::BadFile {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "feature-set version {version} is not supported (this build reads {FEATURE_SET_VERSION})"
+                    "feature-set version {version} is not supported (this build reads versions {})",
+                    READABLE_FEATURE_SET_VERSIONS.join(" and ")
                 ),
             });
         }

@@ -240,6 +240,9 @@ pub const V1_COLUMNS: [&str; 16] = [
     "rfm_segment",
 ];
 
+/// The columns feature-set version 2 adds after the version-1 columns (before custom features).
+pub const V2_COLUMNS: [&str; 4] = ["typical_gap_days", "overdue_ratio", "orders_prev_90d", "spend_prev_90d"];
+
 impl Default for FeatureParams {
     fn default() -> Self {
         FeatureParams {
@@ -292,7 +295,7 @@ impl FeatureParams {
         if self.threads == Some(0) {
             return Err(Error::invalid("features.threads", "must be at least 1"));
         }
-        let mut names: std::collections::HashSet<&str> = V1_COLUMNS.iter().copied().collect();
+        let mut names: std::collections::HashSet<&str> = V1_COLUMNS.iter().chain(&V2_COLUMNS).copied().collect();
         for feature in &self.custom {
             let valid = !feature.name.is_empty()
                 && feature.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

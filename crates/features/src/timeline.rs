@@ -385,32 +385,35 @@ impl Timelines {
     /// Every customer's aggregates as of `as_of_us`, as `engine::feature_sql` defines them.
     pub(crate) fn snapshot(&self, as_of_us: i64) -> Vec<CustomerAgg> {
         let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-        let (s30, s90, s365) = (since(30), since(90), since(365));
+        let (s30, s90, s180, s365) = (since(30), since(90), since(180), since(365));
         let mut out = Vec::with_capacity(self.ids.len());
+        // The customer's purchase days, reused.
+        let mut days: Vec<i64> = Vec::new();
         for (c, id) in self.ids.iter().enumerate() {
             let mut agg = CustomerAgg {
                 customer_id: id.clone(),
                 ..CustomerAgg::default()
             };
-            // The current order's purchase lines (before S, and in the last 90 days).
+            // The current order's purchase lines before S: all, in the last 90 days, in the 90
+            // days before those.
             let mut order: Option<(bool, [u64; 2])> = None;
-            let (mut lines, mut lines_90d) = (0u64, 0u64);
-            let close = |agg: &mut CustomerAgg, order: Option<(bool, [u64; 2])>, lines: u64, lines_90d: u64| match order
-            {
-                Some((true, _)) => {
-                    agg.frequency += lines as i64;
-                    agg.orders_90d += lines_90d as i64;
-                }
-                Some((false, _)) => {
-                    agg.frequency += i64::from(lines > 0);
-                    agg.orders_90d += i64::from(lines_90d > 0);
-                }
-                None => {}
+            let mut lines = [0u64; 3];
+            let close = |agg: &mut CustomerAgg, order: Option<(bool, [u64; 2])>, lines: [u64; 3]| {
+                // Without an order id every purchase line is an order; with one, the order counts once.
+                let count = |n: u64| match order {
+                    Some((true, _)) => n as i64,
+                    Some((false, _)) => i64::from(n > 0),
+                    None => 0,
+                };
+                agg.frequency += count(lines[0]);
+                agg.orders_90d += count(lines[1]);
+                agg.orders_prev_90d += count(lines[2]);
             };
+            days.clear();
             for e in self.customer(c) {
                 if order != Some(e.order_key()) {
-                    close(&mut agg, order, lines, lines_90d);
-                    (order, lines, lines_90d) = (Some(e.order_key()), 0, 0);
+                    close(&mut agg, order, lines);
+                    (order, lines) = (Some(e.order_key()), [0; 3]);
                 }
                 let m = self.used(e);
                 agg.rows_total += e.n;
@@ -430,10 +433,13 @@ impl Timelines {
                     agg.purchase_cents = agg.purchase_cents.wrapping_add(e.cents);
                     agg.first_purchase_us = Some(agg.first_purchase_us.map_or(e.ts_us, |t| t.min(e.ts_us)));
                     agg.last_purchase_us = Some(agg.last_purchase_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
-                    lines += m;
+                    lines[0] += m;
                     if e.ts_us >= s90 {
-                        lines_90d += m;
+                        lines[1] += m;
+                    } else if e.ts_us >= s180 {
+                        lines[2] += m;
                     }
+                    days.push(e.ts_us.div_euclid(MICROS_PER_DAY));
                 }
                 if e.is_return() {
                     agg.return_cents = agg.return_cents.wrapping_add(e.cents);
@@ -447,8 +453,12 @@ impl Timelines {
                 if e.ts_us >= s365 {
                     agg.spend_365d_cents = agg.spend_365d_cents.wrapping_add(e.cents);
                 }
+                if e.ts_us >= s180 && e.ts_us < s90 {
+                    agg.spend_prev_90d_cents = agg.spend_prev_90d_cents.wrapping_add(e.cents);
+                }
             }
-            close(&mut agg, order, lines, lines_90d);
+            close(&mut agg, order, lines);
+            agg.typical_gap_days = typical_gap(&mut days);
             out.push(agg);
         }
         out
@@ -558,6 +568,29 @@ impl Timelines {
         }
         out
     }
+}
+
+/// The median gap in days between consecutive distinct days of `days` (sorted and deduplicated in
+/// place), as the SQL reference's `median` computes it: the middle gap, or the mean of the two
+/// middle ones; none with fewer than two distinct days.
+fn typical_gap(days: &mut Vec<i64>) -> Option<f64> {
+    days.sort_unstable();
+    days.dedup();
+    if days.len() < 2 {
+        return None;
+    }
+    // The gaps, in place of the days (no allocation per customer).
+    for i in 0..days.len() - 1 {
+        days[i] = days[i + 1] - days[i];
+    }
+    days.pop();
+    days.sort_unstable();
+    let mid = days.len() / 2;
+    Some(if days.len() % 2 == 1 {
+        days[mid] as f64
+    } else {
+        (days[mid - 1] as f64 + days[mid] as f64) / 2.0
+    })
 }
 
 #[cfg(test)]

@@ -361,7 +361,7 @@ fn ids_are_compared_byte_for_byte() {
 }
 
 #[test]
-fn custom_sql_features_follow_the_v1_columns() {
+fn custom_sql_features_follow_the_v1_and_v2_columns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("tx.csv");
     std::fs::write(&csv, FIXTURE).expect("write fixture");
@@ -385,7 +385,10 @@ fn custom_sql_features_follow_the_v1_columns() {
     };
     let table = extract_features(&input, &params).expect("extracts");
     let names: Vec<String> = table.batch.schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(&names[16..], ["categories", "max_line"]);
+    // Custom features follow the version-1 and version-2 columns.
+    assert_eq!(&names[..16], churn_features::V1_COLUMNS);
+    assert_eq!(&names[16..20], churn_features::V2_COLUMNS);
+    assert_eq!(&names[20..], ["categories", "max_line"]);
     assert_close(
         &f64_col(&table.batch, "categories"),
         &[Some(2.0), Some(1.0), Some(1.0)],

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use churn_core::SealPolicy;
-use churn_features::FEATURE_SET_VERSION;
+use churn_features::{FEATURE_SET_VERSION, READABLE_FEATURE_SET_VERSIONS};
 use churn_score::ChurnModel;
 use churn_segment::SegmentModel;
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,8 @@ pub struct Named<M> {
 pub fn load_churn_model(path: &Path, seal: SealPolicy) -> Result<ChurnModel> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error("read the churn model", path, e))?;
     let model = ChurnModel::from_json_with(&text, seal).context_with(|| format!("cannot use {}", path.display()))?;
-    if model.feature_set_version != FEATURE_SET_VERSION {
+    // Later versions only add columns: a model of an earlier version finds its inputs.
+    if !READABLE_FEATURE_SET_VERSIONS.contains(&model.feature_set_version.as_str()) {
         return Err(Error::invalid(format!(
             "{} was trained on feature-set version {}, but this build writes version {FEATURE_SET_VERSION}; retrain it",
             path.display(),

@@ -102,7 +102,7 @@ fn two_nights_fit_then_assign_and_the_manifest_round_trips() -> Result {
     assert!(stages.iter().any(|s| s == "segmenting customers"), "{stages:?}");
     assert!(stages
         .iter()
-        .any(|s| s.starts_with("computing features for the training snapshot")));
+        .any(|s| s.starts_with("computing features for the as-of date and the earlier snapshots")));
 
     // First night: segments fitted, the model promoted (there is no current one to compare with).
     assert!(first.segments.refitted);
