@@ -41,6 +41,7 @@ mod labels;
 pub mod metrics;
 mod model;
 mod params;
+mod reasons;
 mod score;
 mod train;
 pub mod uplift;

@@ -210,8 +210,8 @@ pub struct Explainer<'a> {
     /// For each input, the frame's raw values (looked up once, not per customer).
     values: Vec<Option<&'a [Option<f64>]>>,
     medians: Vec<Option<f64>>,
-    /// The medians as the reasons print them.
-    median_texts: Vec<MedianText>,
+    /// The words of the reasons.
+    words: crate::reasons::Reasons<'a>,
 }
 
 /// The median of the present values.
@@ -222,6 +222,12 @@ fn median(values: &[Option<f64>]) -> Option<f64> {
 impl<'a> Explainer<'a> {
     /// Prepares explanations of `model` over `frame` (medians are the frame's).
     pub fn new(model: &'a ChurnModel, frame: &'a FeatureFrame) -> Self {
+        Self::with_segments(model, frame, None)
+    }
+
+    /// [`Explainer::new`], with each row's segment name: reasons compare a customer with the
+    /// typical customer of their segment rather than of everyone.
+    pub fn with_segments(model: &'a ChurnModel, frame: &'a FeatureFrame, segments: Option<&[String]>) -> Self {
         let values: Vec<Option<&'a [Option<f64>]>> = model
             .design
             .inputs
@@ -229,12 +235,13 @@ impl<'a> Explainer<'a> {
             .map(|i| frame.numeric(i.spec.column()))
             .collect();
         let medians: Vec<Option<f64>> = values.iter().map(|v| v.and_then(median)).collect();
+        let columns: Vec<&str> = model.design.inputs.iter().map(|i| i.spec.column()).collect();
         Explainer {
             model,
             owners: model.design.column_inputs(),
             values,
-            median_texts: medians.iter().map(|&m| MedianText::new(m)).collect(),
             medians,
+            words: crate::reasons::Reasons::new(frame, &columns, segments),
         }
     }
 
@@ -264,8 +271,9 @@ impl<'a> Explainer<'a> {
             .collect()
     }
 
-    /// Up to three reasons for the customer on `row`: the largest positive contributions, in plain
-    /// words (ties by feature name). `scratch` is reused between customers.
+    /// Up to three reasons for the customer on `row`: the largest positive contributions whose
+    /// values read as a risk, in plain words, on different topics (ties by feature name; see
+    /// `reasons.rs`). `scratch` is reused between customers.
     pub fn reasons(&self, z_row: &[f64], row: usize, scratch: &mut Vec<f64>) -> Vec<String> {
         let inputs = &self.model.design.inputs;
         scratch.resize(inputs.len(), 0.0);
@@ -276,17 +284,8 @@ impl<'a> Explainer<'a> {
                 .total_cmp(&scratch[a])
                 .then_with(|| inputs[a].spec.column().cmp(inputs[b].spec.column()))
         });
-        positive
-            .into_iter()
-            .take(3)
-            .map(|i| {
-                describe_value(
-                    inputs[i].spec.column(),
-                    self.values[i].and_then(|v| v[row]),
-                    &self.median_texts[i],
-                )
-            })
-            .collect()
+        self.words
+            .write(positive.into_iter().map(|i| (i, inputs[i].spec.column())), row)
     }
 }
 
@@ -307,8 +306,7 @@ pub fn describe(c: &Contribution) -> String {
     describe_value(&c.feature, c.value, &MedianText::new(c.median))
 }
 
-/// A population median as the reasons print it: formatted once per input, not once per customer
-/// (a million customers x three reasons made it a large part of scoring).
+/// A population median as [`describe`] prints it.
 pub(crate) struct MedianText {
     whole: String,
     cents: String,
@@ -572,7 +570,7 @@ pub fn score_customers(
     };
     let rfm = frame.text("rfm_segment");
     let risk = bands.assign(&probabilities);
-    let explainer = Explainer::new(model, frame);
+    let explainer = Explainer::with_segments(model, frame, segments);
     let score_row = |row: usize, scratch: &mut Vec<f64>| {
         let rfm_segment = rfm.and_then(|r| r[row].clone());
         let segment = segments.map(|s| s[row].clone());

@@ -1,0 +1,499 @@
+//! Reasons a person believes: why a customer is at risk, in words a retention manager acts on.
+//!
+//! The model says which inputs push a customer's risk up (positive contributions, largest first);
+//! the words must say it too. A reason is written only when the customer's value reads as a risk:
+//! against their own habit where they have one ("buys every 9 days as a rule; 40 days since the last
+//! purchase", "spent 120.00 in the last 90 days against 480.00 in the 90 before"), else against the
+//! typical (median) customer of their segment ("spent only 12.00 in the last 365 days (typical for
+//! High-value loyal: 410.00)"). An input whose contribution is positive but whose value reads as
+//! good news (a large average order, a recent purchase) gives no reason. At most three reasons, no
+//! two on the same topic (recency and the overdue ratio both speak of the customer's rhythm).
+
+use std::collections::HashMap;
+
+use churn_core::FeatureFrame;
+
+/// What a reason is about: two inputs on one topic give one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Topic {
+    Rhythm,
+    Gaps,
+    Orders,
+    RecentOrders,
+    RecentSpend,
+    Spend,
+    AverageOrder,
+    Tenure,
+    Returns,
+    StillActive,
+    ExpectedPurchases,
+    /// Any other input, by its position among the model's inputs.
+    Other(usize),
+}
+
+/// A column the reasons read: its values and their typical values, per segment and over everyone.
+struct Slot<'a> {
+    values: Option<&'a [Option<f64>]>,
+    by_group: Vec<Option<f64>>,
+    all: Option<f64>,
+}
+
+/// The columns the reasons read besides the model's inputs: the customer's own habit. Their slots
+/// come first, in this order.
+const HABIT: [&str; 6] = [
+    "recency_days",
+    "typical_gap_days",
+    "orders_90d",
+    "orders_prev_90d",
+    "spend_90d",
+    "spend_prev_90d",
+];
+const RECENCY: usize = 0;
+const GAP: usize = 1;
+const ORDERS_90D: usize = 2;
+const ORDERS_PREV_90D: usize = 3;
+const SPEND_90D: usize = 4;
+const SPEND_PREV_90D: usize = 5;
+
+/// Writes the reasons of [`crate::Explainer::reasons`] (see the [module docs](self)).
+pub(crate) struct Reasons<'a> {
+    /// Each row's segment (an index into the names), when segments are known.
+    groups: Option<(Vec<usize>, Vec<String>)>,
+    /// The habit columns, then one per distinct model input column.
+    slots: Vec<Slot<'a>>,
+    /// Each model input's slot. Resolved once: looking columns up by name for every customer was
+    /// most of the cost of writing a million customers' reasons.
+    inputs: Vec<usize>,
+}
+
+/// The median of the present values.
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    churn_core::median(&mut values.collect::<Vec<f64>>())
+}
+
+impl<'a> Reasons<'a> {
+    /// Prepares the typical values of the model's input `columns` (in input order) and of the habit
+    /// columns, per segment when each row's segment is given.
+    pub(crate) fn new(frame: &'a FeatureFrame, columns: &[&str], segments: Option<&[String]>) -> Self {
+        let groups = segments.map(|names| {
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut group_names: Vec<String> = Vec::new();
+            let rows = names
+                .iter()
+                .map(|name| {
+                    *index.entry(name.as_str()).or_insert_with(|| {
+                        group_names.push(name.clone());
+                        group_names.len() - 1
+                    })
+                })
+                .collect::<Vec<usize>>();
+            (rows, group_names)
+        });
+        let mut names: Vec<&str> = HABIT.to_vec();
+        let inputs = columns
+            .iter()
+            .map(|&c| {
+                names.iter().position(|&n| n == c).unwrap_or_else(|| {
+                    names.push(c);
+                    names.len() - 1
+                })
+            })
+            .collect();
+        let slots = names
+            .iter()
+            .map(|&name| {
+                let values = frame.numeric(name);
+                let by_group = match (&groups, values) {
+                    (Some((rows, group_names)), Some(values)) => {
+                        let mut members: Vec<Vec<f64>> = vec![Vec::new(); group_names.len()];
+                        for (value, &g) in values.iter().zip(rows) {
+                            if let Some(v) = value {
+                                members[g].push(*v);
+                            }
+                        }
+                        members.into_iter().map(|m| median(m.into_iter())).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let all = values.and_then(|v| median(v.iter().flatten().copied()));
+                Slot { values, by_group, all }
+            })
+            .collect();
+        Reasons { groups, slots, inputs }
+    }
+
+    fn value(&self, slot: usize, row: usize) -> Option<f64> {
+        self.slots[slot].values.and_then(|v| v[row])
+    }
+
+    /// The typical value of a slot's column for the customer on `row`, and how to name it.
+    fn typical(&self, slot: usize, row: usize) -> Option<(f64, String)> {
+        let t = &self.slots[slot];
+        match &self.groups {
+            Some((rows, names)) => {
+                let g = rows[row];
+                t.by_group
+                    .get(g)
+                    .copied()
+                    .flatten()
+                    .map(|m| (m, format!("typical for {}", names[g])))
+            }
+            None => t.all.map(|m| (m, "typical".to_string())),
+        }
+    }
+
+    /// The reason an input gives for the customer on `row`, when its value reads as a risk.
+    fn reason(&self, input: usize, column: &str, row: usize) -> Option<(Topic, String)> {
+        let own = self.inputs[input];
+        let v = self.value(own, row);
+        // The customer's value against their segment's typical one, when it is worse as written:
+        // values are compared as they print (`shown`), so "0% (typical: 0%)" is never a reason.
+        let against_typical = |worse: fn(f64, f64) -> bool, shown: fn(f64) -> f64| -> Option<(f64, f64, String)> {
+            let value = v?;
+            let (typical, name) = self.typical(own, row)?;
+            worse(shown(value), shown(typical)).then_some((value, typical, name))
+        };
+        let lower = |v: f64, t: f64| v < t;
+        let higher = |v: f64, t: f64| v > t;
+        let (in_days, in_cents, in_points) = (
+            |v: f64| v.round(),
+            |v: f64| (v * 100.0).round(),
+            |v: f64| (v * 100.0).round(),
+        );
+        match column {
+            "recency_days" | "overdue_ratio" => {
+                let recency = self.value(RECENCY, row)?;
+                if let Some(gap) = self.value(GAP, row).filter(|&g| g > 0.0) {
+                    if recency.round() > gap.round() {
+                        return Some((
+                            Topic::Rhythm,
+                            format!(
+                                "buys every {} as a rule; {} since the last purchase",
+                                days(gap),
+                                days(recency)
+                            ),
+                        ));
+                    }
+                }
+                let (typical, name) = self.typical(RECENCY, row)?;
+                (recency.round() > typical.round()).then(|| {
+                    (
+                        Topic::Rhythm,
+                        format!("no purchase for {} ({name}: {})", days(recency), days(typical)),
+                    )
+                })
+            }
+            "avg_days_between_orders" | "typical_gap_days" => match v {
+                None => Some((Topic::Gaps, "only one purchase day so far".to_string())),
+                Some(_) => against_typical(higher, in_days).map(|(gap, typical, name)| {
+                    (
+                        Topic::Gaps,
+                        format!("{} between purchases ({name}: {})", days(gap), days(typical)),
+                    )
+                }),
+            },
+            "frequency" => against_typical(lower, in_days).map(|(n, typical, name)| {
+                (
+                    Topic::Orders,
+                    format!("only {} in total ({name}: {})", orders(n), whole(typical)),
+                )
+            }),
+            "orders_90d" | "orders_prev_90d" => {
+                let recent = self.value(ORDERS_90D, row)?;
+                match self.value(ORDERS_PREV_90D, row) {
+                    Some(before) if recent < before => Some((
+                        Topic::RecentOrders,
+                        format!(
+                            "{} in the last 90 days against {} in the 90 before",
+                            orders(recent),
+                            whole(before)
+                        ),
+                    )),
+                    _ => {
+                        let (typical, name) = self.typical(ORDERS_90D, row)?;
+                        (recent.round() < typical.round()).then(|| {
+                            (
+                                Topic::RecentOrders,
+                                format!(
+                                    "{} in the last 90 days ({name}: {})",
+                                    few_orders(recent),
+                                    whole(typical)
+                                ),
+                            )
+                        })
+                    }
+                }
+            }
+            "spend_30d" | "spend_90d" | "spend_prev_90d" => {
+                let (recent, before) = (self.value(SPEND_90D, row), self.value(SPEND_PREV_90D, row));
+                if let (Some(recent), Some(before)) = (recent, before) {
+                    if in_cents(recent) < in_cents(before) {
+                        return Some((
+                            Topic::RecentSpend,
+                            format!(
+                                "spent {} in the last 90 days against {} in the 90 before",
+                                money(recent),
+                                money(before)
+                            ),
+                        ));
+                    }
+                }
+                let (window, slot) = if column == "spend_30d" {
+                    (30, own)
+                } else {
+                    (90, SPEND_90D)
+                };
+                let value = self.value(slot, row)?;
+                let (typical, name) = self.typical(slot, row)?;
+                (in_cents(value) < in_cents(typical)).then(|| {
+                    (
+                        Topic::RecentSpend,
+                        format!(
+                            "spent only {} in the last {window} days ({name}: {})",
+                            money(value),
+                            money(typical)
+                        ),
+                    )
+                })
+            }
+            "spend_365d" | "monetary_total" => against_typical(lower, in_cents).map(|(value, typical, name)| {
+                let when = if column == "spend_365d" {
+                    "in the last 365 days"
+                } else {
+                    "in total"
+                };
+                (
+                    Topic::Spend,
+                    format!("spent only {} {when} ({name}: {})", money(value), money(typical)),
+                )
+            }),
+            "monetary_avg_order" => against_typical(lower, in_cents).map(|(value, typical, name)| {
+                (
+                    Topic::AverageOrder,
+                    format!("an average order of only {} ({name}: {})", money(value), money(typical)),
+                )
+            }),
+            "tenure_days" => against_typical(lower, in_days).map(|(value, typical, name)| {
+                (
+                    Topic::Tenure,
+                    format!("a customer for only {} ({name}: {})", days(value), days(typical)),
+                )
+            }),
+            "return_ratio" => against_typical(higher, in_points).map(|(value, typical, name)| {
+                (
+                    Topic::Returns,
+                    format!(
+                        "returned {} of purchases ({name}: {})",
+                        percent(value),
+                        percent(typical)
+                    ),
+                )
+            }),
+            "p_alive" => against_typical(lower, in_points).map(|(value, typical, name)| {
+                (
+                    Topic::StillActive,
+                    format!(
+                        "{} likely still a customer ({name}: {})",
+                        percent(value),
+                        percent(typical)
+                    ),
+                )
+            }),
+            c if c.starts_with("expected_purchases_") => {
+                against_typical(lower, |v| (v * 10.0).round()).map(|(value, typical, name)| {
+                    let horizon = c.trim_start_matches("expected_purchases_").trim_end_matches('d');
+                    (
+                        Topic::ExpectedPurchases,
+                        format!("only {value:.1} purchases expected in the next {horizon} days ({name}: {typical:.1})"),
+                    )
+                })
+            }
+            // A column whose good and bad direction is unknown (a custom feature): the model's
+            // direction, with the typical value beside it.
+            other => {
+                let (value, (typical, name)) = (v?, self.typical(own, row)?);
+                (in_cents(value) != in_cents(typical)).then(|| {
+                    (
+                        Topic::Other(input),
+                        format!("{other} = {value:.2} ({name}: {typical:.2})"),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Up to three reasons, from the inputs in the order given (largest contribution first), on
+    /// different topics.
+    pub(crate) fn write(&self, inputs: impl Iterator<Item = (usize, &'a str)>, row: usize) -> Vec<String> {
+        let mut topics: Vec<Topic> = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(3);
+        for (input, column) in inputs {
+            if let Some((topic, text)) = self.reason(input, column, row) {
+                if !topics.contains(&topic) {
+                    topics.push(topic);
+                    out.push(text);
+                    if out.len() == 3 {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Days in words: `1 day`, `40 days`.
+fn days(v: f64) -> String {
+    let rounded = v.round() + 0.0;
+    if rounded == 1.0 {
+        "1 day".to_string()
+    } else {
+        format!("{rounded:.0} days")
+    }
+}
+
+fn whole(v: f64) -> String {
+    format!("{:.0}", v.round() + 0.0)
+}
+
+fn orders(v: f64) -> String {
+    if v.round() == 1.0 {
+        "1 order".to_string()
+    } else {
+        format!("{} orders", whole(v))
+    }
+}
+
+/// Fewer orders than typical, in words: `no order`, `only 1 order`, `only 2 orders`.
+fn few_orders(v: f64) -> String {
+    if v.round() == 0.0 {
+        "no order".to_string()
+    } else {
+        format!("only {}", orders(v))
+    }
+}
+
+fn money(v: f64) -> String {
+    format!("{:.2}", v + 0.0)
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.0}%", 100.0 * v + 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three customers of two segments with the habit columns and a few inputs.
+    fn frame() -> FeatureFrame {
+        let col = |v: [Option<f64>; 4]| v.to_vec();
+        FeatureFrame::try_new(["a", "b", "c", "d"].map(String::from).to_vec())
+            .and_then(|f| f.with_numeric("recency_days", col([Some(40.0), Some(5.0), Some(200.0), Some(30.0)])))
+            .and_then(|f| f.with_numeric("typical_gap_days", col([Some(9.0), Some(10.0), None, Some(60.0)])))
+            .and_then(|f| f.with_numeric("orders_90d", col([Some(1.0), Some(6.0), Some(0.0), Some(0.0)])))
+            .and_then(|f| f.with_numeric("orders_prev_90d", col([Some(8.0), Some(5.0), Some(0.0), Some(0.0)])))
+            .and_then(|f| f.with_numeric("spend_90d", col([Some(120.0), Some(300.0), Some(0.0), Some(0.0)])))
+            .and_then(|f| f.with_numeric("spend_prev_90d", col([Some(480.0), Some(100.0), Some(0.0), Some(0.0)])))
+            .and_then(|f| {
+                f.with_numeric(
+                    "monetary_avg_order",
+                    col([Some(9338.38), Some(20.0), Some(15.0), Some(40.0)]),
+                )
+            })
+            .and_then(|f| f.with_numeric("frequency", col([Some(30.0), Some(12.0), Some(1.0), Some(2.0)])))
+            .and_then(|f| {
+                f.with_numeric(
+                    "avg_days_between_orders",
+                    col([Some(9.5), Some(10.0), None, Some(60.0)]),
+                )
+            })
+            .expect("frame")
+    }
+
+    fn reasons(frame: &FeatureFrame, inputs: &[&'static str], row: usize) -> Vec<String> {
+        let segments: Vec<String> = ["loyal", "loyal", "lost", "lost"].map(String::from).to_vec();
+        let r = Reasons::new(frame, inputs, Some(&segments));
+        r.write(inputs.iter().copied().enumerate(), row)
+    }
+
+    #[test]
+    fn reasons_compare_with_the_customers_own_habit_first() {
+        let f = frame();
+        let all = [
+            "recency_days",
+            "monetary_avg_order",
+            "spend_90d",
+            "orders_90d",
+            "frequency",
+        ];
+        // a: overdue against their own 9-day rhythm, spending and ordering less than before; a
+        // large average order is no reason to leave, so it is not one.
+        assert_eq!(
+            reasons(&f, &all, 0),
+            [
+                "buys every 9 days as a rule; 40 days since the last purchase",
+                "spent 120.00 in the last 90 days against 480.00 in the 90 before",
+                "1 order in the last 90 days against 8 in the 90 before",
+            ]
+        );
+        // b: bought 5 days ago within a 10-day rhythm, spends and orders more than before: the
+        // recency, spend and order inputs read as good news. A small average order and 12 orders
+        // against the loyal segment's typical 21 remain.
+        assert_eq!(
+            reasons(&f, &all, 1),
+            [
+                "an average order of only 20.00 (typical for loyal: 4679.19)",
+                "only 12 orders in total (typical for loyal: 21)"
+            ]
+        );
+        // c: one purchase day, gone 200 days (lost's typical: 115); no rhythm, and nothing in the
+        // last 90 days is below lost's typical 0: no reason from a median of zero.
+        assert_eq!(
+            reasons(&f, &all, 2),
+            [
+                "no purchase for 200 days (typical for lost: 115 days)",
+                "an average order of only 15.00 (typical for lost: 27.50)",
+                "only 1 order in total (typical for lost: 2)",
+            ]
+        );
+        // d: 30 days into a 60-day rhythm is on time.
+        assert!(reasons(&f, &["recency_days"], 3).is_empty());
+    }
+
+    #[test]
+    fn two_inputs_on_one_topic_give_one_reason_and_one_day_reads_as_a_day() {
+        let f = frame();
+        let both = ["spend_90d", "spend_prev_90d", "orders_90d", "orders_prev_90d"];
+        assert_eq!(
+            reasons(&f, &both, 0),
+            [
+                "spent 120.00 in the last 90 days against 480.00 in the 90 before",
+                "1 order in the last 90 days against 8 in the 90 before",
+            ]
+        );
+        assert_eq!(days(1.2), "1 day");
+        assert_eq!(days(0.4), "0 days");
+        assert_eq!(orders(1.0), "1 order");
+        assert_eq!(
+            (few_orders(0.0), few_orders(2.0)),
+            ("no order".to_string(), "only 2 orders".to_string())
+        );
+        // Compared as printed: 0.1 % returned against a typical 0 % reads "0% (typical: 0%)", no
+        // reason; 30 % does.
+        let returns = FeatureFrame::try_new(["a", "b", "c"].map(String::from).to_vec())
+            .and_then(|f| f.with_numeric("return_ratio", vec![Some(0.001), Some(0.0), Some(0.3)]))
+            .expect("frame");
+        let r = Reasons::new(&returns, &["return_ratio"], None);
+        assert!(r.write([(0, "return_ratio")].into_iter(), 0).is_empty());
+        assert_eq!(
+            r.write([(0, "return_ratio")].into_iter(), 2),
+            ["returned 30% of purchases (typical: 0%)"]
+        );
+        // The gap input of a customer with one purchase day says so.
+        assert_eq!(
+            reasons(&f, &["avg_days_between_orders"], 2),
+            ["only one purchase day so far"]
+        );
+    }
+}
