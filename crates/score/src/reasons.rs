@@ -66,6 +66,20 @@ pub(crate) struct Reasons<'a> {
     inputs: Vec<usize>,
 }
 
+/// How a typical value is named: `typical for <segment>`, or `typical` without segments. Written
+/// only into the reasons that are kept (formatting it for every comparison cost more than the rest).
+#[derive(Debug, Clone, Copy)]
+struct Typical<'a>(Option<&'a str>);
+
+impl std::fmt::Display for Typical<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(segment) => write!(f, "typical for {segment}"),
+            None => f.write_str("typical"),
+        }
+    }
+}
+
 /// The median of the present values.
 fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     churn_core::median(&mut values.collect::<Vec<f64>>())
@@ -99,26 +113,36 @@ impl<'a> Reasons<'a> {
                 })
             })
             .collect();
-        let slots = names
-            .iter()
-            .map(|&name| {
-                let values = frame.numeric(name);
-                let by_group = match (&groups, values) {
-                    (Some((rows, group_names)), Some(values)) => {
-                        let mut members: Vec<Vec<f64>> = vec![Vec::new(); group_names.len()];
-                        for (value, &g) in values.iter().zip(rows) {
-                            if let Some(v) = value {
-                                members[g].push(*v);
-                            }
+        // Each slot's medians sort a million values: the slots are shared out over the cores.
+        let slot = |name: &str| {
+            let values = frame.numeric(name);
+            let by_group = match (&groups, values) {
+                (Some((rows, group_names)), Some(values)) => {
+                    let mut members: Vec<Vec<f64>> = vec![Vec::new(); group_names.len()];
+                    for (value, &g) in values.iter().zip(rows) {
+                        if let Some(v) = value {
+                            members[g].push(*v);
                         }
-                        members.into_iter().map(|m| median(m.into_iter())).collect()
                     }
-                    _ => Vec::new(),
-                };
-                let all = values.and_then(|v| median(v.iter().flatten().copied()));
-                Slot { values, by_group, all }
-            })
-            .collect();
+                    members.into_iter().map(|m| median(m.into_iter())).collect()
+                }
+                _ => Vec::new(),
+            };
+            let all = values.and_then(|v| median(v.iter().flatten().copied()));
+            Slot { values, by_group, all }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).max(1);
+        let chunk = names.len().div_ceil(threads).max(1);
+        let slots = std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| part.iter().map(|&name| slot(name)).collect::<Vec<Slot<'a>>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
         Reasons { groups, slots, inputs }
     }
 
@@ -127,7 +151,7 @@ impl<'a> Reasons<'a> {
     }
 
     /// The typical value of a slot's column for the customer on `row`, and how to name it.
-    fn typical(&self, slot: usize, row: usize) -> Option<(f64, String)> {
+    fn typical(&self, slot: usize, row: usize) -> Option<(f64, Typical<'_>)> {
         let t = &self.slots[slot];
         match &self.groups {
             Some((rows, names)) => {
@@ -136,9 +160,9 @@ impl<'a> Reasons<'a> {
                     .get(g)
                     .copied()
                     .flatten()
-                    .map(|m| (m, format!("typical for {}", names[g])))
+                    .map(|m| (m, Typical(Some(&names[g]))))
             }
-            None => t.all.map(|m| (m, "typical".to_string())),
+            None => t.all.map(|m| (m, Typical(None))),
         }
     }
 
@@ -148,7 +172,7 @@ impl<'a> Reasons<'a> {
         let v = self.value(own, row);
         // The customer's value against their segment's typical one, when it is worse as written:
         // values are compared as they print (`shown`), so "0% (typical: 0%)" is never a reason.
-        let against_typical = |worse: fn(f64, f64) -> bool, shown: fn(f64) -> f64| -> Option<(f64, f64, String)> {
+        let against_typical = |worse: fn(f64, f64) -> bool, shown: fn(f64) -> f64| -> Option<(f64, f64, Typical<'_>)> {
             let value = v?;
             let (typical, name) = self.typical(own, row)?;
             worse(shown(value), shown(typical)).then_some((value, typical, name))
