@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-data/clv-features}"
-shared="$(cd .. && pwd)/shared/data"
+. benches/real_data.sh
 . benches/release.sh
 mkdir -p "$out"
 
@@ -25,24 +25,8 @@ transactions = \"$PWD/data/sample/transactions.csv\"
 timestamp = \"ts\"
 order_id = \"order_id\""
 
-write_configs retail 2010-12-01 91 "[input]
-transactions = \"$shared/online_retail_ii/online_retail_II_2009_2010.csv.gz\"
-where = \"Invoice NOT LIKE 'A%'\"
-[input.columns]
-customer_id = '\"Customer ID\"'
-timestamp = \"InvoiceDate\"
-amount = \"Quantity * Price\"
-order_id = \"Invoice\""
-
-write_configs cdnow 1998-07-01 91 "[input]
-transactions = \"$shared/cdnow/CDNOW_master.txt\"
-delimiter = \"whitespace\"
-column_names = [\"customer\", \"date\", \"cds\", \"dollars\"]
-timestamp_format = \"%Y%m%d\"
-[input.columns]
-customer_id = \"customer\"
-timestamp = \"date\"
-amount = \"dollars\""
+write_configs retail 2010-12-01 91 "$retail_input"
+write_configs cdnow 1998-07-01 91 "$cdnow_input"
 
 printf '%-8s %9s %9s %9s %9s %9s\n' data customers without with p_alive expected
 for name in sample retail cdnow; do

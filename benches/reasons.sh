@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-data/reasons}"
 . benches/release.sh
-shared="$(cd .. && pwd)/shared/data"
+. benches/real_data.sh
 mkdir -p "$out"
 
 # first_reasons NAME AS_OF HORIZON INPUT_TOML
@@ -28,19 +28,5 @@ for text, n in counts.most_common(10):
 PY
 }
 
-first_reasons "CDNOW master" 1998-07-01 182 "[input]
-transactions = \"$shared/cdnow/CDNOW_master.txt\"
-delimiter = \"whitespace\"
-timestamp_format = \"%Y%m%d\"
-[input.columns]
-customer_id = \"customer_id\"
-timestamp = \"date\"
-amount = \"dollar_value\""
-first_reasons "Online Retail II" 2010-12-01 91 "[input]
-transactions = \"$shared/online_retail_ii/online_retail_II_2009_2010.csv.gz\"
-where = \"Invoice NOT LIKE 'A%'\"
-[input.columns]
-customer_id = '\"Customer ID\"'
-timestamp = \"InvoiceDate\"
-amount = \"Quantity * Price\"
-order_id = \"Invoice\""
+first_reasons "CDNOW master" 1998-07-01 182 "$cdnow_input"
+first_reasons "Online Retail II" 2010-12-01 91 "$retail_input"

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 out="${1:-bench-data/v2-inputs}"
 . benches/release.sh
 mkdir -p "$out"
-shared="$(cd .. && pwd)/shared/data"
+. benches/real_data.sh
 
 v1='"recency_days", "log1p(frequency)", "signed_log1p(monetary_total)", "signed_log1p(monetary_avg_order)",
   "tenure_days", "signed_log1p(spend_30d)", "signed_log1p(spend_90d)", "signed_log1p(spend_365d)",
@@ -61,30 +61,7 @@ PY
   done
 }
 
-generated_columns='[input.columns]
-customer_id = "customer_id"
-timestamp = "ts"
-amount = "amount"
-order_id = "order_id"'
-compare "sample" 2024-01-01 90 "[input]
-transactions = \"$(pwd)/data/sample/transactions.csv\"
-$generated_columns"
-compare "generated (100k customers)" 2024-01-01 90 "[input]
-transactions = \"$(pwd)/$out/generated/transactions.parquet\"
-$generated_columns"
-compare "CDNOW master" 1998-07-01 182 "[input]
-transactions = \"$shared/cdnow/CDNOW_master.txt\"
-delimiter = \"whitespace\"
-timestamp_format = \"%Y%m%d\"
-[input.columns]
-customer_id = \"customer_id\"
-timestamp = \"date\"
-amount = \"dollar_value\""
-compare "Online Retail II" 2010-12-01 91 "[input]
-transactions = \"$shared/online_retail_ii/online_retail_II_2009_2010.csv.gz\"
-where = \"Invoice NOT LIKE 'A%'\"
-[input.columns]
-customer_id = '\"Customer ID\"'
-timestamp = \"InvoiceDate\"
-amount = \"Quantity * Price\"
-order_id = \"Invoice\""
+compare "sample" 2024-01-01 90 "$sample_input"
+compare "generated (100k customers)" 2024-01-01 90 "$(generated_input "$PWD/$out/generated/transactions.parquet")"
+compare "CDNOW master" 1998-07-01 182 "$cdnow_input"
+compare "Online Retail II" 2010-12-01 91 "$retail_input"
