@@ -19,7 +19,10 @@ use churn_pipeline::manifest::{Manifest, ValueBasis};
 use churn_score::{Drift, Evaluation, Metrics};
 
 use churn_core::format::{count, money, number, percent};
-use svg::{bar_chart, column_chart, escape, histogram, line_chart, time_chart, Dash, Series, Ticks};
+use svg::{
+    bar_chart, column_chart, escape, histogram, interval_chart, line_chart, time_chart, Dash, IntervalRow, Series,
+    Ticks,
+};
 
 /// The columns of `scores.parquet` the page draws.
 const SCORE_COLUMNS: [&str; 4] = ["churn_probability", "risk_band", "value_at_risk", "segment"];
@@ -857,6 +860,30 @@ fn did_it_work(run: &Run, out: &mut String) {
     // The latest twelve lists, newest first.
     let recent: Vec<&Vec<String>> = totals.iter().rev().take(12).copied().collect();
     out.push_str("<h3>Every list, in total</h3>");
+    let interval_rows = |rows: &[&Vec<String>], label: &dyn Fn(&[String]) -> String| -> Vec<IntervalRow> {
+        rows.iter()
+            .filter_map(|r| {
+                Some(IntervalRow {
+                    label: label(r),
+                    estimate: value(r, "retained_uplift")?,
+                    interval: value(r, "retained_uplift_low").zip(value(r, "retained_uplift_high")),
+                })
+            })
+            .collect()
+    };
+    let lists = interval_rows(&recent, &|r| text(r, "as_of"));
+    if !lists.is_empty() {
+        let _ = write!(
+            out,
+            "<div class=\"charts\">{}</div>",
+            interval_chart(
+                "uplift-lists",
+                "Retention uplift of each list, with its 95 % interval",
+                ("treated minus control retention", Ticks::Percent),
+                &lists
+            )
+        );
+    }
     table(out, "list of, measured until", &recent, &|r| {
         format!("{}, until {}", text(r, "as_of"), text(r, "window_end"))
     });
@@ -871,6 +898,19 @@ fn did_it_work(run: &Run, out: &mut String) {
             "<h3>The list of {}, by recommended action</h3>",
             escape(&text(latest, "as_of"))
         );
+        let by_action = interval_rows(&actions, &|r| text(r, "action"));
+        if !by_action.is_empty() {
+            let _ = write!(
+                out,
+                "<div class=\"charts\">{}</div>",
+                interval_chart(
+                    "uplift-actions",
+                    &format!("Retention uplift by action, list of {}", text(latest, "as_of")),
+                    ("treated minus control retention", Ticks::Percent),
+                    &by_action
+                )
+            );
+        }
         table(out, "action", &actions, &|r| text(r, "action"));
         for row in rows.iter().filter(|r| text(r, "measured_run") == run_id) {
             let note = text(row, "note");

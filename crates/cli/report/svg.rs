@@ -45,7 +45,15 @@ pub enum Ticks {
 impl Ticks {
     fn format(self, v: f64) -> String {
         match self {
-            Ticks::Percent => format!("{:.0}%", 100.0 * v),
+            // A tick between whole percents (2.5 %) keeps its decimal rather than rounding to 2 % or 3 %.
+            Ticks::Percent => {
+                let p = 100.0 * v + 0.0;
+                if (p - p.round()).abs() < 1e-9 {
+                    format!("{p:.0}%")
+                } else {
+                    format!("{p:.1}%")
+                }
+            }
             Ticks::Number => churn_core::format::number(v, if v.abs() >= 10.0 || v == 0.0 { 0 } else { 2 }),
             Ticks::Date => chrono::DateTime::from_timestamp(v.round() as i64 * 86_400, 0)
                 .map_or_else(String::new, |t| t.date_naive().to_string()),
@@ -625,9 +633,132 @@ pub fn column_chart(
     out
 }
 
+/// One row of an [`interval_chart`]: its label, the estimate, and the interval when there is one.
+pub struct IntervalRow {
+    pub label: String,
+    pub estimate: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+/// Estimates with their intervals, a row each (a forest plot): a dot at the estimate, a line from
+/// the interval's low to its high bound, and a dashed line at zero, so a row whose line stays clear
+/// of zero reads as shown at a glance. A row without an interval is its dot alone, hollow.
+pub fn interval_chart(chart: &str, title: &str, x: (&str, Ticks), rows: &[IntervalRow]) -> String {
+    let (x_label, x_ticks) = x;
+    let row_height = 24.0;
+    let mut f = Frame::new(560.0, 0.0, 170.0);
+    f.height = f.top + f.bottom + row_height * rows.len().max(1) as f64;
+    let values = rows
+        .iter()
+        .flat_map(|r| [Some(r.estimate), r.interval.map(|i| i.0), r.interval.map(|i| i.1)])
+        .flatten()
+        .filter(|v| v.is_finite())
+        .chain([0.0]);
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let mut out = String::new();
+    f.open(&mut out, title, chart);
+    for v in ticks(lo, hi) {
+        let x = f.x(v, lo, hi);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+            f.top,
+            f.top + f.plot_height(),
+            f.top + f.plot_height() + 16.0,
+            x_ticks.format(v)
+        );
+    }
+    let zero = f.x(0.0, lo, hi);
+    let _ = write!(
+        out,
+        "<line class=\"zero\" x1=\"{zero:.1}\" y1=\"{:.1}\" x2=\"{zero:.1}\" y2=\"{:.1}\" stroke=\"{GREY}\" \
+         stroke-dasharray=\"4 3\"/>",
+        f.top,
+        f.top + f.plot_height()
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = f.top + row_height * (i as f64 + 0.5);
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            f.left - 8.0,
+            y + 4.0,
+            escape(&r.label)
+        );
+        let colour = PALETTE[0];
+        if let Some((low, high)) = r.interval {
+            let _ = write!(
+                out,
+                "<line class=\"interval\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" \
+                 stroke-width=\"2\"/>",
+                f.x(low, lo, hi),
+                f.x(high, lo, hi)
+            );
+        }
+        let fill = if r.interval.is_some() { colour } else { "#fff" };
+        let _ = write!(
+            out,
+            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{fill}\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
+            f.x(r.estimate, lo, hi)
+        );
+    }
+    let _ = write!(
+        out,
+        "<rect x=\"{}\" y=\"{}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#bbb\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
+        f.left,
+        f.top,
+        f.plot_width(),
+        f.plot_height(),
+        f.left + f.plot_width() / 2.0,
+        f.height - 8.0,
+        escape(x_label)
+    );
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_ticks_keep_a_half_percent() {
+        assert_eq!(Ticks::Percent.format(0.025), "2.5%");
+        assert_eq!(Ticks::Percent.format(0.25), "25%");
+        assert_eq!(Ticks::Percent.format(-0.0), "0%");
+    }
+
+    #[test]
+    fn an_interval_chart_draws_each_row_and_zero_inside_the_frame() {
+        let rows = [
+            IntervalRow {
+                label: "2024-01-01".into(),
+                estimate: 0.11,
+                interval: Some((0.09, 0.13)),
+            },
+            IntervalRow {
+                label: "VIP <outreach>".into(),
+                estimate: -0.02,
+                interval: None,
+            },
+        ];
+        let svg = interval_chart("u", "Retention uplift", ("points", Ticks::Percent), &rows);
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert_eq!(svg.matches("class=\"interval\"").count(), 1);
+        assert!(svg.contains("VIP &lt;outreach&gt;") && svg.contains("class=\"zero\""));
+        // Every x coordinate lies inside the plot: the range covers the bounds, the dots and zero.
+        let xs: Vec<f64> = svg
+            .split(" x1=\"")
+            .skip(1)
+            .chain(svg.split(" cx=\"").skip(1))
+            .filter_map(|part| part.split('"').next()?.parse().ok())
+            .collect();
+        assert!(xs.iter().all(|&x| (170.0..=544.0).contains(&x)), "{xs:?}");
+    }
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
