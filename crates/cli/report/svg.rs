@@ -309,6 +309,22 @@ fn line_chart_marked(
 }
 
 /// The grid, with y ticks at round values and x ticks at `x_at` when given, else at round values.
+/// Vertical grid lines at `at` over the plot of `f` (x range `lo..hi`), with their tick labels below.
+fn x_grid(out: &mut String, f: &Frame, format: Ticks, (lo, hi): (f64, f64), at: &[f64]) {
+    for &v in at {
+        let x = f.x(v, lo, hi);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+            f.top,
+            f.top + f.plot_height(),
+            f.top + f.plot_height() + 16.0,
+            format.format(v)
+        );
+    }
+}
+
 fn grid(
     out: &mut String,
     f: &Frame,
@@ -328,18 +344,13 @@ fn grid(
             yt.format(v)
         );
     }
-    for v in x_at.map_or_else(|| ticks(x_lo, x_hi), <[f64]>::to_vec) {
-        let x = f.x(v, x_lo, x_hi);
-        let _ = write!(
-            out,
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
-            f.top,
-            f.top + f.plot_height(),
-            f.top + f.plot_height() + 16.0,
-            xt.format(v)
-        );
-    }
+    x_grid(
+        out,
+        f,
+        xt,
+        (x_lo, x_hi),
+        &x_at.map_or_else(|| ticks(x_lo, x_hi), <[f64]>::to_vec),
+    );
     let _ = write!(
         out,
         "<rect x=\"{}\" y=\"{}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#bbb\"/>",
@@ -659,18 +670,7 @@ pub fn interval_chart(chart: &str, title: &str, x: (&str, Ticks), rows: &[Interv
     let (lo, hi) = (lo - pad, hi + pad);
     let mut out = String::new();
     f.open(&mut out, title, chart);
-    for v in ticks(lo, hi) {
-        let x = f.x(v, lo, hi);
-        let _ = write!(
-            out,
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
-            f.top,
-            f.top + f.plot_height(),
-            f.top + f.plot_height() + 16.0,
-            x_ticks.format(v)
-        );
-    }
+    x_grid(&mut out, &f, x_ticks, (lo, hi), &ticks(lo, hi));
     let zero = f.x(0.0, lo, hi);
     let _ = write!(
         out,
