@@ -308,6 +308,40 @@ fn explain_shows_contributions_and_rejects_unknown_customers() {
         + out["intercept"].as_f64().expect("intercept");
     let p = out["churn_probability"].as_f64().expect("p");
     assert!((1.0 / (1.0 + (-log_odds).exp()) - p).abs() < 1e-9);
+    // The reasons are the ones `churn score` writes for the customer.
+    dir.churn(&[
+        "score",
+        "--features",
+        "features.parquet",
+        "--model",
+        "model.json",
+        "--out",
+        "scores.parquet",
+        "-q",
+    ])
+    .success();
+    let scores = churn_features::read_table(&dir.join("scores.parquet")).expect("scores");
+    let text = |name: &str| match scores.columns().iter().find(|(n, _)| n == name) {
+        Some((_, churn_core::Column::OptionalText(v))) => v.clone(),
+        Some((_, churn_core::Column::Text(v))) => v.iter().cloned().map(Some).collect(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let row = text("customer_id")
+        .iter()
+        .position(|id| id.as_deref() == Some("C0000200"))
+        .expect("scored");
+    let written: Vec<String> = ["reason_1", "reason_2", "reason_3"]
+        .iter()
+        .filter_map(|c| text(c)[row].clone().filter(|r| !r.is_empty()))
+        .collect();
+    let explained: Vec<String> = out["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r.as_str().expect("text").to_string())
+        .collect();
+    assert!(!written.is_empty(), "the sample customer has reasons to compare");
+    assert_eq!(explained, written);
 
     let stderr = dir
         .churn(&[

@@ -1,4 +1,4 @@
-//! `churn explain`: one customer's features, probability and the contribution of each input.
+//! `churn explain`: one customer's features, probability, reasons and the contribution of each input.
 
 use std::fmt::Write as _;
 
@@ -27,14 +27,17 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     let z = model.standardized(&frame)?;
     let probability = model.predict_standardized(&z)[row];
     let band = RiskBands::default().assign(&[probability])[0];
-    let explainer = Explainer::new(&model, &frame);
-    let z_row: Vec<f64> = z.row(row).to_vec();
-    let mut contributions = explainer.contributions(&z_row, row);
-    contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
-    let segment = match &args.segment_model {
-        Some(path) => Some(segment_names(path, &frame, seal)?.swap_remove(row)),
+    let segments = match &args.segment_model {
+        Some(path) => Some(segment_names(path, &frame, seal)?),
         None => None,
     };
+    let segment = segments.as_ref().map(|names| names[row].clone());
+    // The reasons as `churn score` writes them (against the customer's segment with a segment model).
+    let explainer = Explainer::with_segments(&model, &frame, segments.as_deref());
+    let z_row: Vec<f64> = z.row(row).to_vec();
+    let reasons = explainer.reasons(&z_row, row, &mut Vec::new());
+    let mut contributions = explainer.contributions(&z_row, row);
+    contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());
 
     let mut human = String::new();
@@ -48,6 +51,20 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     }
     if let Some(rfm) = &rfm {
         let _ = writeln!(human, "  RFM segment   {rfm}");
+    }
+    match reasons.as_slice() {
+        [] => {
+            let _ = writeln!(
+                human,
+                "  reasons       none: no input that raises the risk reads as a risk on its own"
+            );
+        }
+        reasons => {
+            for (i, reason) in reasons.iter().enumerate() {
+                let label = if i == 0 { "reasons" } else { "" };
+                let _ = writeln!(human, "  {label:<13} {}. {reason}", i + 1);
+            }
+        }
     }
     let _ = writeln!(
         human,
@@ -79,6 +96,7 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
         "risk_band": band,
         "segment": segment,
         "rfm_segment": rfm,
+        "reasons": reasons,
         "intercept": model.intercept,
         "contributions": contributions,
     });
