@@ -58,28 +58,37 @@ pub struct HistoryRow {
     pub drift_alarms: usize,
 }
 
-/// The manifests of the runs published under `runs_dir`, one per as-of date, with `tonight`'s
-/// in place of any earlier run of its date; sorted by date. A manifest that cannot be read is
-/// skipped with a warning naming it: the history is a summary, and one damaged old run must not
-/// stop tonight's.
-pub fn nights(runs_dir: &Path, tonight: &Manifest) -> Result<Vec<Manifest>> {
-    let mut manifests: Vec<Manifest> = Vec::new();
-    if runs_dir.is_dir() {
-        let entries = std::fs::read_dir(runs_dir).context_with(|| format!("cannot list {}", runs_dir.display()))?;
-        for entry in entries {
-            let dir = entry
-                .context_with(|| format!("cannot list {}", runs_dir.display()))?
-                .path();
-            // Only complete runs: a published run has its marker.
-            if !dir.join("_SUCCESS").exists() {
-                continue;
-            }
-            match Manifest::read(&dir) {
-                Ok(manifest) => manifests.push(manifest),
-                Err(e) => tracing::warn!("the history leaves out {}: {e}", dir.display()),
-            }
+/// Every complete run published under `runs_dir` (it has its `_SUCCESS` marker), with its
+/// manifest. A manifest that cannot be read is left out with a warning naming it and `what` reads
+/// the runs: a summary of earlier runs must not fail tonight's over one damaged old run.
+pub fn published(runs_dir: &Path, what: &str) -> Result<Vec<(std::path::PathBuf, Manifest)>> {
+    let mut runs = Vec::new();
+    if !runs_dir.is_dir() {
+        return Ok(runs);
+    }
+    let entries = std::fs::read_dir(runs_dir).context_with(|| format!("cannot list {}", runs_dir.display()))?;
+    for entry in entries {
+        let dir = entry
+            .context_with(|| format!("cannot list {}", runs_dir.display()))?
+            .path();
+        if !dir.join("_SUCCESS").exists() {
+            continue;
+        }
+        match Manifest::read(&dir) {
+            Ok(manifest) => runs.push((dir, manifest)),
+            Err(e) => tracing::warn!("{what} leaves out {}: {e}", dir.display()),
         }
     }
+    Ok(runs)
+}
+
+/// The manifests of the runs published under `runs_dir` ([`published`]), one per as-of date, with
+/// `tonight`'s in place of any earlier run of its date; sorted by date.
+pub fn nights(runs_dir: &Path, tonight: &Manifest) -> Result<Vec<Manifest>> {
+    let mut manifests: Vec<Manifest> = published(runs_dir, "the history")?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
     manifests.retain(|m| m.as_of != tonight.as_of);
     manifests.push(tonight.clone());
     manifests.sort_by(|a, b| (&a.as_of, &a.run_id).cmp(&(&b.as_of, &b.run_id)));

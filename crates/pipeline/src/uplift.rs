@@ -24,7 +24,6 @@ use churn_score::uplift::{estimate, GroupOutcomes, Interval, UpliftEstimate};
 use churn_score::{escape_formula, unescape_formula as unescape};
 
 use crate::error::{Context, Error, Result};
-use crate::manifest::Manifest;
 
 /// The file in each run.
 pub const UPLIFT_FILE: &str = "uplift.csv";
@@ -73,24 +72,7 @@ pub struct MeasurableRun {
 /// out with a warning, as the history does.
 pub fn measurable_runs(runs_dir: &Path, tonight: NaiveDate) -> Result<Vec<MeasurableRun>> {
     let mut runs: BTreeMap<NaiveDate, (String, MeasurableRun)> = BTreeMap::new();
-    if !runs_dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let entries = std::fs::read_dir(runs_dir).context_with(|| format!("cannot list {}", runs_dir.display()))?;
-    for entry in entries {
-        let dir = entry
-            .context_with(|| format!("cannot list {}", runs_dir.display()))?
-            .path();
-        if !dir.join("_SUCCESS").exists() {
-            continue;
-        }
-        let manifest = match Manifest::read(&dir) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!("uplift leaves out {}: {e}", dir.display());
-                continue;
-            }
-        };
+    for (dir, manifest) in crate::history::published(runs_dir, "uplift")? {
         if manifest.holdout.is_none() {
             continue;
         }
