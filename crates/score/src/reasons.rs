@@ -146,6 +146,12 @@ impl<'a> Reasons<'a> {
         Reasons { groups, slots, inputs }
     }
 
+    /// The median of model input `input`'s present values over everyone (computed once here for
+    /// the reasons, and reported with each [`crate::Contribution`]).
+    pub(crate) fn population_median(&self, input: usize) -> Option<f64> {
+        self.slots[self.inputs[input]].all
+    }
+
     fn value(&self, slot: usize, row: usize) -> Option<f64> {
         self.slots[slot].values.and_then(|v| v[row])
     }

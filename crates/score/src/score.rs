@@ -209,14 +209,8 @@ pub struct Explainer<'a> {
     owners: Vec<usize>,
     /// For each input, the frame's raw values (looked up once, not per customer).
     values: Vec<Option<&'a [Option<f64>]>>,
-    medians: Vec<Option<f64>>,
-    /// The words of the reasons.
+    /// The words of the reasons, and the population medians [`Contribution`] reports.
     words: crate::reasons::Reasons<'a>,
-}
-
-/// The median of the present values.
-fn median(values: &[Option<f64>]) -> Option<f64> {
-    churn_core::median(&mut values.iter().flatten().copied().collect::<Vec<f64>>())
 }
 
 impl<'a> Explainer<'a> {
@@ -234,13 +228,11 @@ impl<'a> Explainer<'a> {
             .iter()
             .map(|i| frame.numeric(i.spec.column()))
             .collect();
-        let medians: Vec<Option<f64>> = values.iter().map(|v| v.and_then(median)).collect();
         let columns: Vec<&str> = model.design.inputs.iter().map(|i| i.spec.column()).collect();
         Explainer {
             model,
             owners: model.design.column_inputs(),
             values,
-            medians,
             words: crate::reasons::Reasons::new(frame, &columns, segments),
         }
     }
@@ -266,7 +258,7 @@ impl<'a> Explainer<'a> {
                 feature: input.spec.column().to_string(),
                 log_odds: log_odds[i],
                 value: self.values[i].and_then(|v| v[row]),
-                median: self.medians[i],
+                median: self.words.population_median(i),
             })
             .collect()
     }
@@ -377,6 +369,13 @@ mod tests {
 
     #[test]
     fn medians_skip_nulls() {
+        let median = |values: &[Option<f64>]| {
+            let ids = (0..values.len()).map(|i| format!("c{i}")).collect();
+            let frame = FeatureFrame::try_new(ids)
+                .and_then(|f| f.with_numeric("x", values.to_vec()))
+                .expect("frame");
+            crate::reasons::Reasons::new(&frame, &["x"], None).population_median(0)
+        };
         assert_eq!(median(&[Some(3.0), None, Some(1.0), Some(2.0)]), Some(2.0));
         assert_eq!(median(&[None]), None);
     }
