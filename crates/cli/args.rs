@@ -187,6 +187,86 @@ pub enum Command {
     /// model failed its gates (only with gates.fail_exit_code = true).
     #[command(after_help = "Example:\n  churn run --config data/sample/churn.toml")]
     Run(RunArgs),
+
+    /// Be part of an Apache DataFusion Ballista cluster: its scheduler or one of its executors.
+    ///
+    /// With `--cluster df://HOST:PORT` (or `[engine] cluster`), `churn run`, `features`, `train`
+    /// and `clv` send the one read of the log, the stage that grows with the rows, to the
+    /// cluster's executors; the models and outputs are computed where the command runs. The
+    /// scheduler and every executor must be this binary (the project's own functions are
+    /// registered in it) of the same version, and every executor must read the input at the path
+    /// the command is given: a shared filesystem mounted at the same path everywhere.
+    #[cfg(feature = "cluster")]
+    #[command(
+        subcommand,
+        after_help = "Example, one machine:\n  \
+        churn cluster scheduler --port 50050 &\n  \
+        churn cluster executor --scheduler 127.0.0.1:50050 --port 50051 --work-dir /var/tmp/churn-1 &\n  \
+        churn cluster executor --scheduler 127.0.0.1:50050 --port 50061 --work-dir /var/tmp/churn-2 &\n  \
+        churn run --config churn.toml --cluster df://127.0.0.1:50050"
+    )]
+    Cluster(ClusterCommand),
+}
+
+/// `churn cluster ...`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run a scheduler: it plans each query into stages and hands their tasks to executors.
+    ///
+    /// Runs until interrupted (Ctrl-C or SIGTERM). Drivers connect to df://HOST:PORT.
+    Scheduler(SchedulerArgs),
+    /// Run an executor: it registers with the scheduler and runs the tasks it is given.
+    ///
+    /// Shuffle files go to --work-dir. Runs until interrupted (Ctrl-C or SIGTERM), or until the
+    /// scheduler stops it.
+    Executor(ExecutorArgs),
+}
+
+/// `churn cluster scheduler`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, ClapArgs)]
+pub struct SchedulerArgs {
+    /// The address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub bind: String,
+    /// The port drivers and executors connect to.
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+    /// Seconds without a heartbeat after which an executor counts as lost and its tasks are run
+    /// elsewhere.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub executor_timeout: u64,
+}
+
+/// `churn cluster executor`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, ClapArgs)]
+pub struct ExecutorArgs {
+    /// The scheduler, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// The address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub bind: String,
+    /// The host name other executors and drivers reach this one by [default: --bind].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// The port that serves shuffle data to other executors and results to drivers.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// The port of the executor's task service [default: --port + 1].
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+    /// Tasks run at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub concurrent_tasks: Option<usize>,
+    /// Where shuffle files are written [default: a temporary directory, removed at exit].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Memory the executor's tasks may use before they spill to disk, in MiB [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit_mb: Option<u64>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -209,6 +289,11 @@ pub struct RunArgs {
     /// Fit a new segment model instead of assigning to the current one (segment ids may change).
     #[arg(long)]
     pub refit_segments: bool,
+    /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
+    /// a path every executor can read; see `churn cluster --help`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -249,6 +334,11 @@ pub struct ClvArgs {
     /// this day (inclusive).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub holdout_end: Option<NaiveDate>,
+    /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
+    /// a path every executor can read; see `churn cluster --help`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -271,6 +361,11 @@ pub struct TrainArgs {
     /// Where to save the model [default: models/churn-<as-of>.json].
     #[arg(long, value_name = "FILE")]
     pub model_out: Option<PathBuf>,
+    /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
+    /// a path every executor can read; see `churn cluster --help`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -382,6 +477,11 @@ pub struct FeaturesArgs {
     /// --json as a list (overrides input.max_errors) [default: 20].
     #[arg(long, value_name = "N")]
     pub max_errors: Option<usize>,
+    /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
+    /// a path every executor can read; see `churn cluster --help`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -105,6 +105,16 @@ pub struct ConfigFile {
     pub gates: GatesConfig,
     /// `[clv]`: present = `churn run` fits the lifetime-value model and values risk with it.
     pub clv: Option<ClvConfig>,
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+/// `[engine]`: where the heavy stage runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// A Ballista scheduler, `df://host:port`: the one read of the log runs on its executors.
+    pub cluster: Option<String>,
 }
 
 /// `[clv]`: the lifetime-value model.

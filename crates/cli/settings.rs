@@ -124,16 +124,29 @@ fn input_spec(config: &Config, input: Option<&str>, max_errors: Option<usize>) -
     })
 }
 
-/// The engine flags of `churn features`; other commands use the config's values.
+/// The engine flags of `churn features`; other commands use the config's values, apart from
+/// `--cluster`, which `run`, `train` and `clv` take as well.
 #[derive(Debug, Default, Clone, Copy)]
-struct EngineFlags {
+struct EngineFlags<'a> {
     drop_duplicates: bool,
     memory_limit_mb: Option<usize>,
     threads: Option<usize>,
+    cluster: Option<&'a str>,
+}
+
+/// `--cluster` over `[engine] cluster`, checked to be a scheduler address.
+fn cluster(config: &Config, flag: Option<&str>) -> Result<Option<String>> {
+    let Some(url) = flag.or(config.file.engine.cluster.as_deref()) else {
+        return Ok(None);
+    };
+    let setting = if flag.is_some() { "--cluster" } else { "engine.cluster" };
+    url.parse::<churn_features::cluster::SchedulerAddress>()
+        .map_err(|e| config_error(format!("{setting}: {e}")))?;
+    Ok(Some(url.to_string()))
 }
 
 /// The feature parameters: `[features]` and the input rules under the flags, checked.
-fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags) -> Result<FeatureParams> {
+fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags<'_>) -> Result<FeatureParams> {
     let file = &config.file;
     let features = &file.features;
     let rfm_rules = match &features.rfm_segments {
@@ -174,6 +187,7 @@ fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags)
             None => defaults.shared_orders,
             Some(text) => text.parse().map_err(config_error)?,
         },
+        cluster: cluster(config, flags.cluster)?,
     };
     params.check().map_err(|e| config_error(e.to_string()))?;
     Ok(params)
@@ -226,6 +240,7 @@ impl FeaturesSettings {
             drop_duplicates: args.drop_duplicates,
             memory_limit_mb: args.memory_limit_mb,
             threads: args.threads,
+            cluster: args.cluster.as_deref(),
         };
         Ok(FeaturesSettings {
             input: input_spec(&config, args.input.as_deref(), args.max_errors)?,
@@ -263,7 +278,11 @@ impl ClvCommandSettings {
             None => None,
         };
         let input = input_spec(&config, args.input.as_deref(), None)?;
-        let params = feature_params(&config, as_of, EngineFlags::default())?;
+        let engine = EngineFlags {
+            cluster: args.cluster.as_deref(),
+            ..EngineFlags::default()
+        };
+        let params = feature_params(&config, as_of, engine)?;
         let clv = clv_params(
             config.file.clv.as_ref(),
             ClvFlags {
@@ -369,13 +388,18 @@ struct TrainFlags<'a> {
     as_of: Option<NaiveDate>,
     horizon_days: Option<i64>,
     active_within_days: Option<f64>,
+    cluster: Option<&'a str>,
 }
 
 /// The training plan: the input, features, horizon and `[model]`, with the lifetime-value features
 /// when `clv.churn_features` asks for them.
 fn train_plan(config: &Config, flags: TrainFlags<'_>) -> Result<TrainPlan> {
     let input = input_spec(config, flags.input, None)?;
-    let features = feature_params(config, flags.as_of, EngineFlags::default())?;
+    let engine = EngineFlags {
+        cluster: flags.cluster,
+        ..EngineFlags::default()
+    };
+    let features = feature_params(config, flags.as_of, engine)?;
     let file = &config.file;
     let horizon_days = flags.horizon_days.or(file.horizon_days).unwrap_or(DEFAULT_HORIZON_DAYS);
     if horizon_days < 1 {
@@ -470,6 +494,7 @@ impl TrainSettings {
             as_of: args.as_of,
             horizon_days: args.horizon_days,
             active_within_days: args.active_within_days,
+            cluster: args.cluster.as_deref(),
         };
         Ok(TrainSettings {
             plan: train_plan(&config, flags)?,
@@ -600,6 +625,7 @@ impl RunSettings {
         let flags = TrainFlags {
             as_of: args.as_of,
             horizon_days: args.horizon_days,
+            cluster: args.cluster.as_deref(),
             ..TrainFlags::default()
         };
         let train = train_plan(&config, flags)?;
@@ -747,6 +773,7 @@ output_dir = "out"
             output_dir: None,
             models_dir: None,
             refit_segments: false,
+            cluster: None,
         }
     }
 

@@ -27,7 +27,7 @@ pub fn clv(settings: &ClvCommandSettings, printer: Printer) -> Result<()> {
         .as_deref()
         .map(|p| load_clv_model(p, settings.seal))
         .transpose()?;
-    let spinner = printer.spinner(&format!("reading {}", settings.input.transactions));
+    let spinner = printer.spinner(&crate::commands::reading(&settings.input, &settings.params));
     let run = compute_clv(&settings.input, &settings.params, &settings.clv, loaded);
     spinner.finish_and_clear();
     let run = run?;

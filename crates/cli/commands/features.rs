@@ -13,7 +13,7 @@ use crate::settings::FeaturesSettings;
 
 pub fn features(settings: &FeaturesSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
-    let spinner = printer.spinner(&format!("reading {}", settings.input.transactions));
+    let spinner = printer.spinner(&crate::commands::reading(&settings.input, &settings.params));
     let result = extract_features(&settings.input, &settings.params);
     spinner.finish_and_clear();
     let table = result.context("cannot compute features; nothing was written")?;

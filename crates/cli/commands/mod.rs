@@ -1,5 +1,7 @@
 //! One module per command; each takes resolved settings and a printer.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod clv;
 mod explain;
 mod features;
@@ -48,6 +50,16 @@ pub fn run(args: Args) -> Result<()> {
             let settings = crate::settings::RunSettings::resolve(&run_args, seal)?;
             run::run(&settings, printer)
         }
+        #[cfg(feature = "cluster")]
+        Command::Cluster(command) => cluster::cluster(command),
+    }
+}
+
+/// The spinner's words while the log is read: where, and on which cluster.
+pub(crate) fn reading(input: &churn_features::InputSpec, params: &churn_features::FeatureParams) -> String {
+    match &params.cluster {
+        Some(url) => format!("reading {} on the cluster {url}", input.transactions),
+        None => format!("reading {}", input.transactions),
     }
 }
 

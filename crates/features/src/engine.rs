@@ -154,7 +154,7 @@ struct Session {
     ctx: SessionContext,
 }
 
-fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
+fn new_session(params: &FeatureParams, partitions: usize, cluster: Option<&str>) -> Result<Session> {
     let threads = params
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -166,22 +166,25 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
     let mut config = SessionConfig::new().with_target_partitions(partitions.min(threads).max(1));
     // Column names in mappings are case-sensitive (`Quantity * Price` means the column `Quantity`).
     config.options_mut().sql_parser.enable_ident_normalization = false;
-    // Spill instead of failing or swapping when the hash tables outgrow the budget.
-    let env = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
-        .build_arc()
-        .map_err(|e| Error::Engine(e.to_string()))?;
-    let ctx = SessionContext::new_with_config_rt(config, env);
-    let (hashes, distinct) = crate::lines::functions();
-    for function in hashes {
-        ctx.register_udf(function);
-    }
-    for function in distinct {
-        ctx.register_udaf(function);
-    }
-    ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
-        crate::local_time::LocalMicros::new(),
-    ));
+    let ctx = match cluster {
+        Some(url) => {
+            // The executors run the query with their own memory budget (`churn cluster executor
+            // --memory-limit-mb`); the partitions are the cluster's, not this machine's cores.
+            let address: crate::cluster::SchedulerAddress = url.parse().map_err(Error::Cluster)?;
+            let config = config.with_target_partitions(partitions.max(threads).max(2));
+            runtime.block_on(crate::cluster::remote_context(&address, config))?
+        }
+        None => {
+            // Spill instead of failing or swapping when the hash tables outgrow the budget.
+            let env = RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
+                .build_arc()
+                .map_err(|e| Error::Engine(e.to_string()))?;
+            let ctx = SessionContext::new_with_config_rt(config, env);
+            crate::cluster::register_functions(&ctx);
+            ctx
+        }
+    };
     Ok(Session { runtime, ctx })
 }
 
@@ -335,6 +338,15 @@ impl Session {
     }
 
     fn register(&self, input_files: &InputFiles, input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
+        if let (Some(cluster), Format::Text) = (&params.cluster, input_files.format) {
+            // The text reader streams from this process (its errors carry line numbers through a
+            // shared report), so it cannot be shipped to executors.
+            return Err(Error::Cluster(format!(
+                "{} is a text file, and a cluster ({cluster}) reads Parquet input only; convert the log to \
+                 Parquet (for example with DuckDB's COPY ... TO 'log.parquet'), or run without --cluster",
+                input_files.files[0].display()
+            )));
+        }
         match input_files.format {
             Format::Parquet => self.register_parquet(&input_files.files),
             Format::Text => self.register_text(&input_files.files, input, params),
@@ -914,7 +926,7 @@ pub(crate) struct Prepared {
 
 /// Registers the input, resolves the column mappings and plans the normalized view `tx`.
 fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<Prepared> {
-    let session = new_session(params, input_files.files.len().max(2))?;
+    let session = new_session(params, input_files.files.len().max(2), params.cluster.as_deref())?;
     let registered = session.register(input_files, input, params)?;
     let mapped = session.map_columns(input, &registered, &input_files.files[0])?;
     let extra_keys = extra_key_columns(&mapped, &registered.names);
@@ -1322,7 +1334,9 @@ struct OneFile {
 
 impl OneFile {
     fn open(file: &Path, format: Format, input: &InputSpec, single: &FeatureParams) -> Result<OneFile> {
-        let session = new_session(single, 1)?;
+        // The second reads that locate a problem run here, on the shared filesystem: one file in
+        // order, on the error path only.
+        let session = new_session(single, 1, None)?;
         let one = InputFiles {
             files: vec![file.to_path_buf()],
             format,

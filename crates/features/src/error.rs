@@ -175,6 +175,10 @@ pub enum Error {
     #[error("query engine: {0}")]
     Engine(String),
 
+    /// The cluster could not be reached or did not run the query (see [`crate::cluster`]).
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     /// A frame or table violates its invariants (duplicate ids, NaN, ragged columns).
     #[error(transparent)]
     Frame(#[from] churn_core::Error),

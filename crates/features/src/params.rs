@@ -185,6 +185,9 @@ pub struct FeatureParams {
     pub threads: Option<usize>,
     /// What an order id under more than one customer does (`input.shared_orders`).
     pub shared_orders: SharedOrders,
+    /// The Ballista scheduler (`df://host:port`) that runs the heavy stage (the one read of the log)
+    /// instead of this process; `None` runs everything here. See [`crate::cluster`].
+    pub cluster: Option<String>,
 }
 
 /// What to do with an order id that appears under more than one customer: a join gone wrong
@@ -256,6 +259,7 @@ impl Default for FeatureParams {
             memory_limit_bytes: 1 << 30,
             threads: None,
             shared_orders: SharedOrders::Warn,
+            cluster: None,
         }
     }
 }

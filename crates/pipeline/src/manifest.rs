@@ -156,6 +156,9 @@ pub struct InputEcho {
     pub custom_features: Vec<CustomFeatureEcho>,
     /// The engine's memory limit.
     pub memory_limit_bytes: usize,
+    /// The Ballista scheduler that read the log (`df://host:port`); absent for a local run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// One `[[features.custom]]`.

@@ -819,6 +819,7 @@ impl Nightly {
                         })
                         .collect(),
                     memory_limit_bytes: features.memory_limit_bytes,
+                    cluster: features.cluster.clone(),
                 },
                 output_dir: plan.output_dir.display().to_string(),
                 models_dir: plan.models_dir.display().to_string(),

@@ -174,9 +174,15 @@ pub fn train_with<T>(
     let started = Instant::now();
     let h = plan.horizon_days;
     // The log is read and validated once; every snapshot is an aggregation over its compact form.
-    let log = stage(progress, &format!("reading {}", plan.input.transactions), || {
-        read_log(&plan.input, &plan.features)
-    })
+    let on_cluster = match &plan.features.cluster {
+        Some(url) => format!(" on the cluster {url}"),
+        None => String::new(),
+    };
+    let log = stage(
+        progress,
+        &format!("reading {}{on_cluster}", plan.input.transactions),
+        || read_log(&plan.input, &plan.features),
+    )
     .context("cannot compute the features for the as-of date")?;
     let s = log
         .snapshot_date(plan.features.as_of)
