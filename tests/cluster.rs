@@ -301,6 +301,63 @@ fn an_unreachable_scheduler_fails_the_run_and_leaves_current_alone() {
 }
 
 #[test]
+fn a_scheduler_without_executors_fails_the_run_instead_of_hanging() {
+    let dir = Dir::new();
+    generated(&dir, 300);
+    let cluster = Cluster::start(&dir, 0);
+    let started = Instant::now();
+    let run = dir.churn(&[
+        "features",
+        "--config",
+        "churn.toml",
+        "--out",
+        "f.parquet",
+        "--cluster",
+        &cluster.url(),
+    ]);
+    let stderr = run.failure();
+    assert_eq!(run.output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has no executor to run the job"), "{stderr}");
+    assert!(
+        stderr.contains("churn cluster executor --scheduler 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "it waited {:?}",
+        started.elapsed()
+    );
+    assert!(!dir.join("f.parquet").exists());
+}
+
+/// A job that fails on the executors (here a custom feature dividing by zero, which only the
+/// execution finds) fails the command with the engine's reason and publishes nothing.
+#[test]
+fn a_job_failing_on_the_cluster_fails_the_run_cleanly() {
+    let dir = Dir::new();
+    generated(&dir, 300);
+    dir.churn(&["run", "--config", "churn.toml", "-q"]).success();
+    let before = std::fs::read_link(dir.join("output/current")).expect("current");
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    dir.write(
+        "churn.toml",
+        format!("{config}\n[[features.custom]]\nname = \"broken\"\nsql = \"sum(1 / (CAST(quantity AS BIGINT) - CAST(quantity AS BIGINT)))\"\n"),
+    );
+    let cluster = Cluster::start(&dir, 1);
+    let run = dir.churn(&["run", "--config", "churn.toml", "--cluster", &cluster.url()]);
+    let stderr = run.failure();
+    assert_eq!(run.output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("features.custom.broken") && stderr.contains("DivideByZero"),
+        "{stderr}"
+    );
+    // Ballista logs the failed job too; the driver says it once, in its error.
+    assert!(!stderr.contains("ERROR Job"), "{stderr}");
+    assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
+    assert!(util::entries_starting_with(&dir.join("output"), ".").is_empty());
+}
+
+#[test]
 fn text_input_on_a_cluster_is_refused_with_the_reason() {
     let dir = Dir::new();
     let cluster = Cluster::start(&dir, 1);

@@ -208,6 +208,17 @@ pub enum Command {
     Cluster(ClusterCommand),
 }
 
+impl Command {
+    /// Whether the command is a long-running server (a cluster process) rather than a job.
+    pub fn serves(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Command::Cluster(_) = self {
+            return true;
+        }
+        false
+    }
+}
+
 /// `churn cluster ...`.
 #[cfg(feature = "cluster")]
 #[derive(Debug, Subcommand)]

@@ -29,7 +29,7 @@ const EXIT_LOCKED: u8 = 3;
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
-    printer::init_logging(args.global.quiet, args.global.verbose);
+    printer::init_logging(args.global.quiet, args.global.verbose, args.command.serves());
     let json = args.global.json;
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,12 +7,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Sends logs to stderr: warnings by default, errors only with `--quiet`, `info` with `-v`, `debug`
 /// with `-vv`; `CHURN_LOG` (a tracing filter such as `debug`) overrides all of them.
-pub fn init_logging(quiet: bool, verbose: u8) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+pub fn init_logging(quiet: bool, verbose: u8, serving: bool) {
+    let default = match (quiet, verbose, serving) {
+        (true, _, _) => "error",
+        // A cluster process's log is its only output: say what it serves and what fails.
+        (false, 0, true) => "info",
+        // A driver reports a failed cluster job once, in its error; Ballista's client would log
+        // it again (and once per retry) above it.
+        (false, 0, false) => "warn,ballista=off,ballista_core=off",
+        (false, 1, _) => "info",
+        (false, _, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHURN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -113,24 +113,122 @@ impl std::str::FromStr for SchedulerAddress {
 }
 
 impl SchedulerAddress {
-    /// Fails with a clear error unless something accepts connections at the address.
-    pub fn check_reachable(&self) -> Result<()> {
+    /// Fails with a clear error unless the scheduler answers and has an executor to run tasks.
+    ///
+    /// A Ballista scheduler accepts jobs while it has no executors and waits for one without
+    /// limit, so a driver that only connected would hang all night on a cluster whose executors
+    /// are down. The scheduler's `/readyz` endpoint (on its gRPC port) says how many executors
+    /// are alive; executors started with the scheduler register within a heartbeat, so a
+    /// not-ready cluster is asked again for [`READY_WAIT`] before the run fails.
+    pub fn check_ready(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let ready = self.readiness()?;
+            match ready.status {
+                200 => return self.check_versions(&ready),
+                503 if started.elapsed() < READY_WAIT => std::thread::sleep(Duration::from_millis(250)),
+                503 => {
+                    return Err(Error::Cluster(format!(
+                        "the scheduler at {self} has no executor to run the job ({}); start one with \
+                         `churn cluster executor --scheduler {}:{}`",
+                        ready.body.trim(),
+                        self.host,
+                        self.port
+                    )))
+                }
+                other => {
+                    return Err(Error::Cluster(format!(
+                        "{self} does not answer like a Ballista scheduler (HTTP {other} from /readyz: {})",
+                        ready.body.trim()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The scheduler runs plans this process serializes: it must be on the same DataFusion.
+    fn check_versions(&self, ready: &Readiness) -> Result<()> {
+        match &ready.datafusion {
+            Some(theirs) if *theirs != datafusion::DATAFUSION_VERSION => Err(Error::Cluster(format!(
+                "the scheduler at {self} runs DataFusion {theirs}, this churn {}: the cluster must run \
+                 the same churn release as the driver",
+                datafusion::DATAFUSION_VERSION
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// One `GET /readyz`. Written on a plain socket rather than with an HTTP client library: it is
+    /// one request and a status line, and the project has no other use for an HTTP client.
+    fn readiness(&self) -> Result<Readiness> {
+        use std::io::{Read, Write};
         let unreachable = |reason: String| Error::Cluster(format!("cannot reach the scheduler at {self}: {reason}"));
         let addresses: Vec<_> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| unreachable(format!("cannot resolve {}: {e}", self.host)))?
             .collect();
         let mut last = None;
+        let mut stream = None;
         for address in addresses {
             match std::net::TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-                Ok(_) => return Ok(()),
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
                 Err(e) => last = Some(e),
             }
         }
-        Err(unreachable(last.map_or_else(
-            || "the name resolves to no address".to_string(),
-            |e| e.to_string(),
-        )))
+        let Some(mut stream) = stream else {
+            return Err(unreachable(last.map_or_else(
+                || "the name resolves to no address".to_string(),
+                |e| e.to_string(),
+            )));
+        };
+        let io = |e: std::io::Error| unreachable(format!("asking /readyz: {e}"));
+        stream.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
+        stream.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(io)?;
+        write!(
+            stream,
+            "GET /readyz HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
+            self.host, self.port
+        )
+        .map_err(io)?;
+        let mut response = Vec::new();
+        stream.take(64 * 1024).read_to_end(&mut response).map_err(io)?;
+        Readiness::parse(&String::from_utf8_lossy(&response))
+            .ok_or_else(|| Error::Cluster(format!("{self} does not answer like a Ballista scheduler")))
+    }
+}
+
+/// How long the driver waits for a scheduler without executors to get one.
+const READY_WAIT: Duration = Duration::from_secs(15);
+
+/// The scheduler's answer to `GET /readyz`.
+#[derive(Debug, PartialEq)]
+struct Readiness {
+    status: u16,
+    body: String,
+    /// From the `x-powered-by: datafusion/<version>` header.
+    datafusion: Option<String>,
+}
+
+impl Readiness {
+    fn parse(response: &str) -> Option<Readiness> {
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let mut lines = head.lines();
+        let status = lines.next()?.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+        let datafusion = lines.find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("x-powered-by")
+                .then(|| value.trim().strip_prefix("datafusion/").map(str::to_string))
+                .flatten()
+        });
+        Some(Readiness {
+            status,
+            body: body.to_string(),
+            datafusion,
+        })
     }
 }
 
@@ -143,7 +241,7 @@ pub(crate) async fn remote_context(
 ) -> Result<SessionContext> {
     use ballista::prelude::SessionContextExt;
     use datafusion::execution::SessionStateBuilder;
-    address.check_reachable()?;
+    address.check_ready()?;
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
@@ -199,11 +297,31 @@ mod tests {
             .expect("ok")
             .port();
         let address: SchedulerAddress = format!("df://127.0.0.1:{port}").parse().expect("ok");
-        let err = address.check_reachable().expect_err("an error").to_string();
+        let err = address.check_ready().expect_err("nothing listens").to_string();
         assert!(
             err.contains(&format!("cannot reach the scheduler at df://127.0.0.1:{port}")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn readiness_answers_are_read_with_their_engine_version() {
+        let ready = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nserver: ballista/55.0.0\r\n\
+                     X-Powered-By: datafusion/55.2.0\r\n\r\nnot ready: 0/1 executors registered\n";
+        assert_eq!(
+            Readiness::parse(ready),
+            Some(Readiness {
+                status: 503,
+                body: "not ready: 0/1 executors registered\n".into(),
+                datafusion: Some("55.2.0".into()),
+            })
+        );
+        assert_eq!(Readiness::parse("SSH-2.0-OpenSSH_9.2\r\n"), None);
+        let other =
+            Readiness::parse("HTTP/1.1 200 OK\r\nx-powered-by: datafusion/1.0.0\r\n\r\nready\n").expect("parsed");
+        let address: SchedulerAddress = "df://h:1".parse().expect("ok");
+        let err = address.check_versions(&other).expect_err("another engine").to_string();
+        assert!(err.contains("runs DataFusion 1.0.0"), "{err}");
     }
 
     #[test]
