@@ -245,6 +245,15 @@ fn features_and_run_through_a_cluster_equal_the_local_ones() {
             &dir.join(&format!("cluster/current/{file}")),
         );
     }
+    let manifest = |run: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join(&format!("{run}/current/manifest.json"))).expect("manifest");
+        serde_json::from_str(&text).expect("json")
+    };
+    assert_eq!(
+        manifest("cluster")["settings"]["input"]["cluster"],
+        serde_json::json!(url)
+    );
+    assert!(manifest("local")["settings"]["input"].get("cluster").is_none());
     // The executors did the reading: their shuffle files are there.
     let shuffled = cluster
         .executors
