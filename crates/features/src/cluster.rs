@@ -120,12 +120,17 @@ impl SchedulerAddress {
     /// are down. The scheduler's `/readyz` endpoint (on its gRPC port) says how many executors
     /// are alive; executors started with the scheduler register within a heartbeat, so a
     /// not-ready cluster is asked again for [`READY_WAIT`] before the run fails.
-    pub fn check_ready(&self) -> Result<()> {
+    ///
+    /// Returns the number of executors alive.
+    pub fn check_ready(&self) -> Result<usize> {
         let started = std::time::Instant::now();
         loop {
             let ready = self.readiness()?;
             match ready.status {
-                200 => return self.check_versions(&ready),
+                200 => {
+                    self.check_versions(&ready)?;
+                    return Ok(ready.executors().unwrap_or(1));
+                }
                 503 if started.elapsed() < READY_WAIT => std::thread::sleep(Duration::from_millis(250)),
                 503 => {
                     return Err(Error::Cluster(format!(
@@ -213,6 +218,17 @@ struct Readiness {
 }
 
 impl Readiness {
+    /// The executors alive, from a ready answer's body (`ready: 2 executors registered`).
+    fn executors(&self) -> Option<usize> {
+        self.body
+            .trim()
+            .strip_prefix("ready: ")?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    }
+
     fn parse(response: &str) -> Option<Readiness> {
         let (head, body) = response.split_once("\r\n\r\n")?;
         let mut lines = head.lines();
@@ -233,15 +249,18 @@ impl Readiness {
 }
 
 /// A Ballista client session on the scheduler at `address`, with the given engine settings and
-/// the project's functions.
+/// the project's functions. The plan is split into `tasks_per_executor` partitions per executor
+/// alive, so that every executor has work from the first stage on.
 #[cfg(feature = "cluster")]
 pub(crate) async fn remote_context(
     address: &SchedulerAddress,
     config: datafusion::prelude::SessionConfig,
+    tasks_per_executor: usize,
 ) -> Result<SessionContext> {
     use ballista::prelude::SessionContextExt;
     use datafusion::execution::SessionStateBuilder;
-    address.check_ready()?;
+    let executors = address.check_ready()?;
+    let config = config.with_target_partitions(executors.max(1) * tasks_per_executor.max(1));
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
@@ -258,6 +277,7 @@ pub(crate) async fn remote_context(
 pub(crate) async fn remote_context(
     address: &SchedulerAddress,
     _config: datafusion::prelude::SessionConfig,
+    _tasks_per_executor: usize,
 ) -> Result<SessionContext> {
     Err(Error::Cluster(format!(
         "this build of churn cannot use the cluster at {address}: it was built without the `cluster` feature"
@@ -316,6 +336,7 @@ mod tests {
                 datafusion: Some("55.2.0".into()),
             })
         );
+        assert_eq!(Readiness::parse(ready).and_then(|r| r.executors()), None);
         assert_eq!(Readiness::parse("SSH-2.0-OpenSSH_9.2\r\n"), None);
         let other =
             Readiness::parse("HTTP/1.1 200 OK\r\nx-powered-by: datafusion/1.0.0\r\n\r\nready\n").expect("parsed");

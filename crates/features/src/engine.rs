@@ -169,10 +169,9 @@ fn new_session(params: &FeatureParams, partitions: usize, cluster: Option<&str>)
     let ctx = match cluster {
         Some(url) => {
             // The executors run the query with their own memory budget (`churn cluster executor
-            // --memory-limit-mb`); the partitions are the cluster's, not this machine's cores.
+            // --memory-limit-mb`), and `threads` tasks each (`--threads` is per executor there).
             let address: crate::cluster::SchedulerAddress = url.parse().map_err(Error::Cluster)?;
-            let config = config.with_target_partitions(partitions.max(threads).max(2));
-            runtime.block_on(crate::cluster::remote_context(&address, config))?
+            runtime.block_on(crate::cluster::remote_context(&address, config, threads))?
         }
         None => {
             // Spill instead of failing or swapping when the hash tables outgrow the budget.
