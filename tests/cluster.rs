@@ -366,25 +366,81 @@ fn a_job_failing_on_the_cluster_fails_the_run_cleanly() {
     assert!(util::entries_starting_with(&dir.join("output"), ".").is_empty());
 }
 
+/// `churn features --json` without its timing.
+fn summary(run: &util::Run) -> serde_json::Value {
+    let mut json: serde_json::Value = serde_json::from_str(&run.success()).expect("json summary");
+    json.as_object_mut().expect("object").remove("seconds");
+    json
+}
+
+/// Text input goes through the project's own reader on the executors (its plan node travels
+/// through the cluster's codecs): the same features and the same row counts, also with a row
+/// filter, which makes the driver count the rows by a second query.
 #[test]
-fn text_input_on_a_cluster_is_refused_with_the_reason() {
+fn csv_input_through_a_cluster_equals_the_local_run() {
+    let dir = Dir::new();
+    let cluster = Cluster::start(&dir, 2);
+    let tx = util::repo().join("data/sample/transactions.csv");
+    sample_config(&dir, &tx, "");
+    let config = std::fs::read_to_string(dir.join("churn.toml")).expect("config");
+    dir.write(
+        "filtered.toml",
+        config.replace("[input]\n", "[input]\nwhere = \"category <> 'books'\"\n"),
+    );
+    for config in ["churn.toml", "filtered.toml"] {
+        let local = dir.churn(&["features", "--config", config, "--out", "local.parquet", "--json"]);
+        let remote = dir.churn(&[
+            "features",
+            "--config",
+            config,
+            "--out",
+            "cluster.parquet",
+            "--json",
+            "--cluster",
+            &cluster.url(),
+        ]);
+        let (mut a, mut b) = (summary(&local), summary(&remote));
+        for json in [&mut a, &mut b] {
+            json.as_object_mut().expect("object").remove("output");
+        }
+        assert_eq!(a, b, "{config}");
+        files_equal(&dir.join("local.parquet"), &dir.join("cluster.parquet"));
+    }
+    let filtered = summary(&dir.churn(&["features", "--config", "filtered.toml", "--out", "f.parquet", "--json"]));
+    assert!(filtered["rows"]["filtered_by_where"].as_u64() > Some(0), "{filtered}");
+}
+
+/// A malformed CSV read on the executors is reported as a local run reports it: every bad line
+/// with its file, line and column, exit 1, nothing written.
+#[test]
+fn a_malformed_csv_on_a_cluster_is_reported_with_file_line_and_column() {
     let dir = Dir::new();
     let cluster = Cluster::start(&dir, 1);
-    sample_config(&dir, &util::repo().join("data/sample/transactions.csv"), "");
-    let run = dir.churn(&[
+    let mut text = std::fs::read_to_string(util::repo().join("data/sample/transactions.csv")).expect("tx");
+    text.push_str("C0000001,2023-12-31 10:00:00,not-a-number,O-X,1,books\n");
+    text.push_str("C0000002,2023-13-45 10:00:00,12.50,O-Y,1,books\n");
+    let lines = text.lines().count();
+    let broken = dir.write("broken.csv", text);
+    sample_config(&dir, &broken, "");
+    let local = dir.churn(&["features", "--config", "churn.toml", "--out", "local.parquet"]);
+    let remote = dir.churn(&[
         "features",
         "--config",
         "churn.toml",
         "--out",
-        "f.parquet",
+        "cluster.parquet",
         "--cluster",
         &cluster.url(),
     ]);
-    let stderr = run.failure();
-    assert_eq!(run.output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("transactions.csv is a text file"), "{stderr}");
-    assert!(stderr.contains("Parquet input only"), "{stderr}");
-    assert!(!dir.join("f.parquet").exists());
+    let (local_err, remote_err) = (local.failure(), remote.failure());
+    assert_eq!(remote.output.status.code(), Some(1), "{remote_err}");
+    assert_eq!(local_err, remote_err);
+    assert!(
+        remote_err.contains(&format!("broken.csv: line {}, column \"amount\"", lines - 1)),
+        "{remote_err}"
+    );
+    assert!(remote_err.contains(&format!("line {lines}  amount")), "{remote_err}");
+    assert!(!dir.join("cluster.parquet").exists());
 }
 
 /// An executor killed while the job runs: Ballista either runs its tasks again on the other

@@ -5,7 +5,7 @@
 //! functions: the one read of the log calls the project's (`churn_features::cluster::functions`),
 //! which travel in a plan by name. So the cluster's processes are `churn` itself, with those
 //! functions registered in the scheduler's sessions (it plans the stages) and in every executor's
-//! registry (they decode and run them).
+//! registry (they decode and run them), and the text reader's plan node in everyone's codecs.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use ballista_executor::executor_process::{start_executor_process, ExecutorProces
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use churn_features::cluster::codec::{LogicalCodec, PhysicalCodec};
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::prelude::SessionConfig;
 
@@ -80,6 +81,9 @@ async fn scheduler(args: SchedulerArgs) -> Result<()> {
         ..SchedulerConfig::default()
     };
     config = config.with_override_session_builder(Arc::new(session_with_functions));
+    // The text reader's table and plan node travel through the project's codecs.
+    config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| anyhow!("cannot set up the scheduler: {e}"))?;
@@ -156,6 +160,8 @@ async fn executor(args: ExecutorArgs) -> Result<()> {
         executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
         memory_pool_size: Some(memory_mb.saturating_mul(1 << 20)),
         override_function_registry: Some(Arc::new(registry)),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..ExecutorProcessConfig::default()
     };
     eprintln!(

@@ -260,7 +260,11 @@ pub(crate) async fn remote_context(
     use ballista::prelude::SessionContextExt;
     use datafusion::execution::SessionStateBuilder;
     let executors = address.check_ready()?;
-    let config = config.with_target_partitions(executors.max(1) * tasks_per_executor.max(1));
+    use ballista::prelude::SessionConfigExt;
+    let config = config
+        .with_target_partitions(executors.max(1) * tasks_per_executor.max(1))
+        .with_ballista_logical_extension_codec(Arc::new(codec::LogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(codec::PhysicalCodec::default()));
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
@@ -270,6 +274,122 @@ pub(crate) async fn remote_context(
         .map_err(|e| Error::Cluster(format!("cannot open a session on the scheduler at {address}: {e}")))?;
     register_functions(&ctx);
     Ok(ctx)
+}
+
+/// The plan codecs of every side of a cluster (driver, scheduler, executors): Ballista's own, plus
+/// the text reader's table and plan node (see `crate::text_scan`), which they do not know.
+///
+/// A node of ours is written as [`TEXT_SCAN_TAG`] followed by its JSON; anything else is left to
+/// Ballista's codec, whose bytes are a protobuf message and never start with the tag.
+#[cfg(feature = "cluster")]
+pub mod codec {
+    use std::sync::Arc;
+
+    use arrow::datatypes::SchemaRef;
+    use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+    use datafusion::catalog::TableProvider;
+    use datafusion::common::TableReference;
+    use datafusion::error::{DataFusionError, Result};
+    use datafusion::execution::TaskContext;
+    use datafusion::logical_expr::{Extension, LogicalPlan};
+    use datafusion::physical_plan::ExecutionPlan;
+    use datafusion_proto::logical_plan::LogicalExtensionCodec;
+    use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+    use crate::text_scan::{TextScanExec, TextScanWire, TextTable};
+
+    /// The first bytes of an encoded text scan.
+    pub const TEXT_SCAN_TAG: &[u8] = b"churn-text-scan/1\n";
+
+    fn encode(wire: &TextScanWire, buf: &mut Vec<u8>) -> Result<()> {
+        buf.extend_from_slice(TEXT_SCAN_TAG);
+        serde_json::to_writer(buf, wire).map_err(|e| DataFusionError::Internal(format!("encoding a text scan: {e}")))
+    }
+
+    fn decode(buf: &[u8]) -> Option<Result<TextScanWire>> {
+        let json = buf.strip_prefix(TEXT_SCAN_TAG)?;
+        Some(serde_json::from_slice(json).map_err(|e| DataFusionError::Internal(format!("decoding a text scan: {e}"))))
+    }
+
+    /// Ballista's logical codec, and the text table.
+    #[derive(Debug, Default)]
+    pub struct LogicalCodec {
+        ballista: BallistaLogicalExtensionCodec,
+    }
+
+    impl LogicalExtensionCodec for LogicalCodec {
+        fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+            self.ballista.try_decode(buf, inputs, ctx)
+        }
+
+        fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+            self.ballista.try_encode(node, buf)
+        }
+
+        fn try_decode_table_provider(
+            &self,
+            buf: &[u8],
+            table_ref: &TableReference,
+            schema: SchemaRef,
+            ctx: &TaskContext,
+        ) -> Result<Arc<dyn TableProvider>> {
+            match decode(buf) {
+                Some(wire) => {
+                    let (scan, _) = wire?.into_scan()?;
+                    Ok(Arc::new(TextTable { scan }))
+                }
+                None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
+            }
+        }
+
+        fn try_encode_table_provider(
+            &self,
+            table_ref: &TableReference,
+            node: Arc<dyn TableProvider>,
+            buf: &mut Vec<u8>,
+        ) -> Result<()> {
+            match node.downcast_ref::<TextTable>() {
+                Some(table) => encode(&TextScanWire::new(&table.scan, None), buf),
+                None => self.ballista.try_encode_table_provider(table_ref, node, buf),
+            }
+        }
+    }
+
+    /// Ballista's physical codec (its shuffle nodes), and the text scan node.
+    #[derive(Debug, Default)]
+    pub struct PhysicalCodec {
+        ballista: BallistaPhysicalExtensionCodec,
+    }
+
+    impl PhysicalExtensionCodec for PhysicalCodec {
+        fn try_decode(
+            &self,
+            buf: &[u8],
+            inputs: &[Arc<dyn ExecutionPlan>],
+            ctx: &TaskContext,
+            proto_converter: &dyn PhysicalProtoConverterExtension,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            match decode(buf) {
+                Some(wire) => {
+                    let (scan, projection) = wire?.into_scan()?;
+                    Ok(Arc::new(TextScanExec::new(scan, projection)?))
+                }
+                None => self.ballista.try_decode(buf, inputs, ctx, proto_converter),
+            }
+        }
+
+        fn try_encode(
+            &self,
+            node: Arc<dyn ExecutionPlan>,
+            buf: &mut Vec<u8>,
+            proto_converter: &dyn PhysicalProtoConverterExtension,
+        ) -> Result<()> {
+            match node.downcast_ref::<TextScanExec>() {
+                Some(exec) => encode(&TextScanWire::new(&exec.scan, exec.projection.clone()), buf),
+                None => self.ballista.try_encode(node, buf, proto_converter),
+            }
+        }
+    }
 }
 
 /// Without the `cluster` feature, asking for a cluster is an error that says how to get one.

@@ -28,18 +28,16 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt64Type};
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::DFSchema;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::error::{Error, Location, Problems, Result};
 use crate::params::{ColumnRole, FeatureParams, InputSpec, SharedOrders};
 use crate::parse::TimestampParser;
-use crate::source::{self, ColumnKind, Format, InputFiles, TextPartition, TextPlan, LINE_COLUMN};
+use crate::source::{self, ColumnKind, Format, InputFiles, TextPlan, LINE_COLUMN};
 use crate::timeline::{TimelineBuilder, Timelines};
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -197,6 +195,9 @@ struct Registered {
     text_plan: Option<Arc<TextPlan>>,
     /// Parquet files, to find the one a failed scan tripped on (the engine's error does not say).
     parquet_files: Vec<PathBuf>,
+    /// Text files read by a cluster's executors: their reports and row counts stay there (see
+    /// [`checked`] and [`Prepared::rows_read`]).
+    remote_text_files: Vec<PathBuf>,
 }
 
 impl Session {
@@ -224,6 +225,7 @@ impl Session {
             rows_read: vec![Arc::new(AtomicU64::new(rows))],
             text_plan: None,
             parquet_files: files.to_vec(),
+            remote_text_files: Vec::new(),
         })
     }
 
@@ -309,23 +311,17 @@ impl Session {
             columns,
             n_fields: names.len(),
         });
-        let schema = plan.schema();
         let problems = Arc::new(Problems::new(input.max_errors));
         let rows_read: Vec<Arc<AtomicU64>> = files.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
-        let partitions: Vec<Arc<dyn PartitionStream>> = files
-            .iter()
-            .zip(&rows_read)
-            .map(|(path, rows)| {
-                Arc::new(TextPartition {
-                    path: path.clone(),
-                    plan: Arc::clone(&plan),
-                    schema: Arc::clone(&schema),
-                    problems: Arc::clone(&problems),
-                    rows_read: Arc::clone(rows),
-                }) as Arc<dyn PartitionStream>
-            })
-            .collect();
-        let table = StreamingTable::try_new(schema, partitions).map_err(engine_err)?;
+        let table = crate::text_scan::TextTable {
+            scan: crate::text_scan::TextScan {
+                files: files.to_vec(),
+                plan: Arc::clone(&plan),
+                problems: Arc::clone(&problems),
+                rows_read: rows_read.clone(),
+                fail_on_problems: false,
+            },
+        };
         self.ctx.register_table("raw", Arc::new(table)).map_err(engine_err)?;
         Ok(Registered {
             names,
@@ -333,19 +329,15 @@ impl Session {
             rows_read,
             text_plan: Some(plan),
             parquet_files: Vec::new(),
+            remote_text_files: if params.cluster.is_some() {
+                files.to_vec()
+            } else {
+                Vec::new()
+            },
         })
     }
 
     fn register(&self, input_files: &InputFiles, input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
-        if let (Some(cluster), Format::Text) = (&params.cluster, input_files.format) {
-            // The text reader streams from this process (its errors carry line numbers through a
-            // shared report), so it cannot be shipped to executors.
-            return Err(Error::Cluster(format!(
-                "{} is a text file, and a cluster ({cluster}) reads Parquet input only; convert the log to \
-                 Parquet (for example with DuckDB's COPY ... TO 'log.parquet'), or run without --cluster",
-                input_files.files[0].display()
-            )));
-        }
         match input_files.format {
             Format::Parquet => self.register_parquet(&input_files.files),
             Format::Text => self.register_text(&input_files.files, input, params),
@@ -791,7 +783,7 @@ pub(crate) fn run_purchases(
     Ok(PurchaseOutput {
         customers,
         as_of_us,
-        rows_read: prepared.rows_read(),
+        rows_read: prepared.rows_read()?,
     })
 }
 
@@ -904,6 +896,20 @@ fn checked<T>(registered: &Registered, result: datafusion::error::Result<T>) -> 
     if let Some(problems) = registered.problems.take() {
         return Err(problems);
     }
+    if result.is_err() {
+        // An executor that found a bad value failed its task with a terse message; the files are
+        // on a shared filesystem, so they are read here, in order, for the same report a local
+        // run gives (every problem up to `input.max_errors`, with file, line and column).
+        if let (Some(plan), false) = (&registered.text_plan, registered.remote_text_files.is_empty()) {
+            for file in &registered.remote_text_files {
+                let read = source::read_text_batches(file, plan, 8192, registered.problems.limit(), |_| true);
+                registered.problems.record(read.problems, read.stopped);
+            }
+            if let Some(problems) = registered.problems.take() {
+                return Err(problems);
+            }
+        }
+    }
     result.map_err(|e| {
         // A corrupt page (a checksum mismatch, a truncated chunk) surfaces as a bare engine error;
         // read the files one by one to name the broken one.
@@ -972,12 +978,25 @@ impl Prepared {
         checked(&self.registered, result)
     }
 
-    fn rows_read(&self) -> u64 {
-        self.registered
-            .rows_read
-            .iter()
-            .map(|n| n.load(Ordering::Relaxed))
-            .sum()
+    /// Input rows. Text read by a cluster's executors is counted there, so it is counted again
+    /// by a query (see [`read_compact`] for the case that needs no second read).
+    fn rows_read(&self) -> Result<u64> {
+        if self.registered.remote_text_files.is_empty() {
+            return Ok(self
+                .registered
+                .rows_read
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .sum());
+        }
+        let batches = self.collect("SELECT count(*) AS n FROM raw")?;
+        Ok(to_u64(
+            batches
+                .first()
+                .map(|b| int_values(b, "n"))
+                .transpose()?
+                .and_then(|v| v.first().copied().flatten()),
+        ))
     }
 
     /// The snapshot instant: midnight UTC of `as_of`, or of the day after the last valid row.
@@ -1150,7 +1169,12 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
         }
     }
     let last_us = timelines.last_valid_us();
-    let rows_read = prepared.rows_read();
+    // Without a row filter every input row is in a group, so a cluster's text rows need no count.
+    let rows_read = if !prepared.registered.remote_text_files.is_empty() && input.filter.is_none() {
+        timelines.rows()
+    } else {
+        prepared.rows_read()?
+    };
     Ok(CompactLog {
         prepared,
         rows_read,
@@ -1228,7 +1252,7 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
 
     let sql = feature_sql(as_of_us, params, extra_keys.len());
     let batches = prepared.collect(&sql)?;
-    let rows_read = prepared.rows_read();
+    let rows_read = prepared.rows_read()?;
     let customers = parse_aggregates(&batches)?;
     check_no_overflow(&customers, &input_files.files[0])?;
     let invalid: u64 = customers.iter().map(|c| c.rows_invalid).sum();

@@ -52,6 +52,7 @@ pub mod rfm;
 mod source;
 mod tables;
 mod text;
+mod text_scan;
 mod timeline;
 
 use std::io::Read;

@@ -242,6 +242,31 @@ pub(crate) enum ColumnKind {
 }
 
 impl ColumnKind {
+    const ALL: [ColumnKind; 6] = [
+        ColumnKind::Text,
+        ColumnKind::Id,
+        ColumnKind::Timestamp,
+        ColumnKind::Amount,
+        ColumnKind::Float,
+        ColumnKind::Integer,
+    ];
+
+    /// The kind's name on the wire (see [`crate::text_scan::TextScanWire`]).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ColumnKind::Text => "text",
+            ColumnKind::Id => "id",
+            ColumnKind::Timestamp => "timestamp",
+            ColumnKind::Amount => "amount",
+            ColumnKind::Float => "float",
+            ColumnKind::Integer => "integer",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<ColumnKind> {
+        ColumnKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     fn data_type(self) -> DataType {
         match self {
             ColumnKind::Text | ColumnKind::Id => DataType::Utf8,
@@ -613,6 +638,9 @@ pub(crate) struct TextPartition {
     pub(crate) schema: SchemaRef,
     pub(crate) problems: Arc<Problems>,
     pub(crate) rows_read: Arc<AtomicU64>,
+    /// End the stream with an error when the file has a bad value (see
+    /// [`crate::text_scan::TextScan::fail_on_problems`]).
+    pub(crate) fail_on_problems: bool,
 }
 
 const TEXT_BATCH_ROWS: usize = 8192;
@@ -628,6 +656,7 @@ impl PartitionStream for TextPartition {
         let plan = Arc::clone(&self.plan);
         let problems = Arc::clone(&self.problems);
         let rows_read = Arc::clone(&self.rows_read);
+        let fail_on_problems = self.fail_on_problems;
         std::thread::spawn(move || {
             // A panic here would end the stream as if the file had ended: rows silently missing.
             // Caught, it becomes a problem, and the query that read the file fails.
@@ -640,7 +669,18 @@ impl PartitionStream for TextPartition {
                 Ok(read) => {
                     // A plan may scan the file more than once; every scan sees the same rows.
                     rows_read.store(read.rows, Ordering::Relaxed);
+                    let failure = (fail_on_problems && !read.problems.is_empty()).then(|| {
+                        let first: Vec<String> = read.problems.iter().take(3).map(ToString::to_string).collect();
+                        datafusion::error::DataFusionError::Execution(format!(
+                            "{} has bad values: {}",
+                            path.display(),
+                            first.join("; ")
+                        ))
+                    });
                     problems.record(read.problems, read.stopped);
+                    if let Some(failure) = failure {
+                        let _ = tx.blocking_send(Err(failure));
+                    }
                 }
                 Err(panic) => {
                     let message = panic

@@ -359,6 +359,11 @@ impl Timelines {
     }
 
     /// Input rows whose timestamp or amount is invalid.
+    /// Every input row that passed the row filter.
+    pub(crate) fn rows(&self) -> u64 {
+        self.entries.iter().map(|e| e.n).sum()
+    }
+
     pub(crate) fn invalid_rows(&self) -> u64 {
         self.entries.iter().filter(|e| !e.ok()).map(|e| e.n).sum()
     }
