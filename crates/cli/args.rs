@@ -301,8 +301,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub refit_segments: bool,
     /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
-    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
-    /// a path every executor can read; see `churn cluster --help`.
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be on a path
+    /// every executor can read; see `churn cluster --help`.
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
 }
@@ -346,8 +346,8 @@ pub struct ClvArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub holdout_end: Option<NaiveDate>,
     /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
-    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
-    /// a path every executor can read; see `churn cluster --help`.
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be on a path
+    /// every executor can read; see `churn cluster --help`.
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
 }
@@ -373,8 +373,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub model_out: Option<PathBuf>,
     /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
-    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
-    /// a path every executor can read; see `churn cluster --help`.
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be on a path
+    /// every executor can read; see `churn cluster --help`.
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
 }
@@ -489,8 +489,8 @@ pub struct FeaturesArgs {
     #[arg(long, value_name = "N")]
     pub max_errors: Option<usize>,
     /// Run the heavy stage (the one read of the log) on a Ballista cluster: the scheduler's
-    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be Parquet on
-    /// a path every executor can read; see `churn cluster --help`.
+    /// address, e.g. df://10.0.0.5:50050 (overrides engine.cluster). The input must be on a path
+    /// every executor can read; see `churn cluster --help`.
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
 }
