@@ -166,6 +166,16 @@ fn generated(dir: &Dir, customers: u64) -> PathBuf {
     tx
 }
 
+/// `churn features --config CONFIG --out OUT [--cluster URL] EXTRA...` in `dir`.
+fn features(dir: &Dir, config: &str, out: &str, cluster: Option<&str>, extra: &[&str]) -> util::Run {
+    let mut args = vec!["features", "--config", config, "--out", out];
+    if let Some(url) = cluster {
+        args.extend(["--cluster", url]);
+    }
+    args.extend_from_slice(extra);
+    dir.churn(&args)
+}
+
 fn files_equal(a: &Path, b: &Path) {
     let (x, y) = (
         std::fs::read(a).unwrap_or_else(|e| panic!("{}: {e}", a.display())),
@@ -193,19 +203,8 @@ fn features_and_run_through_a_cluster_equal_the_local_ones() {
     let cluster = Cluster::start(&dir, 2);
     let url = cluster.url();
 
-    dir.churn(&["features", "--config", "churn.toml", "--out", "local.parquet", "-q"])
-        .success();
-    dir.churn(&[
-        "features",
-        "--config",
-        "churn.toml",
-        "--out",
-        "cluster.parquet",
-        "--cluster",
-        &url,
-        "-q",
-    ])
-    .success();
+    features(&dir, "churn.toml", "local.parquet", None, &["-q"]).success();
+    features(&dir, "churn.toml", "cluster.parquet", Some(&url), &["-q"]).success();
     files_equal(&dir.join("local.parquet"), &dir.join("cluster.parquet"));
 
     let run = |out: &str, extra: &[&str]| {
@@ -291,15 +290,7 @@ fn an_unreachable_scheduler_fails_the_run_and_leaves_current_alone() {
     assert!(util::entries_starting_with(&dir.join("output"), ".").is_empty());
 
     // A malformed address is a usage error that names the setting.
-    let run = dir.churn(&[
-        "features",
-        "--config",
-        "churn.toml",
-        "--out",
-        "f.parquet",
-        "--cluster",
-        "127.0.0.1:50050",
-    ]);
+    let run = features(&dir, "churn.toml", "f.parquet", Some("127.0.0.1:50050"), &[]);
     let stderr = run.failure();
     assert_eq!(run.output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -315,15 +306,7 @@ fn a_scheduler_without_executors_fails_the_run_instead_of_hanging() {
     generated(&dir, 300);
     let cluster = Cluster::start(&dir, 0);
     let started = Instant::now();
-    let run = dir.churn(&[
-        "features",
-        "--config",
-        "churn.toml",
-        "--out",
-        "f.parquet",
-        "--cluster",
-        &cluster.url(),
-    ]);
+    let run = features(&dir, "churn.toml", "f.parquet", Some(&cluster.url()), &[]);
     let stderr = run.failure();
     assert_eq!(run.output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("has no executor to run the job"), "{stderr}");
@@ -388,17 +371,8 @@ fn csv_input_through_a_cluster_equals_the_local_run() {
         config.replace("[input]\n", "[input]\nwhere = \"category <> 'books'\"\n"),
     );
     for config in ["churn.toml", "filtered.toml"] {
-        let local = dir.churn(&["features", "--config", config, "--out", "local.parquet", "--json"]);
-        let remote = dir.churn(&[
-            "features",
-            "--config",
-            config,
-            "--out",
-            "cluster.parquet",
-            "--json",
-            "--cluster",
-            &cluster.url(),
-        ]);
+        let local = features(&dir, config, "local.parquet", None, &["--json"]);
+        let remote = features(&dir, config, "cluster.parquet", Some(&cluster.url()), &["--json"]);
         let (mut a, mut b) = (summary(&local), summary(&remote));
         for json in [&mut a, &mut b] {
             json.as_object_mut().expect("object").remove("output");
@@ -406,7 +380,7 @@ fn csv_input_through_a_cluster_equals_the_local_run() {
         assert_eq!(a, b, "{config}");
         files_equal(&dir.join("local.parquet"), &dir.join("cluster.parquet"));
     }
-    let filtered = summary(&dir.churn(&["features", "--config", "filtered.toml", "--out", "f.parquet", "--json"]));
+    let filtered = summary(&features(&dir, "filtered.toml", "f.parquet", None, &["--json"]));
     assert!(filtered["rows"]["filtered_by_where"].as_u64() > Some(0), "{filtered}");
 }
 
@@ -422,16 +396,8 @@ fn a_malformed_csv_on_a_cluster_is_reported_with_file_line_and_column() {
     let lines = text.lines().count();
     let broken = dir.write("broken.csv", text);
     sample_config(&dir, &broken, "");
-    let local = dir.churn(&["features", "--config", "churn.toml", "--out", "local.parquet"]);
-    let remote = dir.churn(&[
-        "features",
-        "--config",
-        "churn.toml",
-        "--out",
-        "cluster.parquet",
-        "--cluster",
-        &cluster.url(),
-    ]);
+    let local = features(&dir, "churn.toml", "local.parquet", None, &[]);
+    let remote = features(&dir, "churn.toml", "cluster.parquet", Some(&cluster.url()), &[]);
     let (local_err, remote_err) = (local.failure(), remote.failure());
     assert_eq!(remote.output.status.code(), Some(1), "{remote_err}");
     assert_eq!(local_err, remote_err);
