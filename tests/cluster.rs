@@ -485,6 +485,50 @@ fn an_executor_killed_mid_job_leaves_a_correct_run_or_a_clean_failure() {
     }
 }
 
+/// The scheduler killed while the job runs: the driver loses the job and must say so, exit 1,
+/// with nothing published, rather than wait for it.
+#[test]
+fn a_scheduler_killed_mid_job_fails_the_run_cleanly() {
+    let dir = Dir::new();
+    generated(&dir, 20_000);
+    dir.churn(&["run", "--config", "churn.toml", "--as-of", "2023-12-01", "-q"])
+        .success();
+    let before = std::fs::read_link(dir.join("output/current")).expect("current");
+    let mut cluster = Cluster::start(&dir, 1);
+    let run = Command::new(env!("CARGO_BIN_EXE_churn"))
+        .args(["run", "--config", "churn.toml", "-q", "--cluster", &cluster.url()])
+        .current_dir(dir.path())
+        .env_remove("CHURN_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the run");
+    let started = Instant::now();
+    while !has_files(&cluster.executors[0].work_dir) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cluster.scheduler.kill().expect("kill the scheduler");
+    cluster.scheduler.wait().expect("reap the scheduler");
+    let output = wait_bounded(run, Duration::from_secs(300));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    match output.status.code() {
+        Some(1) => {
+            eprintln!("the run failed cleanly: {stderr}");
+            assert!(stderr.contains("cluster: the job on df://127.0.0.1:"), "{stderr}");
+            assert_eq!(std::fs::read_link(dir.join("output/current")).expect("current"), before);
+        }
+        // The job had ended and its result was being fetched from the executor, which needs no
+        // scheduler: then the run is whole.
+        Some(0) => {
+            eprintln!("the job had finished before the scheduler died");
+            util::assert_complete(&dir.join("output/current"));
+        }
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+    assert!(util::entries_starting_with(&dir.join("output"), ".").is_empty());
+}
+
 fn has_files(dir: &Path) -> bool {
     walk(dir).next().is_some()
 }

@@ -152,7 +152,8 @@ struct Session {
     ctx: SessionContext,
 }
 
-fn new_session(params: &FeatureParams, partitions: usize, cluster: Option<&str>) -> Result<Session> {
+fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
+    let cluster = params.cluster.as_deref();
     let threads = params
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -198,6 +199,8 @@ struct Registered {
     /// Text files read by a cluster's executors: their reports and row counts stay there (see
     /// [`checked`] and [`Prepared::rows_read`]).
     remote_text_files: Vec<PathBuf>,
+    /// The cluster that runs the queries, to name in their errors.
+    cluster: Option<String>,
 }
 
 impl Session {
@@ -226,6 +229,7 @@ impl Session {
             text_plan: None,
             parquet_files: files.to_vec(),
             remote_text_files: Vec::new(),
+            cluster: None,
         })
     }
 
@@ -334,14 +338,19 @@ impl Session {
             } else {
                 Vec::new()
             },
+            cluster: None,
         })
     }
 
     fn register(&self, input_files: &InputFiles, input: &InputSpec, params: &FeatureParams) -> Result<Registered> {
-        match input_files.format {
+        let registered = match input_files.format {
             Format::Parquet => self.register_parquet(&input_files.files),
             Format::Text => self.register_text(&input_files.files, input, params),
-        }
+        }?;
+        Ok(Registered {
+            cluster: params.cluster.clone(),
+            ..registered
+        })
     }
 
     /// Plans `sql` and returns its data frame, attributing planning errors to the config setting.
@@ -917,7 +926,10 @@ fn checked<T>(registered: &Registered, result: datafusion::error::Result<T>) -> 
             .parquet_files
             .iter()
             .find_map(|file| source::verify_parquet(file).err())
-            .unwrap_or_else(|| engine_err(e))
+            .unwrap_or_else(|| match &registered.cluster {
+                Some(url) => Error::Cluster(format!("the job on {url} failed: {e}")),
+                None => engine_err(e),
+            })
     })
 }
 
@@ -931,7 +943,7 @@ pub(crate) struct Prepared {
 
 /// Registers the input, resolves the column mappings and plans the normalized view `tx`.
 fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<Prepared> {
-    let session = new_session(params, input_files.files.len().max(2), params.cluster.as_deref())?;
+    let session = new_session(params, input_files.files.len().max(2))?;
     let registered = session.register(input_files, input, params)?;
     let mapped = session.map_columns(input, &registered, &input_files.files[0])?;
     let extra_keys = extra_key_columns(&mapped, &registered.names);
@@ -1359,12 +1371,16 @@ impl OneFile {
     fn open(file: &Path, format: Format, input: &InputSpec, single: &FeatureParams) -> Result<OneFile> {
         // The second reads that locate a problem run here, on the shared filesystem: one file in
         // order, on the error path only.
-        let session = new_session(single, 1, None)?;
+        let single = FeatureParams {
+            cluster: None,
+            ..single.clone()
+        };
+        let session = new_session(&single, 1)?;
         let one = InputFiles {
             files: vec![file.to_path_buf()],
             format,
         };
-        let registered = session.register(&one, input, single)?;
+        let registered = session.register(&one, input, &single)?;
         let keep = input
             .filter
             .as_deref()
