@@ -62,6 +62,20 @@ pub fn collapse(rows: &[Summary]) -> Vec<Summary> {
     out
 }
 
+/// When a customer's next purchase falls, in the model's time units after the end of calibration
+/// (see [`BgNbd::next_purchase`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NextPurchase {
+    /// The probability of a purchase within the window.
+    pub p_within: f64,
+    /// The median wait, given a purchase within the window.
+    pub median: f64,
+    /// The 10th percentile of the wait, given a purchase within the window.
+    pub low: f64,
+    /// The 90th percentile of the wait, given a purchase within the window.
+    pub high: f64,
+}
+
 /// A BG/NBD model: purchase rates Gamma(r, alpha), dropout probabilities Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BgNbd {
@@ -280,6 +294,32 @@ impl BgNbd {
         (1.0 - alive) + alive * silent
     }
 
+    /// When this customer's next purchase falls: the chance of one within `within` time units of
+    /// the end of calibration, and the median and the 10th and 90th percentiles of the wait, given
+    /// a purchase within `within` (an 80 % interval).
+    ///
+    /// Given the history, the customer is alive with probability `P(alive)`; alive, their rate is
+    /// Gamma(r + x, alpha + T) and the wait to the next purchase is exponential at that rate, so
+    /// `P(wait > w | alive) = (A / (A + w))^s` with `A = alpha + T`, `s = r + x` (a Lomax law); a
+    /// dead customer never buys. The wait's distribution up to `within` is then
+    /// `F(w) = P(alive) (1 - (A / (A + w))^s)`, and its quantile `q` given `wait <= within` solves
+    /// `F(w) = q F(within)`: `w = A ((1 - q c)^(-1/s) - 1)` with `c = 1 - (A / (A + within))^s`.
+    /// Computed through `ln_1p` and `exp_m1`, which stay exact when `c` is tiny (a long-lapsed
+    /// customer whose `A` dwarfs the window).
+    pub fn next_purchase(&self, s: &Summary, within: f64) -> NextPurchase {
+        let alive = self.p_alive(s);
+        let (a, shape) = (self.alpha + s.t, self.r + s.x);
+        // c = 1 - (A / (A + within))^s, without cancellation.
+        let c = -(-shape * (within / a).ln_1p()).exp_m1();
+        let quantile = |q: f64| a * ((-(-q * c).ln_1p() / shape).exp_m1());
+        NextPurchase {
+            p_within: alive * c,
+            median: quantile(0.5),
+            low: quantile(0.1),
+            high: quantile(0.9),
+        }
+    }
+
     /// Expected transactions in the next `t` time units for a customer with these statistics
     /// (Fader, Hardie & Lee 2005, equation 10).
     pub fn expected_transactions(&self, s: &Summary, t: f64) -> f64 {
@@ -325,6 +365,79 @@ mod tests {
             Summary::new(1.0, 2.0, 10.0),
         ];
         crate::optimize::check_gradient(&Likelihood::new(&rows), &[0.3, 5.0, 0.8, 2.5]);
+    }
+
+    /// The published CDNOW fit (Fader, Hardie & Lee 2005): r = 0.243, alpha = 4.414, a = 0.793,
+    /// b = 2.426, in weeks.
+    fn cdnow() -> BgNbd {
+        BgNbd::new(0.243, 4.414, 0.793, 2.426)
+    }
+
+    #[test]
+    fn next_purchase_agrees_with_the_no_purchase_probability_and_a_hand_computation() {
+        let cdnow = cdnow();
+        let s = Summary::new(2.0, 30.43, 38.86);
+        let next = cdnow.next_purchase(&s, 52.0);
+        assert!((next.p_within - (1.0 - cdnow.p_no_purchase(&s, 52.0))).abs() < 1e-12);
+        // By hand: A = 43.274, s = 2.243, c = 1 - (43.274 / 95.274)^2.243.
+        let (a, shape) = (4.414 + 38.86, 0.243 + 2.0);
+        let c = 1.0 - (a / (a + 52.0_f64)).powf(shape);
+        let median = a * ((1.0 - 0.5 * c).powf(-1.0 / shape) - 1.0);
+        assert!(
+            (next.median - median).abs() < 1e-9 * median,
+            "{} vs {median}",
+            next.median
+        );
+        assert!(next.low < next.median && next.median < next.high && next.high < 52.0);
+        // The 90th percentile given a purchase within the window leaves a tenth of F(52) above it.
+        let f = |w: f64| cdnow.p_alive(&s) * (1.0 - (a / (a + w)).powf(shape));
+        assert!((f(next.high) - 0.9 * f(52.0)).abs() < 1e-12);
+        assert!((f(next.low) - 0.1 * f(52.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn next_purchase_is_exact_for_customers_long_gone() {
+        // alpha + T dwarfs the window: c ~ 1e-10, where 1 - (A / (A + w))^s would lose most digits.
+        let model = BgNbd::new(0.5, 1e9, 0.8, 2.5);
+        let next = model.next_purchase(&Summary::new(0.0, 0.0, 1e9), 0.4);
+        // c = 1 - (1 + 0.4 / 2e9)^-0.5 = 1e-10 - 3/8 (2e-10)^2 + ...
+        assert!((next.p_within - 1e-10).abs() < 1e-19, "{}", next.p_within);
+        // Tiny c: the wait given a purchase is nearly uniform over the window.
+        assert!((next.median - 0.2).abs() < 1e-6, "{}", next.median);
+        assert!((next.low - 0.04).abs() < 1e-6 && (next.high - 0.36).abs() < 1e-6);
+    }
+
+    /// Draws waits from the posterior the docs describe (alive or not, then a Gamma rate, then an
+    /// exponential wait) and compares their distribution with the closed forms.
+    #[test]
+    fn next_purchase_matches_draws_from_the_posterior() {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Distribution, Exp, Gamma};
+        let cdnow = cdnow();
+        let s = Summary::new(3.0, 20.0, 40.0);
+        let next = cdnow.next_purchase(&s, 26.0);
+        let alive = cdnow.p_alive(&s);
+        let rate = Gamma::new(cdnow.r + s.x, 1.0 / (cdnow.alpha + s.t)).expect("gamma");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let n = 400_000;
+        let mut within: Vec<f64> = Vec::new();
+        for _ in 0..n {
+            if rng.random::<f64>() >= alive {
+                continue;
+            }
+            let wait = Exp::new(rate.sample(&mut rng)).expect("exp").sample(&mut rng);
+            if wait <= 26.0 {
+                within.push(wait);
+            }
+        }
+        let p = within.len() as f64 / n as f64;
+        let se = (next.p_within * (1.0 - next.p_within) / n as f64).sqrt();
+        assert!((p - next.p_within).abs() < 4.0 * se, "{p} vs {}", next.p_within);
+        within.sort_by(f64::total_cmp);
+        let at = |q: f64| within[(q * within.len() as f64) as usize];
+        for (q, expected) in [(0.1, next.low), (0.5, next.median), (0.9, next.high)] {
+            assert!((at(q) - expected).abs() < 0.02 * 26.0, "q {q}: {} vs {expected}", at(q));
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod model;
 mod optimize;
 mod params;
 
-pub use bgnbd::{collapse, BgNbd, Summary};
+pub use bgnbd::{collapse, BgNbd, NextPurchase, Summary};
 pub use error::{Error, ParamError, Result};
 pub use gamma_gamma::{GammaGamma, Spend};
 pub use model::{
