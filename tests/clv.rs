@@ -39,6 +39,14 @@ fn float_column(table: &churn_core::Table, name: &str) -> Vec<f64> {
     }
 }
 
+fn optional_float_column(table: &churn_core::Table, name: &str) -> Vec<Option<f64>> {
+    match table.columns().iter().find(|(n, _)| n == name) {
+        Some((_, Column::OptionalFloat64(v))) => v.clone(),
+        Some((_, Column::Float64(v))) => v.iter().copied().map(Some).collect(),
+        other => panic!("no float column {name}: {other:?}"),
+    }
+}
+
 fn text_column(table: &churn_core::Table, name: &str) -> Vec<String> {
     match table.columns().iter().find(|(n, _)| n == name) {
         Some((_, Column::Text(v))) => v.clone(),
@@ -113,7 +121,13 @@ fn cdnow_sample_gives_the_published_parameters_from_raw_transactions() {
             "expected_purchases_365d",
             "p_no_purchase_365d",
             "expected_spend",
-            "clv_365d"
+            "clv_365d",
+            "p_purchase_30d",
+            "p_purchase_90d",
+            "p_purchase_365d",
+            "next_purchase_days",
+            "next_purchase_low_days",
+            "next_purchase_high_days"
         ]
     );
     let ids = text_column(&table, "customer_id");
@@ -126,6 +140,34 @@ fn cdnow_sample_gives_the_published_parameters_from_raw_transactions() {
             "{name}"
         );
     }
+    // The next purchase: chances that grow with the window, the year's chance equal to one minus
+    // the no-purchase column, and a date (median inside its 80 % interval, within the year)
+    // exactly when a purchase within the year is likelier than not.
+    let (p30, p90, p365) = (
+        float_column(&table, "p_purchase_30d"),
+        float_column(&table, "p_purchase_90d"),
+        float_column(&table, "p_purchase_365d"),
+    );
+    let no_purchase = float_column(&table, "p_no_purchase_365d");
+    let (median, low, high) = (
+        optional_float_column(&table, "next_purchase_days"),
+        optional_float_column(&table, "next_purchase_low_days"),
+        optional_float_column(&table, "next_purchase_high_days"),
+    );
+    let mut likely = 0;
+    for i in 0..p365.len() {
+        assert!(0.0 <= p30[i] && p30[i] <= p90[i] && p90[i] <= p365[i] && p365[i] <= 1.0, "row {i}");
+        assert!((p365[i] - (1.0 - no_purchase[i])).abs() < 1e-12, "row {i}");
+        match (low[i], median[i], high[i]) {
+            (Some(l), Some(m), Some(h)) => {
+                assert!(p365[i] >= 0.5 && 0.0 < l && l < m && m < h && h < 365.0, "row {i}: {l} {m} {h}");
+                likely += 1;
+            }
+            (None, None, None) => assert!(p365[i] < 0.5, "row {i}"),
+            other => panic!("row {i}: {other:?}"),
+        }
+    }
+    assert!(likely > 0 && likely < p365.len(), "{likely} of {}", p365.len());
     let clv = float_column(&table, "clv_365d");
     let expected = float_column(&table, "expected_purchases_365d");
     let spend = float_column(&table, "expected_spend");

@@ -33,7 +33,7 @@ pub use error::{Error, ParamError, Result};
 pub use gamma_gamma::{GammaGamma, Spend};
 pub use model::{
     discounted_transactions, ClvModel, ClvSettings, FitData, History, Prediction, TimeUnit, CLV_FORMAT, CLV_VERSION,
-    DAYS_PER_YEAR, DISCOUNT_STEP_DAYS,
+    DAYS_PER_YEAR, DISCOUNT_STEP_DAYS, NEXT_PURCHASE_WINDOW_DAYS,
 };
 pub use optimize::Convergence;
 pub use params::{churn_inputs, ClvParams, ValidClvParams, MAX_ANNUAL_DISCOUNT_RATE};

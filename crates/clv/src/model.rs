@@ -184,7 +184,18 @@ pub struct Prediction {
     pub expected_spend: f64,
     /// Discounted expected value over the horizon.
     pub clv: f64,
+    /// P(a purchase within 30 days of the end of calibration).
+    pub p_purchase_30d: f64,
+    /// P(a purchase within 90 days).
+    pub p_purchase_90d: f64,
+    /// The next purchase within a year of the end of calibration, in days (see
+    /// [`crate::BgNbd::next_purchase`]).
+    pub next: crate::NextPurchase,
 }
+
+/// The window the next purchase is predicted in, in days: a customer unlikely to buy within a year
+/// is "unlikely", whatever the horizon.
+pub const NEXT_PURCHASE_WINDOW_DAYS: f64 = 365.0;
 
 /// Weighted Pearson correlation; 0 when either side is constant.
 fn correlation(rows: &[Spend]) -> f64 {
@@ -304,12 +315,22 @@ impl ClvModel {
             DISCOUNT_STEP_DAYS,
         );
         let p_alive = bg.p_alive(&s);
+        let next = bg.next_purchase(&s, NEXT_PURCHASE_WINDOW_DAYS / unit);
         Prediction {
             p_alive,
             expected_purchases,
             p_no_purchase: bg.p_no_purchase_given(&s, horizon, p_alive),
             expected_spend,
             clv: expected_spend * discounted,
+            p_purchase_30d: 1.0 - bg.p_no_purchase_given(&s, 30.0 / unit, p_alive),
+            p_purchase_90d: 1.0 - bg.p_no_purchase_given(&s, 90.0 / unit, p_alive),
+            // In days, like every other duration a person reads.
+            next: crate::NextPurchase {
+                p_within: next.p_within,
+                median: next.median * unit,
+                low: next.low * unit,
+                high: next.high * unit,
+            },
         }
     }
 

@@ -77,6 +77,16 @@ impl ClvRun {
     pub fn table(&self) -> Result<Table> {
         let h = self.settings.horizon_days;
         let column = |f: fn(&Prediction) -> f64| Column::Float64(self.predictions.iter().map(f).collect());
+        // The next purchase's days after the as-of date (its median and 80 % interval), given a
+        // purchase within a year; null ("unlikely") when that chance is under one half.
+        let likely = |f: fn(&Prediction) -> f64| {
+            Column::OptionalFloat64(
+                self.predictions
+                    .iter()
+                    .map(|p| (p.next.p_within >= 0.5).then(|| f(p)))
+                    .collect(),
+            )
+        };
         let ids = self.history.customers.iter().map(|c| c.customer_id.clone()).collect();
         let [p_alive, expected] = churn_inputs::columns(h);
         Ok(Table::new()
@@ -86,6 +96,12 @@ impl ClvRun {
             .with_column(&format!("p_no_purchase_{h}d"), column(|p| p.p_no_purchase))?
             .with_column("expected_spend", column(|p| p.expected_spend))?
             .with_column(&format!("clv_{h}d"), column(|p| p.clv))?
+            .with_column("p_purchase_30d", column(|p| p.p_purchase_30d))?
+            .with_column("p_purchase_90d", column(|p| p.p_purchase_90d))?
+            .with_column("p_purchase_365d", column(|p| p.next.p_within))?
+            .with_column("next_purchase_days", likely(|p| p.next.median))?
+            .with_column("next_purchase_low_days", likely(|p| p.next.low))?
+            .with_column("next_purchase_high_days", likely(|p| p.next.high))?
             .with_metadata("churn.as_of", &self.history.as_of.to_string())
             .with_metadata("churn.calibration_end", &self.settings.calibration_end.to_string())
             .with_metadata("churn.input_fingerprint", &self.history.fingerprint)
@@ -210,6 +226,12 @@ pub fn compute_clv_from(
             p.p_no_purchase,
             p.expected_spend,
             p.clv,
+            p.p_purchase_30d,
+            p.p_purchase_90d,
+            p.next.p_within,
+            p.next.median,
+            p.next.low,
+            p.next.high,
         ]
         .iter()
         .all(|v| v.is_finite())
