@@ -156,11 +156,17 @@ fn cdnow_sample_gives_the_published_parameters_from_raw_transactions() {
     );
     let mut likely = 0;
     for i in 0..p365.len() {
-        assert!(0.0 <= p30[i] && p30[i] <= p90[i] && p90[i] <= p365[i] && p365[i] <= 1.0, "row {i}");
+        assert!(
+            0.0 <= p30[i] && p30[i] <= p90[i] && p90[i] <= p365[i] && p365[i] <= 1.0,
+            "row {i}"
+        );
         assert!((p365[i] - (1.0 - no_purchase[i])).abs() < 1e-12, "row {i}");
         match (low[i], median[i], high[i]) {
             (Some(l), Some(m), Some(h)) => {
-                assert!(p365[i] >= 0.5 && 0.0 < l && l < m && m < h && h < 365.0, "row {i}: {l} {m} {h}");
+                assert!(
+                    p365[i] >= 0.5 && 0.0 < l && l < m && m < h && h < 365.0,
+                    "row {i}: {l} {m} {h}"
+                );
                 likely += 1;
             }
             (None, None, None) => assert!(p365[i] < 0.5, "row {i}"),
