@@ -4,14 +4,17 @@
 //! DataFusion plan. With [`FeatureParams::cluster`](crate::FeatureParams::cluster) set to a
 //! scheduler's `df://host:port`, the engine session is a Ballista client: the same SQL is planned
 //! here, shipped to the scheduler, split into stages, and run by the executors, and only its
-//! result (a few rows per customer) comes back to this process, where the timelines, the models
-//! and the outputs are built exactly as in a local run.
+//! result (the compact groups, in effect one row per order) comes back to this process, where the
+//! timelines, the models and the outputs are built exactly as in a local run.
 //!
 //! The query calls the project's own functions (`churn_row_hash`, `churn_key_hash`,
 //! `churn_distinct_lines`, `churn_distinct_sum`, `churn_local_micros`), which travel in a plan by
 //! name: the scheduler that plans the stages and every executor that runs them must know them.
 //! [`functions`] is the one list of them; `churn cluster scheduler` and `churn cluster executor`
 //! register it, which is why the cluster's processes are this binary rather than Ballista's own.
+//!
+//! Text input is read by the project's own plan node (`TextScanExec`), which Ballista's plan codecs
+//! do not know: the `codec` module (with the `cluster` feature) adds it, and every side of the cluster uses those codecs.
 //!
 //! The input paths travel in the plan as they are, so every executor must be able to read them:
 //! a shared filesystem mounted at the same path everywhere.
@@ -119,7 +122,7 @@ impl SchedulerAddress {
     /// limit, so a driver that only connected would hang all night on a cluster whose executors
     /// are down. The scheduler's `/readyz` endpoint (on its gRPC port) says how many executors
     /// are alive; executors started with the scheduler register within a heartbeat, so a
-    /// not-ready cluster is asked again for [`READY_WAIT`] before the run fails.
+    /// not-ready cluster is asked again for up to 15 seconds before the run fails.
     ///
     /// Returns the number of executors alive.
     pub fn check_ready(&self) -> Result<usize> {
@@ -279,7 +282,7 @@ pub(crate) async fn remote_context(
 /// The plan codecs of every side of a cluster (driver, scheduler, executors): Ballista's own, plus
 /// the text reader's table and plan node (see `crate::text_scan`), which they do not know.
 ///
-/// A node of ours is written as [`TEXT_SCAN_TAG`] followed by its JSON; anything else is left to
+/// A node of ours is written as [`codec::TEXT_SCAN_TAG`] followed by its JSON; anything else is left to
 /// Ballista's codec, whose bytes are a protobuf message and never start with the tag.
 #[cfg(feature = "cluster")]
 pub mod codec {
