@@ -260,7 +260,8 @@ pub struct ExecutorArgs {
     /// The address to listen on (0.0.0.0 for every interface).
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub bind: String,
-    /// The host name other executors and drivers reach this one by [default: --bind].
+    /// The host name other executors and drivers reach this one by [default: --bind; required
+    /// when --bind is 0.0.0.0 or ::].
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
     /// The port that serves shuffle data to other executors and results to drivers.

@@ -111,6 +111,19 @@ fn scheduler_host_port(text: &str) -> Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
+/// The name other machines reach an executor by: `--external-host`, else the address it listens
+/// on, which must then be a real one (drivers told `0.0.0.0` would fetch results from themselves).
+fn external_host(bind: &str, external: Option<&str>) -> Result<String> {
+    match (external, bind.parse::<std::net::IpAddr>()) {
+        (Some(host), _) => Ok(host.to_string()),
+        (None, Ok(ip)) if ip.is_unspecified() => Err(crate::settings::config_error(format!(
+            "--bind {bind} listens on every interface, so other machines need --external-host: the name or \
+             address they reach this executor by"
+        ))),
+        (None, _) => Ok(bind.to_string()),
+    }
+}
+
 async fn executor(args: ExecutorArgs) -> Result<()> {
     let (scheduler_host, scheduler_port) = scheduler_host_port(&args.scheduler)?;
     let grpc_port = match args.grpc_port {
@@ -145,10 +158,11 @@ async fn executor(args: ExecutorArgs) -> Result<()> {
     for f in functions.aggregate {
         registry.aggregate_functions.insert(f.name().to_string(), f);
     }
+    let external_host = external_host(&args.bind, args.external_host.as_deref())?;
     let memory_mb = args.memory_limit_mb.unwrap_or(DEFAULT_EXECUTOR_MEMORY_MB);
     let config = ExecutorProcessConfig {
         bind_host: args.bind.clone(),
-        external_host: Some(args.external_host.clone().unwrap_or_else(|| args.bind.clone())),
+        external_host: Some(external_host),
         port: args.port,
         grpc_port,
         scheduler_host,
@@ -189,6 +203,20 @@ mod tests {
         assert_eq!(scheduler_host_port("df://h:7").expect("ok"), ("h".to_string(), 7));
         for bad in ["10.0.0.5", ":50050", "h:port", "h:70000"] {
             assert!(scheduler_host_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_executor_on_every_interface_needs_an_external_host() {
+        assert_eq!(external_host("127.0.0.1", None).expect("ok"), "127.0.0.1");
+        assert_eq!(
+            external_host("0.0.0.0", Some("exec-1.internal")).expect("ok"),
+            "exec-1.internal"
+        );
+        for bind in ["0.0.0.0", "::"] {
+            let err = external_host(bind, None).expect_err("no name to advertise");
+            assert!(err.downcast_ref::<crate::settings::ConfigError>().is_some());
+            assert!(err.to_string().contains("--external-host"), "{err}");
         }
     }
 
