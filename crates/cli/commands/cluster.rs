@@ -11,7 +11,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -96,19 +96,18 @@ async fn scheduler(args: SchedulerArgs) -> Result<()> {
         .map_err(|e| anyhow!("the scheduler on {address} stopped: {e}"))
 }
 
-/// `HOST:PORT`, as `--scheduler` takes it (a `df://` prefix is forgiven).
+/// `HOST:PORT`, as `--scheduler` takes it (a `df://` prefix is forgiven), read as the drivers'
+/// `--cluster` address is.
 fn scheduler_host_port(text: &str) -> Result<(String, u16)> {
     let bare = text.strip_prefix("df://").unwrap_or(text);
-    let (host, port) = bare
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow!("--scheduler {text}: expected HOST:PORT, e.g. 127.0.0.1:50050"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| anyhow!("--scheduler {text}: {port:?} is not a port"))?;
-    if host.is_empty() {
-        bail!("--scheduler {text}: expected HOST:PORT, e.g. 127.0.0.1:50050");
+    let expected =
+        || crate::settings::config_error(format!("--scheduler {text}: expected HOST:PORT, e.g. 127.0.0.1:50050"));
+    // The port is required here: an executor and its scheduler are configured side by side.
+    if !bare.contains(':') {
+        return Err(expected());
     }
-    Ok((host.to_string(), port))
+    let address: churn_features::cluster::SchedulerAddress = format!("df://{bare}").parse().map_err(|_| expected())?;
+    Ok((address.host, address.port))
 }
 
 /// The name other machines reach an executor by: `--external-host`, else the address it listens

@@ -196,11 +196,21 @@ struct Registered {
     text_plan: Option<Arc<TextPlan>>,
     /// Parquet files, to find the one a failed scan tripped on (the engine's error does not say).
     parquet_files: Vec<PathBuf>,
-    /// Text files read by a cluster's executors: their reports and row counts stay there (see
-    /// [`checked`] and [`Prepared::rows_read`]).
-    remote_text_files: Vec<PathBuf>,
+    /// The text files, when the input is text.
+    text_files: Vec<PathBuf>,
     /// The cluster that runs the queries, to name in their errors.
     cluster: Option<String>,
+}
+
+impl Registered {
+    /// Text files read by a cluster's executors: their reports and row counts stay there (see
+    /// [`checked`] and [`Prepared::rows_read`]).
+    fn remote_text_files(&self) -> &[PathBuf] {
+        match self.cluster {
+            Some(_) => &self.text_files,
+            None => &[],
+        }
+    }
 }
 
 impl Session {
@@ -228,7 +238,7 @@ impl Session {
             rows_read: vec![Arc::new(AtomicU64::new(rows))],
             text_plan: None,
             parquet_files: files.to_vec(),
-            remote_text_files: Vec::new(),
+            text_files: Vec::new(),
             cluster: None,
         })
     }
@@ -333,11 +343,7 @@ impl Session {
             rows_read,
             text_plan: Some(plan),
             parquet_files: Vec::new(),
-            remote_text_files: if params.cluster.is_some() {
-                files.to_vec()
-            } else {
-                Vec::new()
-            },
+            text_files: files.to_vec(),
             cluster: None,
         })
     }
@@ -909,9 +915,12 @@ fn checked<T>(registered: &Registered, result: datafusion::error::Result<T>) -> 
         // An executor that found a bad value failed its task with a terse message; the files are
         // on a shared filesystem, so they are read here, in order, for the same report a local
         // run gives (every problem up to `input.max_errors`, with file, line and column).
-        if let (Some(plan), false) = (&registered.text_plan, registered.remote_text_files.is_empty()) {
-            for file in &registered.remote_text_files {
-                let read = source::read_text_batches(file, plan, 8192, registered.problems.limit(), |_| true);
+        if let (Some(plan), false) = (&registered.text_plan, registered.remote_text_files().is_empty()) {
+            for file in registered.remote_text_files() {
+                let read =
+                    source::read_text_batches(file, plan, source::TEXT_BATCH_ROWS, registered.problems.limit(), |_| {
+                        true
+                    });
                 registered.problems.record(read.problems, read.stopped);
             }
             if let Some(problems) = registered.problems.take() {
@@ -993,7 +1002,7 @@ impl Prepared {
     /// Input rows. Text read by a cluster's executors is counted there, so it is counted again
     /// by a query (see [`read_compact`] for the case that needs no second read).
     fn rows_read(&self) -> Result<u64> {
-        if self.registered.remote_text_files.is_empty() {
+        if self.registered.remote_text_files().is_empty() {
             return Ok(self
                 .registered
                 .rows_read
@@ -1182,7 +1191,7 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
     }
     let last_us = timelines.last_valid_us();
     // Without a row filter every input row is in a group, so a cluster's text rows need no count.
-    let rows_read = if !prepared.registered.remote_text_files.is_empty() && input.filter.is_none() {
+    let rows_read = if !prepared.registered.remote_text_files().is_empty() && input.filter.is_none() {
         timelines.rows()
     } else {
         prepared.rows_read()?

@@ -643,7 +643,7 @@ pub(crate) struct TextPartition {
     pub(crate) fail_on_problems: bool,
 }
 
-const TEXT_BATCH_ROWS: usize = 8192;
+pub(crate) const TEXT_BATCH_ROWS: usize = 8192;
 
 impl PartitionStream for TextPartition {
     fn schema(&self) -> &SchemaRef {
