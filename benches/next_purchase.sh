@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Out of time: the next-purchase columns of `churn clv` (p_purchase_30d/90d/365d, next_purchase_days
-# and its 80 % interval) against what the customers of CDNOW master and Online Retail II did next.
+# Out of time: the next-purchase columns (p_purchase_30d/90d/365d, next_purchase_days and its 80 %
+# interval) against what the customers of CDNOW master and Online Retail II did next, from both
+# sources: the BG/NBD posterior (`churn clv`, as a run with [clv] gives them) and the churn model's
+# rhythm (`scores.parquet` of a `churn run` without [clv], horizon 90 days).
 #
 #   benches/next_purchase.sh
 #
@@ -21,6 +23,19 @@ check() {
     --model-out "$work/$name.json" --quiet
   echo "== $name, calibration through $cal_end"
   python3 benches/next_purchase.py "$work/$name.parquet" "$work/$name-purchases.csv" "$cal_end" "$holdout_end"
+}
+
+# The same check on the scores of a run without [clv]: the churn model's rhythm.
+check_rhythm() {
+  local name="$1" input="$2" cal_end="$3" holdout_end="$4"
+  local as_of
+  as_of=$(date -d "$cal_end + 1 day" +%F)
+  printf 'as_of = "%s"\nhorizon_days = 90\n%s\n[run]\noutput_dir = "%s"\nmodels_dir = "%s"\n' \
+    "$as_of" "$input" "$work/$name-out" "$work/$name-models" > "$work/$name-rhythm.toml"
+  "$churn" run --config "$work/$name-rhythm.toml" --quiet
+  echo "== $name, the churn model's rhythm, as of $as_of"
+  python3 benches/next_purchase.py "$work/$name-out/current/scores.parquet" "$work/$name-purchases.csv" \
+    "$cal_end" "$holdout_end"
 }
 
 # Purchase days (positive amounts) per customer, as churn counts them.
@@ -45,3 +60,5 @@ with open(f"{work}/retail-purchases.csv", "w", newline="") as out:
 PY
 check cdnow "$cdnow_input" 1997-06-30 1998-07-01
 check retail "$retail_input" 2010-06-30 2010-12-10
+check_rhythm cdnow "$cdnow_input" 1997-06-30 1998-07-01
+check_rhythm retail "$retail_input" 2010-06-30 2010-12-10

@@ -328,7 +328,7 @@ fn a_budget_keeps_the_customers_of_highest_expected_gain_exactly() {
             header.starts_with(&churn_score::AT_RISK_GAIN_COLUMNS.join(",")),
             "{budget}"
         );
-        assert!(list.iter().all(|r| r["schema_version"] == "2"));
+        assert!(list.iter().all(|r| r["schema_version"] == "4"));
         // The written gain is value at risk x prior - cost, and descends.
         let gains: Vec<f64> = list.iter().map(|r| r["expected_gain"].parse().expect("gain")).collect();
         assert!(gains.windows(2).all(|w| w[0] >= w[1]) && gains.iter().all(|g| *g > 0.0));

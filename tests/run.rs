@@ -56,7 +56,8 @@ fn a_run_publishes_every_output_with_a_manifest() {
     }
     let header = std::fs::read_to_string(current.join("at_risk.csv")).expect("csv");
     assert!(header.starts_with(
-        "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,schema_version\n"
+        "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,\
+         expected_next_purchase,overdue_days,schema_version\n"
     ));
     let scores = churn_features::read_table(&current.join("scores.parquet")).expect("scores");
     assert_eq!(scores.num_rows(), 2000);
@@ -84,6 +85,34 @@ fn a_run_publishes_every_output_with_a_manifest() {
             "{}",
             ids[i]
         );
+    }
+    // With [clv], the next purchase is the BG/NBD posterior's: the same figures as clv.parquet.
+    let optional = |t: &churn_core::Table, name: &str| match t.columns().iter().find(|(n, _)| n == name) {
+        Some((_, Column::OptionalFloat64(v))) => v.clone(),
+        Some((_, Column::Float64(v))) => v.iter().copied().map(Some).collect(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert!(scores
+        .metadata()
+        .iter()
+        .any(|(k, v)| k == "churn.next_purchase_model" && v == "bg-nbd"));
+    let clv_row: std::collections::HashMap<String, usize> = text(&clv, "customer_id")
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    for name in [
+        "p_purchase_30d",
+        "p_purchase_90d",
+        "p_purchase_365d",
+        "next_purchase_days",
+        "next_purchase_low_days",
+        "next_purchase_high_days",
+    ] {
+        let (ours, theirs) = (optional(&scores, name), optional(&clv, name));
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(ours[i], theirs[clv_row[id]], "{name} of {id}");
+        }
     }
     // Profiles carry each segment's churn rate in the training window.
     let profiles = std::fs::read_to_string(current.join("segment_profiles.csv")).expect("profiles");

@@ -157,7 +157,15 @@ fn scoring_writes_every_customer_and_a_sorted_escaped_at_risk_list() {
             "recommended_action",
             "reason_1",
             "reason_2",
-            "reason_3"
+            "reason_3",
+            "p_purchase_30d",
+            "p_purchase_90d",
+            "p_purchase_horizon",
+            "p_purchase_365d",
+            "next_purchase_days",
+            "next_purchase_low_days",
+            "next_purchase_high_days",
+            "overdue_days"
         ]
     );
     let churn_core::Column::Float64(p) = &scores.columns()[1].1 else {
@@ -172,7 +180,111 @@ fn scoring_writes_every_customer_and_a_sorted_escaped_at_risk_list() {
     assert_eq!(rows.len() as u64, summary["at_risk"].as_u64().expect("count"));
     let values: Vec<f64> = rows.iter().map(|r| r[3].parse().expect("value")).collect();
     assert!(values.windows(2).all(|w| w[0] >= w[1]), "sorted by value at risk");
-    assert!(rows.iter().all(|r| &r[2] != "low" && !r[4].is_empty() && &r[10] == "1"));
+    assert!(rows.iter().all(|r| &r[2] != "low" && !r[4].is_empty() && &r[12] == "3"));
+    check_next_purchase(&dir, &scores, &rows);
+}
+
+/// The next-purchase columns of a `churn score` without lifetime values: the churn model's rhythm.
+/// Checked against the definitions: the horizon's chance is 1 - churn probability, the chances
+/// grow with the window, a date exactly when the year's chance is at least one half (with low <
+/// median < high), the list's date is the snapshot plus the median's whole days, and
+/// `overdue_days` is recency minus the typical gap (at least 0) from the feature file.
+fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::StringRecord]) {
+    use churn_core::Column;
+    assert_eq!(
+        scores
+            .metadata()
+            .iter()
+            .find(|(k, _)| k == "churn.next_purchase_model")
+            .map(|(_, v)| v.as_str()),
+        Some("rhythm")
+    );
+    let column = |t: &churn_core::Table, name: &str| -> Vec<Option<f64>> {
+        match t.columns().iter().find(|(n, _)| n == name) {
+            Some((_, Column::OptionalFloat64(v))) => v.clone(),
+            Some((_, Column::Float64(v))) => v.iter().copied().map(Some).collect(),
+            Some((_, Column::Int64(v))) => v.iter().map(|&x| Some(x as f64)).collect(),
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    let ids = |t: &churn_core::Table| match &t.columns()[0].1 {
+        Column::Text(ids) => ids.clone(),
+        other => panic!("ids: {other:?}"),
+    };
+    let p = column(scores, "churn_probability");
+    let chances: Vec<Vec<Option<f64>>> = [
+        "p_purchase_30d",
+        "p_purchase_90d",
+        "p_purchase_horizon",
+        "p_purchase_365d",
+    ]
+    .iter()
+    .map(|c| column(scores, c))
+    .collect();
+    let [median, low, high] = [
+        "next_purchase_days",
+        "next_purchase_low_days",
+        "next_purchase_high_days",
+    ]
+    .map(|c| column(scores, c));
+    let mut dated = 0;
+    for row in 0..scores.num_rows() {
+        let c: Vec<f64> = chances
+            .iter()
+            .map(|c| c[row].expect("every customer has chances"))
+            .collect();
+        let p = p[row].expect("probability");
+        // The sample's horizon is 90 days: the 90-day chance is the horizon's.
+        assert!(
+            (c[2] - (1.0 - p)).abs() < 1e-12 && c[1] == c[2],
+            "row {row}: {c:?} vs {p}"
+        );
+        assert!(
+            0.0 < c[0] && c[0] <= c[1] && c[1] <= c[3] && c[3] < 1.0,
+            "row {row}: {c:?}"
+        );
+        match (median[row], low[row], high[row]) {
+            (Some(m), Some(l), Some(h)) => {
+                dated += 1;
+                assert!(c[3] >= 0.5 && 0.0 <= l && l < m && m < h && h <= 365.0, "row {row}");
+            }
+            (None, None, None) => assert!(c[3] < 0.5, "row {row}"),
+            other => panic!("row {row}: {other:?}"),
+        }
+    }
+    assert!(dated > 0 && dated < scores.num_rows(), "{dated} dated");
+
+    let features = churn_features::read_table_columns(
+        &dir.path().join("features.parquet"),
+        &["customer_id", "recency_days", "typical_gap_days"],
+    )
+    .expect("features");
+    let as_of = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let by_id = |t: &churn_core::Table, values: Vec<Option<f64>>| -> std::collections::HashMap<String, Option<f64>> {
+        ids(t).into_iter().zip(values).collect()
+    };
+    let recency = by_id(&features, column(&features, "recency_days"));
+    let gap = by_id(&features, column(&features, "typical_gap_days"));
+    let median = by_id(scores, median);
+    let (mut unlikely, mut overdue) = (0, 0);
+    for r in rows {
+        let id = churn_score::unescape_formula(&r[0]);
+        let expected_date = match median[id] {
+            Some(days) => (as_of + chrono::Duration::days(days.floor() as i64)).to_string(),
+            None => {
+                unlikely += 1;
+                "unlikely".to_string()
+            }
+        };
+        assert_eq!(&r[10], expected_date, "{id}");
+        let expected_overdue = gap[id].map_or(String::new(), |g| {
+            let days = (recency[id].expect("recency") - g).max(0.0).floor() as i64;
+            overdue += usize::from(days > 0);
+            days.to_string()
+        });
+        assert_eq!(&r[11], expected_overdue, "{id}");
+    }
+    assert!(unlikely > 0 && overdue > 0, "{unlikely} unlikely, {overdue} overdue");
 }
 
 #[test]

@@ -12,7 +12,10 @@ use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
 use churn_pipeline::tables::ScoreColumns;
 use churn_score::gain::{expected_gains, within_budget, MeasuredUplift};
-use churn_score::{at_risk, score_customers, split_holdout, ChurnModel, RiskBand, AT_RISK_SCHEMA_VERSION};
+use churn_score::{
+    at_risk, score_customers, split_holdout, ChurnModel, NextDays, NextPurchaseFrom, Outlook, RiskBand,
+    AT_RISK_SCHEMA_VERSION,
+};
 use serde_json::json;
 
 use super::thousands;
@@ -40,15 +43,25 @@ pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame, seal: SealPolicy)
     Ok(assignment.segment.iter().map(|&s| names[s].to_string()).collect())
 }
 
+/// What [`load_clv`] takes from a `clv.parquet`, in the frame's row order.
+pub(crate) struct ClvFile {
+    /// Each customer's lifetime value.
+    pub values: Vec<f64>,
+    /// Each customer's next purchase from the BG/NBD posterior, when the file's horizon is the
+    /// churn model's (else the model's rhythm gives it).
+    pub outlooks: Option<Vec<Outlook>>,
+}
+
 /// Reads a `clv.parquet` written by `churn clv` from the same input and as-of date as the features.
-/// Returns each customer's lifetime value in the frame's row order, and the frame with the model
-/// inputs it lacks taken from the file (`p_alive` and the expected purchases, when the model was trained with them).
+/// Returns each customer's lifetime value and next purchase in the frame's row order, and the
+/// frame with the model inputs it lacks taken from the file (`p_alive` and the expected purchases,
+/// when the model was trained with them).
 pub(crate) fn load_clv(
     path: &Path,
     features: &FeatureTable,
     frame: FeatureFrame,
     model: &ChurnModel,
-) -> Result<(Vec<f64>, FeatureFrame)> {
+) -> Result<(ClvFile, FeatureFrame)> {
     let table = churn_features::read_table(path)
         .with_context(|| format!("cannot read the lifetime values {}", path.display()))?;
     let meta = |key: &str| table.metadata().iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
@@ -98,6 +111,52 @@ pub(crate) fn load_clv(
         )
     };
     let values = by_id(clv)?;
+    let optional = |name: &str| match table.columns().iter().find(|(n, _)| n == name) {
+        Some((_, Column::OptionalFloat64(values))) => Some(values),
+        _ => None,
+    };
+    let next = [
+        "p_purchase_30d",
+        "p_purchase_90d",
+        &format!("p_no_purchase_{}d", model.horizon_days),
+        "p_purchase_365d",
+    ]
+    .map(float);
+    let days = [
+        "next_purchase_days",
+        "next_purchase_low_days",
+        "next_purchase_high_days",
+    ]
+    .map(optional);
+    let outlooks = match (next, days) {
+        ([Some(p30), Some(p90), Some(silent), Some(p365)], [Some(median), Some(low), Some(high)]) => {
+            let rows: Vec<(&str, Outlook)> = (0..ids.len())
+                .map(|i| {
+                    let days = match (median[i], low[i], high[i]) {
+                        (Some(median), Some(low), Some(high)) => Some(NextDays { median, low, high }),
+                        _ => None,
+                    };
+                    let outlook = Outlook {
+                        p_30d: p30[i],
+                        p_90d: p90[i],
+                        p_horizon: 1.0 - silent[i],
+                        p_365d: p365[i],
+                        days,
+                    };
+                    (ids[i].as_str(), outlook)
+                })
+                .collect();
+            Some(values_by_id(rows.into_iter(), frame.ids(), &source)?)
+        }
+        _ => {
+            tracing::info!(
+                "{} has no next-purchase figures for the model's {}-day horizon: the model's rhythm gives them",
+                path.display(),
+                model.horizon_days
+            );
+            None
+        }
+    };
     let mut added = Vec::new();
     for input in &model.design.inputs {
         let column = input.spec.column();
@@ -109,19 +168,23 @@ pub(crate) fn load_clv(
     for (column, values) in added {
         frame = frame.with_numeric(column, values)?;
     }
-    Ok((values, frame))
+    Ok((ClvFile { values, outlooks }, frame))
 }
 
 pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let started = Instant::now();
     let (table, frame) = load_features(&settings.features)?;
     let model = load_model(&settings.model, settings.seal)?;
-    let (values, frame) = match settings.clv.as_deref() {
+    let (values, outlooks, frame) = match settings.clv.as_deref() {
         Some(path) => {
-            let (values, frame) = load_clv(path, &table, frame, &model)?;
-            (Some(values), frame)
+            let (clv, frame) = load_clv(path, &table, frame, &model)?;
+            (Some(clv.values), clv.outlooks, frame)
         }
-        None => (None, frame),
+        None => (None, None, frame),
+    };
+    let next = match &outlooks {
+        Some(outlooks) => NextPurchaseFrom::Given(table.as_of, outlooks),
+        None => NextPurchaseFrom::Rhythm(table.as_of),
     };
     if let Some(input) = model.design.inputs.iter().find(|i| {
         let column = i.spec.column();
@@ -149,6 +212,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         values.as_deref(),
         &settings.plan.bands,
         &settings.plan.actions,
+        next,
     );
     spinner.finish_and_clear();
     let scored = scored.with_context(|| {
@@ -201,6 +265,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         .with_metadata("churn.as_of", &table.as_of.to_string())
         .with_metadata("churn.input_fingerprint", &table.fingerprint)
         .with_metadata("churn.churn_model", &settings.model.display().to_string())
+        .with_metadata("churn.next_purchase_model", next.model_name(&model))
         .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION"));
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "table built");
     let mut outputs = StagedOutputs::new();

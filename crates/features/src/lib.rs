@@ -247,6 +247,7 @@ impl TransactionLog {
             ids: window.ids,
             orders: window.orders,
             net_cents: window.net_cents,
+            first_purchase_us: window.first_purchase_us,
         })
     }
 
@@ -276,6 +277,7 @@ pub struct Activity {
     ids: Vec<String>,
     orders: Vec<u64>,
     net_cents: Vec<i64>,
+    first_purchase_us: Vec<Option<i64>>,
 }
 
 impl Activity {
@@ -288,6 +290,17 @@ impl Activity {
             .binary_search_by(|id| id.as_bytes().cmp(customer_id.as_bytes()))
             .ok()?;
         Some((self.orders[i], self.net_cents[i]))
+    }
+
+    /// Days from the window's start to the customer's first purchase row in it (a row with a
+    /// positive amount), or `None` when they bought nothing there or are not in the log.
+    pub fn first_purchase_days(&self, customer_id: &str) -> Option<f64> {
+        let i = self
+            .ids
+            .binary_search_by(|id| id.as_bytes().cmp(customer_id.as_bytes()))
+            .ok()?;
+        let from_us = self.from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
+        self.first_purchase_us[i].map(|t| (t - from_us) as f64 / engine::MICROS_PER_DAY as f64)
     }
 
     /// Customers of the log, in id byte order.

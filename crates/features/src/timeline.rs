@@ -93,6 +93,8 @@ pub(crate) struct Window {
     pub(crate) ids: Vec<String>,
     pub(crate) orders: Vec<u64>,
     pub(crate) net_cents: Vec<i64>,
+    /// The instant of the customer's first purchase row in the window.
+    pub(crate) first_purchase_us: Vec<Option<i64>>,
     /// The log's first valid instant, whatever the window.
     pub(crate) first_valid_us: Option<i64>,
 }
@@ -479,6 +481,7 @@ impl Timelines {
         for (c, id) in self.ids.iter().enumerate() {
             let Some(id) = id else { continue };
             let (mut orders, mut cents) = (0u64, 0i64);
+            let mut first: Option<i64> = None;
             let mut last: Option<(bool, [u64; 2])> = None;
             for e in self.customer(c) {
                 if !e.ok() || e.ts_us < from_us || e.ts_us >= to_us {
@@ -493,6 +496,7 @@ impl Timelines {
                     Error::Engine(format!("customer {id} has amounts in the window whose sum overflows"))
                 })?;
                 if e.purchase() {
+                    first = Some(first.map_or(e.ts_us, |t| t.min(e.ts_us)));
                     // Entries are sorted by order: a new order starts where the key changes; lines
                     // without an order each count.
                     if e.no_order() {
@@ -506,6 +510,7 @@ impl Timelines {
             out.ids.push(id.clone());
             out.orders.push(orders);
             out.net_cents.push(cents);
+            out.first_purchase_us.push(first);
         }
         out.first_valid_us = self.entries.iter().filter(|e| e.ok()).map(|e| e.ts_us).min();
         Ok(out)

@@ -51,6 +51,14 @@ fn a_window_counts_orders_with_a_purchase_and_nets_returns_and_reads_nothing_out
     assert_eq!(w.get("c"), Some((0, 0)));
     assert_eq!(w.get("d"), None);
     assert_eq!(w.len(), 3);
+    // a's first purchase in the window is at its very start; b only returned, c bought outside.
+    assert_eq!(w.first_purchase_days("a"), Some(0.0));
+    assert_eq!(w.first_purchase_days("b"), None);
+    assert_eq!(w.first_purchase_days("c"), None);
+    assert_eq!(w.first_purchase_days("d"), None);
+    let later = log.activity(date(2024, 2, 2), date(2024, 3, 2)).expect("window");
+    // From 2024-02-02: o3 at 2024-02-29 23:59:59 is 27 days and 86,399 seconds later.
+    assert_eq!(later.first_purchase_days("a"), Some(27.0 + 86_399.0 / 86_400.0));
     assert!(w.covers_window());
     assert!(!log
         .activity(date(2023, 12, 1), date(2024, 1, 1))
@@ -92,14 +100,18 @@ fn generated_windows_equal_a_second_computation_over_the_rows() {
         (date(2022, 12, 1), date(2023, 3, 1)),
     ] {
         let mut expected: BTreeMap<&str, (BTreeSet<&str>, i64)> = BTreeMap::new();
+        // The day of each customer's first purchase row in the window.
+        let mut first: BTreeMap<&str, NaiveDate> = BTreeMap::new();
         for (customer, _, _, _) in &rows {
             expected.entry(customer).or_default();
         }
-        for (customer, order, _, cents) in rows.iter().filter(|r| r.2 >= from && r.2 < to) {
+        for (customer, order, day, cents) in rows.iter().filter(|r| r.2 >= from && r.2 < to) {
             let e = expected.entry(customer).or_default();
             e.1 += cents;
             if *cents > 0 {
                 e.0.insert(order);
+                let f = first.entry(customer).or_insert(*day);
+                *f = (*f).min(*day);
             }
         }
         let w = log.activity(from, to).expect("window");
@@ -112,6 +124,12 @@ fn generated_windows_equal_a_second_computation_over_the_rows() {
                 "{customer} in [{from}, {to})"
             );
             buyers += usize::from(!orders.is_empty());
+            // Whole days after the window's start, as the rows' dates say.
+            assert_eq!(
+                w.first_purchase_days(customer).map(|d| d.floor() as i64),
+                first.get(customer).map(|d| (*d - from).num_days()),
+                "{customer} in [{from}, {to})"
+            );
         }
         // The windows are not trivially empty or full.
         assert!(

@@ -10,6 +10,7 @@ use churn_clv::{churn_inputs, ClvModel, ClvSettings, History, Prediction, ValidC
 use churn_core::format::count;
 use churn_core::{Column, FeatureFrame, Table};
 use churn_features::{purchase_history, FeatureParams, InputSpec, PurchaseHistory};
+use churn_score::{NextDays, Outlook};
 
 use crate::error::{io_error, Context, Error, Result};
 
@@ -54,10 +55,43 @@ impl ClvRun {
 
     /// One prediction per row of `ids`. Every customer of a snapshot has a purchase before it (one
     /// whose rows are all returns is not in the snapshot), so a missing one is an error.
-    fn lookup(&self, ids: &[String], value: fn(&Prediction) -> f64) -> Result<Vec<f64>> {
+    fn lookup<T: Copy>(&self, ids: &[String], value: impl Fn(&Prediction) -> T) -> Result<Vec<T>> {
         let customers = self.history.customers.iter().map(|c| c.customer_id.as_str());
         values_by_id(
             customers.zip(self.predictions.iter().map(value)),
+            ids,
+            "the lifetime values fitted on the same rows",
+        )
+    }
+
+    /// Each customer's next purchase from the BG/NBD posterior, in the row order of `ids`, with the
+    /// chance of a purchase within the churn horizon `horizon_days` (which may differ from the
+    /// lifetime value's).
+    pub fn outlooks_for(&self, ids: &[String], horizon_days: i64) -> Result<Vec<Outlook>> {
+        let unit = self.model.time_unit.days();
+        let bg = &self.model.bgnbd;
+        let outlooks: Vec<Outlook> = histories(&self.history)
+            .iter()
+            .zip(&self.predictions)
+            .map(|(h, p)| {
+                let summary = self.settings.summary(h);
+                let silent = bg.p_no_purchase(&summary, horizon_days as f64 / unit);
+                Outlook {
+                    p_30d: p.p_purchase_30d,
+                    p_90d: p.p_purchase_90d,
+                    p_horizon: 1.0 - silent,
+                    p_365d: p.next.p_within,
+                    days: (p.next.p_within >= 0.5).then_some(NextDays {
+                        median: p.next.median,
+                        low: p.next.low,
+                        high: p.next.high,
+                    }),
+                }
+            })
+            .collect();
+        let customers = self.history.customers.iter().map(|c| c.customer_id.as_str());
+        values_by_id(
+            customers.zip(outlooks),
             ids,
             "the lifetime values fitted on the same rows",
         )
@@ -117,8 +151,12 @@ impl ClvRun {
 
 /// The values of `pairs` (id, value) in the order of `ids`; an id without a value is an error naming
 /// it and `source`.
-pub fn values_by_id<'a>(pairs: impl Iterator<Item = (&'a str, f64)>, ids: &[String], source: &str) -> Result<Vec<f64>> {
-    let by_id: HashMap<&str, f64> = pairs.collect();
+pub fn values_by_id<'a, T: Copy>(
+    pairs: impl Iterator<Item = (&'a str, T)>,
+    ids: &[String],
+    source: &str,
+) -> Result<Vec<T>> {
+    let by_id: HashMap<&str, T> = pairs.collect();
     ids.iter()
         .map(|id| {
             by_id

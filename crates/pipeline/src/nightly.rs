@@ -25,7 +25,8 @@ use churn_core::{FeatureFrame, Table};
 use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
 use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
-    at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, RiskBands,
+    at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, NextPurchaseFrom,
+    RiskBands,
 };
 use churn_segment::{
     fit_segments, profile_segments, Assignment, Profiles, Provenance, SegmentModel, ValidSegmentParams,
@@ -389,6 +390,15 @@ fn score(
 ) -> Result<NightlyScores> {
     let frame = &trained.frame_s;
     let values = clv.map(|c| c.run.values_for(frame.ids())).transpose()?;
+    let outlooks = clv
+        .map(|c| c.run.outlooks_for(frame.ids(), model.horizon_days))
+        .transpose()?;
+    let as_of = trained.at_s.as_of;
+    let next = match &outlooks {
+        Some(outlooks) => NextPurchaseFrom::Given(as_of, outlooks),
+        None => NextPurchaseFrom::Rhythm(as_of),
+    };
+    let next_purchase_model = next.model_name(model);
     let names = segments.model.names();
     let segment_names: Vec<String> = segments
         .assignment
@@ -403,6 +413,7 @@ fn score(
         values.as_deref(),
         &plan.score.bands,
         &plan.score.actions,
+        next,
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
     // The list as it would be, then the control group taken out of it into holdout.csv: the
@@ -472,7 +483,12 @@ fn score(
             .with_metadata("churn.tool_version", crate::TOOL_VERSION)
     };
     let columns: ScoreColumns = scored.into_iter().collect();
-    let table = meta(columns.into_table()?.with_metadata("churn.churn_model", model_file));
+    let table = meta(
+        columns
+            .into_table()?
+            .with_metadata("churn.churn_model", model_file)
+            .with_metadata("churn.next_purchase_model", next_purchase_model),
+    );
     let segments_table = meta(
         segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
     );

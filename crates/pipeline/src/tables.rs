@@ -17,7 +17,24 @@ pub struct ScoreColumns {
     rfm_segment: Vec<Option<String>>,
     recommended_action: Vec<String>,
     reasons: [Vec<Option<String>>; 3],
+    /// `p_purchase_30d`, `_90d`, `_horizon`, `_365d`.
+    chances: [Vec<Option<f64>>; 4],
+    /// `next_purchase_days`, `_low_days`, `_high_days`.
+    next_days: [Vec<Option<f64>>; 3],
+    overdue_days: Vec<Option<f64>>,
 }
+
+/// The next-purchase columns of `scores.parquet`, after the reasons, in order.
+pub const NEXT_PURCHASE_COLUMNS: [&str; 8] = [
+    "p_purchase_30d",
+    "p_purchase_90d",
+    "p_purchase_horizon",
+    "p_purchase_365d",
+    "next_purchase_days",
+    "next_purchase_low_days",
+    "next_purchase_high_days",
+    "overdue_days",
+];
 
 impl ScoreColumns {
     /// Room for `n` customers.
@@ -31,6 +48,9 @@ impl ScoreColumns {
             rfm_segment: Vec::with_capacity(n),
             recommended_action: Vec::with_capacity(n),
             reasons: std::array::from_fn(|_| Vec::with_capacity(n)),
+            chances: std::array::from_fn(|_| Vec::with_capacity(n)),
+            next_days: std::array::from_fn(|_| Vec::with_capacity(n)),
+            overdue_days: Vec::with_capacity(n),
         }
     }
 
@@ -47,12 +67,27 @@ impl ScoreColumns {
         for column in &mut self.reasons {
             column.push(reasons.next());
         }
+        let outlook = s.next_purchase.map(|n| n.outlook);
+        let chances = outlook.map(|o| [o.p_30d, o.p_90d, o.p_horizon, o.p_365d]);
+        for (i, column) in self.chances.iter_mut().enumerate() {
+            column.push(chances.map(|c| c[i]));
+        }
+        let days = outlook.and_then(|o| o.days).map(|d| [d.median, d.low, d.high]);
+        for (i, column) in self.next_days.iter_mut().enumerate() {
+            column.push(days.map(|d| d[i]));
+        }
+        self.overdue_days.push(s.overdue_days);
     }
 
     /// The table, in the documented column order.
     pub fn into_table(self) -> Result<Table> {
         let [r1, r2, r3] = self.reasons;
-        Ok(Table::new()
+        let next = self
+            .chances
+            .into_iter()
+            .chain(self.next_days)
+            .chain([self.overdue_days]);
+        let mut table = Table::new()
             .with_column("customer_id", Column::Text(self.customer_id))?
             .with_column("churn_probability", Column::Float64(self.churn_probability))?
             .with_column("risk_band", Column::Text(self.risk_band))?
@@ -62,7 +97,11 @@ impl ScoreColumns {
             .with_column("recommended_action", Column::Text(self.recommended_action))?
             .with_column("reason_1", Column::OptionalText(r1))?
             .with_column("reason_2", Column::OptionalText(r2))?
-            .with_column("reason_3", Column::OptionalText(r3))?)
+            .with_column("reason_3", Column::OptionalText(r3))?;
+        for (name, values) in NEXT_PURCHASE_COLUMNS.into_iter().zip(next) {
+            table = table.with_column(name, Column::OptionalFloat64(values))?;
+        }
+        Ok(table)
     }
 }
 

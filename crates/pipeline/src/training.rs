@@ -8,11 +8,12 @@ use chrono::{Duration, NaiveDate};
 use churn_clv::ValidClvParams;
 use churn_core::FeatureFrame;
 use churn_features::{
-    read_customer_table, read_log, FeatureParams, FeatureTable, InputSpec, TransactionLog, FEATURE_SET_VERSION,
+    read_customer_table, read_log, Activity, FeatureParams, FeatureTable, InputSpec, TransactionLog,
+    FEATURE_SET_VERSION,
 };
 use churn_score::{
-    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, train as fit_model, ChurnModel,
-    TrainingSource, ValidModelParams,
+    churn_labels, evaluate_holdout, evaluate_out_of_time, explicit_labels, rhythm::RHYTHM_MIN_BUYERS,
+    train as fit_model, ChurnModel, RhythmModel, TrainingSource, ValidModelParams,
 };
 
 use crate::error::{Context, Error, Result};
@@ -117,6 +118,24 @@ fn snapshot_frame(
     })?;
     let frame = run.with_churn_features(frame)?;
     Ok((frame, Some(run)))
+}
+
+/// The model with its rhythm of the next purchase fitted on the training snapshot `frame` and the
+/// purchases of the label window. A fit that cannot be made leaves the model without one (its
+/// scores then carry no next purchase) and says why in the model's warnings: the churn scores do
+/// not depend on it.
+fn with_rhythm(mut model: ChurnModel, frame: &FeatureFrame, window: &Activity) -> ChurnModel {
+    match RhythmModel::fit_frame(&model, frame, |id| window.first_purchase_days(id)) {
+        Ok(Some(rhythm)) => model.rhythm = Some(rhythm),
+        Ok(None) => model.warnings.push(format!(
+            "fewer than {RHYTHM_MIN_BUYERS} customers of the training snapshot bought in the label window: no \
+             next-purchase dates without [clv]"
+        )),
+        Err(e) => model.warnings.push(format!(
+            "cannot fit the rhythm of the next purchase ({e}): no next-purchase dates without [clv]"
+        )),
+    }
+    model
 }
 
 /// Customers who bought within `days` of the snapshot, or everyone.
@@ -248,6 +267,11 @@ pub fn train_with<T>(
             Evaluation::OutOfTime(frame_c2)
         }
     };
+    // When the training snapshot's customers first bought in the label window: what the rhythm
+    // of the next purchase is fitted on.
+    let window = log
+        .activity(c1, s)
+        .context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
     let extra = with_log(&log, s)?;
     // Every snapshot is taken: the log goes now unless a later stage reads it.
     let log = keep_log.then_some(log);
@@ -287,7 +311,8 @@ pub fn train_with<T>(
                 let production = scope.spawn(|| {
                     let started = Instant::now();
                     let model = fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
-                        .context_with(|| format!("cannot train the model on the snapshot {c1}"));
+                        .context_with(|| format!("cannot train the model on the snapshot {c1}"))
+                        .map(|model| with_rhythm(model, &train_frame, &window));
                     (model, started.elapsed().as_secs_f64())
                 });
                 let evaluation_started = Instant::now();

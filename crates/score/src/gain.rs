@@ -24,6 +24,8 @@
 //!     rfm_segment: None,
 //!     recommended_action: "call".into(),
 //!     reasons: Vec::new(),
+//!     next_purchase: None,
+//!     overdue_days: None,
 //! };
 //! let scored = [customer("a", 100.0), customer("b", 400.0), customer("c", 20.0)];
 //! let actions = [ActionRule {
@@ -273,6 +275,8 @@ mod tests {
             rfm_segment: None,
             recommended_action: action.into(),
             reasons: Vec::new(),
+            next_purchase: None,
+            overdue_days: None,
         }
     }
 

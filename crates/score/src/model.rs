@@ -48,6 +48,10 @@ pub struct ChurnModel {
     pub evaluation: Option<Evaluation>,
     /// Warnings raised while training (near-separation, constant inputs).
     pub warnings: Vec<String>,
+    /// When customers buy next, fitted on the training window (absent from models of earlier
+    /// builds, and when too few customers bought in the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhythm: Option<crate::RhythmModel>,
 }
 
 /// The training window and data of a [`ChurnModel`].
@@ -138,6 +142,9 @@ impl ChurnModel {
             || !model.scaler.is_finite()
         {
             return Err(bad("coefficients, intercept and scaler must be finite".into()));
+        }
+        if let Some(rhythm) = &model.rhythm {
+            rhythm.check().map_err(bad)?;
         }
         if model.horizon_days < 1 {
             return Err(bad(format!("horizon_days = {} must be at least 1", model.horizon_days)));

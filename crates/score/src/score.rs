@@ -1,10 +1,12 @@
 //! Scoring: probabilities, risk bands, value at risk, reasons in plain words, recommended actions.
 
+use chrono::NaiveDate;
 use churn_core::FeatureFrame;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ParamError, Result};
 use crate::model::ChurnModel;
+use crate::rhythm::Outlook;
 
 /// A customer's risk band. Serialized (and written to files) in lower case: `high`, `medium`, `low`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -477,28 +479,29 @@ mod tests {
     }
 }
 
-/// The version of the `at_risk.csv` column set, written in its last column.
-pub const AT_RISK_SCHEMA_VERSION: u32 = 1;
+/// The version of the `at_risk.csv` column set, written in its last column. Version 1 ended with
+/// the reasons; version 3 adds `expected_next_purchase` and `overdue_days` after them.
+pub const AT_RISK_SCHEMA_VERSION: u32 = 3;
 
-/// The version of the column set of a list ranked by expected gain within a budget: version 1
-/// plus `expected_gain` before `schema_version`.
-pub const AT_RISK_GAIN_SCHEMA_VERSION: u32 = 2;
+/// The version of the column set of a list ranked by expected gain within a budget: version 3
+/// plus `expected_gain` before `schema_version` (version 2 was version 1 plus `expected_gain`).
+pub const AT_RISK_GAIN_SCHEMA_VERSION: u32 = 4;
 
 /// The `at_risk.csv` columns of a list ranked by expected gain, in order.
-pub const AT_RISK_GAIN_COLUMNS: [&str; 12] = {
-    let mut columns = [""; 12];
+pub const AT_RISK_GAIN_COLUMNS: [&str; 14] = {
+    let mut columns = [""; 14];
     let mut i = 0;
-    while i < 10 {
+    while i < 12 {
         columns[i] = AT_RISK_COLUMNS[i];
         i += 1;
     }
-    columns[10] = "expected_gain";
-    columns[11] = AT_RISK_COLUMNS[10];
+    columns[12] = "expected_gain";
+    columns[13] = AT_RISK_COLUMNS[12];
     columns
 };
 
 /// The `at_risk.csv` columns, in order.
-pub const AT_RISK_COLUMNS: [&str; 11] = [
+pub const AT_RISK_COLUMNS: [&str; 13] = [
     "customer_id",
     "churn_probability",
     "risk_band",
@@ -509,8 +512,14 @@ pub const AT_RISK_COLUMNS: [&str; 11] = [
     "reason_1",
     "reason_2",
     "reason_3",
+    "expected_next_purchase",
+    "overdue_days",
     "schema_version",
 ];
+
+/// What `expected_next_purchase` says of a customer whose chance of a purchase within a year is
+/// under one half.
+pub const UNLIKELY: &str = "unlikely";
 
 /// One customer's score, as written to `scores.parquet` and `at_risk.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -532,11 +541,61 @@ pub struct ScoredCustomer {
     pub recommended_action: String,
     /// Up to three reasons, largest first.
     pub reasons: Vec<String>,
+    /// When they should buy next, when a rhythm or lifetime-value model gave it.
+    pub next_purchase: Option<NextPurchase>,
+    /// Days past their own usual gap: `recency_days - typical_gap_days`, at least 0; none without a
+    /// typical gap (one purchase day).
+    pub overdue_days: Option<f64>,
 }
 
-/// Scores every customer of `frame`: probability, band, value at risk, reasons and action.
-/// `segments`, when given, holds each row's k-means segment name; `values`, when given, each row's
-/// value that churn would lose (the lifetime value), used instead of `spend_365d`.
+/// A customer's next purchase: the chances and, when a purchase within a year is likelier than
+/// not, its expected date and 80 % interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NextPurchase {
+    /// The chances, and the days after the snapshot.
+    pub outlook: Outlook,
+    /// `[median, low, high]` as dates: the snapshot plus the whole days (the day the purchase
+    /// falls on); none when unlikely.
+    pub dates: Option<[NaiveDate; 3]>,
+}
+
+impl NextPurchase {
+    /// The outlook as of snapshot `as_of`.
+    pub fn new(outlook: Outlook, as_of: NaiveDate) -> Self {
+        let date = |days: f64| as_of + chrono::Duration::days(days.floor() as i64);
+        NextPurchase {
+            outlook,
+            dates: outlook.days.map(|d| [date(d.median), date(d.low), date(d.high)]),
+        }
+    }
+}
+
+/// Where the next-purchase figures of [`score_customers`] come from.
+#[derive(Debug, Clone, Copy)]
+pub enum NextPurchaseFrom<'a> {
+    /// No figures.
+    Nothing,
+    /// The churn model's rhythm (no figures when the model has none), at snapshot `S`.
+    Rhythm(NaiveDate),
+    /// One outlook per row of the frame (the BG/NBD model's), at snapshot `S`.
+    Given(NaiveDate, &'a [Outlook]),
+}
+
+impl NextPurchaseFrom<'_> {
+    /// What gives the figures when scoring with `model`, as the scores file's metadata says:
+    /// `bg-nbd`, `rhythm`, or `none` (no figures: a model of an earlier build has no rhythm).
+    pub fn model_name(&self, model: &ChurnModel) -> &'static str {
+        match self {
+            NextPurchaseFrom::Given(..) => "bg-nbd",
+            NextPurchaseFrom::Rhythm(_) if model.rhythm.is_some() => "rhythm",
+            _ => "none",
+        }
+    }
+}
+
+/// Scores every customer of `frame`: probability, band, value at risk, reasons, action and next
+/// purchase. `segments`, when given, holds each row's k-means segment name; `values`, when given,
+/// each row's value that churn would lose (the lifetime value), used instead of `spend_365d`.
 pub fn score_customers(
     model: &ChurnModel,
     frame: &FeatureFrame,
@@ -544,9 +603,11 @@ pub fn score_customers(
     values: Option<&[f64]>,
     bands: &RiskBands,
     actions: &[ActionRule],
+    next: NextPurchaseFrom<'_>,
 ) -> Result<Vec<ScoredCustomer>> {
     let z = model.standardized(frame)?;
     let probabilities = model.predict_standardized(&z);
+    let rhythm = Rhythms::new(model, frame, &next)?;
     let spend = match values {
         Some(v) => {
             if v.len() != frame.len() {
@@ -588,6 +649,8 @@ pub fn score_customers(
             rfm_segment,
             recommended_action,
             reasons,
+            next_purchase: rhythm.next_purchase(row, probabilities[row]),
+            overdue_days: rhythm.overdue_days(row),
         }
     };
     // Reasons are text for every customer: the costly part. Rows are split over the cores and the
@@ -616,6 +679,74 @@ pub fn score_customers(
             .collect()
     });
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// What [`score_customers`] reads for the next purchase and the days overdue.
+struct Rhythms<'a> {
+    next: NextPurchaseFrom<'a>,
+    rhythm: Option<&'a crate::RhythmModel>,
+    horizon_days: f64,
+    recency: Option<&'a [Option<f64>]>,
+    frequency: Option<&'a [Option<f64>]>,
+    typical_gap: Option<&'a [Option<f64>]>,
+}
+
+impl<'a> Rhythms<'a> {
+    fn new(model: &'a ChurnModel, frame: &'a FeatureFrame, next: &NextPurchaseFrom<'a>) -> Result<Self> {
+        match next {
+            NextPurchaseFrom::Given(_, outlooks) if outlooks.len() != frame.len() => {
+                return Err(Error::Degenerate(format!(
+                    "{} next-purchase outlooks for {} customers",
+                    outlooks.len(),
+                    frame.len()
+                )));
+            }
+            NextPurchaseFrom::Rhythm(_) if model.rhythm.is_some() => {
+                // The rhythm reads these for every customer: a missing column or a null is an
+                // error here, not a silent gap in the file.
+                frame.required("recency_days")?;
+                frame.required("frequency")?;
+            }
+            _ => {}
+        }
+        Ok(Rhythms {
+            next: *next,
+            rhythm: model.rhythm.as_ref(),
+            horizon_days: model.horizon_days as f64,
+            recency: frame.numeric("recency_days"),
+            frequency: frame.numeric("frequency"),
+            // Feature files of version 1 have no typical gap: every customer then takes the
+            // population's, and none is overdue.
+            typical_gap: frame.numeric("typical_gap_days"),
+        })
+    }
+
+    fn value(column: Option<&[Option<f64>]>, row: usize) -> Option<f64> {
+        column.and_then(|c| c[row])
+    }
+
+    fn next_purchase(&self, row: usize, p: f64) -> Option<NextPurchase> {
+        match self.next {
+            NextPurchaseFrom::Nothing => None,
+            NextPurchaseFrom::Given(as_of, outlooks) => Some(NextPurchase::new(outlooks[row], as_of)),
+            NextPurchaseFrom::Rhythm(as_of) => {
+                let rhythm = self.rhythm?;
+                let outlook = rhythm.outlook(
+                    Self::value(self.recency, row)?,
+                    Self::value(self.typical_gap, row),
+                    Self::value(self.frequency, row)?,
+                    p,
+                    self.horizon_days,
+                );
+                Some(NextPurchase::new(outlook, as_of))
+            }
+        }
+    }
+
+    fn overdue_days(&self, row: usize) -> Option<f64> {
+        let gap = Self::value(self.typical_gap, row)?;
+        Some((Self::value(self.recency, row)? - gap).max(0.0))
+    }
 }
 
 /// The at-risk list: customers not in the `low` band, by value at risk (largest first) then
@@ -743,6 +874,18 @@ fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Res
         let probability = format!("{:.6}", s.churn_probability);
         let value = format!("{:.2}", s.value_at_risk);
         let gain = gains.map(|g| format!("{:.2}", g[i] + 0.0));
+        // The date, "unlikely", or empty when no model gave a next purchase.
+        let next = match s.next_purchase {
+            Some(NextPurchase {
+                dates: Some([median, ..]),
+                ..
+            }) => median.format("%Y-%m-%d").to_string(),
+            Some(NextPurchase { dates: None, .. }) => UNLIKELY.to_string(),
+            None => String::new(),
+        };
+        let overdue = s
+            .overdue_days
+            .map_or(String::new(), |d| format!("{}", d.floor() as i64));
         let record = [
             escape_formula(&s.customer_id),
             probability.as_str().into(),
@@ -754,6 +897,8 @@ fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Res
             escape_formula(reason(0)),
             escape_formula(reason(1)),
             escape_formula(reason(2)),
+            next.as_str().into(),
+            overdue.as_str().into(),
         ];
         let tail = gain.iter().map(String::as_str).chain([version.as_str()]);
         w.write_record(record.iter().map(|c| c.as_ref()).chain(tail).map(str::as_bytes))
@@ -776,6 +921,8 @@ mod export_tests {
             rfm_segment: Some("At risk".into()),
             recommended_action: "win-back offer".into(),
             reasons: vec!["no purchase for 143 days (median 31)".into(), "said \"bye\"".into()],
+            next_purchase: None,
+            overdue_days: Some(112.6),
         }
     }
 
@@ -802,12 +949,52 @@ mod export_tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,schema_version"
+            "customer_id,churn_probability,risk_band,value_at_risk,segment,rfm_segment,recommended_action,reason_1,reason_2,reason_3,\
+             expected_next_purchase,overdue_days,schema_version"
         );
         assert_eq!(
             lines[1],
             "'=cmd|' /C calc'!A0,0.812346,high,1234.50,\"Lost, low-value\",At risk,win-back offer,\
-             no purchase for 143 days (median 31),\"said \"\"bye\"\"\",,1"
+             no purchase for 143 days (median 31),\"said \"\"bye\"\"\",,,112,3"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_next_purchase_is_a_date_unlikely_or_empty() -> Result<()> {
+        let as_of = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+        let outlook = |days: Option<NextDaysFor>| Outlook {
+            p_30d: 0.2,
+            p_90d: 0.5,
+            p_horizon: 0.5,
+            p_365d: if days.is_some() { 0.8 } else { 0.3 },
+            days: days.map(|(median, low, high)| crate::NextDays { median, low, high }),
+        };
+        type NextDaysFor = (f64, f64, f64);
+        let with = |id: &str, next: Option<Outlook>, overdue: Option<f64>| ScoredCustomer {
+            next_purchase: next.map(|o| NextPurchase::new(o, as_of)),
+            overdue_days: overdue,
+            ..customer(id, 0.8, 10.0, RiskBand::High)
+        };
+        let scored = [
+            // Day 44.99 after 2024-01-01 falls on 2024-02-14.
+            with("a", Some(outlook(Some((44.99, 3.0, 120.0)))), Some(0.0)),
+            with("b", Some(outlook(None)), Some(40.7)),
+            with("c", None, None),
+        ];
+        let mut out = Vec::new();
+        write_at_risk(&scored.iter().collect::<Vec<_>>(), None, &mut out)?;
+        let text = String::from_utf8(out).expect("utf-8");
+        let tails: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplitn(4, ',').collect::<Vec<_>>()[..3].join(","))
+            .collect();
+        // rsplitn reads the last three cells backwards: version, overdue days, next purchase.
+        assert_eq!(tails, ["3,0,2024-02-14", "3,40,unlikely", "3,,"]);
+        assert_eq!(
+            scored[0].next_purchase.and_then(|n| n.dates),
+            Some(["2024-02-14", "2024-01-04", "2024-04-30"].map(|d| d.parse().expect("date")))
         );
         Ok(())
     }

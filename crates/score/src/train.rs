@@ -137,6 +137,7 @@ pub fn train(
         },
         evaluation: None,
         warnings,
+        rhythm: None,
     };
     let p = model.predict_standardized(dataset.records());
     let y: Vec<bool> = dataset.targets().to_vec();
