@@ -30,7 +30,9 @@ check_rhythm() {
   local name="$1" input="$2" cal_end="$3" holdout_end="$4"
   local as_of
   as_of=$(date -d "$cal_end + 1 day" +%F)
-  printf 'as_of = "%s"\nhorizon_days = 90\n%s\n[run]\noutput_dir = "%s"\nmodels_dir = "%s"\n' \
+  # No gate: CDNOW's out-of-time ROC AUC at this early date (everyone a recent first buyer) is 0.52,
+  # and the check is about the dates, not the promotion.
+  printf 'as_of = "%s"\nhorizon_days = 90\n%s\n[gates]\nmin_roc_auc = 0.0\n[run]\noutput_dir = "%s"\nmodels_dir = "%s"\n' \
     "$as_of" "$input" "$work/$name-out" "$work/$name-models" > "$work/$name-rhythm.toml"
   "$churn" run --config "$work/$name-rhythm.toml" --quiet
   echo "== $name, the churn model's rhythm, as of $as_of"

@@ -385,6 +385,61 @@ fn too_short_a_history_says_how_much_is_needed() {
     assert!(!dir.join("m.json").exists());
 }
 
+/// A model of an earlier build has no rhythm: it still scores, and the next-purchase cells are
+/// empty (never made up), with `none` in the scores' metadata.
+#[test]
+fn a_model_without_a_rhythm_scores_without_next_purchase_figures() {
+    let dir = Dir::new();
+    train_sample(&dir);
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).expect("model")).expect("json");
+    let object = model.as_object_mut().expect("object");
+    assert!(object.remove("rhythm").is_some(), "the sample's model has a rhythm");
+    object.remove("checksum");
+    dir.write("old.json", serde_json::to_string_pretty(&model).expect("json"));
+    dir.churn(&[
+        "features",
+        "--config",
+        &sample_config(),
+        "--out",
+        "features.parquet",
+        "-q",
+    ])
+    .success();
+    dir.churn(&[
+        "score",
+        "--features",
+        "features.parquet",
+        "--model",
+        "old.json",
+        "--accept-unsealed-models",
+        "--out",
+        "scores.parquet",
+        "--at-risk",
+        "at_risk.csv",
+        "-q",
+    ])
+    .success();
+    let scores = churn_features::read_table(&dir.join("scores.parquet")).expect("scores");
+    assert!(scores
+        .metadata()
+        .iter()
+        .any(|(k, v)| k == "churn.next_purchase_model" && v == "none"));
+    for name in ["p_purchase_30d", "p_purchase_365d", "next_purchase_days"] {
+        match scores.columns().iter().find(|(n, _)| n == name) {
+            Some((_, churn_core::Column::OptionalFloat64(v))) => assert!(v.iter().all(Option::is_none), "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let text = std::fs::read_to_string(dir.join("at_risk.csv")).expect("csv");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert!(!rows.is_empty());
+    // No date without a model for it; the days overdue need only the features.
+    assert!(rows.iter().all(|r| r[10].is_empty() && &r[12] == "3"));
+    assert!(rows.iter().any(|r| !r[11].is_empty()));
+}
+
 #[test]
 fn explain_shows_contributions_and_rejects_unknown_customers() {
     let dir = Dir::new();
@@ -454,6 +509,21 @@ fn explain_shows_contributions_and_rejects_unknown_customers() {
         .collect();
     assert!(!written.is_empty(), "the sample customer has reasons to compare");
     assert_eq!(explained, written);
+    // So is the next purchase.
+    let float = |name: &str| match scores.columns().iter().find(|(n, _)| n == name) {
+        Some((_, churn_core::Column::OptionalFloat64(v))) => v[row],
+        other => panic!("{name}: {other:?}"),
+    };
+    let next = &out["next_purchase"]["outlook"];
+    for (ours, theirs) in [
+        ("p_30d", "p_purchase_30d"),
+        ("p_90d", "p_purchase_90d"),
+        ("p_365d", "p_purchase_365d"),
+    ] {
+        assert_eq!(next[ours].as_f64(), float(theirs), "{ours}");
+    }
+    assert_eq!(next["days"]["median"].as_f64(), float("next_purchase_days"));
+    assert_eq!(out["overdue_days"].as_f64(), float("overdue_days"));
 
     let stderr = dir
         .churn(&[

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
-use churn_score::{describe, Explainer, RiskBands};
+use churn_core::format::percent;
+use churn_score::{describe, Explainer, NextPurchase, RiskBands};
 use serde_json::json;
 
 use churn_pipeline::registry::load_churn_model as load_model;
@@ -39,6 +40,22 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     let mut contributions = explainer.contributions(&z_row, row);
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());
+    // The next purchase from the model's rhythm, as `churn score` gives it without lifetime values.
+    let value = |column: &str| frame.numeric(column).and_then(|v| v[row]);
+    let next = match (&model.rhythm, value("recency_days"), value("frequency")) {
+        (Some(rhythm), Some(recency), Some(frequency)) => {
+            let outlook = rhythm.outlook(
+                recency,
+                value("typical_gap_days"),
+                frequency,
+                probability,
+                model.horizon_days as f64,
+            );
+            Some(NextPurchase::new(outlook, table.as_of))
+        }
+        _ => None,
+    };
+    let overdue = value("typical_gap_days").zip(value("recency_days"));
 
     let mut human = String::new();
     let _ = writeln!(
@@ -65,6 +82,41 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
                 let _ = writeln!(human, "  {label:<13} {}. {reason}", i + 1);
             }
         }
+    }
+    if let Some(next) = &next {
+        let o = next.outlook;
+        let chances = format!(
+            "chance of a purchase within 30 / 90 / 365 days: {} / {} / {}",
+            percent(o.p_30d),
+            percent(o.p_90d),
+            percent(o.p_365d)
+        );
+        match next.dates {
+            Some([median, low, high]) => {
+                let _ = writeln!(human, "  next purchase {median} (80 %: {low} to {high}); {chances}");
+            }
+            None => {
+                let _ = writeln!(human, "  next purchase unlikely within a year; {chances}");
+            }
+        }
+    }
+    if let Some((gap, recency)) = overdue {
+        let days = |n: f64| {
+            if n == 1.0 {
+                "1 day".to_string()
+            } else {
+                format!("{n:.0} days")
+            }
+        };
+        let due = if recency > gap {
+            format!("{} overdue", days((recency - gap).floor()))
+        } else {
+            format!("due in {}", days((gap - recency).ceil()))
+        };
+        let _ = writeln!(
+            human,
+            "  rhythm        buys every {gap:.0} days as a rule; {recency:.0} days since the last purchase ({due})"
+        );
     }
     let _ = writeln!(
         human,
@@ -97,6 +149,8 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
         "segment": segment,
         "rfm_segment": rfm,
         "reasons": reasons,
+        "next_purchase": next,
+        "overdue_days": overdue.map(|(gap, recency)| (recency - gap).max(0.0)),
         "intercept": model.intercept,
         "contributions": contributions,
     });

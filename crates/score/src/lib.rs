@@ -6,6 +6,9 @@
 //! - [`evaluate_out_of_time`] fits on `S - 2H` and evaluates on `S - H` beside two baselines
 //!   (recency alone, RFM score), with the [`metrics`] ROC AUC, PR AUC, log loss, Brier, top-decile
 //!   lift and capture, and a calibration table.
+//! - [`score_customers`] scores everyone: probability, band, value at risk, reasons, action, and
+//!   the next purchase, from the model's [`RhythmModel`] (each customer's own gaps, fitted on the
+//!   training window) or from given BG/NBD outlooks.
 //!
 //! ```
 //! use churn_core::FeatureFrame;
