@@ -1,6 +1,7 @@
-"""Out-of-time check of the next-purchase columns of `clv.parquet` against what the customers did.
+"""Out-of-time check of the next-purchase columns of `clv.parquet` (days after S) or `scores.parquet`
+(dates) against what the customers did.
 
-    python3 benches/next_purchase.py CLV_PARQUET PURCHASES_CSV CALIBRATION_END HOLDOUT_END
+    python3 benches/next_purchase.py CLV_OR_SCORES_PARQUET PURCHASES_CSV CALIBRATION_END HOLDOUT_END
 
 PURCHASES_CSV has `customer_id,day` rows (one per customer and purchase day, any order), as
 benches/next_purchase.sh writes them from the raw logs. For each customer in CLV_PARQUET it finds the
@@ -55,11 +56,23 @@ def main():
     if span < 365:
         print("80 % interval: the holdout is shorter than a year, not checked")
         return
-    low, med, high = t["next_purchase_low_days"], t["next_purchase_days"], t["next_purchase_high_days"]
+    if "next_purchase_date" in t:
+        # scores.parquet: dates. A purchase on the interval's first or last day is inside it; days
+        # after S as whole days, with the purchase at mid-day for the median.
+        def days(column):
+            return [None if d is None else (d - s).days for d in t[column]]
+
+        low, med, high = days("next_purchase_low_date"), days("next_purchase_date"), days("next_purchase_high_date")
+        hi = [None if h is None else h + 1 for h in high]
+        mid = [None if m is None else m + 0.5 for m in med]
+    else:
+        # clv.parquet: fractional days after S; a purchase day counts at its middle.
+        low, mid, hi = t["next_purchase_low_days"], t["next_purchase_days"], t["next_purchase_high_days"]
+        med = mid
     dated = [i for i in range(n) if med[i] is not None]
     bought = [i for i in dated if first.get(t["customer_id"][i], 10**9) < 365]
-    inside = [i for i in bought if low[i] <= first[t["customer_id"][i]] + 0.5 <= high[i]]
-    below = [i for i in bought if first[t["customer_id"][i]] + 0.5 <= med[i]]
+    inside = [i for i in bought if low[i] <= first[t["customer_id"][i]] + 0.5 <= hi[i]]
+    below = [i for i in bought if first[t["customer_id"][i]] + 0.5 <= mid[i]]
     print(f"with a date: {len(dated)} customers, {len(bought)} bought within the year")
     print(f"  first purchase inside the 80 % interval: {len(inside) / max(len(bought), 1):.3f}")
     print(f"  first purchase before the median: {len(below) / max(len(bought), 1):.3f}")

@@ -101,19 +101,33 @@ fn a_run_publishes_every_output_with_a_manifest() {
         .enumerate()
         .map(|(i, id)| (id, i))
         .collect();
-    for name in [
-        "p_purchase_30d",
-        "p_purchase_90d",
-        "p_purchase_365d",
-        "next_purchase_days",
-        "next_purchase_low_days",
-        "next_purchase_high_days",
-    ] {
+    for name in ["p_purchase_30d", "p_purchase_90d", "p_purchase_365d"] {
         let (ours, theirs) = (optional(&scores, name), optional(&clv, name));
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(ours[i], theirs[clv_row[id]], "{name} of {id}");
         }
     }
+    // The dates are as-of plus the whole days of clv.parquet's.
+    let as_of_days =
+        (chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date") - chrono::NaiveDate::default()).num_days();
+    let mut dated = 0;
+    for (date, days) in [
+        ("next_purchase_date", "next_purchase_days"),
+        ("next_purchase_low_date", "next_purchase_low_days"),
+        ("next_purchase_high_date", "next_purchase_high_days"),
+    ] {
+        let ours = match scores.columns().iter().find(|(n, _)| n == date) {
+            Some((_, Column::OptionalDate(v))) => v.clone(),
+            other => panic!("{date}: {other:?}"),
+        };
+        let theirs = optional(&clv, days);
+        for (i, id) in ids.iter().enumerate() {
+            let expected = theirs[clv_row[id]].map(|d| (as_of_days + d.floor() as i64) as i32);
+            assert_eq!(ours[i], expected, "{date} of {id}");
+            dated += usize::from(expected.is_some());
+        }
+    }
+    assert!(dated > 0);
     // Profiles carry each segment's churn rate in the training window.
     let profiles = std::fs::read_to_string(current.join("segment_profiles.csv")).expect("profiles");
     let header: Vec<&str> = profiles.lines().next().expect("header").split(',').collect();

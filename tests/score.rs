@@ -162,9 +162,9 @@ fn scoring_writes_every_customer_and_a_sorted_escaped_at_risk_list() {
             "p_purchase_90d",
             "p_purchase_horizon",
             "p_purchase_365d",
-            "next_purchase_days",
-            "next_purchase_low_days",
-            "next_purchase_high_days",
+            "next_purchase_date",
+            "next_purchase_low_date",
+            "next_purchase_high_date",
             "overdue_days"
         ]
     );
@@ -204,6 +204,8 @@ fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::Strin
             Some((_, Column::OptionalFloat64(v))) => v.clone(),
             Some((_, Column::Float64(v))) => v.iter().copied().map(Some).collect(),
             Some((_, Column::Int64(v))) => v.iter().map(|&x| Some(x as f64)).collect(),
+            // Dates as days since 1970-01-01.
+            Some((_, Column::OptionalDate(v))) => v.iter().map(|d| d.map(f64::from)).collect(),
             other => panic!("{name}: {other:?}"),
         }
     };
@@ -222,11 +224,14 @@ fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::Strin
     .map(|c| column(scores, c))
     .collect();
     let [median, low, high] = [
-        "next_purchase_days",
-        "next_purchase_low_days",
-        "next_purchase_high_days",
+        "next_purchase_date",
+        "next_purchase_low_date",
+        "next_purchase_high_date",
     ]
     .map(|c| column(scores, c));
+    let epoch = chrono::NaiveDate::default();
+    let as_of = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let s_days = (as_of - epoch).num_days() as f64;
     let mut dated = 0;
     for row in 0..scores.num_rows() {
         let c: Vec<f64> = chances
@@ -246,7 +251,11 @@ fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::Strin
         match (median[row], low[row], high[row]) {
             (Some(m), Some(l), Some(h)) => {
                 dated += 1;
-                assert!(c[3] >= 0.5 && 0.0 <= l && l < m && m < h && h <= 365.0, "row {row}");
+                // Whole days: the interval's ends may fall on the median's day.
+                assert!(
+                    c[3] >= 0.5 && s_days <= l && l <= m && m <= h && h <= s_days + 365.0 && l < h,
+                    "row {row}"
+                );
             }
             (None, None, None) => assert!(c[3] < 0.5, "row {row}"),
             other => panic!("row {row}: {other:?}"),
@@ -259,7 +268,6 @@ fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::Strin
         &["customer_id", "recency_days", "typical_gap_days"],
     )
     .expect("features");
-    let as_of = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     let by_id = |t: &churn_core::Table, values: Vec<Option<f64>>| -> std::collections::HashMap<String, Option<f64>> {
         ids(t).into_iter().zip(values).collect()
     };
@@ -270,7 +278,7 @@ fn check_next_purchase(dir: &Dir, scores: &churn_core::Table, rows: &[csv::Strin
     for r in rows {
         let id = churn_score::unescape_formula(&r[0]);
         let expected_date = match median[id] {
-            Some(days) => (as_of + chrono::Duration::days(days.floor() as i64)).to_string(),
+            Some(date) => (epoch + chrono::Duration::days(date as i64)).to_string(),
             None => {
                 unlikely += 1;
                 "unlikely".to_string()
@@ -425,9 +433,10 @@ fn a_model_without_a_rhythm_scores_without_next_purchase_figures() {
         .metadata()
         .iter()
         .any(|(k, v)| k == "churn.next_purchase_model" && v == "none"));
-    for name in ["p_purchase_30d", "p_purchase_365d", "next_purchase_days"] {
+    for name in ["p_purchase_30d", "p_purchase_365d", "next_purchase_date"] {
         match scores.columns().iter().find(|(n, _)| n == name) {
             Some((_, churn_core::Column::OptionalFloat64(v))) => assert!(v.iter().all(Option::is_none), "{name}"),
+            Some((_, churn_core::Column::OptionalDate(v))) => assert!(v.iter().all(Option::is_none), "{name}"),
             other => panic!("{name}: {other:?}"),
         }
     }
@@ -522,7 +531,16 @@ fn explain_shows_contributions_and_rejects_unknown_customers() {
     ] {
         assert_eq!(next[ours].as_f64(), float(theirs), "{ours}");
     }
-    assert_eq!(next["days"]["median"].as_f64(), float("next_purchase_days"));
+    let date = match scores.columns().iter().find(|(n, _)| n == "next_purchase_date") {
+        Some((_, churn_core::Column::OptionalDate(v))) => v[row],
+        other => panic!("next_purchase_date: {other:?}"),
+    };
+    let explained = out["next_purchase"]["dates"][0].as_str().map(|d| {
+        let d: chrono::NaiveDate = d.parse().expect("date");
+        (d - chrono::NaiveDate::default()).num_days() as i32
+    });
+    assert!(explained.is_some(), "the sample customer has a date: {out}");
+    assert_eq!(explained, date);
     assert_eq!(out["overdue_days"].as_f64(), float("overdue_days"));
 
     let stderr = dir

@@ -15,6 +15,8 @@ pub enum Column {
     Float64(Vec<f64>),
     /// Finite floats with nulls.
     OptionalFloat64(Vec<Option<f64>>),
+    /// Calendar dates with nulls, as days since 1970-01-01 (Parquet `DATE`, Arrow `Date32`).
+    OptionalDate(Vec<Option<i32>>),
 }
 
 impl Column {
@@ -26,6 +28,7 @@ impl Column {
             Column::Int64(v) => v.len(),
             Column::Float64(v) => v.len(),
             Column::OptionalFloat64(v) => v.len(),
+            Column::OptionalDate(v) => v.len(),
         }
     }
 

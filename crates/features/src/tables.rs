@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use churn_core::{Column, FeatureFrame, Table};
 
@@ -65,7 +65,8 @@ fn cast(column: &ArrayRef, to: &DataType, name: &str) -> Result<ArrayRef> {
 }
 
 /// Writes `table` to `path` as Parquet, atomically (a temporary file renamed into place), with the
-/// table's metadata in the schema. Text columns are `utf8`, integers `int64`, floats `float64`.
+/// table's metadata in the schema. Text columns are `utf8`, integers `int64`, floats `float64`,
+/// dates `date32`.
 pub fn write_table(path: &Path, table: &Table) -> Result<()> {
     let mut fields = Vec::with_capacity(table.columns().len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns().len());
@@ -76,6 +77,7 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
             Column::Int64(v) => (DataType::Int64, false, Arc::new(Int64Array::from(v.clone()))),
             Column::Float64(v) => (DataType::Float64, false, Arc::new(Float64Array::from(v.clone()))),
             Column::OptionalFloat64(v) => (DataType::Float64, true, Arc::new(Float64Array::from(v.clone()))),
+            Column::OptionalDate(v) => (DataType::Date32, true, Arc::new(Date32Array::from(v.clone()))),
         };
         fields.push(Field::new(name, data_type, nullable));
         arrays.push(array);
@@ -145,6 +147,13 @@ fn read_table_projected(path: &Path, columns: Option<&[&str]>) -> Result<Table> 
                 } else {
                     Column::Float64(a.values().to_vec())
                 }
+            }
+            DataType::Date32 => {
+                let a = array
+                    .as_any()
+                    .downcast_ref::<Date32Array>()
+                    .ok_or_else(|| bad(name, "unreadable date"))?;
+                Column::OptionalDate(a.iter().collect())
             }
             other => return Err(bad(name, &format!("type {other} is not a table column type"))),
         };
@@ -362,6 +371,7 @@ mod tests {
             .with_column("name", Column::OptionalText(vec![Some("Lost".into()), None]))?
             .with_column("distance", Column::Float64(vec![0.25, 1e-300]))?
             .with_column("reason", Column::OptionalFloat64(vec![None, Some(-0.0)]))?
+            .with_column("next", Column::OptionalDate(vec![Some(19_723), None]))?
             .with_metadata("churn.model", "segments-2024-01-01.json");
         write_table(&path, &table)?;
         assert_eq!(read_table(&path)?, table);

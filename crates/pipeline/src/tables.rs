@@ -19,8 +19,8 @@ pub struct ScoreColumns {
     reasons: [Vec<Option<String>>; 3],
     /// `p_purchase_30d`, `_90d`, `_horizon`, `_365d`.
     chances: [Vec<Option<f64>>; 4],
-    /// `next_purchase_days`, `_low_days`, `_high_days`.
-    next_days: [Vec<Option<f64>>; 3],
+    /// `next_purchase_date`, `_low_date`, `_high_date`, as days since 1970-01-01.
+    next_dates: [Vec<Option<i32>>; 3],
     overdue_days: Vec<Option<f64>>,
 }
 
@@ -30,9 +30,9 @@ pub const NEXT_PURCHASE_COLUMNS: [&str; 8] = [
     "p_purchase_90d",
     "p_purchase_horizon",
     "p_purchase_365d",
-    "next_purchase_days",
-    "next_purchase_low_days",
-    "next_purchase_high_days",
+    "next_purchase_date",
+    "next_purchase_low_date",
+    "next_purchase_high_date",
     "overdue_days",
 ];
 
@@ -49,7 +49,7 @@ impl ScoreColumns {
             recommended_action: Vec::with_capacity(n),
             reasons: std::array::from_fn(|_| Vec::with_capacity(n)),
             chances: std::array::from_fn(|_| Vec::with_capacity(n)),
-            next_days: std::array::from_fn(|_| Vec::with_capacity(n)),
+            next_dates: std::array::from_fn(|_| Vec::with_capacity(n)),
             overdue_days: Vec::with_capacity(n),
         }
     }
@@ -67,14 +67,16 @@ impl ScoreColumns {
         for column in &mut self.reasons {
             column.push(reasons.next());
         }
-        let outlook = s.next_purchase.map(|n| n.outlook);
-        let chances = outlook.map(|o| [o.p_30d, o.p_90d, o.p_horizon, o.p_365d]);
+        let chances = s
+            .next_purchase
+            .map(|n| n.outlook)
+            .map(|o| [o.p_30d, o.p_90d, o.p_horizon, o.p_365d]);
         for (i, column) in self.chances.iter_mut().enumerate() {
             column.push(chances.map(|c| c[i]));
         }
-        let days = outlook.and_then(|o| o.days).map(|d| [d.median, d.low, d.high]);
-        for (i, column) in self.next_days.iter_mut().enumerate() {
-            column.push(days.map(|d| d[i]));
+        let dates = s.next_purchase.and_then(|n| n.dates);
+        for (i, column) in self.next_dates.iter_mut().enumerate() {
+            column.push(dates.map(|d| epoch_days(d[i])));
         }
         self.overdue_days.push(s.overdue_days);
     }
@@ -82,11 +84,9 @@ impl ScoreColumns {
     /// The table, in the documented column order.
     pub fn into_table(self) -> Result<Table> {
         let [r1, r2, r3] = self.reasons;
-        let next = self
-            .chances
-            .into_iter()
-            .chain(self.next_days)
-            .chain([self.overdue_days]);
+        let chances = self.chances.into_iter().map(Column::OptionalFloat64);
+        let dates = self.next_dates.into_iter().map(Column::OptionalDate);
+        let next = chances.chain(dates).chain([Column::OptionalFloat64(self.overdue_days)]);
         let mut table = Table::new()
             .with_column("customer_id", Column::Text(self.customer_id))?
             .with_column("churn_probability", Column::Float64(self.churn_probability))?
@@ -98,8 +98,8 @@ impl ScoreColumns {
             .with_column("reason_1", Column::OptionalText(r1))?
             .with_column("reason_2", Column::OptionalText(r2))?
             .with_column("reason_3", Column::OptionalText(r3))?;
-        for (name, values) in NEXT_PURCHASE_COLUMNS.into_iter().zip(next) {
-            table = table.with_column(name, Column::OptionalFloat64(values))?;
+        for (name, column) in NEXT_PURCHASE_COLUMNS.into_iter().zip(next) {
+            table = table.with_column(name, column)?;
         }
         Ok(table)
     }
@@ -114,6 +114,11 @@ impl FromIterator<ScoredCustomer> for ScoreColumns {
         }
         columns
     }
+}
+
+/// Days since 1970-01-01, as Parquet and Arrow store a date.
+fn epoch_days(date: chrono::NaiveDate) -> i32 {
+    date.signed_duration_since(chrono::NaiveDate::default()).num_days() as i32
 }
 
 /// `segments.parquet`: each customer's segment id and name, and the distance to its centroid.
