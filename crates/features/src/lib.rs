@@ -303,6 +303,30 @@ impl Activity {
         self.first_purchase_us[i].map(|t| (t - from_us) as f64 / engine::MICROS_PER_DAY as f64)
     }
 
+    /// [`Activity::first_purchase_days`] of every id of `ids`, in their order. Ids in byte order
+    /// (as feature tables hold them) are matched in one merged walk; others are looked up one by
+    /// one.
+    pub fn first_purchase_days_of(&self, ids: &[String]) -> Vec<Option<f64>> {
+        let sorted = ids.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes());
+        if !sorted {
+            return ids.iter().map(|id| self.first_purchase_days(id)).collect();
+        }
+        let from_us = self.from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
+        let mut at = 0;
+        ids.iter()
+            .map(|id| {
+                while at < self.ids.len() && self.ids[at].as_bytes() < id.as_bytes() {
+                    at += 1;
+                }
+                let found = at < self.ids.len() && self.ids[at] == *id;
+                found
+                    .then(|| self.first_purchase_us[at])
+                    .flatten()
+                    .map(|t| (t - from_us) as f64 / engine::MICROS_PER_DAY as f64)
+            })
+            .collect()
+    }
+
     /// Customers of the log, in id byte order.
     pub fn len(&self) -> usize {
         self.ids.len()

@@ -131,6 +131,16 @@ fn generated_windows_equal_a_second_computation_over_the_rows() {
                 "{customer} in [{from}, {to})"
             );
         }
+        // The merged walk over ids in order equals the lookups one by one, also for an id that
+        // is not in the log and for ids out of order.
+        let mut ids: Vec<String> = expected.keys().map(|c| c.to_string()).collect();
+        ids.insert(1, "\u{0}not-a-customer".into());
+        ids.sort();
+        let one_by_one: Vec<Option<f64>> = ids.iter().map(|id| w.first_purchase_days(id)).collect();
+        assert_eq!(w.first_purchase_days_of(&ids), one_by_one);
+        ids.reverse();
+        let reversed: Vec<Option<f64>> = one_by_one.into_iter().rev().collect();
+        assert_eq!(w.first_purchase_days_of(&ids), reversed);
         // The windows are not trivially empty or full.
         assert!(
             buyers > 0 && buyers < expected.len(),

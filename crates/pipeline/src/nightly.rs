@@ -279,6 +279,11 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
         }
     };
 
+    // The drift since the training snapshot is the last use of that snapshot's features: measured
+    // now, they are let go before the lifetime values and the scores, where the run's memory peaks.
+    let drift = drift(scoring_model, &trained)?;
+    trained.train_frame = FeatureFrame::default();
+
     let clv_started = Instant::now();
     let clv = nightly_clv(plan, &trained, log, clv_fitted, progress)?;
     let clv_seconds = clv_started.elapsed().as_secs_f64();
@@ -289,10 +294,10 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
             plan,
             &trained,
             &segments,
-            scoring_model,
-            &scoring_file,
+            (scoring_model, &scoring_file),
             clv.as_ref(),
             &uplift,
+            drift,
         )
     })?;
     let promotion = Promotion {
@@ -378,16 +383,20 @@ fn nightly_clv(
     Ok(Some(NightlyClv { run, json, file, table }))
 }
 
-/// Scores everyone with `model`, the at-risk list, the changes and the drift.
+/// Scores everyone with the scoring model (and its file name), the at-risk list and the changes;
+/// `drift` is carried into the scores (and warned about here).
 fn score(
     plan: &NightlyPlan,
     trained: &Trained,
     segments: &NightlySegments,
-    model: &ChurnModel,
-    model_file: &str,
+    (model, model_file): (&ChurnModel, &str),
     clv: Option<&NightlyClv>,
     uplift: &Uplift,
+    drift: DriftSummary,
 ) -> Result<NightlyScores> {
+    // Debug timings of the steps, from the start of the stage.
+    let started = Instant::now();
+    let lap = |what: &str| tracing::debug!(seconds = started.elapsed().as_secs_f64(), "{what}");
     let frame = &trained.frame_s;
     let values = clv.map(|c| c.run.values_for(frame.ids())).transpose()?;
     let outlooks = clv
@@ -416,6 +425,7 @@ fn score(
         next,
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
+    lap("customers scored");
     // The list as it would be, then the control group taken out of it into holdout.csv: the
     // treated and the held-out customers are ranked and chosen alike, so they compare.
     let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
@@ -444,6 +454,7 @@ fn score(
     };
     let (list, held_out, at_risk_csv, holdout_csv) =
         (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
+    lap("at-risk list drawn and formatted");
     let at_risk_count = list.len();
     let held_out_count = held_out.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();
@@ -465,7 +476,7 @@ fn score(
         Some(previous) => changes(previous, frame.ids(), &flags, &segment_names)?,
         None => Vec::new(),
     };
-    let drift = drift(model, trained, &scored)?;
+    lap("changes found");
     for d in std::iter::once(&drift.score)
         .chain(&drift.features)
         .filter(|d| d.level == churn_score::DriftLevel::Major && !drifts_by_construction(&d.name))
@@ -483,6 +494,7 @@ fn score(
             .with_metadata("churn.tool_version", crate::TOOL_VERSION)
     };
     let columns: ScoreColumns = scored.into_iter().collect();
+    lap("score columns built");
     let table = meta(
         columns
             .into_table()?
@@ -573,7 +585,7 @@ pub fn drifts_by_construction(input: &str) -> bool {
 }
 
 /// Each model input's drift and the score's, from the training snapshot to now.
-fn drift(model: &ChurnModel, trained: &Trained, scored: &[churn_score::ScoredCustomer]) -> Result<DriftSummary> {
+fn drift(model: &ChurnModel, trained: &Trained) -> Result<DriftSummary> {
     let (training, now): (&FeatureFrame, &FeatureFrame) = (&trained.train_frame, &trained.frame_s);
     let mut columns: Vec<&str> = Vec::new();
     for input in &model.design.inputs {
@@ -612,7 +624,13 @@ fn drift(model: &ChurnModel, trained: &Trained, scored: &[churn_score::ScoredCus
         .into_iter()
         .map(Some)
         .collect();
-    let current: Vec<Option<f64>> = scored.iter().map(|s| Some(s.churn_probability)).collect();
+    // The probabilities scoring gives (the same model on the same frame).
+    let current: Vec<Option<f64>> = model
+        .predict(now)
+        .context("cannot score the as-of snapshot for the drift of the score")?
+        .into_iter()
+        .map(Some)
+        .collect();
     Ok(DriftSummary {
         reference_snapshot: trained.training_snapshot.to_string(),
         features,

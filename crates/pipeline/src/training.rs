@@ -125,7 +125,13 @@ fn snapshot_frame(
 /// scores then carry no next purchase) and says why in the model's warnings: the churn scores do
 /// not depend on it.
 fn with_rhythm(mut model: ChurnModel, frame: &FeatureFrame, window: &Activity) -> ChurnModel {
-    match RhythmModel::fit_frame(&model, frame, |id| window.first_purchase_days(id)) {
+    let started = Instant::now();
+    let fit = RhythmModel::fit_frame(&model, frame, &window.first_purchase_days_of(frame.ids()));
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "rhythm of the next purchase fitted"
+    );
+    match fit {
         Ok(Some(rhythm)) => model.rhythm = Some(rhythm),
         Ok(None) => model.warnings.push(format!(
             "fewer than {RHYTHM_MIN_BUYERS} customers of the training snapshot bought in the label window: no \
@@ -269,9 +275,14 @@ pub fn train_with<T>(
     };
     // When the training snapshot's customers first bought in the label window: what the rhythm
     // of the next purchase is fitted on.
+    let window_started = Instant::now();
     let window = log
         .activity(c1, s)
         .context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
+    tracing::debug!(
+        seconds = window_started.elapsed().as_secs_f64(),
+        "label window's purchases read"
+    );
     let extra = with_log(&log, s)?;
     // Every snapshot is taken: the log goes now unless a later stage reads it.
     let log = keep_log.then_some(log);

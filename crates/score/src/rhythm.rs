@@ -35,8 +35,12 @@ use crate::error::{Error, Result};
 pub const NEXT_PURCHASE_WINDOW_DAYS: f64 = 365.0;
 
 /// The most buyers the fit looks at: an evenly spaced selection in id order beyond this. Three
-/// parameters are well determined by far fewer, and the fit stays a fraction of a second.
-pub const RHYTHM_FIT_SAMPLE: usize = 20_000;
+/// parameters are well determined by far fewer (the test recovers them from 6,000 within 0.05 to
+/// 0.15), and the fit stays a fraction of a second.
+pub const RHYTHM_FIT_SAMPLE: usize = 10_000;
+
+/// The fixed parts the likelihood is summed in (see `Likelihood::mean_log_likelihood`).
+const LIKELIHOOD_CHUNKS: usize = 2;
 
 /// Fewer buyers in the training window than this and no rhythm is fitted.
 pub const RHYTHM_MIN_BUYERS: usize = 30;
@@ -187,7 +191,10 @@ impl RhythmModel {
         let gap = Gap::new(self, waited, typical_gap, frequency);
         let r_horizon = gap.within(horizon_days);
         let share = |w: f64| {
-            if r_horizon < FLAT {
+            if w == horizon_days {
+                // R(H) / R(H), without a second look at the tail (the 90-day chance is often H's).
+                1.0
+            } else if r_horizon < FLAT {
                 w / horizon_days
             } else {
                 gap.within(w) / r_horizon
@@ -273,6 +280,11 @@ impl RhythmModel {
             .run()
             .map_err(|e| Error::Degenerate(format!("rhythm fit: {e}")))?;
         let state = result.state();
+        tracing::debug!(
+            iterations = state.iter,
+            buyers = sample.len(),
+            "rhythm likelihood maximized"
+        );
         let best = state
             .best_param
             .clone()
@@ -294,30 +306,44 @@ impl RhythmModel {
     }
 
     /// [`RhythmModel::fit`] on the customers of a training snapshot `frame` (as of `C`), with the
-    /// churn `model` fitted there and `first(id)`, the days from `C` to each customer's first
-    /// purchase in `[C, C + H)`. Customers who bought later than `H` days are not buyers.
+    /// churn `model` fitted there and `first[row]`, the days from `C` to each customer's first
+    /// purchase in `[C, C + H)`. Customers who bought later than `H` days are not buyers. The
+    /// evenly spaced selection of [`RHYTHM_FIT_SAMPLE`] buyers is made here, so that only they are
+    /// scored by the model.
     pub fn fit_frame(
         model: &crate::ChurnModel,
         frame: &churn_core::FeatureFrame,
-        first: impl Fn(&str) -> Option<f64>,
+        first: &[Option<f64>],
     ) -> Result<Option<RhythmModel>> {
+        if first.len() != frame.len() {
+            return Err(Error::Degenerate(format!(
+                "{} first purchases for {} customers",
+                first.len(),
+                frame.len()
+            )));
+        }
         let h = model.horizon_days as f64;
-        let p = model.predict(frame)?;
-        let recency = frame.required("recency_days")?;
-        let frequency = frame.required("frequency")?;
-        let typical_gap = frame.numeric("typical_gap_days");
-        let buyers: Vec<Buyer> = frame
-            .ids()
+        let bought: Vec<usize> = (0..frame.len())
+            .filter(|&row| first[row].is_some_and(|t| (0.0..h).contains(&t)))
+            .collect();
+        tracing::debug!(buyers = bought.len(), "rhythm buyers found");
+        let step = bought.len().div_ceil(RHYTHM_FIT_SAMPLE).max(1);
+        let rows: Vec<usize> = bought.into_iter().step_by(step).collect();
+        let sample = frame.select_rows(&rows);
+        let p = model.predict(&sample)?;
+        let recency = sample.required("recency_days")?;
+        let frequency = sample.required("frequency")?;
+        let typical_gap = sample.numeric("typical_gap_days");
+        let buyers: Vec<Buyer> = rows
             .iter()
             .enumerate()
-            .filter_map(|(row, id)| {
-                let first = first(id).filter(|t| (0.0..h).contains(t))?;
+            .filter_map(|(i, &row)| {
                 Some(Buyer {
-                    waited: recency[row],
-                    typical_gap: typical_gap.and_then(|g| g[row]),
-                    frequency: frequency[row],
-                    p: p[row],
-                    first,
+                    waited: recency[i],
+                    typical_gap: typical_gap.and_then(|g| g[i]),
+                    frequency: frequency[i],
+                    p: p[i],
+                    first: first[row]?,
                 })
             })
             .collect();
@@ -361,11 +387,29 @@ struct Likelihood<'a> {
 }
 
 impl Likelihood<'_> {
+    /// The mean over the buyers, summed in [`LIKELIHOOD_CHUNKS`] fixed parts on as many threads and
+    /// added in order: the same bits on any machine, in half the time on two cores.
     fn mean_log_likelihood(&self, mu0: f64, sigma: f64, kappa: f64) -> f64 {
+        let chunk = self.buyers.len().div_ceil(LIKELIHOOD_CHUNKS).max(1);
+        let parts: Vec<f64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .buyers
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.sum_log_likelihood(part, mu0, sigma, kappa)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        parts.into_iter().sum::<f64>() / self.buyers.len() as f64
+    }
+
+    fn sum_log_likelihood(&self, buyers: &[Buyer], mu0: f64, sigma: f64, kappa: f64) -> f64 {
         let h = self.horizon_days;
         let ln_root_two_pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
         let mut total = 0.0;
-        for b in self.buyers {
+        for b in buyers {
             let gap = Gap::with(mu0, sigma, kappa, b.waited, b.typical_gap, b.frequency);
             let ln_p = b.p.clamp(f64::MIN_POSITIVE, 1.0 - 1e-12).ln();
             let r_horizon = gap.within(h);
@@ -381,7 +425,7 @@ impl Likelihood<'_> {
             // The constant ln(-ln p) - ln(1 - p) is left out: it does not depend on the parameters.
             total += ln_density;
         }
-        total / self.buyers.len() as f64
+        total
     }
 }
 
