@@ -55,9 +55,9 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Everything is written into the staging directory; the manifest, report and marker last.
     let spinner = printer.spinner("writing the outputs");
+    // Writing takes the score and segment tables: the report reads the files back from the staging
+    // directory, so two copies are never held.
     let outputs = timed("outputs written", || night.write_outputs(&staging.path("")))?;
-    // Written: the report reads them back from the staging directory, so do not hold two copies.
-    night.release_tables();
     let inputs = timed("inputs hashed", || hash_inputs(&input_pattern))?;
     // The metadata first (it names the file that changed), then the content.
     stamp.check_unchanged(&input_pattern)?;

@@ -106,6 +106,15 @@ impl FeatureFrame {
         }
     }
 
+    /// The frame's customers without its columns (the ids are shared, not copied): what a caller
+    /// keeps once the features are used, letting the columns go.
+    pub fn ids_only(&self) -> FeatureFrame {
+        FeatureFrame {
+            ids: Arc::clone(&self.ids),
+            ..FeatureFrame::default()
+        }
+    }
+
     /// The number of customers.
     pub fn len(&self) -> usize {
         self.ids.len()

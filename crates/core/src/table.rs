@@ -112,6 +112,12 @@ impl Table {
     pub fn metadata(&self) -> &[(String, String)] {
         &self.metadata
     }
+
+    /// The columns and the metadata, taken out of the table (for a writer that lets each column
+    /// go once it is converted).
+    pub fn into_parts(self) -> (Vec<(String, Column)>, Vec<(String, String)>) {
+        (self.columns, self.metadata)
+    }
 }
 
 #[cfg(test)]

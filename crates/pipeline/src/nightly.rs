@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
-use churn_features::{input_files, write_table, FeatureParams, TransactionLog};
+use churn_features::{input_files, write_table, write_table_owned, FeatureParams, TransactionLog};
 use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
     at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, NextPurchaseFrom,
@@ -300,6 +300,9 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
             drift,
         )
     })?;
+    // Scored: the rest of the run (the manifest) counts the customers and reads no feature, and the
+    // columns are a third of a gigabyte at a million customers while the outputs are written.
+    trained.frame_s = trained.frame_s.ids_only();
     let promotion = Promotion {
         trained_json,
         trained_file,
@@ -692,39 +695,45 @@ pub struct RunRecord {
     pub outputs: BTreeMap<String, OutputEntry>,
 }
 
-/// Writes one of the run's files.
-type Write<'a> = Box<dyn Fn() -> Result<()> + Send + Sync + 'a>;
+/// Writes one of the run's files (once).
+type Write<'a> = Box<dyn FnOnce() -> Result<()> + Send + 'a>;
 
 impl Nightly {
     /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
     /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv`, `uplift.csv` and, with lifetime
     /// values, `clv.parquet`. Returns each file's size and hash. The manifest, the report and the
     /// success marker are the caller's.
-    pub fn write_outputs(&self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
+    ///
+    /// The score and segment tables are taken (each column let go as it is converted for its file):
+    /// at a million customers they are hundreds of megabytes that the rest of a run does not need.
+    pub fn write_outputs(&mut self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
+        let scores_table = std::mem::take(&mut self.scores.table);
+        let segments_table = std::mem::take(&mut self.scores.segments_table);
+        let this = &*self;
         let path = |name: &str| dir.join(name);
-        let changes_csv = write_changes(&self.scores.changes)?;
-        let uplift_csv = self.uplift.to_csv()?;
+        let changes_csv = write_changes(&this.scores.changes)?;
+        let uplift_csv = this.uplift.to_csv()?;
         let mut profile_csv = Vec::new();
-        self.segments.profiles.write_csv(&mut profile_csv)?;
+        this.segments.profiles.write_csv(&mut profile_csv)?;
         // Each file is encoded, compressed, synced and hashed on its own thread: one after another
         // they took two seconds at a million customers, most of it one core compressing while the
         // other waited. Errors are reported in the order of the list, whatever finishes first.
         let mut writes: Vec<(&str, Write<'_>)> = vec![
             (
                 "features.parquet",
-                Box::new(|| Ok(self.trained.at_s.write_parquet(&path("features.parquet"))?)),
+                Box::new(|| Ok(this.trained.at_s.write_parquet(&path("features.parquet"))?)),
             ),
             (
                 "segments.parquet",
-                Box::new(|| Ok(write_table(&path("segments.parquet"), &self.scores.segments_table)?)),
+                Box::new(|| Ok(write_table_owned(&path("segments.parquet"), segments_table)?)),
             ),
             (
                 "scores.parquet",
-                Box::new(|| Ok(write_table(&path("scores.parquet"), &self.scores.table)?)),
+                Box::new(|| Ok(write_table_owned(&path("scores.parquet"), scores_table)?)),
             ),
             (
                 "at_risk.csv",
-                Box::new(|| write_synced(&path("at_risk.csv"), &self.scores.at_risk_csv)),
+                Box::new(|| write_synced(&path("at_risk.csv"), &this.scores.at_risk_csv)),
             ),
             (
                 "changes.csv",
@@ -736,19 +745,20 @@ impl Nightly {
             ),
             (UPLIFT_FILE, Box::new(|| write_synced(&path(UPLIFT_FILE), &uplift_csv))),
         ];
-        if let Some(csv) = &self.scores.holdout_csv {
+        if let Some(csv) = &this.scores.holdout_csv {
             writes.push(("holdout.csv", Box::new(|| write_synced(&path("holdout.csv"), csv))));
         }
-        if let Some(c) = &self.clv {
+        if let Some(c) = &this.clv {
             writes.push((
                 "clv.parquet",
                 Box::new(|| Ok(write_table(&path("clv.parquet"), &c.table)?)),
             ));
         }
+        let names: Vec<&str> = writes.iter().map(|(name, _)| *name).collect();
         let written: Vec<Result<(String, u64)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = writes
-                .iter()
-                .map(|(name, write)| scope.spawn(|| write().and_then(|()| hash_file(&path(name)))))
+                .into_iter()
+                .map(|(name, write)| scope.spawn(move || write().and_then(|()| hash_file(&path(name)))))
                 .collect();
             handles
                 .into_iter()
@@ -756,18 +766,11 @@ impl Nightly {
                 .collect()
         });
         let mut outputs = BTreeMap::new();
-        for ((name, _), result) in writes.iter().zip(written) {
+        for (name, result) in names.into_iter().zip(written) {
             let (hash, bytes) = result?;
             outputs.insert(name.to_string(), OutputEntry { bytes, hash });
         }
         Ok(outputs)
-    }
-
-    /// Frees the score and segment tables once they are written: at a million customers they are
-    /// hundreds of megabytes that the rest of a run does not need.
-    pub fn release_tables(&mut self) {
-        self.scores.table = Table::default();
-        self.scores.segments_table = Table::default();
     }
 
     /// The models to save in the models directory (file name, JSON), and the registry naming the

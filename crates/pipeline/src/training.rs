@@ -72,7 +72,8 @@ pub struct Trained {
     pub model: ChurnModel,
     /// The features at the as-of date `S` (the snapshot to score).
     pub at_s: FeatureTable,
-    /// `at_s` as a frame, with the lifetime-value features when the model uses them.
+    /// `at_s` as a frame, with the lifetime-value features when the model uses them (a nightly run
+    /// keeps only its ids once everyone is scored).
     pub frame_s: FeatureFrame,
     /// The lifetime-value fit at `S` when the model uses its outputs (`clv.churn_features`).
     pub clv_s: Option<ClvRun>,
@@ -84,7 +85,7 @@ pub struct Trained {
     pub customers: usize,
     /// Of those, churned.
     pub churners: u64,
-    /// The training snapshot's customers...
+    /// The training snapshot's customers (a nightly run lets them go once the drift is measured)...
     pub train_frame: FeatureFrame,
     /// ...and their labels.
     pub train_labels: Vec<bool>,
@@ -247,6 +248,8 @@ pub fn train_with<T>(
         .map_err(step(history(c2, "evaluation-fit")))?;
     let (frame_s, clv_s) = snapshot_frame(plan, &log, &at_s, progress, "the as-of date")?;
     let (frame_c1, _) = snapshot_frame(plan, &log, &at_c1, progress, &format!("the training snapshot {c1}"))?;
+    // Only the frame is used from here: the table would sit beside it through the fits.
+    drop(at_c1);
     let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
