@@ -50,6 +50,9 @@ impl Column {
     }
 }
 
+/// A column with its name.
+pub type NamedColumn = (String, Column);
+
 /// Named columns of equal length plus key-value metadata, in the order they are added.
 ///
 /// No float in a table is NaN or infinite: [`Table::with_column`] rejects them, so a file written
@@ -115,7 +118,7 @@ impl Table {
 
     /// The columns and the metadata, taken out of the table (for a writer that lets each column
     /// go once it is converted).
-    pub fn into_parts(self) -> (Vec<(String, Column)>, Vec<(String, String)>) {
+    pub fn into_parts(self) -> (Vec<NamedColumn>, Vec<(String, String)>) {
         (self.columns, self.metadata)
     }
 }
