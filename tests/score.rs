@@ -27,6 +27,19 @@ fn train_sample(dir: &Dir) -> serde_json::Value {
     )
 }
 
+/// Computes the bundled sample's features into `dir/features.parquet`.
+fn sample_features(dir: &Dir) {
+    dir.churn(&[
+        "features",
+        "--config",
+        &sample_config(),
+        "--out",
+        "features.parquet",
+        "-q",
+    ])
+    .success();
+}
+
 #[test]
 fn training_on_the_sample_evaluates_out_of_time_and_finds_the_direction_of_recency() {
     let dir = Dir::new();
@@ -106,15 +119,7 @@ fn labels_on_a_hand_built_log_count_a_purchase_exactly_at_the_cutoff() {
 fn scoring_writes_every_customer_and_a_sorted_escaped_at_risk_list() {
     let dir = Dir::new();
     train_sample(&dir);
-    dir.churn(&[
-        "features",
-        "--config",
-        &sample_config(),
-        "--out",
-        "features.parquet",
-        "-q",
-    ])
-    .success();
+    sample_features(&dir);
     dir.churn(&[
         "segment",
         "--features",
@@ -405,15 +410,7 @@ fn a_model_without_a_rhythm_scores_without_next_purchase_figures() {
     assert!(object.remove("rhythm").is_some(), "the sample's model has a rhythm");
     object.remove("checksum");
     dir.write("old.json", serde_json::to_string_pretty(&model).expect("json"));
-    dir.churn(&[
-        "features",
-        "--config",
-        &sample_config(),
-        "--out",
-        "features.parquet",
-        "-q",
-    ])
-    .success();
+    sample_features(&dir);
     dir.churn(&[
         "score",
         "--features",
@@ -453,15 +450,7 @@ fn a_model_without_a_rhythm_scores_without_next_purchase_figures() {
 fn explain_shows_contributions_and_rejects_unknown_customers() {
     let dir = Dir::new();
     train_sample(&dir);
-    dir.churn(&[
-        "features",
-        "--config",
-        &sample_config(),
-        "--out",
-        "features.parquet",
-        "-q",
-    ])
-    .success();
+    sample_features(&dir);
     let out = json(
         &dir.churn(&[
             "explain",
