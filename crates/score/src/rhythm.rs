@@ -538,6 +538,42 @@ mod tests {
         assert!(d.low < d.median && d.median < d.high, "{d:?}");
     }
 
+    proptest::proptest! {
+        /// Whatever the parameters and the customer, every figure is finite, the chances grow
+        /// with the window, the horizon's is the model's, and a date comes with an ordered interval.
+        #[test]
+        fn outlooks_are_finite_ordered_and_keep_the_models_horizon(
+            mu0 in 0.0f64..7.0,
+            sigma in 0.05f64..4.0,
+            kappa in 0.0f64..100.0,
+            waited in 0.0f64..20_000.0,
+            gap in proptest::option::of(1.0f64..2_000.0),
+            frequency in 1.0f64..500.0,
+            p in 1e-6f64..(1.0 - 1e-6),
+            horizon in 1.0f64..730.0,
+        ) {
+            let o = model(mu0, sigma, kappa).outlook(waited, gap, frequency, p, horizon);
+            let chances = [o.p_30d, o.p_90d, o.p_horizon, o.p_365d];
+            proptest::prop_assert!(chances.iter().all(|c| c.is_finite() && (0.0..=1.0).contains(c)), "{:?}", o);
+            proptest::prop_assert!(o.p_30d <= o.p_90d + 1e-12 && o.p_90d <= o.p_365d + 1e-12, "{:?}", o);
+            proptest::prop_assert!((o.p_horizon - (1.0 - p)).abs() < 1e-12, "{:?}", o);
+            match o.days {
+                Some(d) => {
+                    proptest::prop_assert!(o.p_365d >= 0.5);
+                    proptest::prop_assert!(
+                        [d.low, d.median, d.high].iter().all(|x| x.is_finite()),
+                        "{:?}", o
+                    );
+                    proptest::prop_assert!(
+                        0.0 <= d.low && d.low <= d.median && d.median <= d.high && d.high <= 365.0,
+                        "{:?}", o
+                    );
+                }
+                None => proptest::prop_assert!(o.p_365d < 0.5),
+            }
+        }
+    }
+
     /// Customers drawn from the model itself: the fit finds the parameters they were drawn with.
     #[test]
     fn the_fit_recovers_the_parameters_of_simulated_customers() -> Result<()> {

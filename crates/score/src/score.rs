@@ -678,7 +678,26 @@ pub fn score_customers(
             .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
-    Ok(parts.into_iter().flatten().collect())
+    let scored: Vec<ScoredCustomer> = parts.into_iter().flatten().collect();
+    // A non-finite chance or day would print as a wrong date in the list: refused, never written.
+    let finite = |n: &NextPurchase| {
+        let o = n.outlook;
+        let days = o.days.map_or([0.0; 3], |d| [d.median, d.low, d.high]);
+        [o.p_30d, o.p_90d, o.p_horizon, o.p_365d]
+            .iter()
+            .chain(&days)
+            .all(|x| x.is_finite())
+    };
+    if let Some(s) = scored
+        .iter()
+        .find(|s| s.next_purchase.as_ref().is_some_and(|n| !finite(n)))
+    {
+        return Err(Error::Degenerate(format!(
+            "the next purchase of customer {} is not finite: {:?}",
+            s.customer_id, s.next_purchase
+        )));
+    }
+    Ok(scored)
 }
 
 /// What [`score_customers`] reads for the next purchase and the days overdue.
@@ -961,16 +980,61 @@ mod export_tests {
     }
 
     #[test]
+    fn a_non_finite_next_purchase_is_refused() -> Result<()> {
+        use churn_core::{FeatureSpec, Transform};
+        let n = 60;
+        let recency: Vec<Option<f64>> = (0..n).map(|i| Some(i as f64 * 3.0)).collect();
+        let churned: Vec<bool> = (0..n).map(|i| i > 30 || i % 5 == 0).collect();
+        let frame = FeatureFrame::try_new((0..n).map(|i| format!("c{i:02}")).collect())?
+            .with_numeric("recency_days", recency)?
+            .with_numeric("spend_365d", vec![Some(10.0); n])?;
+        let params = crate::ModelParams {
+            features: vec![FeatureSpec::new("recency_days", Transform::Identity)],
+            ..crate::ModelParams::default()
+        }
+        .check()?;
+        let model = crate::train(&frame, &churned, 90, &params, crate::TrainingSource::default())?;
+        let as_of = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+        let mut outlooks = vec![
+            Outlook {
+                p_30d: 0.1,
+                p_90d: 0.2,
+                p_horizon: 0.2,
+                p_365d: 0.3,
+                days: None,
+            };
+            n
+        ];
+        let score = |outlooks: &[Outlook]| {
+            score_customers(
+                &model,
+                &frame,
+                None,
+                None,
+                &RiskBands::default(),
+                &default_actions(),
+                NextPurchaseFrom::Given(as_of, outlooks),
+            )
+        };
+        assert!(score(&outlooks).is_ok());
+        outlooks[7].p_90d = f64::NAN;
+        let err = score(&outlooks).expect_err("NaN");
+        assert!(err.to_string().contains("customer c07"), "{err}");
+        assert!(score(&outlooks[..3]).is_err(), "one outlook per customer");
+        Ok(())
+    }
+
+    #[test]
     fn the_next_purchase_is_a_date_unlikely_or_empty() -> Result<()> {
         let as_of = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
-        let outlook = |days: Option<NextDaysFor>| Outlook {
+        // (median, low, high) days after the snapshot, or unlikely.
+        let outlook = |days: Option<(f64, f64, f64)>| Outlook {
             p_30d: 0.2,
             p_90d: 0.5,
             p_horizon: 0.5,
             p_365d: if days.is_some() { 0.8 } else { 0.3 },
             days: days.map(|(median, low, high)| crate::NextDays { median, low, high }),
         };
-        type NextDaysFor = (f64, f64, f64);
         let with = |id: &str, next: Option<Outlook>, overdue: Option<f64>| ScoredCustomer {
             next_purchase: next.map(|o| NextPurchase::new(o, as_of)),
             overdue_days: overdue,
