@@ -6,7 +6,7 @@
 //! - An active customer's next purchase comes one gap after their last one. The gap is log-normal,
 //!   `ln G ~ N(mu_c, sigma^2)`, centred on the customer's typical gap `m` (`typical_gap_days`) shrunk
 //!   toward the population's by how many gaps they have shown:
-//!   `mu_c = (k ln m + kappa mu_0) / (k + kappa)`, `k = frequency - 1`. A customer without a
+//!   `mu_c = (k ln m + kappa mu_0) / (k + kappa)`, `k = max(frequency - 1, 1)`. A customer without a
 //!   typical gap (one purchase day) takes `mu_0`.
 //! - Given the `r` days already waited since the last purchase (`recency_days`), the share of the
 //!   remaining gap distribution that falls within `w` days is
