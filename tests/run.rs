@@ -38,6 +38,14 @@ fn a_run_publishes_every_output_with_a_manifest() {
     assert_complete(&current);
     assert_eq!(manifest["as_of"], "2024-01-01");
     assert_eq!(manifest["model"]["promoted"], true);
+    // The run encodes its features.parquet ahead of writing: the same bytes `churn features` writes.
+    dir.churn(&["features", "--config", "churn.toml", "--out", "alone.parquet", "-q"])
+        .success();
+    assert!(
+        std::fs::read(current.join("features.parquet")).expect("run's")
+            == std::fs::read(dir.join("alone.parquet")).expect("alone"),
+        "features.parquet differs from churn features' file"
+    );
     assert_eq!(manifest["customers"], 2000);
     assert_eq!(
         manifest["inputs"][0]["bytes"],

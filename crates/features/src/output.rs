@@ -53,6 +53,18 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
     let mut tmp = staging_file(prefix)
         .tempfile_in(dir)
         .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    encode_batch(batch, tmp.as_file_mut(), path)?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("cannot sync", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
+    Ok(())
+}
+
+/// Encodes one batch as zstd Parquet into `out` (`path` names the file in errors): the one encoding
+/// of every file the crate writes, so bytes encoded ahead of time equal a file written directly.
+fn encode_batch(batch: &RecordBatch, out: impl std::io::Write + Send, path: &Path) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
@@ -62,14 +74,9 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut writer = ArrowWriter::try_new(tmp.as_file_mut(), batch.schema(), Some(props)).map_err(parquet_err)?;
+    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props)).map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
     writer.close().map_err(parquet_err)?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("cannot sync", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot move the finished file to", path, e.error))?;
     Ok(())
 }
 
@@ -160,6 +167,21 @@ impl FeatureTable {
     /// then renamed over `path`. A failure leaves no file (and any previous file untouched).
     pub fn write_parquet(&self, path: &Path) -> Result<()> {
         write_batch_atomically(path, &self.with_metadata()?, ".features-")
+    }
+
+    /// The bytes [`FeatureTable::write_parquet`] would write: for a caller that keeps the file,
+    /// compressed, instead of the table until it writes.
+    pub fn to_parquet_bytes(&self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        encode_batch(&self.with_metadata()?, &mut bytes, Path::new("features.parquet"))?;
+        Ok(bytes)
+    }
+
+    /// Lets the rows go, keeping the schema and the provenance (`as_of`, fingerprint, report):
+    /// for a caller that keeps [`FeatureTable::to_parquet_bytes`] instead. (A zero-row slice
+    /// would keep the buffers alive.)
+    pub fn clear_rows(&mut self) {
+        self.batch = RecordBatch::new_empty(self.batch.schema());
     }
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.

@@ -42,7 +42,7 @@ use crate::manifest::{
     SegmentsEcho, SegmentsSummary, Timings, UpliftSummary, UpliftTotal, ValueBasis, MANIFEST_FORMAT, MANIFEST_VERSION,
 };
 use crate::progress::{stage, Progress};
-use crate::registry::{content_id, CurrentModels, Registry};
+use crate::registry::{content_id, CurrentModels, Named, Registry};
 use crate::tables::{segments_table, ScoreColumns};
 use crate::training::{train_with, TrainPlan, Trained};
 use crate::uplift::{Uplift, UPLIFT_FILE};
@@ -199,6 +199,8 @@ pub struct Nightly {
     pub uplift: Uplift,
     /// Where the time went after training.
     pub seconds: StageSeconds,
+    /// `features.parquet`, encoded while the segments were found (the as-of table is then let go).
+    features_parquet: Vec<u8>,
     started: Instant,
 }
 
@@ -219,29 +221,19 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     let clv_fitted = trained.clv_s.take();
     let log = trained.log.take();
     let as_of = trained.at_s.as_of;
-    let frame = &trained.frame_s;
 
     let segments_started = Instant::now();
-    let (model, file, assignment, warnings, refitted) = stage(progress, "segmenting customers", || {
-        Ok::<_, Error>(match current.segments {
-            Some(named) => {
-                let assignment = named
-                    .model
-                    .assign(frame)
-                    .context_with(|| format!("cannot assign segments with the current model {}", named.file))?;
-                (named.model, named.file, assignment, Vec::new(), false)
-            }
-            None => {
-                let provenance = Provenance {
-                    as_of: Some(as_of.to_string()),
-                    input_fingerprint: Some(trained.at_s.fingerprint.clone()),
-                };
-                let fit = fit_segments(frame, &plan.segments, provenance).context("cannot fit segments")?;
-                let file = format!("segments-{as_of}-{}.json", content_id(&fit.model.to_json()?));
-                (fit.model, file, fit.assignment, fit.warnings, true)
-            }
-        })
-    })?;
+    // `features.parquet` is encoded now, beside the segments, and kept as its bytes (a tenth of the
+    // table's size): the table would otherwise sit in memory through scoring, the run's peak.
+    let (features_parquet, segmented) = std::thread::scope(|scope| {
+        let encoding = scope.spawn(|| trained.at_s.to_parquet_bytes());
+        let segmented = segment(plan, &trained, current.segments, progress);
+        let encoded = encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (encoded, segmented)
+    });
+    let features_parquet = features_parquet?;
+    let (model, file, assignment, warnings, refitted) = segmented?;
+    trained.at_s.clear_rows();
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
@@ -331,7 +323,39 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
         scores,
         uplift,
         seconds,
+        features_parquet,
         started,
+    })
+}
+
+/// Tonight's segments: `current`'s assignment of everyone, or a model fitted now (the model, its
+/// file name, the assignment, the fit's warnings, and whether it was fitted).
+fn segment(
+    plan: &NightlyPlan,
+    trained: &Trained,
+    current: Option<Named<SegmentModel>>,
+    progress: &dyn Progress,
+) -> Result<(SegmentModel, String, Assignment, Vec<String>, bool)> {
+    let (frame, as_of) = (&trained.frame_s, trained.at_s.as_of);
+    stage(progress, "segmenting customers", || {
+        Ok::<_, Error>(match current {
+            Some(named) => {
+                let assignment = named
+                    .model
+                    .assign(frame)
+                    .context_with(|| format!("cannot assign segments with the current model {}", named.file))?;
+                (named.model, named.file, assignment, Vec::new(), false)
+            }
+            None => {
+                let provenance = Provenance {
+                    as_of: Some(as_of.to_string()),
+                    input_fingerprint: Some(trained.at_s.fingerprint.clone()),
+                };
+                let fit = fit_segments(frame, &plan.segments, provenance).context("cannot fit segments")?;
+                let file = format!("segments-{as_of}-{}.json", content_id(&fit.model.to_json()?));
+                (fit.model, file, fit.assignment, fit.warnings, true)
+            }
+        })
     })
 }
 
@@ -721,7 +745,7 @@ impl Nightly {
         let mut writes: Vec<(&str, Write<'_>)> = vec![
             (
                 "features.parquet",
-                Box::new(|| Ok(this.trained.at_s.write_parquet(&path("features.parquet"))?)),
+                Box::new(|| write_synced(&path("features.parquet"), &this.features_parquet)),
             ),
             (
                 "segments.parquet",

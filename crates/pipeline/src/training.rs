@@ -70,7 +70,8 @@ pub struct TrainTimings {
 pub struct Trained {
     /// The production model, with its evaluation.
     pub model: ChurnModel,
-    /// The features at the as-of date `S` (the snapshot to score).
+    /// The features at the as-of date `S` (the snapshot to score). A nightly run encodes them as
+    /// `features.parquet` while it segments, then keeps only the table's schema and provenance.
     pub at_s: FeatureTable,
     /// `at_s` as a frame, with the lifetime-value features when the model uses them (a nightly run
     /// keeps only its ids once everyone is scored).
@@ -96,12 +97,13 @@ pub struct Trained {
     pub log: Option<TransactionLog>,
 }
 
-/// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on: a
+/// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on (the
+/// log is then required): a
 /// BG/NBD + Gamma-Gamma model fitted on the rows before the snapshot, like every other feature, so
 /// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
 fn snapshot_frame(
     plan: &TrainPlan,
-    log: &TransactionLog,
+    log: Option<&TransactionLog>,
     table: &FeatureTable,
     progress: &dyn Progress,
     what: &str,
@@ -110,6 +112,9 @@ fn snapshot_frame(
     let Some(clv) = &plan.clv_features else {
         return Ok((frame, None));
     };
+    let log = log.ok_or_else(|| {
+        Error::invalid("the lifetime-value features need the transaction log, which was let go; this is a bug")
+    })?;
     let run = stage(progress, &format!("fitting lifetime values for {what}"), || {
         compute_clv_from(|period| log.purchase_history(Some(table.as_of), period), clv, None)
     })
@@ -246,8 +251,29 @@ pub fn train_with<T>(
         .transpose()
         .context_with(|| format!("cannot compute the features for the evaluation-fit snapshot {c2}"))
         .map_err(step(history(c2, "evaluation-fit")))?;
-    let (frame_s, clv_s) = snapshot_frame(plan, &log, &at_s, progress, "the as-of date")?;
-    let (frame_c1, _) = snapshot_frame(plan, &log, &at_c1, progress, &format!("the training snapshot {c1}"))?;
+    // When the training snapshot's customers first bought in the label window: what the rhythm
+    // of the next purchase is fitted on.
+    let window_started = Instant::now();
+    let window = log
+        .activity(c1, s)
+        .context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
+    tracing::debug!(
+        seconds = window_started.elapsed().as_secs_f64(),
+        "label window's purchases read"
+    );
+    let extra = with_log(&log, s)?;
+    // Every snapshot is taken: the log goes now, before the tables become frames, unless a later
+    // stage or the frames' lifetime-value features read it (then it goes after the frames).
+    let log = (keep_log || plan.clv_features.is_some()).then_some(log);
+
+    let (frame_s, clv_s) = snapshot_frame(plan, log.as_ref(), &at_s, progress, "the as-of date")?;
+    let (frame_c1, _) = snapshot_frame(
+        plan,
+        log.as_ref(),
+        &at_c1,
+        progress,
+        &format!("the training snapshot {c1}"),
+    )?;
     // Only the frame is used from here: the table would sit beside it through the fits.
     drop(at_c1);
     let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
@@ -268,7 +294,7 @@ pub fn train_with<T>(
         (None, Some(at_c2)) => {
             let (frame_c2, _) = snapshot_frame(
                 plan,
-                &log,
+                log.as_ref(),
                 &at_c2,
                 progress,
                 &format!("the evaluation-fit snapshot {c2}"),
@@ -276,19 +302,7 @@ pub fn train_with<T>(
             Evaluation::OutOfTime(frame_c2)
         }
     };
-    // When the training snapshot's customers first bought in the label window: what the rhythm
-    // of the next purchase is fitted on.
-    let window_started = Instant::now();
-    let window = log
-        .activity(c1, s)
-        .context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
-    tracing::debug!(
-        seconds = window_started.elapsed().as_secs_f64(),
-        "label window's purchases read"
-    );
-    let extra = with_log(&log, s)?;
-    // Every snapshot is taken: the log goes now unless a later stage reads it.
-    let log = keep_log.then_some(log);
+    let log = if keep_log { log } else { None };
 
     // The training labels, and what the evaluation fits on.
     let (train_labels, job) = match how {
