@@ -8,7 +8,7 @@
 //! - [`FeatureSpec`]: a model input such as `log1p(frequency)`: a frame column and a [`Transform`].
 //!   [`FeatureFrame::matrix`] turns a list of specs into a dense, finite `ndarray` matrix.
 //! - [`StandardScaler`]: per-column mean and population standard deviation, saved with models.
-//! - [`format`]: numbers for people (`1,234,567.89`, `12.3%`).
+//! - [`format`](mod@format): numbers for people (`1,234,567.89`, `12.3%`).
 //! - [`Table`]: an output table (segments, scores) with typed, checked columns, for the features
 //!   crate to write as Parquet.
 //!
