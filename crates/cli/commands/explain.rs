@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 use churn_core::format::percent;
-use churn_score::{describe, Explainer, NextPurchase, RiskBands};
+use churn_score::{describe, Explainer, NextPurchaseFrom, NextPurchases, RiskBands};
 use serde_json::json;
 
 use churn_pipeline::registry::load_churn_model as load_model;
@@ -41,21 +41,11 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());
     // The next purchase from the model's rhythm, as `churn score` gives it without lifetime values.
+    let next_purchases = NextPurchases::new(&model, &frame, &NextPurchaseFrom::Rhythm(table.as_of))?;
+    let next = next_purchases.next_purchase(row, probability);
+    let overdue_days = next_purchases.overdue_days(row);
     let value = |column: &str| frame.numeric(column).and_then(|v| v[row]);
-    let next = match (&model.rhythm, value("recency_days"), value("frequency")) {
-        (Some(rhythm), Some(recency), Some(frequency)) => {
-            let outlook = rhythm.outlook(
-                recency,
-                value("typical_gap_days"),
-                frequency,
-                probability,
-                model.horizon_days as f64,
-            );
-            Some(NextPurchase::new(outlook, table.as_of))
-        }
-        _ => None,
-    };
-    let overdue = value("typical_gap_days").zip(value("recency_days"));
+    let rhythm = value("typical_gap_days").zip(value("recency_days"));
 
     let mut human = String::new();
     let _ = writeln!(
@@ -100,7 +90,7 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
             }
         }
     }
-    if let Some((gap, recency)) = overdue {
+    if let Some((gap, recency)) = rhythm {
         let days = |n: f64| {
             if n == 1.0 {
                 "1 day".to_string()
@@ -108,10 +98,9 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
                 format!("{n:.0} days")
             }
         };
-        let due = if recency > gap {
-            format!("{} overdue", days((recency - gap).floor()))
-        } else {
-            format!("due in {}", days((gap - recency).ceil()))
+        let due = match overdue_days {
+            Some(overdue) if overdue > 0.0 => format!("{} overdue", days(overdue.floor())),
+            _ => format!("due in {}", days((gap - recency).ceil())),
         };
         let _ = writeln!(
             human,
@@ -150,7 +139,7 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
         "rfm_segment": rfm,
         "reasons": reasons,
         "next_purchase": next,
-        "overdue_days": overdue.map(|(gap, recency)| (recency - gap).max(0.0)),
+        "overdue_days": overdue_days,
         "intercept": model.intercept,
         "contributions": contributions,
     });

@@ -299,6 +299,12 @@ impl Activity {
             .ids
             .binary_search_by(|id| id.as_bytes().cmp(customer_id.as_bytes()))
             .ok()?;
+        self.first_purchase_days_at(i)
+    }
+
+    /// [`Activity::first_purchase_days`] of the customer at index `i`: microseconds after the
+    /// window's midnight, in days as `recency_days` counts them.
+    fn first_purchase_days_at(&self, i: usize) -> Option<f64> {
         let from_us = self.from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
         self.first_purchase_us[i].map(|t| (t - from_us) as f64 / engine::MICROS_PER_DAY as f64)
     }
@@ -311,7 +317,6 @@ impl Activity {
         if !sorted {
             return ids.iter().map(|id| self.first_purchase_days(id)).collect();
         }
-        let from_us = self.from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros();
         let mut at = 0;
         ids.iter()
             .map(|id| {
@@ -319,10 +324,7 @@ impl Activity {
                     at += 1;
                 }
                 let found = at < self.ids.len() && self.ids[at] == *id;
-                found
-                    .then(|| self.first_purchase_us[at])
-                    .flatten()
-                    .map(|t| (t - from_us) as f64 / engine::MICROS_PER_DAY as f64)
+                found.then(|| self.first_purchase_days_at(at)).flatten()
             })
             .collect()
     }

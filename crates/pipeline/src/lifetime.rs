@@ -14,8 +14,9 @@ use churn_score::{NextDays, Outlook};
 
 use crate::error::{io_error, Context, Error, Result};
 
-/// Day number (days since 1970-01-01) of a date, the day count of purchase histories.
-fn day_number(date: NaiveDate) -> i64 {
+/// Day number (days since 1970-01-01) of a date, the day count of purchase histories (and of
+/// Parquet's dates).
+pub(crate) fn day_number(date: NaiveDate) -> i64 {
     date.signed_duration_since(NaiveDate::default()).num_days()
 }
 

@@ -273,7 +273,7 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
 
     // The drift since the training snapshot is the last use of that snapshot's features: measured
     // now, they are let go before the lifetime values and the scores, where the run's memory peaks.
-    let drift = drift(scoring_model, &trained)?;
+    let drift = drift_reference(scoring_model, &trained)?;
     trained.train_frame = FeatureFrame::default();
 
     let clv_started = Instant::now();
@@ -410,8 +410,8 @@ fn nightly_clv(
     Ok(Some(NightlyClv { run, json, file, table }))
 }
 
-/// Scores everyone with the scoring model (and its file name), the at-risk list and the changes;
-/// `drift` is carried into the scores (and warned about here).
+/// Scores everyone with the scoring model (and its file name), the at-risk list, the changes and
+/// the drift (finished from `drift` with tonight's scores, and warned about here).
 fn score(
     plan: &NightlyPlan,
     trained: &Trained,
@@ -419,7 +419,7 @@ fn score(
     (model, model_file): (&ChurnModel, &str),
     clv: Option<&NightlyClv>,
     uplift: &Uplift,
-    drift: DriftSummary,
+    drift: DriftReference,
 ) -> Result<NightlyScores> {
     // Debug timings of the steps, from the start of the stage.
     let started = Instant::now();
@@ -504,6 +504,7 @@ fn score(
         None => Vec::new(),
     };
     lap("changes found");
+    let drift = drift.finish(&scored);
     for d in std::iter::once(&drift.score)
         .chain(&drift.features)
         .filter(|d| d.level == churn_score::DriftLevel::Major && !drifts_by_construction(&d.name))
@@ -611,8 +612,17 @@ pub fn drifts_by_construction(input: &str) -> bool {
     input.contains("tenure_days")
 }
 
-/// Each model input's drift and the score's, from the training snapshot to now.
-fn drift(model: &ChurnModel, trained: &Trained) -> Result<DriftSummary> {
+/// What the drift needs from the training snapshot, taken before its features go: each model
+/// input's drift from then to now, and the scoring model's probabilities then. The score's own
+/// drift is finished with tonight's scores ([`DriftReference::finish`]), so no one is scored twice.
+struct DriftReference {
+    snapshot: String,
+    features: Vec<churn_score::Drift>,
+    training_scores: Vec<Option<f64>>,
+}
+
+/// See [`DriftReference`].
+fn drift_reference(model: &ChurnModel, trained: &Trained) -> Result<DriftReference> {
     let (training, now): (&FeatureFrame, &FeatureFrame) = (&trained.train_frame, &trained.frame_s);
     let mut columns: Vec<&str> = Vec::new();
     for input in &model.design.inputs {
@@ -645,24 +655,29 @@ fn drift(model: &ChurnModel, trained: &Trained) -> Result<DriftSummary> {
             .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
-    let then: Vec<Option<f64>> = model
+    let training_scores: Vec<Option<f64>> = model
         .predict(training)
         .context("cannot score the training snapshot for the drift of the score")?
         .into_iter()
         .map(Some)
         .collect();
-    // The probabilities scoring gives (the same model on the same frame).
-    let current: Vec<Option<f64>> = model
-        .predict(now)
-        .context("cannot score the as-of snapshot for the drift of the score")?
-        .into_iter()
-        .map(Some)
-        .collect();
-    Ok(DriftSummary {
-        reference_snapshot: trained.training_snapshot.to_string(),
+    Ok(DriftReference {
+        snapshot: trained.training_snapshot.to_string(),
         features,
-        score: population_stability("churn_probability", &then, &current),
+        training_scores,
     })
+}
+
+impl DriftReference {
+    /// Each model input's drift and the score's, from the training snapshot to tonight's scores.
+    fn finish(self, scored: &[churn_score::ScoredCustomer]) -> DriftSummary {
+        let current: Vec<Option<f64>> = scored.iter().map(|s| Some(s.churn_probability)).collect();
+        DriftSummary {
+            reference_snapshot: self.snapshot,
+            features: self.features,
+            score: population_stability("churn_probability", &self.training_scores, &current),
+        }
+    }
 }
 
 /// Writes `bytes` to `path` and syncs it.

@@ -76,7 +76,8 @@ impl ScoreColumns {
         }
         let dates = s.next_purchase.and_then(|n| n.dates);
         for (i, column) in self.next_dates.iter_mut().enumerate() {
-            column.push(dates.map(|d| epoch_days(d[i])));
+            // Parquet stores a date as its day number in 32 bits.
+            column.push(dates.map(|d| crate::lifetime::day_number(d[i]) as i32));
         }
         self.overdue_days.push(s.overdue_days);
     }
@@ -114,11 +115,6 @@ impl FromIterator<ScoredCustomer> for ScoreColumns {
         }
         columns
     }
-}
-
-/// Days since 1970-01-01, as Parquet and Arrow store a date.
-fn epoch_days(date: chrono::NaiveDate) -> i32 {
-    date.signed_duration_since(chrono::NaiveDate::default()).num_days() as i32
 }
 
 /// `segments.parquet`: each customer's segment id and name, and the distance to its centroid.

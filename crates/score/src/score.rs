@@ -607,7 +607,7 @@ pub fn score_customers(
 ) -> Result<Vec<ScoredCustomer>> {
     let z = model.standardized(frame)?;
     let probabilities = model.predict_standardized(&z);
-    let rhythm = Rhythms::new(model, frame, &next)?;
+    let rhythm = NextPurchases::new(model, frame, &next)?;
     let spend = match values {
         Some(v) => {
             if v.len() != frame.len() {
@@ -700,8 +700,9 @@ pub fn score_customers(
     Ok(scored)
 }
 
-/// What [`score_customers`] reads for the next purchase and the days overdue.
-struct Rhythms<'a> {
+/// Each customer's next purchase and days overdue, as [`score_customers`] gives them (also for
+/// one customer, as `churn explain` shows them).
+pub struct NextPurchases<'a> {
     next: NextPurchaseFrom<'a>,
     rhythm: Option<&'a crate::RhythmModel>,
     horizon_days: f64,
@@ -710,8 +711,10 @@ struct Rhythms<'a> {
     typical_gap: Option<&'a [Option<f64>]>,
 }
 
-impl<'a> Rhythms<'a> {
-    fn new(model: &'a ChurnModel, frame: &'a FeatureFrame, next: &NextPurchaseFrom<'a>) -> Result<Self> {
+impl<'a> NextPurchases<'a> {
+    /// Reads what the figures of `frame`'s customers come from; a missing column or a null the
+    /// rhythm needs, or outlooks of another length than the frame, is an error.
+    pub fn new(model: &'a ChurnModel, frame: &'a FeatureFrame, next: &NextPurchaseFrom<'a>) -> Result<Self> {
         match next {
             NextPurchaseFrom::Given(_, outlooks) if outlooks.len() != frame.len() => {
                 return Err(Error::Degenerate(format!(
@@ -728,7 +731,7 @@ impl<'a> Rhythms<'a> {
             }
             _ => {}
         }
-        Ok(Rhythms {
+        Ok(NextPurchases {
             next: *next,
             rhythm: model.rhythm.as_ref(),
             horizon_days: model.horizon_days as f64,
@@ -744,7 +747,8 @@ impl<'a> Rhythms<'a> {
         column.and_then(|c| c[row])
     }
 
-    fn next_purchase(&self, row: usize, p: f64) -> Option<NextPurchase> {
+    /// The next purchase of the customer on `row`, whose churn probability is `p`.
+    pub fn next_purchase(&self, row: usize, p: f64) -> Option<NextPurchase> {
         match self.next {
             NextPurchaseFrom::Nothing => None,
             NextPurchaseFrom::Given(as_of, outlooks) => Some(NextPurchase::new(outlooks[row], as_of)),
@@ -762,7 +766,9 @@ impl<'a> Rhythms<'a> {
         }
     }
 
-    fn overdue_days(&self, row: usize) -> Option<f64> {
+    /// `recency_days - typical_gap_days` of the customer on `row`, at least 0; none without a
+    /// typical gap.
+    pub fn overdue_days(&self, row: usize) -> Option<f64> {
         let gap = Self::value(self.typical_gap, row)?;
         Some((Self::value(self.recency, row)? - gap).max(0.0))
     }
