@@ -225,7 +225,7 @@ mod tests {
         for name in ["churn_row_hash", "churn_key_hash", "churn_local_micros"] {
             assert!(state.udf(name).is_ok(), "{name}");
         }
-        for name in ["churn_distinct_lines", "churn_distinct_sum"] {
+        for name in ["churn_timeline", "churn_timeline_dups", "churn_timeline_drop"] {
             assert!(state.udaf(name).is_ok(), "{name}");
         }
     }

@@ -8,7 +8,7 @@
 //! timelines, the models and the outputs are built exactly as in a local run.
 //!
 //! The query calls the project's own functions (`churn_row_hash`, `churn_key_hash`,
-//! `churn_distinct_lines`, `churn_distinct_sum`, `churn_local_micros`), which travel in a plan by
+//! `churn_timeline`, `churn_timeline_dups`, `churn_timeline_drop`, `churn_local_micros`), which travel in a plan by
 //! name: the scheduler that plans the stages and every executor that runs them must know them.
 //! [`functions`] is the one list of them; `churn cluster scheduler` and `churn cluster executor`
 //! register it, which is why the cluster's processes are this binary rather than Ballista's own.
@@ -58,12 +58,11 @@ pub struct Functions {
 /// Every function of the project's queries: registered by the local engine, and by the cluster's
 /// scheduler and executors.
 pub fn functions() -> Functions {
-    let (hashes, distinct) = crate::lines::functions();
-    let mut scalar: Vec<Arc<ScalarUDF>> = hashes.into_iter().map(Arc::new).collect();
+    let mut scalar: Vec<Arc<ScalarUDF>> = crate::lines::functions().into_iter().map(Arc::new).collect();
     scalar.push(Arc::new(ScalarUDF::from(crate::local_time::LocalMicros::new())));
     Functions {
         scalar,
-        aggregate: distinct.into_iter().map(Arc::new).collect(),
+        aggregate: crate::gather::functions().into_iter().map(Arc::new).collect(),
     }
 }
 
@@ -481,6 +480,6 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
-        assert_eq!(n, 5);
+        assert_eq!(n, 6);
     }
 }

@@ -41,6 +41,7 @@ mod error;
 mod features;
 #[cfg(test)]
 mod fuzz;
+mod gather;
 pub mod generate;
 mod lines;
 mod local_time;

@@ -15,44 +15,74 @@
 //!
 //! **Memory.** The entries are the run's one structure that grows with the log (one per order, in
 //! effect), so they are kept small: 56 bytes, the order as its 128-bit key hash rather than its
-//! text, the used-row count derived rather than stored. [`TimelineBuilder`] takes the engine's
-//! output batch by batch and arranges the entries in place, so the driver never holds the engine's
-//! output and the entries at once, nor two copies of the entries.
+//! text, the used-row count derived rather than stored. The engine hands them over already
+//! grouped and sorted per customer (`churn_timeline`, see [`crate::gather`]); [`TimelineBuilder`]
+//! decodes them batch by batch and puts the customers in id order by their bounds, so the driver
+//! never holds the engine's output and the entries at once, nor two copies of the entries.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::DataType;
 
-use crate::engine::{CustomerAgg, PurchaseAgg, MAX_ABS_CENTS, MICROS_PER_DAY};
+use crate::engine::{CustomerAgg, PurchaseAgg, MICROS_PER_DAY};
 use crate::error::{Error, Result};
 
-const OK: u8 = 1;
-const PURCHASE: u8 = 2;
-const RETURN: u8 = 4;
+pub(crate) const OK: u8 = 1;
+pub(crate) const PURCHASE: u8 = 2;
+pub(crate) const RETURN: u8 = 4;
 /// The rows have no order id: each of their purchase lines is an order of its own.
-const NO_ORDER: u8 = 8;
+pub(crate) const NO_ORDER: u8 = 8;
 /// The group's cents overflowed an integer sum; `cents` then holds the bits of its absolute cents
 /// as a float, for the error that any snapshot counting the group must raise.
-const OVERFLOW: u8 = 16;
+pub(crate) const OVERFLOW: u8 = 16;
+
+/// Bytes of an encoded [`Entry`]: order 16, instant 8, rows 8, duplicates 8, cents 8, flags 1.
+pub(crate) const ENTRY_BYTES: usize = 49;
 
 /// One group of a customer's rows (see the module docs).
-#[derive(Debug, Clone, Copy)]
-struct Entry {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
     /// The order's key hash (zero without an order).
-    order: [u64; 2],
+    pub(crate) order: [u64; 2],
     /// The instant (meaningful when `OK`).
-    ts_us: i64,
+    pub(crate) ts_us: i64,
     /// Input rows.
-    n: u64,
+    pub(crate) n: u64,
     /// Rows repeating an earlier row exactly.
-    dup: u64,
-    cents: i64,
-    /// The customer: their index in first-seen order while reading, their rank by id once arranged.
-    customer: u32,
+    pub(crate) dup: u64,
+    pub(crate) cents: i64,
     /// [`OK`], [`PURCHASE`], [`RETURN`], [`NO_ORDER`], [`OVERFLOW`].
-    flags: u8,
+    pub(crate) flags: u8,
 }
 
 impl Entry {
+    /// Appends the entry's [`ENTRY_BYTES`] bytes (how `churn_timeline` hands entries to the driver).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        for word in [
+            self.order[0],
+            self.order[1],
+            self.ts_us as u64,
+            self.n,
+            self.dup,
+            self.cents as u64,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.push(self.flags);
+    }
+
+    /// The entry of [`ENTRY_BYTES`] bytes written by [`Entry::encode`].
+    pub(crate) fn decode(bytes: &[u8]) -> Entry {
+        let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes of an entry"));
+        Entry {
+            order: [word(0), word(8)],
+            ts_us: word(16) as i64,
+            n: word(24),
+            dup: word(32),
+            cents: word(40) as i64,
+            flags: bytes[48],
+        }
+    }
+
     fn ok(&self) -> bool {
         self.flags & OK != 0
     }
@@ -102,8 +132,10 @@ pub(crate) struct Window {
 /// Every customer's entries, customers in id byte order.
 pub(crate) struct Timelines {
     ids: Vec<Option<String>>,
-    /// Customer `c` owns `entries[starts[c]..starts[c + 1]]`.
-    starts: Vec<usize>,
+    /// Customer `c` owns `entries[spans[c].0..spans[c].1]`. Customers come from the engine in
+    /// no particular order; they are put in id order by these bounds rather than by moving the
+    /// entries, which would need a second copy of them (gigabytes at a hundred million rows).
+    spans: Vec<(usize, usize)>,
     entries: Vec<Entry>,
     /// Duplicates are dropped: a group's used rows are `n - dup` rather than `n`.
     drop_duplicates: bool,
@@ -115,20 +147,13 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::Ar
         .ok_or_else(|| Error::Engine(format!("the compact log has no column {name}")))
 }
 
-fn ints(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
-    arrow::compute::cast(column(batch, name)?, &DataType::Int64).map_err(|e| Error::Engine(e.to_string()))
-}
-
-/// Collects the compact query's rows (`customer_id, order_key, ts_us, ok, purchase, ret, n, dup,
-/// cents, abs_cents`) batch by batch, then arranges them by customer and order.
+/// Collects the compact query's rows (`customer_id, timeline`: each customer once, with their
+/// entries as `churn_timeline` encodes them, already sorted by order and instant) batch by batch,
+/// then puts the customers in id order.
 pub(crate) struct TimelineBuilder {
     drop_duplicates: bool,
-    /// Each customer id, held once, with its index in first-seen order. DataFusion's map
-    /// (foldhash): a million short ids hash several times faster than with the standard library's
-    /// SipHash, and nothing here needs resistance to chosen keys.
-    index: datafusion::common::HashMap<String, u32>,
-    /// The index of the missing id (NULL), once seen.
-    missing: Option<u32>,
+    ids: Vec<Option<String>>,
+    spans: Vec<(usize, usize)>,
     entries: Vec<Entry>,
 }
 
@@ -136,24 +161,9 @@ impl TimelineBuilder {
     pub(crate) fn new(drop_duplicates: bool) -> Self {
         TimelineBuilder {
             drop_duplicates,
-            index: Default::default(),
-            missing: None,
+            ids: Vec::new(),
+            spans: Vec::new(),
             entries: Vec::new(),
-        }
-    }
-
-    /// The customer's index, numbering customers as first seen.
-    fn customer(&mut self, id: Option<&str>) -> u32 {
-        let next = (self.index.len() + usize::from(self.missing.is_some())) as u32;
-        match id {
-            None => *self.missing.get_or_insert(next),
-            Some(id) => match self.index.get(id) {
-                Some(&c) => c,
-                None => {
-                    self.index.insert(id.to_string(), next);
-                    next
-                }
-            },
         }
     }
 
@@ -162,119 +172,51 @@ impl TimelineBuilder {
         let customers = arrow::compute::cast(column(batch, "customer_id")?, &DataType::Utf8)
             .map_err(|e| Error::Engine(e.to_string()))?;
         let customers = customers.as_string::<i32>();
-        let orders = column(batch, "order_key")?
-            .as_fixed_size_binary_opt()
-            .filter(|keys| keys.value_length() == 16)
-            .ok_or_else(|| Error::Engine("order_key is not a column of 16-byte hashes".into()))?;
-        let (ts, n, dup, cents) = (
-            ints(batch, "ts_us")?,
-            ints(batch, "n")?,
-            ints(batch, "dup")?,
-            ints(batch, "cents")?,
-        );
-        let (ts, n, dup, cents) = (
-            ts.as_primitive::<Int64Type>(),
-            n.as_primitive::<Int64Type>(),
-            dup.as_primitive::<Int64Type>(),
-            cents.as_primitive::<Int64Type>(),
-        );
-        let abs = arrow::compute::cast(column(batch, "abs_cents")?, &DataType::Float64)
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        let abs = abs.as_primitive::<Float64Type>();
-        let flag = |name: &str| -> Result<arrow::array::BooleanArray> {
-            Ok(column(batch, name)?
-                .as_boolean_opt()
-                .ok_or_else(|| Error::Engine(format!("{name} is not a boolean column")))?
-                .clone())
-        };
-        let (ok, purchase, ret) = (flag("ok")?, flag("purchase")?, flag("ret")?);
-        let int = |a: &arrow::array::PrimitiveArray<Int64Type>, i: usize| if a.is_valid(i) { a.value(i) } else { 0 };
-        let set = |a: &arrow::array::BooleanArray, i: usize| a.is_valid(i) && a.value(i);
-        self.entries.reserve(batch.num_rows());
+        let timelines = column(batch, "timeline")?
+            .as_binary_opt::<i64>()
+            .ok_or_else(|| Error::Engine("timeline is not a column of bytes".into()))?;
         for i in 0..batch.num_rows() {
-            let customer = self.customer(customers.is_valid(i).then(|| customers.value(i)));
-            // 16 bytes, checked above.
-            let order = orders.is_valid(i).then(|| key_words(orders.value(i)));
-            let abs_cents = if abs.is_valid(i) { abs.value(i) } else { 0.0 };
-            let overflow = abs_cents > MAX_ABS_CENTS;
-            let flags = (u8::from(set(&ok, i)) * OK)
-                | (u8::from(set(&purchase, i)) * PURCHASE)
-                | (u8::from(set(&ret, i)) * RETURN)
-                | (u8::from(order.is_none()) * NO_ORDER)
-                | (u8::from(overflow) * OVERFLOW);
-            self.entries.push(Entry {
-                order: order.unwrap_or_default(),
-                ts_us: int(ts, i),
-                n: u64::try_from(int(n, i)).unwrap_or(0),
-                dup: u64::try_from(int(dup, i)).unwrap_or(0),
-                cents: if overflow {
-                    abs_cents.to_bits() as i64
-                } else {
-                    int(cents, i)
-                },
-                customer,
-                flags,
-            });
+            let bytes = timelines.value(i);
+            if bytes.len() % ENTRY_BYTES != 0 {
+                return Err(Error::Engine(format!(
+                    "a timeline of {} bytes is not a whole number of {ENTRY_BYTES}-byte entries",
+                    bytes.len()
+                )));
+            }
+            let start = self.entries.len();
+            self.entries.extend(bytes.chunks_exact(ENTRY_BYTES).map(Entry::decode));
+            self.ids
+                .push(customers.is_valid(i).then(|| customers.value(i).to_string()));
+            self.spans.push((start, self.entries.len()));
         }
         Ok(())
     }
 
-    /// Arranges the entries by customer (in id byte order) and, within a customer, by order and
-    /// instant.
-    pub(crate) fn finish(self) -> Timelines {
+    /// Puts the customers in id byte order (none first, as `Option`'s order has it), so every
+    /// snapshot comes out sorted and the features' own sort finds nothing to do.
+    pub(crate) fn finish(self) -> Result<Timelines> {
         let TimelineBuilder {
             drop_duplicates,
-            index,
-            missing,
-            mut entries,
+            mut ids,
+            spans,
+            entries,
         } = self;
-        let mut ids: Vec<Option<String>> = vec![None; index.len() + usize::from(missing.is_some())];
-        for (id, c) in index {
-            ids[c as usize] = Some(id);
-        }
-        // Customers in id byte order (none first, as `Option`'s order has it), so every snapshot
-        // comes out sorted and the features' own sort finds nothing to do.
         let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
         by_id.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
-        let mut rank_of = vec![0u32; ids.len()];
-        for (rank, &c) in by_id.iter().enumerate() {
-            rank_of[c as usize] = rank as u32;
+        if let Some(pair) = by_id.windows(2).find(|w| ids[w[0] as usize] == ids[w[1] as usize]) {
+            return Err(Error::Engine(format!(
+                "the compact read gave customer {:?} twice",
+                ids[pair[0] as usize]
+            )));
         }
-        let mut starts = vec![0usize; ids.len() + 1];
-        for entry in &mut entries {
-            entry.customer = rank_of[entry.customer as usize];
-            starts[entry.customer as usize + 1] += 1;
-        }
-        drop(rank_of);
-        for c in 0..ids.len() {
-            starts[c + 1] += starts[c];
-        }
-        // A counting sort by customer, in place (each swap puts one entry in its customer's range
-        // for good: linear, and no second copy of the entries), then each customer's few entries
-        // by order and instant. Sorting all entries at once took seconds.
-        let mut next = starts.clone();
-        for c in 0..ids.len() {
-            while next[c] < starts[c + 1] {
-                let home = entries[next[c]].customer as usize;
-                if home == c {
-                    next[c] += 1;
-                } else {
-                    entries.swap(next[c], next[home]);
-                    next[home] += 1;
-                }
-            }
-        }
-        drop(next);
-        for c in 0..ids.len() {
-            entries[starts[c]..starts[c + 1]].sort_unstable_by_key(|e| (e.order_key(), e.ts_us));
-        }
+        let spans = by_id.iter().map(|&c| spans[c as usize]).collect();
         let ids = by_id.into_iter().map(|c| ids[c as usize].take()).collect();
-        Timelines {
+        Ok(Timelines {
             ids,
-            starts,
+            spans,
             entries,
             drop_duplicates,
-        }
+        })
     }
 }
 
@@ -386,7 +328,8 @@ impl Timelines {
     }
 
     fn customer(&self, c: usize) -> &[Entry] {
-        &self.entries[self.starts[c]..self.starts[c + 1]]
+        let (start, end) = self.spans[c];
+        &self.entries[start..end]
     }
 
     /// Every customer's aggregates as of `as_of_us`, as `engine::feature_sql` defines them.
@@ -607,7 +550,7 @@ fn typical_gap(days: &mut Vec<i64>) -> Option<f64> {
 mod tests {
     use super::*;
 
-    fn entry(customer: u32, order: Option<u64>) -> Entry {
+    fn entry(order: Option<u64>) -> Entry {
         Entry {
             // The low word spreads the orders over the passes; the high word makes them distinct.
             order: order.map_or([0, 0], |o| [o.wrapping_mul(0x9E37_79B9_7F4A_7C15), o]),
@@ -615,7 +558,6 @@ mod tests {
             n: 1,
             dup: 0,
             cents: 100,
-            customer,
             flags: OK | PURCHASE | if order.is_none() { NO_ORDER } else { 0 },
         }
     }
@@ -623,14 +565,15 @@ mod tests {
     /// Customers a, b, c and one without an id; each customer's entries in order.
     fn timelines(per_customer: [Vec<Option<u64>>; 4]) -> Timelines {
         let mut entries = Vec::new();
-        let mut starts = vec![0];
-        for (c, orders) in per_customer.iter().enumerate() {
-            entries.extend(orders.iter().map(|&o| entry(c as u32, o)));
-            starts.push(entries.len());
+        let mut spans = Vec::new();
+        for orders in &per_customer {
+            let start = entries.len();
+            entries.extend(orders.iter().map(|&o| entry(o)));
+            spans.push((start, entries.len()));
         }
         Timelines {
             ids: vec![Some("a".into()), Some("b".into()), Some("c".into()), None],
-            starts,
+            spans,
             entries,
             drop_duplicates: false,
         }
