@@ -266,6 +266,7 @@ pub fn train_with<T>(
     // stage or the frames' lifetime-value features read it (then it goes after the frames).
     let log = (keep_log || plan.clv_features.is_some()).then_some(log);
 
+    let frames_started = Instant::now();
     let (frame_s, clv_s) = snapshot_frame(plan, log.as_ref(), &at_s, progress, "the as-of date")?;
     let (frame_c1, _) = snapshot_frame(
         plan,
@@ -303,6 +304,7 @@ pub fn train_with<T>(
         }
     };
     let log = if keep_log { log } else { None };
+    tracing::debug!(seconds = frames_started.elapsed().as_secs_f64(), "frames made");
 
     // The training labels, and what the evaluation fits on.
     let (train_labels, job) = match how {
@@ -329,6 +331,10 @@ pub fn train_with<T>(
             (labels, EvaluationFit::OutOfTime(fit_frame, fit_labels))
         }
     };
+    tracing::debug!(
+        seconds = frames_started.elapsed().as_secs_f64(),
+        "frames and labels made"
+    );
     let features_seconds = started.elapsed().as_secs_f64();
     // The evaluation and the production fit are independent single-threaded fits: side by side.
     let ((evaluation, evaluation_seconds), (model, fit_seconds)) = stage(

@@ -22,18 +22,36 @@ use crate::error::{Error, Result};
 /// transactions: an error.
 pub fn churn_labels(snapshot: &FeatureFrame, later: &FeatureFrame, horizon_days: i64) -> Result<Vec<bool>> {
     let recency = later.required("recency_days")?;
+    let missing = |id: &str| {
+        Error::Degenerate(format!(
+            "customer {id:?} is in the earlier snapshot but not in the later one; both must be computed from the \
+             same transactions"
+        ))
+    };
+    let label = |r: f64| r > horizon_days as f64;
+    let sorted = |ids: &[String]| ids.windows(2).all(|w| w[0] < w[1]);
+    if sorted(snapshot.ids()) && sorted(later.ids()) {
+        // Snapshots come sorted by id: one merged walk, without a map of a million ids.
+        let mut j = 0;
+        return snapshot
+            .ids()
+            .iter()
+            .map(|id| {
+                while j < later.len() && later.ids()[j] < *id {
+                    j += 1;
+                }
+                match later.ids().get(j) {
+                    Some(found) if found == id => Ok(label(recency[j])),
+                    _ => Err(missing(id)),
+                }
+            })
+            .collect();
+    }
     let by_id: HashMap<&str, f64> = later.ids().iter().map(String::as_str).zip(recency).collect();
     snapshot
         .ids()
         .iter()
-        .map(|id| {
-            by_id.get(id.as_str()).map(|&r| r > horizon_days as f64).ok_or_else(|| {
-                Error::Degenerate(format!(
-                    "customer {id:?} is in the earlier snapshot but not in the later one; \
-                         both must be computed from the same transactions"
-                ))
-            })
-        })
+        .map(|id| by_id.get(id.as_str()).map(|&r| label(r)).ok_or_else(|| missing(id)))
         .collect()
 }
 
@@ -54,6 +72,23 @@ mod tests {
         let micro = 1.0 / 86_400_000_000.0;
         let later = frame(&["c", "b", "a", "new"], &[91.0, 90.0 + micro, 90.0, 3.0]);
         assert_eq!(churn_labels(&snapshot, &later, 90)?, vec![false, true, true]);
+        Ok(())
+    }
+
+    #[test]
+    fn sorted_snapshots_are_walked_to_the_labels_a_map_gives() -> Result<()> {
+        // Sorted (the merged walk), with customers new in the later snapshot between the others;
+        // the same customers shuffled (the map) give the same labels.
+        let snapshot = frame(&["a", "c", "e"], &[1.0, 1.0, 1.0]);
+        let later = frame(&["a", "b", "c", "d", "e"], &[100.0, 1.0, 10.0, 1.0, 95.0]);
+        assert_eq!(churn_labels(&snapshot, &later, 90)?, vec![true, false, true]);
+        let shuffled = frame(&["e", "d", "c", "b", "a"], &[95.0, 1.0, 10.0, 1.0, 100.0]);
+        assert_eq!(churn_labels(&snapshot, &shuffled, 90)?, vec![true, false, true]);
+        // A customer missing at the end or in the middle of a sorted later snapshot.
+        for later in [frame(&["a", "c"], &[1.0, 1.0]), frame(&["a", "d", "e"], &[1.0, 1.0, 1.0])] {
+            let err = churn_labels(&snapshot, &later, 90).expect_err("missing");
+            assert!(err.to_string().contains("not in the later one"), "{err}");
+        }
         Ok(())
     }
 
