@@ -29,9 +29,10 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt64Type};
 use datafusion::common::DFSchema;
-use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::logical_expr::Partitioning;
+use datafusion::prelude::{col, DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::error::{Error, Location, Problems, Result};
@@ -166,18 +167,6 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
     let mut config = SessionConfig::new().with_target_partitions(partitions.min(threads).max(1));
     // Column names in mappings are case-sensitive (`Quantity * Price` means the column `Quantity`).
     config.options_mut().sql_parser.enable_ident_normalization = false;
-    // The read groups rows by customer with `churn_timeline`, which keeps every row: a partial
-    // aggregation before the repartition would only copy them, so each partition passes its rows
-    // on as they come from the first batch (measured: 4.9 s to 3.9 s of the read at 10 million
-    // rows). Per-customer queries over the raw rows (custom features) lose their partial sums.
-    config
-        .options_mut()
-        .execution
-        .skip_partial_aggregation_probe_ratio_threshold = 0.0;
-    config
-        .options_mut()
-        .execution
-        .skip_partial_aggregation_probe_rows_threshold = 0;
     let ctx = match cluster {
         Some(url) => {
             // The executors run the query with their own memory budget (`churn cluster executor
@@ -186,14 +175,12 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
             runtime.block_on(crate::cluster::remote_context(&address, config, threads))?
         }
         None => {
-            // Spill instead of failing or swapping when the hash tables outgrow the budget. One
-            // budget for all, first come first served: the read's one heavy operator is the
-            // final aggregation of `churn_timeline` (one per partition), and a fair share per
-            // spillable operator (the partial aggregations count, though they hold nothing once
-            // they pass rows on) made it spill at half the budget, 1.2 s of a 10-million-row
-            // read.
+            // Spill instead of failing or swapping when the hash tables outgrow the budget. Each
+            // spilling operator has a fair share: with a first-come pool one partition's
+            // aggregation took it all at a hundred million rows, and the other failed with
+            // nothing of its own to spill.
             let env = RuntimeEnvBuilder::new()
-                .with_memory_pool(Arc::new(GreedyMemoryPool::new(params.memory_limit_bytes)))
+                .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
                 .build_arc()
                 .map_err(|e| Error::Engine(e.to_string()))?;
             let ctx = SessionContext::new_with_config_rt(config, env);
@@ -989,6 +976,21 @@ fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) 
 }
 
 impl Prepared {
+    /// Registers the rows of `sql` as the view `name`, hash-partitioned by `customer_id` over the
+    /// session's partitions.
+    fn register_by_customer(&self, name: &str, sql: &str) -> Result<()> {
+        let ctx = &self.session.ctx;
+        let partitions = ctx.copied_config().target_partitions();
+        let result = self.session.block(async {
+            let rows = ctx
+                .sql(sql)
+                .await?
+                .repartition(Partitioning::Hash(vec![col("customer_id")], partitions))?;
+            ctx.register_table(name, rows.into_view()).map(|_| ())
+        });
+        checked(&self.registered, result)
+    }
+
     /// Runs `sql`, handing each result batch to `each` as it comes; the first error of either side
     /// stops the query. A reader's failure becomes its own (located) error, as in [`Self::collect`].
     fn for_each_batch(&self, sql: &str, mut each: impl FnMut(&RecordBatch) -> Result<()>) -> Result<()> {
@@ -1107,7 +1109,12 @@ impl Prepared {
 /// groups only need to tell a customer's orders apart, and 16 fixed bytes cost the aggregation
 /// and the driver's memory less than ids of any length (the collision odds are those of
 /// [`crate::lines`]: two orders of one customer would have to collide).
-fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
+///
+/// The rows are hash-partitioned by customer before the aggregation ([`COMPACT_ROWS`]), so the
+/// engine aggregates each partition once (`SinglePartitioned`): a partial aggregation would only
+/// copy rows that `churn_timeline` keeps anyway, and each partition's aggregation then has the
+/// memory pool's share of one consumer, not of two.
+fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> (String, String) {
     let ok = ok_sql(params);
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
     let duplicates = if params.drop_duplicates {
@@ -1118,26 +1125,34 @@ fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> String {
         Duplicates::Ignore
     };
     // The columns that are not keys of a group; the keys are equal within a group by definition.
-    let line = match duplicates {
-        Duplicates::Ignore => String::new(),
-        _ => format!(", churn_row_hash(amount, quantity, category{extra_keys})"),
+    let (line, line_arg) = match duplicates {
+        Duplicates::Ignore => (String::new(), ""),
+        _ => (
+            format!(", churn_row_hash(amount, quantity, category{extra_keys}) AS line"),
+            ", line",
+        ),
     };
     let cents = "CASE WHEN ok THEN TRY_CAST(round(amount * 100) AS BIGINT) END";
-    format!(
+    let rows = format!(
         r#"
 WITH checked AS (
-    SELECT customer_id, order_id, ts_us, amount, quantity, category{extra_keys}, {ok} AS ok
-    FROM tx
+    SELECT *, {ok} AS ok FROM tx
 )
-SELECT customer_id,
-    {function}(churn_key_hash(order_id), ts_us, ok, ok AND amount > 0, ok AND amount < 0, {cents}{line})
-        AS timeline
+SELECT customer_id, churn_key_hash(order_id) AS order_key, ts_us, ok, ok AND amount > 0 AS purchase,
+    ok AND amount < 0 AS ret, {cents} AS cents{line}
 FROM checked
-GROUP BY customer_id
-"#,
+"#
+    );
+    let aggregate = format!(
+        "SELECT customer_id, {function}(order_key, ts_us, ok, purchase, ret, cents{line_arg}) AS timeline \
+         FROM {COMPACT_ROWS} GROUP BY customer_id",
         function = crate::gather::name(duplicates),
-    )
+    );
+    (rows, aggregate)
 }
+
+/// The view of the compact read's rows, partitioned by customer (see [`compact_sql`]).
+const COMPACT_ROWS: &str = "compact_rows";
 
 /// The log read and validated once, its compact form arranged as each customer's timeline (see
 /// [`Timelines`]): every snapshot of a run is one pass over it instead of another read of the files.
@@ -1154,7 +1169,8 @@ pub(crate) struct CompactLog {
 /// Reads, maps and validates the input once into its compact form (see [`compact_sql`]).
 pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<CompactLog> {
     let prepared = prepare(input, params, input_files)?;
-    let sql = compact_sql(params, prepared.extra_keys.len());
+    let (rows_sql, sql) = compact_sql(params, prepared.extra_keys.len());
+    prepared.register_by_customer(COMPACT_ROWS, &rows_sql)?;
     let started = std::time::Instant::now();
     // The groups are taken batch by batch as the engine emits them, so the driver never holds the
     // engine's output and the timelines at once: at a hundred million rows that was gigabytes.

@@ -14,8 +14,15 @@
 //! It is an ordinary DataFusion aggregate (a [`GroupsAccumulator`] with a partial state and a
 //! merge), so the plan stays a DataFusion plan that a cluster can split: the partial state is each
 //! customer's rows as a list of fixed-size records. A partial aggregation cannot reduce rows that
-//! are all kept, so [`GroupsAccumulator::convert_to_state`] lets the engine skip it (the session
-//! asks for that on this query, see `engine::read_compact`).
+//! are all kept, so the read partitions the rows by customer first and the engine aggregates once
+//! per partition (see `engine::compact_sql`); the state and the merge serve spilling, and plans
+//! that do split the aggregation.
+//!
+//! **Memory.** Every row is held (56 bytes) until its customer is emitted, in chunks, and the
+//! memory pool sees exactly that; past its share the engine spills the rows to disk, sorted by
+//! customer, and merges them back. Measured at 10.56 M rows under the default 1 GiB budget (a
+//! quarter per spilling operator): the query takes 3.5-3.9 s spilling, 2.7 s with a budget that
+//! avoids it.
 //!
 //! The three variants differ in what they do with exact duplicate rows (rows equal in every
 //! column: the same group key and the same `churn_row_hash` of the remaining columns, its last

@@ -85,7 +85,10 @@ mod tests {
         let shuffled = frame(&["e", "d", "c", "b", "a"], &[95.0, 1.0, 10.0, 1.0, 100.0]);
         assert_eq!(churn_labels(&snapshot, &shuffled, 90)?, vec![true, false, true]);
         // A customer missing at the end or in the middle of a sorted later snapshot.
-        for later in [frame(&["a", "c"], &[1.0, 1.0]), frame(&["a", "d", "e"], &[1.0, 1.0, 1.0])] {
+        for later in [
+            frame(&["a", "c"], &[1.0, 1.0]),
+            frame(&["a", "d", "e"], &[1.0, 1.0, 1.0]),
+        ] {
             let err = churn_labels(&snapshot, &later, 90).expect_err("missing");
             assert!(err.to_string().contains("not in the later one"), "{err}");
         }
