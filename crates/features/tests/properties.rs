@@ -228,3 +228,47 @@ fn custom_features_read_parquet_text_as_well_as_csv() {
         assert!(table.batch.num_rows() > 100, "{format:?}");
     }
 }
+
+/// The read under the smallest engine budget spills its rows to disk (each partition's aggregation
+/// may hold a quarter of 64 MiB, 16 MiB, and holds 56 bytes per row until its customer is emitted)
+/// and merges them back: the features equal those of a read that holds everything in memory.
+#[test]
+fn the_read_spilling_to_disk_gives_the_same_features() {
+    use churn_features::generate::{generate, GenerateParams};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = NaiveDate::from_ymd_opt(2022, 1, 1).expect("date");
+    let end = NaiveDate::from_ymd_opt(2023, 1, 1).expect("date");
+    let mut params = GenerateParams::new(36_000, 7, start, end);
+    params.mean_days_between_orders = 15.0;
+    let report = generate(&params, dir.path(), &mut |_| {}).expect("generate");
+    let input = InputSpec {
+        transactions: report.transactions.display().to_string(),
+        columns: ColumnMapping {
+            timestamp: "ts".into(),
+            order_id: Some("order_id".into()),
+            quantity: Some("quantity".into()),
+            category: Some("category".into()),
+            ..ColumnMapping::default()
+        },
+        ..InputSpec::default()
+    };
+    let features = |memory_limit_bytes: usize, drop_duplicates: bool| {
+        let params = FeatureParams {
+            memory_limit_bytes,
+            drop_duplicates,
+            ..FeatureParams::default()
+        };
+        churn_features::read_log(&input, &params)
+            .expect("reads")
+            .features(None)
+            .expect("snapshot")
+    };
+    for drop_duplicates in [false, true] {
+        let spilled = features(64 << 20, drop_duplicates);
+        // Rows enough that two partitions' rows (56 bytes each) are far beyond 2 x 16 MiB.
+        assert!(spilled.report.rows_read > 1_000_000, "{}", spilled.report.rows_read);
+        let held = features(4 << 30, drop_duplicates);
+        assert_eq!(spilled.batch, held.batch, "drop_duplicates = {drop_duplicates}");
+        assert_eq!(spilled.report, held.report);
+    }
+}
