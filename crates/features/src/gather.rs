@@ -346,7 +346,7 @@ impl Gather {
     /// Takes the rows of the first `n` groups (all with `EmitTo::All`) and each group's bounds in
     /// the returned order of row numbers (a counting sort by group: four bytes per row rather
     /// than a second copy of the rows); the other groups are renumbered from 0.
-    fn take(&mut self, emit_to: EmitTo) -> (Rows, Vec<u32>, Vec<usize>) {
+    fn take(&mut self, emit_to: EmitTo) -> Result<(Rows, Vec<u32>, Vec<usize>)> {
         let n = match emit_to {
             EmitTo::All => self.groups,
             EmitTo::First(n) => n.min(self.groups),
@@ -367,6 +367,9 @@ impl Gather {
             taken
         };
         self.groups -= n;
+        if u32::try_from(taken.len).is_err() {
+            return exec_err!("churn_timeline holds at most 2^32 rows per partition; lower the memory budget");
+        }
         let mut bounds = vec![0usize; n + 1];
         for r in taken.iter() {
             bounds[r.group as usize + 1] += 1;
@@ -381,7 +384,7 @@ impl Gather {
             order[*slot] = i as u32;
             *slot += 1;
         }
-        (taken, order, bounds)
+        Ok((taken, order, bounds))
     }
 
     /// Appends the entries of one group's rows (sorted by [`Row::sort_key`]) to `out`.
@@ -449,7 +452,7 @@ impl GroupsAccumulator for Gather {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (rows, order, bounds) = self.take(emit_to);
+        let (rows, order, bounds) = self.take(emit_to)?;
         let groups = bounds.len() - 1;
         let mut bytes: Vec<u8> = Vec::with_capacity(rows.len * crate::timeline::ENTRY_BYTES);
         let mut offsets: Vec<i64> = Vec::with_capacity(groups + 1);
@@ -470,7 +473,7 @@ impl GroupsAccumulator for Gather {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (rows, order, bounds) = self.take(emit_to);
+        let (rows, order, bounds) = self.take(emit_to)?;
         let mut bytes = Vec::with_capacity(rows.len * ROW_BYTES);
         for &i in &order {
             rows.get(i as usize).encode(&mut bytes);
