@@ -1,11 +1,13 @@
 //! The DataFusion side: registering the input, mapping columns, and the per-customer aggregation.
 //!
 //! # The plans
-//! **The read** ([`compact_sql`], what every command runs): one hash aggregation of the rows by
-//! customer, order, instant and kind (valid or not, purchase, return), with each group's row count,
-//! duplicate count and integer cents. Exact duplicates share every column and so a group: they are
-//! counted as the group's rows minus its distinct row hashes ([`crate::lines`]), without grouping
-//! whole rows. Each snapshot is then a linear pass over these groups ([`Timelines`]).
+//! **The read** ([`compact_sql`], what every command runs): the rows, hash-partitioned by customer,
+//! grouped by customer id alone; the aggregate function `churn_timeline` ([`crate::gather`]) gathers
+//! each customer's rows into entries by order, instant and kind (valid or not, purchase, return),
+//! with each entry's row count, duplicate count and integer cents. Exact duplicates share every
+//! column and so an entry: they are counted as the entry's rows minus its distinct row hashes
+//! ([`crate::lines`]), without grouping whole rows. Each snapshot is then a linear pass over these
+//! entries ([`Timelines`]).
 //!
 //! **The reference** ([`run`], only for the tests' comparison): one statement, three hash
 //! aggregations, no `count(DISTINCT ...)` and no window:
