@@ -142,11 +142,7 @@ impl AggregateUDFImpl for GatherTimeline {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        // Only the read calls the function, always grouped by customer (the groups accumulator).
-        exec_err!(
-            "{} gathers each customer's rows: it needs GROUP BY customer_id",
-            self.name()
-        )
+        Ok(Box::new(OneGroup(Gather::new(self.duplicates))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -544,6 +540,41 @@ fn row_lists(offsets: impl Iterator<Item = i64>, bytes: Vec<u8>) -> Result<Vec<A
         Arc::new(records),
         None,
     )?)])
+}
+
+/// [`Gather`] over a single group, for the plans that ask for a plain accumulator (an aggregate
+/// without `GROUP BY`).
+#[derive(Debug)]
+struct OneGroup(Gather);
+
+impl Accumulator for OneGroup {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let groups = vec![0; values.first().map_or(0, |v| v.len())];
+        self.0.update_batch(values, &groups, None, 1)
+    }
+
+    fn evaluate(&mut self) -> Result<datafusion::common::ScalarValue> {
+        self.0.groups = 1;
+        datafusion::common::ScalarValue::try_from_array(&self.0.evaluate(EmitTo::All)?, 0)
+    }
+
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<datafusion::common::ScalarValue>> {
+        self.0.groups = 1;
+        self.0
+            .state(EmitTo::All)?
+            .iter()
+            .map(|column| datafusion::common::ScalarValue::try_from_array(column, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let groups = vec![0; states.first().map_or(0, |s| s.len())];
+        self.0.merge_batch(states, &groups, 1)
+    }
 }
 
 #[cfg(test)]
