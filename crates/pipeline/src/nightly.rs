@@ -226,8 +226,14 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     // `features.parquet` is encoded now, beside the segments, and kept as its bytes (a tenth of the
     // table's size): the table would otherwise sit in memory through scoring, the run's peak.
     let (features_parquet, segmented) = std::thread::scope(|scope| {
-        let encoding = scope.spawn(|| trained.at_s.to_parquet_bytes());
+        let encoding = scope.spawn(|| {
+            let started = Instant::now();
+            let bytes = trained.at_s.to_parquet_bytes();
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "features.parquet encoded");
+            bytes
+        });
         let segmented = segment(plan, &trained, current.segments, progress);
+        tracing::debug!(seconds = segments_started.elapsed().as_secs_f64(), "segments found");
         let encoded = encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (encoded, segmented)
     });

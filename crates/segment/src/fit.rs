@@ -1,18 +1,15 @@
-//! Fitting: scale, sample, k-means (linfa) per candidate k, choose k, assign everyone, order and
+//! Fitting: scale, sample, k-means per candidate k, choose k, assign everyone, order and
 //! name the segments.
 
 use std::collections::HashSet;
 
 use churn_core::{FeatureFrame, StandardScaler};
-use linfa::traits::Fit as _;
-use linfa::DatasetBase;
-use linfa_clustering::{KMeans, KMeansInit};
-use linfa_nn::distance::{Distance, L2Dist};
-use ndarray::{Array2, ArrayView, ArrayView2, Axis, Dimension};
+use ndarray::{ArrayView2, Axis};
 use rand08::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 
 use crate::error::{Error, Result};
+use crate::kmeans::KMeansConfig;
 use crate::model::{nearest, Assignment, FitInfo, KScore, Segment, SegmentModel, MODEL_FORMAT, MODEL_VERSION};
 use crate::naming::{unique_names, RoleScores};
 use crate::params::{KChoice, ValidSegmentParams};
@@ -41,7 +38,7 @@ pub struct SegmentFit {
 /// Fits a segment model on `frame` and assigns every customer to it.
 ///
 /// The inputs are transformed and standardized over the whole population; k-means (k-means++
-/// starts, `n_runs` runs, linfa-clustering) runs on a seeded sample of `fit_sample` customers, and
+/// starts, `n_runs` runs, as linfa-clustering's) runs on a seeded sample of `fit_sample` customers, and
 /// everyone is then assigned to the nearest centroid. Segment ids are ordered by revenue, 0 first.
 ///
 /// Degenerate data is handled, never turned into NaN: no customers, or no input with any spread, is
@@ -114,7 +111,8 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
 
     let mut k_scores = Vec::new();
     let centroids = if k_min_usable == k_max_usable {
-        kmeans(sample.view(), k_max_usable, params)?
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        kmeans(sample.view(), k_max_usable, params, threads)?
     } else {
         // Score every candidate on the same silhouette sample, drawn from the fit sample.
         let m = params.silhouette_sample.min(sample.nrows());
@@ -130,7 +128,8 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
             .map_or(1, |n| n.get())
             .min(ks.len());
         let fit_candidate = |k: usize| -> Result<Candidate> {
-            let centroids = kmeans(sample.view(), k, params)?;
+            // One thread each: the candidates already share the cores.
+            let centroids = kmeans(sample.view(), k, params, 1)?;
             let inertia = nearest(sample.view(), &centroids).inertia();
             let labels = nearest(scored.view(), &centroids).segment;
             Ok((k, centroids, inertia, labels))
@@ -262,67 +261,31 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
 /// the labels of the silhouette sample.
 type Candidate = (usize, Vec<Vec<f64>>, f64, Vec<usize>);
 
-/// k-means with k-means++ starts on `x`; the centroids of the best of `n_runs` runs.
-fn kmeans(x: ArrayView2<'_, f64>, k: usize, params: &ValidSegmentParams) -> Result<Vec<Vec<f64>>> {
+/// k-means with k-means++ starts on `x` ([`crate::kmeans`], linfa's algorithm to the bit); the
+/// centroids of the best of `n_runs` runs. The assignment step runs on `threads` threads.
+fn kmeans(x: ArrayView2<'_, f64>, k: usize, params: &ValidSegmentParams, threads: usize) -> Result<Vec<Vec<f64>>> {
     let started = std::time::Instant::now();
-    let dataset = DatasetBase::from(x);
-    let model = KMeans::params_with(k, Xoshiro256Plus::seed_from_u64(params.seed), RowL2)
-        .n_runs(params.n_runs)
-        .tolerance(params.tolerance)
-        .max_n_iterations(params.max_iterations)
-        .init_method(KMeansInit::KMeansPlusPlus)
-        .fit(&dataset)
-        .map_err(|e| Error::KMeans(e.to_string()))?;
+    let config = KMeansConfig {
+        k,
+        n_runs: params.n_runs,
+        tolerance: params.tolerance,
+        max_iterations: params.max_iterations,
+        seed: params.seed,
+        threads,
+    };
+    let fitted = crate::kmeans::kmeans(x, &config)
+        .ok_or_else(|| Error::KMeans(format!("k = {k}: no run reached a finite inertia")))?;
     tracing::debug!(
         k,
         rows = x.nrows(),
         seconds = started.elapsed().as_secs_f64(),
-        inertia = model.inertia(),
+        inertia = fitted.inertia,
         "k-means fitted"
     );
-    let centroids: Array2<f64> = model.centroids().clone();
-    if centroids.iter().any(|v| !v.is_finite()) {
+    if fitted.centroids.iter().any(|v| !v.is_finite()) {
         return Err(Error::KMeans(format!("k = {k} produced a non-finite centroid")));
     }
-    Ok(centroids.rows().into_iter().map(|r| r.to_vec()).collect())
-}
-
-/// Euclidean distance, as linfa's [`L2Dist`], over contiguous rows in a plain loop.
-///
-/// k-means spends nearly all its time measuring a customer against each centroid. linfa's `L2Dist`
-/// goes through ndarray-stats' generic `sq_l2_dist`: a shape check, a `Zip` and a `Result` for each
-/// pair of ~10-element rows, which profiled as most of the segments stage. The loop adds the same
-/// squares in the same order from the same zero, so every distance, and therefore every centroid,
-/// is identical to the bit to `L2Dist`'s; views that are not contiguous go to `L2Dist` itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RowL2;
-
-impl Distance<f64> for RowL2 {
-    #[inline]
-    fn distance<D: Dimension>(&self, a: ArrayView<'_, f64, D>, b: ArrayView<'_, f64, D>) -> f64 {
-        self.rdistance(a, b).sqrt()
-    }
-
-    #[inline]
-    fn rdistance<D: Dimension>(&self, a: ArrayView<'_, f64, D>, b: ArrayView<'_, f64, D>) -> f64 {
-        match (a.as_slice(), b.as_slice()) {
-            (Some(x), Some(y)) if a.shape() == b.shape() => x.iter().zip(y).fold(0.0, |sum, (p, q)| {
-                let d = p - q;
-                sum + d * d
-            }),
-            _ => L2Dist.rdistance(a, b),
-        }
-    }
-
-    #[inline]
-    fn rdist_to_dist(&self, rdist: f64) -> f64 {
-        rdist.sqrt()
-    }
-
-    #[inline]
-    fn dist_to_rdist(&self, dist: f64) -> f64 {
-        dist.powi(2)
-    }
+    Ok(fitted.centroids.chunks_exact(x.ncols()).map(<[f64]>::to_vec).collect())
 }
 
 /// The number of distinct rows of `x`, counting no further than `cap`.
@@ -336,53 +299,4 @@ fn count_distinct_rows(x: ArrayView2<'_, f64>, cap: usize) -> usize {
         }
     }
     seen.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::{Array1, Slice};
-    use proptest::prelude::*;
-
-    fn finite() -> impl Strategy<Value = f64> {
-        prop_oneof![-1e6..1e6, -3.0..3.0f64, Just(0.0), Just(-0.0)]
-    }
-
-    proptest! {
-        #[test]
-        fn row_distance_is_linfas_to_the_bit(pairs in prop::collection::vec((finite(), finite()), 1..24)) {
-            let a = Array1::from_iter(pairs.iter().map(|p| p.0));
-            let b = Array1::from_iter(pairs.iter().map(|p| p.1));
-            prop_assert_eq!(RowL2.rdistance(a.view(), b.view()).to_bits(), L2Dist.rdistance(a.view(), b.view()).to_bits());
-            prop_assert_eq!(RowL2.distance(a.view(), b.view()).to_bits(), L2Dist.distance(a.view(), b.view()).to_bits());
-            // Every other element: not contiguous, so linfa's own distance.
-            let every_other = Slice::new(0, None, 2);
-            let (a2, b2) = (a.slice_axis(Axis(0), every_other), b.slice_axis(Axis(0), every_other));
-            prop_assert_eq!(RowL2.rdistance(a2, b2).to_bits(), L2Dist.rdistance(a2, b2).to_bits());
-            // As matrices, which is how k-means compares old and new centroids.
-            let (m, n) = (a.view().into_shape_with_order((1, pairs.len())).expect("one row"), b.view().into_shape_with_order((1, pairs.len())).expect("one row"));
-            prop_assert_eq!(RowL2.distance(m, n).to_bits(), L2Dist.distance(m, n).to_bits());
-        }
-    }
-
-    #[test]
-    fn kmeans_with_the_row_distance_finds_linfas_centroids() {
-        let mut rng = Xoshiro256Plus::seed_from_u64(7);
-        let x = Array2::from_shape_fn((2_000, 5), |(i, j)| {
-            use rand08::Rng as _;
-            (i % 4) as f64 * 1.5 + j as f64 * 0.1 + rng.gen_range(-1.0..1.0)
-        });
-        fn centroids<D: Distance<f64> + std::fmt::Debug>(x: ArrayView2<'_, f64>, d: D) -> Array2<f64> {
-            KMeans::params_with(4, Xoshiro256Plus::seed_from_u64(3), d)
-                .n_runs(3)
-                .init_method(KMeansInit::KMeansPlusPlus)
-                .fit(&DatasetBase::from(x))
-                .expect("k-means fits")
-                .centroids()
-                .clone()
-        }
-        let (ours, linfas) = (centroids(x.view(), RowL2), centroids(x.view(), L2Dist));
-        let bits = |c: &Array2<f64>| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&ours), bits(&linfas));
-    }
 }

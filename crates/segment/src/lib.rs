@@ -3,9 +3,10 @@
 //!
 //! - [`SegmentParams`] (checked into [`ValidSegmentParams`]) say which inputs, which `k` (or
 //!   automatic k by silhouette), the seed and the sample sizes.
-//! - [`fit_segments`] fits a [`SegmentModel`] with linfa-clustering's k-means (k-means++ starts,
-//!   several runs) on a seeded sample, assigns every customer, orders segments by revenue (id 0 is
-//!   the most valuable) and names them from their centroids ([`naming`]).
+//! - [`fit_segments`] fits a [`SegmentModel`] with k-means (k-means++ starts, several runs:
+//!   linfa-clustering's algorithm, reproduced to the bit over flat rows) on a seeded sample,
+//!   assigns every customer, orders segments by revenue (id 0 is the most valuable) and names them
+//!   from their centroids ([`naming`]).
 //! - [`SegmentModel::assign`] puts new customers into the saved segments without refitting, so ids
 //!   stay stable from night to night; [`SegmentModel::to_json`] / [`SegmentModel::from_json`] save
 //!   and load the model.
@@ -39,6 +40,7 @@
 
 mod error;
 mod fit;
+mod kmeans;
 mod model;
 pub mod naming;
 mod params;
