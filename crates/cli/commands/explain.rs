@@ -44,7 +44,7 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     let next_purchases = NextPurchases::new(&model, &frame, &NextPurchaseFrom::Rhythm(table.as_of))?;
     let next = next_purchases.next_purchase(row, probability);
     let overdue_days = next_purchases.overdue_days(row);
-    let value = |column: &str| frame.numeric(column).and_then(|v| v[row]);
+    let value = |column: &str| frame.numeric(column).and_then(|v| v.get(row));
     let rhythm = value("typical_gap_days").zip(value("recency_days"));
 
     let mut human = String::new();

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
-use churn_features::{input_files, write_table, write_table_owned, FeatureParams, TransactionLog};
+use churn_features::{input_files, write_table, write_table_owned, FeatureParams, FeatureTable, TransactionLog};
 use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
     at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, NextPurchaseFrom,
@@ -213,47 +213,37 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
     // The log stays in memory only for the lifetime values, which read purchases from it; the
     // uplift of earlier lists takes its look before the log goes.
     let runs_dir = plan.output_dir.join("runs");
-    let (mut trained, uplift) = train_with(&plan.train, plan.clv.is_some(), progress, |log, as_of| {
-        stage(progress, "measuring earlier lists against their control groups", || {
-            crate::uplift::measure(&runs_dir, plan.previous_run.as_deref(), as_of, log)
-        })
-    })?;
+    let segments_plan = (plan, current.segments);
+    let (mut trained, uplift, (segmented, segments_seconds)) = train_with(
+        &plan.train,
+        plan.clv.is_some(),
+        progress,
+        |log, as_of| {
+            stage(progress, "measuring earlier lists against their control groups", || {
+                crate::uplift::measure(&runs_dir, plan.previous_run.as_deref(), as_of, log)
+            })
+        },
+        // Tonight's segments need only tonight's features: they are found while the models are
+        // fitted.
+        ("segmenting customers", |at_s: &FeatureTable, frame_s: &FeatureFrame| {
+            let (plan, current) = segments_plan;
+            let started = Instant::now();
+            let segmented = segment(plan, at_s, frame_s, current);
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::debug!(seconds, "segments found");
+            (segmented, seconds)
+        }),
+    )?;
     let clv_fitted = trained.clv_s.take();
     let log = trained.log.take();
     let as_of = trained.at_s.as_of;
 
     let segments_started = Instant::now();
-    // `features.parquet` is encoded now, beside the segments, and kept as its bytes (a tenth of the
-    // table's size): the table would otherwise sit in memory through scoring, the run's peak.
-    let (features_parquet, segmented) = std::thread::scope(|scope| {
-        let encoding = scope.spawn(|| {
-            let started = Instant::now();
-            let bytes = trained.at_s.to_parquet_bytes();
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "features.parquet encoded");
-            bytes
-        });
-        let segmented = segment(plan, &trained, current.segments, progress);
-        tracing::debug!(seconds = segments_started.elapsed().as_secs_f64(), "segments found");
-        let encoded = encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (encoded, segmented)
-    });
-    let features_parquet = features_parquet?;
     let (model, file, assignment, warnings, refitted) = segmented?;
-    trained.at_s.clear_rows();
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
     tracing::info!(k = model.k(), refitted, "segments ready");
-    let profiles = profiles_with_churn_rates(&model, &assignment, &trained)?;
-    let segments = NightlySegments {
-        model,
-        file,
-        assignment,
-        warnings,
-        refitted,
-        profiles,
-    };
-    let segments_seconds = segments_started.elapsed().as_secs_f64();
 
     let refusals = gate(&trained.model, current.churn.as_ref().map(|c| &c.model), &plan.gates);
     let trained_json = trained.model.to_json()?;
@@ -277,10 +267,35 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
         }
     };
 
-    // The drift since the training snapshot is the last use of that snapshot's features: measured
-    // now, they are let go before the lifetime values and the scores, where the run's memory peaks.
-    let drift = drift_reference(scoring_model, &trained)?;
+    // `features.parquet` is encoded beside the segments' profiles and the drift's reference, and
+    // kept as its bytes (a tenth of the table's size): the table would otherwise sit in memory
+    // through scoring, the run's peak. The drift since the training snapshot is the last use of
+    // that snapshot's features: measured now, they are let go before the lifetime values and the
+    // scores.
+    let (features_parquet, profiles, drift) = std::thread::scope(|scope| {
+        let encoding = scope.spawn(|| {
+            let started = Instant::now();
+            let bytes = trained.at_s.to_parquet_bytes();
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "features.parquet encoded");
+            bytes
+        });
+        let profiles = profiles_with_churn_rates(&model, &assignment, &trained);
+        let drift = drift_reference(scoring_model, &trained);
+        let encoded = encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (encoded, profiles, drift)
+    });
+    let (features_parquet, profiles, drift) = (features_parquet?, profiles?, drift?);
+    trained.at_s.clear_rows();
     trained.train_frame = FeatureFrame::default();
+    let segments = NightlySegments {
+        model,
+        file,
+        assignment,
+        warnings,
+        refitted,
+        profiles,
+    };
+    let segments_seconds = segments_seconds + segments_started.elapsed().as_secs_f64();
 
     let clv_started = Instant::now();
     let clv = nightly_clv(plan, &trained, log, clv_fitted, progress)?;
@@ -338,30 +353,28 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
 /// file name, the assignment, the fit's warnings, and whether it was fitted).
 fn segment(
     plan: &NightlyPlan,
-    trained: &Trained,
+    at_s: &FeatureTable,
+    frame: &FeatureFrame,
     current: Option<Named<SegmentModel>>,
-    progress: &dyn Progress,
 ) -> Result<(SegmentModel, String, Assignment, Vec<String>, bool)> {
-    let (frame, as_of) = (&trained.frame_s, trained.at_s.as_of);
-    stage(progress, "segmenting customers", || {
-        Ok::<_, Error>(match current {
-            Some(named) => {
-                let assignment = named
-                    .model
-                    .assign(frame)
-                    .context_with(|| format!("cannot assign segments with the current model {}", named.file))?;
-                (named.model, named.file, assignment, Vec::new(), false)
-            }
-            None => {
-                let provenance = Provenance {
-                    as_of: Some(as_of.to_string()),
-                    input_fingerprint: Some(trained.at_s.fingerprint.clone()),
-                };
-                let fit = fit_segments(frame, &plan.segments, provenance).context("cannot fit segments")?;
-                let file = format!("segments-{as_of}-{}.json", content_id(&fit.model.to_json()?));
-                (fit.model, file, fit.assignment, fit.warnings, true)
-            }
-        })
+    let as_of = at_s.as_of;
+    Ok(match current {
+        Some(named) => {
+            let assignment = named
+                .model
+                .assign(frame)
+                .context_with(|| format!("cannot assign segments with the current model {}", named.file))?;
+            (named.model, named.file, assignment, Vec::new(), false)
+        }
+        None => {
+            let provenance = Provenance {
+                as_of: Some(as_of.to_string()),
+                input_fingerprint: Some(at_s.fingerprint.clone()),
+            };
+            let fit = fit_segments(frame, &plan.segments, provenance).context("cannot fit segments")?;
+            let file = format!("segments-{as_of}-{}.json", content_id(&fit.model.to_json()?));
+            (fit.model, file, fit.assignment, fit.warnings, true)
+        }
     })
 }
 
@@ -651,7 +664,7 @@ fn drift_reference(model: &ChurnModel, trained: &Trained) -> Result<DriftReferen
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(c, then, now)| population_stability(c, then, now))
+                        .map(|(c, then, now)| population_stability(c, then.iter(), now.iter()))
                         .collect::<Vec<_>>()
                 })
             })
@@ -681,7 +694,11 @@ impl DriftReference {
         DriftSummary {
             reference_snapshot: self.snapshot,
             features: self.features,
-            score: population_stability("churn_probability", &self.training_scores, &current),
+            score: population_stability(
+                "churn_probability",
+                self.training_scores.iter().copied(),
+                current.iter().copied(),
+            ),
         }
     }
 }

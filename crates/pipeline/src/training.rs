@@ -97,18 +97,22 @@ pub struct Trained {
     pub log: Option<TransactionLog>,
 }
 
-/// The snapshot as a frame, with the lifetime-value features when `clv.churn_features` is on (the
-/// log is then required): a
-/// BG/NBD + Gamma-Gamma model fitted on the rows before the snapshot, like every other feature, so
-/// the training and evaluation snapshots see what the scored one sees. Returns the fit too.
+/// The snapshot as a frame (of the rows `rows`, or all), with the lifetime-value features when
+/// `clv.churn_features` is on (the log is then required): a BG/NBD + Gamma-Gamma model fitted on
+/// the rows before the snapshot, like every other feature, so the training and evaluation
+/// snapshots see what the scored one sees. Returns the fit too.
 fn snapshot_frame(
     plan: &TrainPlan,
     log: Option<&TransactionLog>,
     table: &FeatureTable,
+    rows: Option<&[usize]>,
     progress: &dyn Progress,
     what: &str,
 ) -> Result<(FeatureFrame, Option<ClvRun>)> {
-    let frame = table.to_frame()?;
+    let frame = match rows {
+        Some(rows) => table.to_frame_rows(rows)?,
+        None => table.to_frame()?,
+    };
     let Some(clv) = &plan.clv_features else {
         return Ok((frame, None));
     };
@@ -150,12 +154,12 @@ fn with_rhythm(mut model: ChurnModel, frame: &FeatureFrame, window: &Activity) -
     model
 }
 
-/// Customers who bought within `days` of the snapshot, or everyone.
-fn active(frame: FeatureFrame, days: Option<f64>) -> Result<FeatureFrame> {
-    let Some(days) = days else { return Ok(frame) };
+/// The rows of `frame` (a snapshot's `recency_days`) whose customers bought within `days` of the
+/// snapshot; `None` (everyone) without a limit.
+fn active_rows(frame: &FeatureFrame, days: Option<f64>) -> Result<Option<Vec<usize>>> {
+    let Some(days) = days else { return Ok(None) };
     let recency = frame.required("recency_days")?;
-    let rows: Vec<usize> = (0..frame.len()).filter(|&r| recency[r] <= days).collect();
-    Ok(frame.select_rows(&rows))
+    Ok(Some((0..frame.len()).filter(|&r| recency[r] <= days).collect()))
 }
 
 /// Wraps a pipeline error as the cause of a step.
@@ -169,13 +173,16 @@ fn step(what: String) -> impl FnOnce(Error) -> Error {
 /// Computes the snapshots, labels, evaluation and production model (nothing is written). The log
 /// is dropped after the last snapshot, before the models are fitted: it is the largest thing held.
 pub fn train(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
-    train_with(plan, false, progress, |_, _| Ok(())).map(|(trained, ())| trained)
+    train_with(plan, false, progress, |_, _| Ok(()), ("", nothing_beside)).map(|(trained, (), ())| trained)
 }
 
 /// [`train`], keeping the log in [`Trained::log`] for a later stage that reads the transactions.
 pub fn train_keeping_log(plan: &TrainPlan, progress: &dyn Progress) -> Result<Trained> {
-    train_with(plan, true, progress, |_, _| Ok(())).map(|(trained, ())| trained)
+    train_with(plan, true, progress, |_, _| Ok(()), ("", nothing_beside)).map(|(trained, (), ())| trained)
 }
+
+/// Nothing to do beside the fits.
+fn nothing_beside(_: &FeatureTable, _: &FeatureFrame) {}
 
 /// What the evaluation fits on, once the log is let go.
 enum EvaluationFit {
@@ -189,19 +196,26 @@ enum EvaluationFit {
 enum Evaluation<'a> {
     /// On a held-out share of the training snapshot, labelled from the customers table.
     Holdout(&'a ExplicitLabels),
-    /// Fitted on the snapshot `S - 2H` (this frame), evaluated on `S - H`.
+    /// Fitted on the snapshot `S - 2H` (this frame of its active customers), evaluated on `S - H`.
     OutOfTime(FeatureFrame),
 }
 
 /// [`train`], keeping the log in [`Trained::log`] when `keep_log`, and running `with_log` on the
 /// log and the as-of date `S` once the snapshots are taken and before the log is let go: a stage
 /// that needs one more look at the transactions gets it without holding them through the fits.
-pub fn train_with<T>(
+///
+/// `beside` (what it does, for the progress line, and the work) runs on tonight's features (the as-of
+/// table and its frame), on its own thread while the models are fitted, and its output is returned
+/// as it is, after any error of the training itself.
+/// The fits leave a core idle for stretches (one fit ends before the other; the evaluation's
+/// metrics are one thread): work that does not need the model fills them instead of waiting.
+pub fn train_with<T, U: Send>(
     plan: &TrainPlan,
     keep_log: bool,
     progress: &dyn Progress,
     with_log: impl FnOnce(&TransactionLog, NaiveDate) -> Result<T>,
-) -> Result<(Trained, T)> {
+    (beside_what, beside): (&str, impl FnOnce(&FeatureTable, &FeatureFrame) -> U + Send),
+) -> Result<(Trained, T, U)> {
     let started = Instant::now();
     let h = plan.horizon_days;
     // The log is read and validated once; every snapshot is an aggregation over its compact form.
@@ -267,17 +281,21 @@ pub fn train_with<T>(
     let log = (keep_log || plan.clv_features.is_some()).then_some(log);
 
     let frames_started = Instant::now();
-    let (frame_s, clv_s) = snapshot_frame(plan, log.as_ref(), &at_s, progress, "the as-of date")?;
-    let (frame_c1, _) = snapshot_frame(
+    let (frame_s, clv_s) = snapshot_frame(plan, log.as_ref(), &at_s, None, progress, "the as-of date")?;
+    // The earlier snapshots become frames of their active customers only, the ones fitted on (a
+    // frame holds 16 bytes per value: a third of a gigabyte per snapshot at a million customers).
+    // Everyone's recency at the training snapshot stays, for the evaluation fit's labels.
+    let recency_c1 = at_c1.to_frame_columns(&["recency_days"])?;
+    let (train_frame, _) = snapshot_frame(
         plan,
         log.as_ref(),
         &at_c1,
+        active_rows(&recency_c1, plan.active_within_days)?.as_deref(),
         progress,
         &format!("the training snapshot {c1}"),
     )?;
     // Only the frame is used from here: the table would sit beside it through the fits.
     drop(at_c1);
-    let train_frame = active(frame_c1.clone(), plan.active_within_days)?;
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
         label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
@@ -293,14 +311,16 @@ pub fn train_with<T>(
             )))
         }
         (None, Some(at_c2)) => {
-            let (frame_c2, _) = snapshot_frame(
+            let rows = active_rows(&at_c2.to_frame_columns(&["recency_days"])?, plan.active_within_days)?;
+            let (fit_frame, _) = snapshot_frame(
                 plan,
                 log.as_ref(),
                 &at_c2,
+                rows.as_deref(),
                 progress,
                 &format!("the evaluation-fit snapshot {c2}"),
             )?;
-            Evaluation::OutOfTime(frame_c2)
+            Evaluation::OutOfTime(fit_frame)
         }
     };
     let log = if keep_log { log } else { None };
@@ -322,55 +342,58 @@ pub fn train_with<T>(
             })?;
             (labels, EvaluationFit::Holdout(explicit.holdout_share))
         }
-        Evaluation::OutOfTime(frame_c2) => {
-            let fit_frame = active(frame_c2, plan.active_within_days)?;
+        Evaluation::OutOfTime(fit_frame) => {
             // Labels look the customers up in the full later snapshot: activity filters who is
             // modelled, not whether a purchase counts.
-            let fit_labels = churn_labels(&fit_frame, &frame_c1, h)?;
+            let fit_labels = churn_labels(&fit_frame, &recency_c1, h)?;
             let labels = churn_labels(&train_frame, &frame_s, h)?;
             (labels, EvaluationFit::OutOfTime(fit_frame, fit_labels))
         }
     };
+    drop(recency_c1);
     tracing::debug!(
         seconds = frames_started.elapsed().as_secs_f64(),
         "frames and labels made"
     );
     let features_seconds = started.elapsed().as_secs_f64();
-    // The evaluation and the production fit are independent single-threaded fits: side by side.
-    let ((evaluation, evaluation_seconds), (model, fit_seconds)) = stage(
-        progress,
-        "fitting and evaluating the model, and the production model",
-        || {
-            std::thread::scope(|scope| {
-                let production = scope.spawn(|| {
-                    let started = Instant::now();
-                    let model = fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
-                        .context_with(|| format!("cannot train the model on the snapshot {c1}"))
-                        .map(|model| with_rhythm(model, &train_frame, &window));
-                    (model, started.elapsed().as_secs_f64())
-                });
-                let evaluation_started = Instant::now();
-                let evaluation = match &job {
-                    EvaluationFit::Holdout(share) => {
-                        evaluate_holdout(&train_frame, &train_labels, *share, h, &plan.model, source(c1))
-                            .context("cannot evaluate the model on a holdout")
-                    }
-                    EvaluationFit::OutOfTime(fit_frame, fit_labels) => evaluate_out_of_time(
-                        (fit_frame, fit_labels, source(c2)),
-                        (&train_frame, &train_labels, Some(c1.to_string())),
-                        h,
-                        &plan.model,
-                    )
-                    .context_with(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})")),
-                };
-                let evaluation = (evaluation, evaluation_started.elapsed().as_secs_f64());
-                let production = production
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (evaluation, production)
-            })
-        },
-    );
+    // The evaluation and the production fit are independent single-threaded fits: side by side,
+    // and `beside` with them.
+    let fitting = match beside_what {
+        "" => "fitting and evaluating the model, and the production model".to_string(),
+        what => format!("fitting and evaluating the model, and the production model; {what}"),
+    };
+    let ((evaluation, evaluation_seconds), (model, fit_seconds), beside) = stage(progress, &fitting, || {
+        std::thread::scope(|scope| {
+            let beside = scope.spawn(|| beside(&at_s, &frame_s));
+            let production = scope.spawn(|| {
+                let started = Instant::now();
+                let model = fit_model(&train_frame, &train_labels, h, &plan.model, source(c1))
+                    .context_with(|| format!("cannot train the model on the snapshot {c1}"))
+                    .map(|model| with_rhythm(model, &train_frame, &window));
+                (model, started.elapsed().as_secs_f64())
+            });
+            let evaluation_started = Instant::now();
+            let evaluation = match &job {
+                EvaluationFit::Holdout(share) => {
+                    evaluate_holdout(&train_frame, &train_labels, *share, h, &plan.model, source(c1))
+                        .context("cannot evaluate the model on a holdout")
+                }
+                EvaluationFit::OutOfTime(fit_frame, fit_labels) => evaluate_out_of_time(
+                    (fit_frame, fit_labels, source(c2)),
+                    (&train_frame, &train_labels, Some(c1.to_string())),
+                    h,
+                    &plan.model,
+                )
+                .context_with(|| format!("cannot evaluate the model out of time (fit on {c2}, evaluate on {c1})")),
+            };
+            let evaluation = (evaluation, evaluation_started.elapsed().as_secs_f64());
+            let production = production
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let beside = beside.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (evaluation, production, beside)
+        })
+    });
     // The evaluation's error first, as when they ran one after the other.
     let evaluation = evaluation?;
     let mut model = model?;
@@ -405,5 +428,5 @@ pub fn train_with<T>(
         },
         log,
     };
-    Ok((trained, extra))
+    Ok((trained, extra, beside))
 }

@@ -1,6 +1,6 @@
 //! The model's design matrix: which features, how they are transformed, how nulls are filled.
 
-use churn_core::{FeatureFrame, FeatureSpec, Transform};
+use churn_core::{FeatureFrame, FeatureSpec, Numbers, Transform};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +59,7 @@ impl Design {
         let mut warnings = Vec::new();
         for spec in specs {
             let values = frame.numeric_column(spec.column())?;
-            let fill = if values.iter().any(Option::is_none) {
+            let fill = if values.has_nulls() {
                 let mut present = transformed(frame, spec, values)?;
                 if present.is_empty() {
                     warnings.push(format!(
@@ -126,7 +126,7 @@ impl Design {
                     let values = frame.numeric_column(input.spec.column())?;
                     for (row, value) in values.iter().enumerate() {
                         let (v, missing) = match value {
-                            Some(v) => (apply(input, *v, row, frame)?, 0.0),
+                            Some(v) => (apply(input, v, row, frame)?, 0.0),
                             None => (fill, 1.0),
                         };
                         x[[row, col]] = v;
@@ -156,7 +156,7 @@ fn apply(input: &Input, value: f64, row: usize, frame: &FeatureFrame) -> Result<
         })
 }
 
-fn transformed(frame: &FeatureFrame, spec: &FeatureSpec, values: &[Option<f64>]) -> Result<Vec<f64>> {
+fn transformed(frame: &FeatureFrame, spec: &FeatureSpec, values: Numbers<'_>) -> Result<Vec<f64>> {
     let probe = Input {
         spec: spec.clone(),
         fill: None,

@@ -76,9 +76,18 @@ pub fn drift_level(psi: f64) -> DriftLevel {
 /// 90 % quantiles, lower interpolation; repeated edges merge bins, so a count that is mostly 0 gets
 /// fewer bins). Nulls form their own bin when either side has any. Non-finite values are not
 /// expected (frames hold finite values or nulls) and count as nulls.
-pub fn population_stability(name: &str, reference: &[Option<f64>], current: &[Option<f64>]) -> Drift {
-    let finite = |v: &Option<f64>| v.filter(|x| x.is_finite());
-    let mut values: Vec<f64> = reference.iter().filter_map(finite).collect();
+///
+/// The values come as iterators (a frame's column or a slice's `iter().copied()`), so that a
+/// frame's column is read where it is rather than copied into options first.
+pub fn population_stability<R, C>(name: &str, reference: R, current: C) -> Drift
+where
+    R: IntoIterator<Item = Option<f64>>,
+    R::IntoIter: Clone,
+    C: IntoIterator<Item = Option<f64>>,
+{
+    let reference = reference.into_iter();
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    let mut values: Vec<f64> = reference.clone().filter_map(finite).collect();
     let mut edges: Vec<f64> = Vec::new();
     if !values.is_empty() {
         // The ten order statistics the edges need (the deciles and the maximum), selected in
@@ -102,18 +111,21 @@ pub fn population_stability(name: &str, reference: &[Option<f64>], current: &[Op
     }
     // Bin b holds values <= edges[b] and > edges[b - 1]; the last bin has no upper edge.
     let bins = edges.len() + 1;
-    let count = |values: &[Option<f64>]| {
+    fn shares(values: impl Iterator<Item = Option<f64>>, edges: &[f64]) -> Vec<f64> {
+        let bins = edges.len() + 1;
         let mut counts = vec![0u64; bins + 1];
+        let mut n = 0usize;
         for v in values {
-            match finite(v) {
+            n += 1;
+            match v.filter(|x| x.is_finite()) {
                 Some(x) => counts[edges.partition_point(|&e| e < x)] += 1,
                 None => counts[bins] += 1,
             }
         }
-        let n = values.len().max(1) as f64;
-        counts.into_iter().map(|c| c as f64 / n).collect::<Vec<f64>>()
-    };
-    let (r, c) = (count(reference), count(current));
+        let n = n.max(1) as f64;
+        counts.into_iter().map(|c| c as f64 / n).collect()
+    }
+    let (r, c) = (shares(reference, &edges), shares(current.into_iter(), &edges));
     let mut out = Vec::with_capacity(bins + 1);
     let mut psi = 0.0;
     for b in 0..=bins {
@@ -161,7 +173,7 @@ mod tests {
                     expected.push(edge);
                 }
             }
-            let bins = population_stability("x", &values, &values).bins;
+            let bins = population_stability("x", values.iter().copied(), values.iter().copied()).bins;
             let uppers: Vec<f64> = bins.iter().filter_map(|b| b.upper).collect();
             assert_eq!(uppers, expected, "{n} values");
         }
@@ -170,7 +182,7 @@ mod tests {
     #[test]
     fn the_same_distribution_has_no_drift() {
         let values = some(&(0..100).map(f64::from).collect::<Vec<_>>());
-        let drift = population_stability("x", &values, &values);
+        let drift = population_stability("x", values.iter().copied(), values.iter().copied());
         assert_eq!(drift.psi, 0.0);
         assert_eq!(drift.level, DriftLevel::Stable);
         assert_eq!(drift.bins.len(), 10);
@@ -183,7 +195,7 @@ mod tests {
         // Current: five values in the first bin (0) and five in the last (9).
         let reference = some(&(0..10).map(f64::from).collect::<Vec<_>>());
         let current = some(&[0.0, 0.0, 0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0, 9.0]);
-        let drift = population_stability("x", &reference, &current);
+        let drift = population_stability("x", reference.iter().copied(), current.iter().copied());
         // Bins 0 and 9: (0.5 - 0.1) ln 5 each. Bins 1..8: (1e-4 - 0.1) ln(1e-4 / 0.1) each.
         let expected = 2.0 * 0.4 * 5f64.ln() + 8.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln();
         assert!((drift.psi - expected).abs() < 1e-12, "{} vs {expected}", drift.psi);
@@ -195,8 +207,8 @@ mod tests {
         // Mostly zeros: one edge (0), two bins, and a null bin.
         let mut reference = some(&[0.0; 8]);
         reference.extend([Some(3.0), None]);
-        let current = vec![None; 10];
-        let drift = population_stability("x", &reference, &current);
+        let current: [Option<f64>; 10] = [None; 10];
+        let drift = population_stability("x", reference.iter().copied(), current.iter().copied());
         assert_eq!(drift.bins.len(), 3);
         assert!(drift.bins[2].null);
         assert_eq!((drift.bins[2].reference, drift.bins[2].current), (0.1, 1.0));

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use churn_core::FeatureFrame;
+use churn_core::{FeatureFrame, Numbers};
 
 /// What a reason is about: two inputs on one topic give one reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ enum Topic {
 
 /// A column the reasons read: its values and their typical values, per segment and over everyone.
 struct Slot<'a> {
-    values: Option<&'a [Option<f64>]>,
+    values: Option<Numbers<'a>>,
     by_group: Vec<Option<f64>>,
     all: Option<f64>,
 }
@@ -121,14 +121,14 @@ impl<'a> Reasons<'a> {
                     let mut members: Vec<Vec<f64>> = vec![Vec::new(); group_names.len()];
                     for (value, &g) in values.iter().zip(rows) {
                         if let Some(v) = value {
-                            members[g].push(*v);
+                            members[g].push(v);
                         }
                     }
                     members.into_iter().map(|m| median(m.into_iter())).collect()
                 }
                 _ => Vec::new(),
             };
-            let all = values.and_then(|v| median(v.iter().flatten().copied()));
+            let all = values.and_then(|v| median(v.iter().flatten()));
             Slot { values, by_group, all }
         };
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).max(1);
@@ -153,7 +153,7 @@ impl<'a> Reasons<'a> {
     }
 
     fn value(&self, slot: usize, row: usize) -> Option<f64> {
-        self.slots[slot].values.and_then(|v| v[row])
+        self.slots[slot].values.and_then(|v| v.get(row))
     }
 
     /// The typical value of a slot's column for the customer on `row`, and how to name it.

@@ -340,7 +340,7 @@ impl RhythmModel {
             .filter_map(|(i, &row)| {
                 Some(Buyer {
                     waited: recency[i],
-                    typical_gap: typical_gap.and_then(|g| g[i]),
+                    typical_gap: typical_gap.and_then(|g| g.get(i)),
                     frequency: frequency[i],
                     p: p[i],
                     first: first[row]?,

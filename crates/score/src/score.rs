@@ -1,7 +1,7 @@
 //! Scoring: probabilities, risk bands, value at risk, reasons in plain words, recommended actions.
 
 use chrono::NaiveDate;
-use churn_core::FeatureFrame;
+use churn_core::{FeatureFrame, Numbers};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ParamError, Result};
@@ -210,7 +210,7 @@ pub struct Explainer<'a> {
     /// For each design column, the input it belongs to.
     owners: Vec<usize>,
     /// For each input, the frame's raw values (looked up once, not per customer).
-    values: Vec<Option<&'a [Option<f64>]>>,
+    values: Vec<Option<Numbers<'a>>>,
     /// The words of the reasons, and the population medians [`Contribution`] reports.
     words: crate::reasons::Reasons<'a>,
 }
@@ -224,7 +224,7 @@ impl<'a> Explainer<'a> {
     /// [`Explainer::new`], with each row's segment name: reasons compare a customer with the
     /// typical customer of their segment rather than of everyone.
     pub fn with_segments(model: &'a ChurnModel, frame: &'a FeatureFrame, segments: Option<&[String]>) -> Self {
-        let values: Vec<Option<&'a [Option<f64>]>> = model
+        let values: Vec<Option<Numbers<'a>>> = model
             .design
             .inputs
             .iter()
@@ -259,7 +259,7 @@ impl<'a> Explainer<'a> {
             .map(|(i, input)| Contribution {
                 feature: input.spec.column().to_string(),
                 log_odds: log_odds[i],
-                value: self.values[i].and_then(|v| v[row]),
+                value: self.values[i].and_then(|v| v.get(row)),
                 median: self.words.population_median(i),
             })
             .collect()
@@ -706,9 +706,9 @@ pub struct NextPurchases<'a> {
     next: NextPurchaseFrom<'a>,
     rhythm: Option<&'a crate::RhythmModel>,
     horizon_days: f64,
-    recency: Option<&'a [Option<f64>]>,
-    frequency: Option<&'a [Option<f64>]>,
-    typical_gap: Option<&'a [Option<f64>]>,
+    recency: Option<Numbers<'a>>,
+    frequency: Option<Numbers<'a>>,
+    typical_gap: Option<Numbers<'a>>,
 }
 
 impl<'a> NextPurchases<'a> {
@@ -743,8 +743,8 @@ impl<'a> NextPurchases<'a> {
         })
     }
 
-    fn value(column: Option<&[Option<f64>]>, row: usize) -> Option<f64> {
-        column.and_then(|c| c[row])
+    fn value(column: Option<Numbers<'_>>, row: usize) -> Option<f64> {
+        column.and_then(|c| c.get(row))
     }
 
     /// The next purchase of the customer on `row`, whose churn probability is `p`.
