@@ -243,16 +243,29 @@ pub fn train_with<T, U: Send>(
         )
     };
     // The snapshots are independent passes over the log: the earlier two run on a second thread.
+    // Meanwhile the first thread makes tonight's frame and reads when the training snapshot's
+    // customers first bought in the label window (what the rhythm of the next purchase is fitted
+    // on), rather than leaving a core idle for the last snapshot.
     let out_of_time = plan.explicit_labels.is_none();
-    let (at_s, at_c1, at_c2) = stage(
+    let (at_s, frame_s, window, at_c1, at_c2) = stage(
         progress,
         "computing features for the as-of date and the earlier snapshots",
         || {
             std::thread::scope(|scope| {
                 let earlier = scope.spawn(|| (log.features(Some(c1)), out_of_time.then(|| log.features(Some(c2)))));
                 let at_s = log.features(Some(s));
+                let frame_s = at_s
+                    .as_ref()
+                    .ok()
+                    .map(|at_s| snapshot_frame(plan, Some(&log), at_s, None, progress, "the as-of date"));
+                let window_started = Instant::now();
+                let window = log.activity(c1, s);
+                tracing::debug!(
+                    seconds = window_started.elapsed().as_secs_f64(),
+                    "label window's purchases read"
+                );
                 let (at_c1, at_c2) = earlier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (at_s, at_c1, at_c2)
+                (at_s, frame_s, window, at_c1, at_c2)
             })
         },
     );
@@ -265,37 +278,58 @@ pub fn train_with<T, U: Send>(
         .transpose()
         .context_with(|| format!("cannot compute the features for the evaluation-fit snapshot {c2}"))
         .map_err(step(history(c2, "evaluation-fit")))?;
-    // When the training snapshot's customers first bought in the label window: what the rhythm
-    // of the next purchase is fitted on.
-    let window_started = Instant::now();
-    let window = log
-        .activity(c1, s)
-        .context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
-    tracing::debug!(
-        seconds = window_started.elapsed().as_secs_f64(),
-        "label window's purchases read"
-    );
+    let window = window.context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
     let extra = with_log(&log, s)?;
-    // Every snapshot is taken: the log goes now, before the tables become frames, unless a later
-    // stage or the frames' lifetime-value features read it (then it goes after the frames).
+    // Every snapshot is taken: the log goes now, before the earlier tables become frames, unless a
+    // later stage or the frames' lifetime-value features read it (then it goes after the frames).
     let log = (keep_log || plan.clv_features.is_some()).then_some(log);
+    let (frame_s, clv_s) = frame_s.ok_or_else(|| Error::invalid("tonight's frame was not made; this is a bug"))??;
 
+    // The earlier snapshots become frames of their active customers only, the ones fitted on,
+    // side by side. Everyone's recency at the training snapshot stays, for the evaluation fit's
+    // labels.
     let frames_started = Instant::now();
-    let (frame_s, clv_s) = snapshot_frame(plan, log.as_ref(), &at_s, None, progress, "the as-of date")?;
-    // The earlier snapshots become frames of their active customers only, the ones fitted on (a
-    // frame holds 16 bytes per value: a third of a gigabyte per snapshot at a million customers).
-    // Everyone's recency at the training snapshot stays, for the evaluation fit's labels.
     let recency_c1 = at_c1.to_frame_columns(&["recency_days"])?;
-    let (train_frame, _) = snapshot_frame(
-        plan,
-        log.as_ref(),
-        &at_c1,
-        active_rows(&recency_c1, plan.active_within_days)?.as_deref(),
-        progress,
-        &format!("the training snapshot {c1}"),
-    )?;
-    // Only the frame is used from here: the table would sit beside it through the fits.
-    drop(at_c1);
+    let c1_rows = active_rows(&recency_c1, plan.active_within_days)?;
+    let (train_frame, fit_frame) = std::thread::scope(|scope| {
+        let fit_frame = scope.spawn(|| {
+            let (None, Some(at_c2)) = (&plan.explicit_labels, &at_c2) else {
+                return None;
+            };
+            let frame = at_c2
+                .to_frame_columns(&["recency_days"])
+                .map_err(Error::from)
+                .and_then(|recency| active_rows(&recency, plan.active_within_days))
+                .and_then(|rows| {
+                    snapshot_frame(
+                        plan,
+                        log.as_ref(),
+                        at_c2,
+                        rows.as_deref(),
+                        progress,
+                        &format!("the evaluation-fit snapshot {c2}"),
+                    )
+                });
+            Some(frame)
+        });
+        let train_frame = snapshot_frame(
+            plan,
+            log.as_ref(),
+            &at_c1,
+            c1_rows.as_deref(),
+            progress,
+            &format!("the training snapshot {c1}"),
+        );
+        (
+            train_frame,
+            fit_frame
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    let (train_frame, _) = train_frame?;
+    // Only the frames are used from here: the tables would sit beside them through the fits.
+    drop((at_c1, at_c2));
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
         label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
@@ -303,25 +337,14 @@ pub fn train_with<T, U: Send>(
         feature_set_version: FEATURE_SET_VERSION.to_string(),
     };
 
-    let how = match (&plan.explicit_labels, at_c2) {
+    let how = match (&plan.explicit_labels, fit_frame) {
         (Some(explicit), _) => Evaluation::Holdout(explicit),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "the evaluation-fit snapshot {c2} was not computed"
             )))
         }
-        (None, Some(at_c2)) => {
-            let rows = active_rows(&at_c2.to_frame_columns(&["recency_days"])?, plan.active_within_days)?;
-            let (fit_frame, _) = snapshot_frame(
-                plan,
-                log.as_ref(),
-                &at_c2,
-                rows.as_deref(),
-                progress,
-                &format!("the evaluation-fit snapshot {c2}"),
-            )?;
-            Evaluation::OutOfTime(fit_frame)
-        }
+        (None, Some(fit_frame)) => Evaluation::OutOfTime(fit_frame?.0),
     };
     let log = if keep_log { log } else { None };
     tracing::debug!(seconds = frames_started.elapsed().as_secs_f64(), "frames made");
