@@ -77,11 +77,29 @@ impl StandardScaler {
 
     /// Standardizes every row of `x`, which must have the fitted number of columns.
     pub fn transform(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
-        let mut z = x.to_owned();
-        for (j, mut column) in z.axis_iter_mut(Axis(1)).enumerate() {
-            let (m, s) = (self.mean[j], self.scale(j));
-            column.mapv_inplace(|v| (v - m) / s);
+        let mut z = x.as_standard_layout().into_owned();
+        let params: Vec<(f64, f64)> = (0..z.ncols()).map(|j| (self.mean[j], self.scale(j))).collect();
+        // Row by row, in blocks of rows over the cores (a million rows of a dozen columns is a
+        // tenth of a second on one): every value gets the same subtraction and division wherever
+        // it is done.
+        let scale_rows = |mut block: ndarray::ArrayViewMut2<'_, f64>| {
+            for mut row in block.rows_mut() {
+                for (v, &(m, s)) in row.iter_mut().zip(&params) {
+                    *v = (*v - m) / s;
+                }
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads <= 1 || z.nrows() < 65_536 {
+            scale_rows(z.view_mut());
+            return z;
         }
+        let block = z.nrows().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for rows in z.axis_chunks_iter_mut(Axis(0), block) {
+                scope.spawn(|| scale_rows(rows));
+            }
+        });
         z
     }
 
@@ -96,6 +114,21 @@ mod tests {
     use ndarray::array;
 
     use super::*;
+
+    #[test]
+    fn transform_in_blocks_of_rows_is_each_value_scaled_alone() {
+        // Past the size where the rows are split over the cores, and read through a transposed
+        // (column-major) view as well as a plain one.
+        let x = Array2::from_shape_fn((100_003, 3), |(i, j)| {
+            ((i * 31 + j * 7) % 1_000) as f64 / 7.0 - j as f64
+        });
+        let scaler = StandardScaler::fit(x.view());
+        let expected = Array2::from_shape_fn(x.dim(), |(i, j)| (x[[i, j]] - scaler.mean[j]) / scaler.scale(j));
+        let bits = |a: &Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&scaler.transform(x.view())), bits(&expected));
+        let column_major = x.t().to_owned();
+        assert_eq!(bits(&scaler.transform(column_major.t())), bits(&expected));
+    }
 
     #[test]
     fn scaler_matches_hand_computed_mean_and_population_std() {

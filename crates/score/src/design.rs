@@ -110,33 +110,47 @@ impl Design {
     }
 
     /// The design matrix of `frame`: finite everywhere. A null in an input without a fill, a missing
-    /// column, or a value outside a transform's domain is an error naming it.
+    /// column, or a value outside a transform's domain is an error naming it (the first input's
+    /// error, in input order).
+    ///
+    /// Each input's columns are computed on their own, on every core (a million customers' logs
+    /// and checks for a dozen inputs were a single-threaded half second of every scoring), then
+    /// laid out row by row.
     pub fn matrix(&self, frame: &FeatureFrame) -> Result<Array2<f64>> {
-        let names = self.column_names();
-        let mut x = Array2::zeros((frame.len(), names.len()));
+        let width = self.column_names().len();
+        let columns = churn_core::parallel_map(&self.inputs, |input| self.input_columns(input, frame));
+        let mut x = Array2::zeros((frame.len(), width));
         let mut col = 0;
-        for input in &self.inputs {
-            match input.fill {
-                None => {
-                    let values = frame.matrix(std::slice::from_ref(&input.spec))?;
-                    x.column_mut(col).assign(&values.column(0));
-                    col += 1;
-                }
-                Some(fill) => {
-                    let values = frame.numeric_column(input.spec.column())?;
-                    for (row, value) in values.iter().enumerate() {
-                        let (v, missing) = match value {
-                            Some(v) => (apply(input, v, row, frame)?, 0.0),
-                            None => (fill, 1.0),
-                        };
-                        x[[row, col]] = v;
-                        x[[row, col + 1]] = missing;
-                    }
-                    col += 2;
-                }
+        for computed in columns {
+            for values in computed? {
+                x.column_mut(col).assign(&ndarray::ArrayView1::from(&values));
+                col += 1;
             }
         }
         Ok(x)
+    }
+
+    /// One input's design columns: its values, then the missing flag when it has a fill.
+    fn input_columns(&self, input: &Input, frame: &FeatureFrame) -> Result<Vec<Vec<f64>>> {
+        match input.fill {
+            None => Ok(vec![frame
+                .matrix(std::slice::from_ref(&input.spec))?
+                .column(0)
+                .to_vec()]),
+            Some(fill) => {
+                let values = frame.numeric_column(input.spec.column())?;
+                let (mut filled, mut missing) = (Vec::with_capacity(values.len()), Vec::with_capacity(values.len()));
+                for (row, value) in values.iter().enumerate() {
+                    let (v, m) = match value {
+                        Some(v) => (apply(input, v, row, frame)?, 0.0),
+                        None => (fill, 1.0),
+                    };
+                    filled.push(v);
+                    missing.push(m);
+                }
+                Ok(vec![filled, missing])
+            }
+        }
     }
 }
 
