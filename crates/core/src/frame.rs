@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayViewMut1, Axis};
 
 use crate::error::{Error, Result};
 use crate::transform::FeatureSpec;
@@ -309,31 +309,44 @@ impl FeatureFrame {
     /// transform's domain is an error naming the spec, the row and the customer.
     pub fn matrix(&self, specs: &[FeatureSpec]) -> Result<Array2<f64>> {
         let mut x = Array2::zeros((self.len(), specs.len()));
-        for (j, spec) in specs.iter().enumerate() {
-            // A column without nulls is read in place; one with nulls is checked by `required`.
-            let checked;
-            let values = match self.numeric_column(spec.column())?.dense() {
-                Some(dense) => dense,
-                None => {
-                    checked = self.required(spec.column())?;
-                    &checked
-                }
-            };
-            for (row, &value) in values.iter().enumerate() {
-                let transformed =
-                    spec.transform()
-                        .apply(value)
-                        .filter(|t| t.is_finite())
-                        .ok_or_else(|| Error::Domain {
-                            spec: spec.to_string(),
-                            row,
-                            id: self.ids[row].clone(),
-                            value,
-                        })?;
-                x[[row, j]] = transformed;
-            }
+        for (spec, column) in specs.iter().zip(x.axis_iter_mut(Axis(1))) {
+            self.matrix_column(spec, column)?;
         }
         Ok(x)
+    }
+
+    /// One column of [`FeatureFrame::matrix`], written into `out` (one value per row): for a caller
+    /// that fills the columns of one matrix on several threads.
+    pub fn matrix_column(&self, spec: &FeatureSpec, mut out: ArrayViewMut1<'_, f64>) -> Result<()> {
+        // A column without nulls is read in place; one with nulls is checked by `required`.
+        let checked;
+        let values = match self.numeric_column(spec.column())?.dense() {
+            Some(dense) => dense,
+            None => {
+                checked = self.required(spec.column())?;
+                &checked
+            }
+        };
+        if out.len() != values.len() {
+            return Err(Error::LengthMismatch {
+                column: spec.to_string(),
+                expected: values.len(),
+                found: out.len(),
+            });
+        }
+        for (row, (&value, slot)) in values.iter().zip(out.iter_mut()).enumerate() {
+            *slot = spec
+                .transform()
+                .apply(value)
+                .filter(|t| t.is_finite())
+                .ok_or_else(|| Error::Domain {
+                    spec: spec.to_string(),
+                    row,
+                    id: self.ids[row].clone(),
+                    value,
+                })?;
+        }
+        Ok(())
     }
 }
 

@@ -654,25 +654,10 @@ fn drift_reference(model: &ChurnModel, trained: &Trained) -> Result<DriftReferen
         .iter()
         .map(|&c| Ok((c, training.numeric_column(c)?, now.numeric_column(c)?)))
         .collect::<Result<Vec<_>>>()?;
-    // Each PSI sorts both snapshots' values (a million each): the inputs are split over the cores,
+    // Each PSI selects deciles among a million values: the inputs are shared out over the cores,
     // and the results kept in input order.
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).max(1);
-    let chunk = pairs.len().div_ceil(threads).max(1);
-    let features: Vec<churn_score::Drift> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(c, then, now)| population_stability(c, then.iter(), now.iter()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+    let features: Vec<churn_score::Drift> = churn_core::parallel_map(&pairs, |(c, then, now)| {
+        population_stability(c, then.iter(), now.iter())
     });
     let training_scores: Vec<Option<f64>> = model
         .predict(training)

@@ -1,7 +1,7 @@
 //! The model's design matrix: which features, how they are transformed, how nulls are filled.
 
 use churn_core::{FeatureFrame, FeatureSpec, Numbers, Transform};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayViewMut1, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -117,39 +117,72 @@ impl Design {
     /// and checks for a dozen inputs were a single-threaded half second of every scoring), then
     /// laid out row by row.
     pub fn matrix(&self, frame: &FeatureFrame) -> Result<Array2<f64>> {
-        let width = self.column_names().len();
-        let columns = churn_core::parallel_map(&self.inputs, |input| self.input_columns(input, frame));
-        let mut x = Array2::zeros((frame.len(), width));
-        let mut col = 0;
-        for computed in columns {
-            for values in computed? {
-                x.column_mut(col).assign(&ndarray::ArrayView1::from(&values));
-                col += 1;
-            }
+        let mut x = Array2::zeros((frame.len(), self.column_names().len()));
+        // Each input's columns of `x` (one, or two with a fill), as disjoint views.
+        let mut columns = x.axis_iter_mut(Axis(1));
+        let jobs: Vec<(usize, &Input, Vec<ArrayViewMut1<'_, f64>>)> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let width = if input.fill.is_some() { 2 } else { 1 };
+                (i, input, columns.by_ref().take(width).collect())
+            })
+            .collect();
+        // Workers take the next input as they finish one; the first error in input order wins.
+        let jobs = std::sync::Mutex::new(jobs.into_iter());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(self.inputs.len())
+            .max(1);
+        let mut results: Vec<(usize, Result<()>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let next = jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+                            let Some((i, input, views)) = next else { break };
+                            done.push((i, self.fill_columns(input, frame, views)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        results.sort_unstable_by_key(|(i, _)| *i);
+        for (_, result) in results {
+            result?;
         }
         Ok(x)
     }
 
-    /// One input's design columns: its values, then the missing flag when it has a fill.
-    fn input_columns(&self, input: &Input, frame: &FeatureFrame) -> Result<Vec<Vec<f64>>> {
-        match input.fill {
-            None => Ok(vec![frame
-                .matrix(std::slice::from_ref(&input.spec))?
-                .column(0)
-                .to_vec()]),
-            Some(fill) => {
+    /// Writes one input's design columns into `views`: its values, then the missing flag when it
+    /// has a fill.
+    fn fill_columns(&self, input: &Input, frame: &FeatureFrame, mut views: Vec<ArrayViewMut1<'_, f64>>) -> Result<()> {
+        match (input.fill, views.as_mut_slice()) {
+            (None, [column]) => Ok(frame.matrix_column(&input.spec, column.view_mut())?),
+            (Some(fill), [filled, missing]) => {
                 let values = frame.numeric_column(input.spec.column())?;
-                let (mut filled, mut missing) = (Vec::with_capacity(values.len()), Vec::with_capacity(values.len()));
                 for (row, value) in values.iter().enumerate() {
                     let (v, m) = match value {
                         Some(v) => (apply(input, v, row, frame)?, 0.0),
                         None => (fill, 1.0),
                     };
-                    filled.push(v);
-                    missing.push(m);
+                    filled[row] = v;
+                    missing[row] = m;
                 }
-                Ok(vec![filled, missing])
+                Ok(())
             }
+            _ => Err(Error::Degenerate(format!(
+                "{}: {} design columns for one input; this is a bug",
+                input.spec,
+                views.len()
+            ))),
         }
     }
 }

@@ -123,36 +123,16 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
         // The candidates are independent (each fit seeds its own generator), so they are fitted on
         // every core at once, largest k first (the slowest), and kept in the order of k.
         let ks: Vec<usize> = (k_min_usable..=k_max_usable).rev().collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(ks.len());
-        let fit_candidate = |k: usize| -> Result<Candidate> {
+        let fit_candidate = |&k: &usize| -> Result<Candidate> {
             // One thread each: the candidates already share the cores.
             let centroids = kmeans(sample.view(), k, params, 1)?;
             let inertia = nearest(sample.view(), &centroids).inertia();
             let labels = nearest(scored.view(), &centroids).segment;
             Ok((k, centroids, inertia, labels))
         };
-        let mut candidates: Vec<Candidate> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut fitted = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&k) = ks.get(i) else { break };
-                            fitted.push(fit_candidate(k));
-                        }
-                        fitted
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let mut candidates = churn_core::parallel_map(&ks, fit_candidate)
+            .into_iter()
+            .collect::<Result<Vec<Candidate>>>()?;
         candidates.sort_by_key(|c| c.0);
         let started = std::time::Instant::now();
         let labelings: Vec<(&[usize], usize)> = candidates.iter().map(|(k, _, _, l)| (l.as_slice(), *k)).collect();
