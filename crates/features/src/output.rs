@@ -92,7 +92,7 @@ fn encode_columns_in_parallel(
     props: WriterProperties,
     threads: usize,
 ) -> parquet::errors::Result<()> {
-    use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk};
+    use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter};
     use parquet::errors::ParquetError;
     if props.max_row_group_bytes().is_some() {
         return Err(ParquetError::General(
@@ -121,42 +121,16 @@ fn encode_columns_in_parallel(
                 leaves.len()
             )));
         }
-        // Workers take the next column as they finish one, so a wide text column and a narrow
-        // number column share the cores; chunks are kept by column index.
-        let columns = writers.len();
-        let jobs = std::sync::Mutex::new(writers.into_iter().zip(leaves).enumerate());
-        let workers = threads.clamp(1, columns.max(1));
-        let encoded: Vec<(usize, ArrowColumnChunk)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let next = jobs
-                                .lock()
-                                .map_err(|_| ParquetError::General("a worker panicked".into()))?
-                                .next();
-                            let Some((i, (mut writer, leaf))) = next else { break };
-                            writer.write(&leaf)?;
-                            done.push((i, writer.close()?));
-                        }
-                        Ok::<_, ParquetError>(done)
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for handle in handles {
-                all.extend(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
-            }
-            Ok::<_, ParquetError>(all)
-        })?;
-        let mut chunks: Vec<Option<ArrowColumnChunk>> = (0..encoded.len()).map(|_| None).collect();
-        for (i, chunk) in encoded {
-            chunks[i] = Some(chunk);
-        }
+        // Columns share the cores, a wide text column beside narrow number columns; the chunks
+        // come back in column order.
+        let jobs = writers.into_iter().zip(leaves).collect();
+        let chunks = churn_core::parallel_map_on(threads, jobs, |(mut writer, leaf): (ArrowColumnWriter, _)| {
+            writer.write(&leaf)?;
+            writer.close()
+        });
         let mut group = file.next_row_group()?;
-        for chunk in chunks.into_iter().flatten() {
-            chunk.append_to_row_group(&mut group)?;
+        for chunk in chunks {
+            chunk?.append_to_row_group(&mut group)?;
         }
         group.close()?;
         start += len;

@@ -120,44 +120,17 @@ impl Design {
         let mut x = Array2::zeros((frame.len(), self.column_names().len()));
         // Each input's columns of `x` (one, or two with a fill), as disjoint views.
         let mut columns = x.axis_iter_mut(Axis(1));
-        let jobs: Vec<(usize, &Input, Vec<ArrayViewMut1<'_, f64>>)> = self
+        let jobs: Vec<(&Input, Vec<ArrayViewMut1<'_, f64>>)> = self
             .inputs
             .iter()
-            .enumerate()
-            .map(|(i, input)| {
+            .map(|input| {
                 let width = if input.fill.is_some() { 2 } else { 1 };
-                (i, input, columns.by_ref().take(width).collect())
+                (input, columns.by_ref().take(width).collect())
             })
             .collect();
-        // Workers take the next input as they finish one; the first error in input order wins.
-        let jobs = std::sync::Mutex::new(jobs.into_iter());
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(self.inputs.len())
-            .max(1);
-        let mut results: Vec<(usize, Result<()>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let next = jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
-                            let Some((i, input, views)) = next else { break };
-                            done.push((i, self.fill_columns(input, frame, views)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        });
-        results.sort_unstable_by_key(|(i, _)| *i);
-        for (_, result) in results {
-            result?;
-        }
+        // Inputs share the cores; the first error in input order wins.
+        let results = churn_core::parallel_map_owned(jobs, |(input, views)| self.fill_columns(input, frame, views));
+        results.into_iter().collect::<Result<()>>()?;
         Ok(x)
     }
 
