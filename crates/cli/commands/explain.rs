@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 use churn_core::format::percent;
-use churn_score::{describe, Explainer, NextPurchaseFrom, NextPurchases, RiskBands};
+use churn_score::{describe, Explainer, NextPurchaseFrom, NextPurchases, ReasonScratch, RiskBands};
 use serde_json::json;
 
 use churn_pipeline::registry::load_churn_model as load_model;
 
-use super::score::{load_features, segment_names};
+use super::score::{load_features, segment_names, SegmentNames};
 use crate::args::ExplainArgs;
 use crate::printer::Printer;
 
@@ -32,11 +32,12 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
         Some(path) => Some(segment_names(path, &frame, seal)?),
         None => None,
     };
-    let segment = segments.as_ref().map(|names| names[row].clone());
+    let segment = segments.as_ref().map(|names| names.of(row).to_string());
     // The reasons as `churn score` writes them (against the customer's segment with a segment model).
-    let explainer = Explainer::with_segments(&model, &frame, segments.as_deref());
+    let per_row = segments.as_ref().map(SegmentNames::per_row);
+    let explainer = Explainer::with_segments(&model, &frame, per_row.as_deref());
     let z_row: Vec<f64> = z.row(row).to_vec();
-    let reasons = explainer.reasons(&z_row, row, &mut Vec::new());
+    let reasons = explainer.reasons(&z_row, row, &mut ReasonScratch::default());
     let mut contributions = explainer.contributions(&z_row, row);
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
     let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());
@@ -59,19 +60,15 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     if let Some(rfm) = &rfm {
         let _ = writeln!(human, "  RFM segment   {rfm}");
     }
-    match reasons.as_slice() {
-        [] => {
-            let _ = writeln!(
-                human,
-                "  reasons       none: no input that raises the risk reads as a risk on its own"
-            );
-        }
-        reasons => {
-            for (i, reason) in reasons.iter().enumerate() {
-                let label = if i == 0 { "reasons" } else { "" };
-                let _ = writeln!(human, "  {label:<13} {}. {reason}", i + 1);
-            }
-        }
+    if reasons.is_empty() {
+        let _ = writeln!(
+            human,
+            "  reasons       none: no input that raises the risk reads as a risk on its own"
+        );
+    }
+    for (i, reason) in reasons.iter().enumerate() {
+        let label = if i == 0 { "reasons" } else { "" };
+        let _ = writeln!(human, "  {label:<13} {}. {reason}", i + 1);
     }
     if let Some(next) = &next {
         let o = next.outlook;

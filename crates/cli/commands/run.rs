@@ -51,7 +51,7 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
     plan.previous_run = previous.join("_SUCCESS").exists().then_some(previous);
 
     let progress = printer.progress();
-    let mut night = nightly::run(&plan, &progress)?;
+    let night = nightly::run(&plan, &progress)?;
 
     // Everything is written into the staging directory; the manifest, report and marker last.
     let spinner = printer.spinner("writing the outputs");

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use churn_clv::churn_inputs;
 use churn_core::{Column, FeatureFrame, SealPolicy};
-use churn_features::{write_table, FeatureTable};
+use churn_features::{arrays_to_parquet_bytes, FeatureTable};
 use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
 use churn_pipeline::tables::ScoreColumns;
@@ -33,14 +33,34 @@ pub(crate) fn load_features(path: &Path) -> Result<(FeatureTable, FeatureFrame)>
     Ok((table, frame))
 }
 
-/// Each customer's segment name under a saved segment model.
-pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame, seal: SealPolicy) -> Result<Vec<String>> {
+/// The segments of a saved segment model's customers: its names, and each customer's.
+pub(crate) struct SegmentNames {
+    names: Vec<String>,
+    of_row: Vec<usize>,
+}
+
+impl SegmentNames {
+    /// Each row's segment name, borrowed (a million customers share a handful of names).
+    pub(crate) fn per_row(&self) -> Vec<&str> {
+        self.of_row.iter().map(|&s| self.names[s].as_str()).collect()
+    }
+
+    /// The segment of the customer on `row`.
+    pub(crate) fn of(&self, row: usize) -> &str {
+        &self.names[self.of_row[row]]
+    }
+}
+
+/// Each customer's segment under a saved segment model.
+pub(crate) fn segment_names(path: &Path, frame: &FeatureFrame, seal: SealPolicy) -> Result<SegmentNames> {
     let model = load_segment_model(path, seal)?;
     let assignment = model
         .assign(frame)
         .with_context(|| format!("cannot assign segments with {}", path.display()))?;
-    let names = model.names();
-    Ok(assignment.segment.iter().map(|&s| names[s].to_string()).collect())
+    Ok(SegmentNames {
+        names: model.names().iter().map(|n| n.to_string()).collect(),
+        of_row: assignment.segment,
+    })
 }
 
 /// What [`load_clv`] takes from a `clv.parquet`, in the frame's row order.
@@ -204,6 +224,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         .as_deref()
         .map(|path| segment_names(path, &frame, settings.seal))
         .transpose()?;
+    let segments = segments.as_ref().map(SegmentNames::per_row);
     let spinner = printer.spinner(&format!("scoring {} customers", thousands(frame.len() as u64)));
     let scored = score_customers(
         &model,
@@ -251,7 +272,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
                 s.churn_probability,
                 s.risk_band,
                 churn_core::format::money(s.value_at_risk),
-                s.reasons.first().map_or("", String::as_str)
+                s.reasons.get(0).unwrap_or_default()
             )
         })
         .collect();
@@ -259,18 +280,21 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let (high, medium, low) = (count(RiskBand::High), count(RiskBand::Medium), count(RiskBand::Low));
     let customers = scored.len();
 
-    let columns: ScoreColumns = scored.into_iter().collect();
-    let scores = columns
-        .into_table()?
-        .with_metadata("churn.as_of", &table.as_of.to_string())
-        .with_metadata("churn.input_fingerprint", &table.fingerprint)
-        .with_metadata("churn.churn_model", &settings.model.display().to_string())
-        .with_metadata("churn.next_purchase_model", next.model_name(&model))
-        .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION"));
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "table built");
+    let columns: ScoreColumns = scored.iter().collect();
+    drop(scored);
+    let metadata = [
+        ("churn.as_of", table.as_of.to_string()),
+        ("churn.input_fingerprint", table.fingerprint.clone()),
+        ("churn.churn_model", settings.model.display().to_string()),
+        ("churn.next_purchase_model", next.model_name(&model).to_string()),
+        ("churn.tool_version", env!("CARGO_PKG_VERSION").to_string()),
+    ]
+    .map(|(key, value)| (key.to_string(), value));
+    let scores = arrays_to_parquet_bytes(columns.finish(), &metadata)
+        .with_context(|| format!("cannot write {}", settings.out.display()))?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores encoded");
     let mut outputs = StagedOutputs::new();
-    let staged = outputs.stage(&settings.out)?;
-    write_table(&staged, &scores).with_context(|| format!("cannot write {}", settings.out.display()))?;
+    outputs.stage_bytes(&settings.out, &scores)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores written");
     outputs.stage_bytes(&settings.at_risk, &csv)?;
     if let Some(csv) = &holdout_csv {

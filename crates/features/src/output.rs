@@ -64,7 +64,7 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
 
 /// Encodes one batch as zstd Parquet into `out` (`path` names the file in errors): the one encoding
 /// of every file the crate writes, so bytes encoded ahead of time equal a file written directly.
-fn encode_batch(batch: &RecordBatch, out: impl std::io::Write + Send, path: &Path) -> Result<()> {
+pub(crate) fn encode_batch(batch: &RecordBatch, out: impl std::io::Write + Send, path: &Path) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,

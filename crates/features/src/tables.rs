@@ -110,6 +110,30 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
 /// next is converted (numbers move without a copy), so a table of a million customers and its
 /// file's arrays are never both whole in memory.
 pub fn write_table_owned(path: &Path, table: Table) -> Result<()> {
+    let (columns, metadata) = owned_arrays(table);
+    write_arrays(path, columns, &metadata)
+}
+
+/// The bytes [`write_table_owned`] would write: for a caller that keeps the file, compressed,
+/// rather than the table until it writes.
+pub fn table_to_parquet_bytes(table: Table) -> Result<Vec<u8>> {
+    let (columns, metadata) = owned_arrays(table);
+    arrays_to_parquet_bytes(columns, &metadata)
+}
+
+/// The bytes of a file of `columns` (each a field and its array) with `metadata` in its schema,
+/// encoded as every file of this crate is: for a caller that builds Arrow arrays itself, such as
+/// `scores.parquet` from a million customers' scores without a [`Table`] of strings between.
+pub fn arrays_to_parquet_bytes(columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    crate::output::encode_batch(&batch_of(columns, metadata)?, &mut bytes, Path::new("table.parquet"))?;
+    Ok(bytes)
+}
+
+/// A file's columns, each a field and its array.
+type Arrays = Vec<(Field, ArrayRef)>;
+
+fn owned_arrays(table: Table) -> (Arrays, Vec<(String, String)>) {
     let (columns, metadata) = table.into_parts();
     let arrays = columns.into_iter().map(|(name, column)| {
         let (data_type, nullable, array): (DataType, bool, ArrayRef) = match column {
@@ -122,20 +146,24 @@ pub fn write_table_owned(path: &Path, table: Table) -> Result<()> {
         };
         (Field::new(name, data_type, nullable), array)
     });
-    write_arrays(path, arrays.collect(), &metadata)
+    (arrays.collect(), metadata)
+}
+
+/// The columns as one batch with `metadata` in its schema.
+fn batch_of(columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<RecordBatch> {
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
+    let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
+    if arrays.is_empty() {
+        Ok(RecordBatch::new_empty(schema))
+    } else {
+        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Engine(e.to_string()))
+    }
 }
 
 /// Writes the columns as one batch with `metadata` in its schema (see [`write_table`]).
 fn write_arrays(path: &Path, columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<()> {
-    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
-    let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
-    let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
-    let batch = if arrays.is_empty() {
-        RecordBatch::new_empty(schema)
-    } else {
-        RecordBatch::try_new(schema, arrays).map_err(|e| Error::Engine(e.to_string()))?
-    };
-    write_batch_atomically(path, &batch, ".table-")
+    write_batch_atomically(path, &batch_of(columns, metadata)?, ".table-")
 }
 
 /// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for

@@ -63,7 +63,7 @@ fn text_column(table: &Table, name: &str) -> Vec<Option<String>> {
 
 /// The changes from the run published in `previous` to tonight's customers `ids`, with whether
 /// each is on tonight's list (at risk, and not held out) and its segment name. Sorted by customer id bytes, then kind name.
-pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_now: &[String]) -> Result<Vec<Change>> {
+pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_now: &[&str]) -> Result<Vec<Change>> {
     let scores = read_table(&previous.join("scores.parquet")).context("cannot read the previous run's scores")?;
     let segments = read_table(&previous.join("segments.parquet")).context("cannot read the previous run's segments")?;
     let ids_before: Vec<String> = text_column(&scores, "customer_id").into_iter().flatten().collect();
@@ -114,7 +114,7 @@ pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_n
                     customer_id: id.clone(),
                     kind: ChangeKind::SegmentChanged,
                     old_value: old.to_string(),
-                    new_value: segments_now[i].clone(),
+                    new_value: segments_now[i].to_string(),
                 });
             }
         }

@@ -22,7 +22,10 @@ use std::time::Instant;
 
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
-use churn_features::{input_files, write_table, write_table_owned, FeatureParams, FeatureTable, TransactionLog};
+use churn_features::{
+    arrays_to_parquet_bytes, input_files, table_to_parquet_bytes, write_table, FeatureParams, FeatureTable,
+    TransactionLog,
+};
 use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
     at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, NextPurchaseFrom,
@@ -146,10 +149,10 @@ impl Promotion {
 /// The scores of the night.
 #[derive(Debug)]
 pub struct NightlyScores {
-    /// `scores.parquet`.
-    pub table: Table,
-    /// `segments.parquet`.
-    pub segments_table: Table,
+    /// `scores.parquet`'s bytes.
+    pub scores_parquet: Vec<u8>,
+    /// `segments.parquet`'s bytes.
+    pub segments_parquet: Vec<u8>,
     /// Tonight's retention figures, for the manifest and the history.
     pub kpis: Kpis,
     /// `at_risk.csv`.
@@ -455,12 +458,7 @@ fn score(
     };
     let next_purchase_model = next.model_name(model);
     let names = segments.model.names();
-    let segment_names: Vec<String> = segments
-        .assignment
-        .segment
-        .iter()
-        .map(|&s| names[s].to_string())
-        .collect();
+    let segment_names: Vec<&str> = segments.assignment.segment.iter().map(|&s| names[s]).collect();
     let scored = score_customers(
         model,
         frame,
@@ -507,14 +505,13 @@ fn score(
     let kpis = kpis(trained, segments, &list, values.as_deref())?;
     // A control customer is never on the list, so never enters or leaves it in changes.csv. Within
     // a budget, being on the list is being chosen, not only being at risk.
-    let chosen: Option<std::collections::HashSet<&str>> = budget
-        .is_some()
-        .then(|| list.iter().map(|s| s.customer_id.as_str()).collect());
+    let chosen: Option<std::collections::HashSet<&str>> =
+        budget.is_some().then(|| list.iter().map(|s| s.customer_id).collect());
     let flags: Vec<bool> = scored
         .iter()
         .map(|s| match &chosen {
-            Some(chosen) => chosen.contains(s.customer_id.as_str()),
-            None => s.risk_band.is_at_risk() && !is_control(&s.customer_id),
+            Some(chosen) => chosen.contains(s.customer_id),
+            None => s.risk_band.is_at_risk() && !is_control(s.customer_id),
         })
         .collect();
     drop((chosen, list, held_out));
@@ -535,25 +532,33 @@ fn score(
             d.psi
         );
     }
-    let meta = |t: Table| {
-        t.with_metadata("churn.as_of", &trained.at_s.as_of.to_string())
-            .with_metadata("churn.input_fingerprint", &trained.at_s.fingerprint)
-            .with_metadata("churn.tool_version", crate::TOOL_VERSION)
-    };
-    let columns: ScoreColumns = scored.into_iter().collect();
+    let provenance = [
+        ("churn.as_of", trained.at_s.as_of.to_string()),
+        ("churn.input_fingerprint", trained.at_s.fingerprint.clone()),
+        ("churn.tool_version", crate::TOOL_VERSION.to_string()),
+    ];
+    let meta = |t: Table| provenance.iter().fold(t, |t, (key, value)| t.with_metadata(key, value));
+    let columns: ScoreColumns = scored.iter().collect();
+    drop(scored);
     lap("score columns built");
-    let table = meta(
-        columns
-            .into_table()?
-            .with_metadata("churn.churn_model", model_file)
-            .with_metadata("churn.next_purchase_model", next_purchase_model),
-    );
-    let segments_table = meta(
+    // The two files are encoded here, and their compressed bytes kept until the run writes: the
+    // columns of a million customers' scores and segments are hundreds of megabytes.
+    let metadata: Vec<(String, String)> = provenance
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .chain([
+            ("churn.churn_model".to_string(), model_file.to_string()),
+            ("churn.next_purchase_model".to_string(), next_purchase_model.to_string()),
+        ])
+        .collect();
+    let scores_parquet = arrays_to_parquet_bytes(columns.finish(), &metadata)?;
+    let segments_parquet = table_to_parquet_bytes(meta(
         segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
-    );
+    ))?;
+    lap("scores and segments encoded");
     Ok(NightlyScores {
-        table,
-        segments_table,
+        scores_parquet,
+        segments_parquet,
         kpis,
         holdout_csv,
         held_out: held_out_count,
@@ -571,7 +576,7 @@ fn score(
 fn kpis(
     trained: &Trained,
     segments: &NightlySegments,
-    list: &[&churn_score::ScoredCustomer],
+    list: &[&churn_score::ScoredCustomer<'_>],
     values: Option<&[f64]>,
 ) -> Result<Kpis> {
     let frequency = trained.frame_s.required("frequency")?;
@@ -611,10 +616,7 @@ fn kpis(
     for s in list {
         all.at_risk += 1;
         all.value_at_risk += s.value_at_risk;
-        if let Some(row) = by_segment
-            .iter_mut()
-            .find(|k| Some(k.segment.as_str()) == s.segment.as_deref())
-        {
+        if let Some(row) = by_segment.iter_mut().find(|k| Some(k.segment.as_str()) == s.segment) {
             row.at_risk += 1;
             row.value_at_risk += s.value_at_risk;
         }
@@ -674,7 +676,7 @@ fn drift_reference(model: &ChurnModel, trained: &Trained) -> Result<DriftReferen
 
 impl DriftReference {
     /// Each model input's drift and the score's, from the training snapshot to tonight's scores.
-    fn finish(self, scored: &[churn_score::ScoredCustomer]) -> DriftSummary {
+    fn finish(self, scored: &[churn_score::ScoredCustomer<'_>]) -> DriftSummary {
         let current: Vec<Option<f64>> = scored.iter().map(|s| Some(s.churn_probability)).collect();
         DriftSummary {
             reference_snapshot: self.snapshot,
@@ -751,12 +753,8 @@ impl Nightly {
     /// values, `clv.parquet`. Returns each file's size and hash. The manifest, the report and the
     /// success marker are the caller's.
     ///
-    /// The score and segment tables are taken (each column let go as it is converted for its file):
-    /// at a million customers they are hundreds of megabytes that the rest of a run does not need.
-    pub fn write_outputs(&mut self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
-        let scores_table = std::mem::take(&mut self.scores.table);
-        let segments_table = std::mem::take(&mut self.scores.segments_table);
-        let this = &*self;
+    pub fn write_outputs(&self, dir: &Path) -> Result<BTreeMap<String, OutputEntry>> {
+        let this = self;
         let path = |name: &str| dir.join(name);
         let changes_csv = write_changes(&this.scores.changes)?;
         let uplift_csv = this.uplift.to_csv()?;
@@ -772,11 +770,11 @@ impl Nightly {
             ),
             (
                 "segments.parquet",
-                Box::new(|| Ok(write_table_owned(&path("segments.parquet"), segments_table)?)),
+                Box::new(|| write_synced(&path("segments.parquet"), &this.scores.segments_parquet)),
             ),
             (
                 "scores.parquet",
-                Box::new(|| Ok(write_table_owned(&path("scores.parquet"), scores_table)?)),
+                Box::new(|| write_synced(&path("scores.parquet"), &this.scores.scores_parquet)),
             ),
             (
                 "at_risk.csv",

@@ -1,27 +1,32 @@
 //! The tables a run writes as Parquet: every customer's score and segment.
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Builder, Float64Builder, StringBuilder};
+use arrow::datatypes::{DataType, Field};
 use churn_core::{Column, Table};
-use churn_score::ScoredCustomer;
+use churn_score::{ReasonList, ScoredCustomer};
 use churn_segment::Assignment;
 
 use crate::error::Result;
 
-/// The columns of `scores.parquet`, filled by moving each customer's fields in.
-#[derive(Debug, Default)]
+/// The columns of `scores.parquet`, as Arrow arrays filled customer by customer: the text goes
+/// straight into each column's one buffer (a [`Table`] would hold a string per cell, a million
+/// customers' worth of allocations, and then be copied into the arrays again).
 pub struct ScoreColumns {
-    customer_id: Vec<String>,
-    churn_probability: Vec<f64>,
-    risk_band: Vec<String>,
-    value_at_risk: Vec<f64>,
-    segment: Vec<Option<String>>,
-    rfm_segment: Vec<Option<String>>,
-    recommended_action: Vec<String>,
-    reasons: [Vec<Option<String>>; 3],
+    customer_id: StringBuilder,
+    churn_probability: Float64Builder,
+    risk_band: StringBuilder,
+    value_at_risk: Float64Builder,
+    segment: StringBuilder,
+    rfm_segment: StringBuilder,
+    recommended_action: StringBuilder,
+    reasons: [StringBuilder; ReasonList::MAX],
     /// `p_purchase_30d`, `_90d`, `_horizon`, `_365d`.
-    chances: [Vec<Option<f64>>; 4],
+    chances: [Float64Builder; 4],
     /// `next_purchase_date`, `_low_date`, `_high_date`, as days since 1970-01-01.
-    next_dates: [Vec<Option<i32>>; 3],
-    overdue_days: Vec<Option<f64>>,
+    next_dates: [Date32Builder; 3],
+    overdue_days: Float64Builder,
 }
 
 /// The next-purchase columns of `scores.parquet`, after the reasons, in order.
@@ -39,75 +44,87 @@ pub const NEXT_PURCHASE_COLUMNS: [&str; 8] = [
 impl ScoreColumns {
     /// Room for `n` customers.
     pub fn with_capacity(n: usize) -> Self {
+        // Text buffers grow as needed; ids and reasons are a few to a hundred bytes each.
+        let text = |bytes_each: usize| StringBuilder::with_capacity(n, n * bytes_each);
         ScoreColumns {
-            customer_id: Vec::with_capacity(n),
-            churn_probability: Vec::with_capacity(n),
-            risk_band: Vec::with_capacity(n),
-            value_at_risk: Vec::with_capacity(n),
-            segment: Vec::with_capacity(n),
-            rfm_segment: Vec::with_capacity(n),
-            recommended_action: Vec::with_capacity(n),
-            reasons: std::array::from_fn(|_| Vec::with_capacity(n)),
-            chances: std::array::from_fn(|_| Vec::with_capacity(n)),
-            next_dates: std::array::from_fn(|_| Vec::with_capacity(n)),
-            overdue_days: Vec::with_capacity(n),
+            customer_id: text(8),
+            churn_probability: Float64Builder::with_capacity(n),
+            risk_band: text(4),
+            value_at_risk: Float64Builder::with_capacity(n),
+            segment: text(16),
+            rfm_segment: text(16),
+            recommended_action: text(16),
+            reasons: std::array::from_fn(|_| text(48)),
+            chances: std::array::from_fn(|_| Float64Builder::with_capacity(n)),
+            next_dates: std::array::from_fn(|_| Date32Builder::with_capacity(n)),
+            overdue_days: Float64Builder::with_capacity(n),
         }
     }
 
-    /// Moves one customer's fields in.
-    pub fn push(&mut self, s: ScoredCustomer) {
-        self.customer_id.push(s.customer_id);
-        self.churn_probability.push(s.churn_probability);
-        self.risk_band.push(s.risk_band.as_str().to_string());
-        self.value_at_risk.push(s.value_at_risk);
-        self.segment.push(s.segment);
-        self.rfm_segment.push(s.rfm_segment);
-        self.recommended_action.push(s.recommended_action);
-        let mut reasons = s.reasons.into_iter();
-        for column in &mut self.reasons {
-            column.push(reasons.next());
+    /// Appends one customer.
+    pub fn push(&mut self, s: &ScoredCustomer<'_>) {
+        self.customer_id.append_value(s.customer_id);
+        self.churn_probability.append_value(s.churn_probability);
+        self.risk_band.append_value(s.risk_band.as_str());
+        self.value_at_risk.append_value(s.value_at_risk);
+        self.segment.append_option(s.segment);
+        self.rfm_segment.append_option(s.rfm_segment);
+        self.recommended_action.append_value(s.recommended_action);
+        for (i, column) in self.reasons.iter_mut().enumerate() {
+            column.append_option(s.reasons.get(i));
         }
         let chances = s
             .next_purchase
             .map(|n| n.outlook)
             .map(|o| [o.p_30d, o.p_90d, o.p_horizon, o.p_365d]);
         for (i, column) in self.chances.iter_mut().enumerate() {
-            column.push(chances.map(|c| c[i]));
+            column.append_option(chances.map(|c| c[i]));
         }
         let dates = s.next_purchase.and_then(|n| n.dates);
         for (i, column) in self.next_dates.iter_mut().enumerate() {
             // Parquet stores a date as its day number in 32 bits.
-            column.push(dates.map(|d| crate::lifetime::day_number(d[i]) as i32));
+            column.append_option(dates.map(|d| crate::lifetime::day_number(d[i]) as i32));
         }
-        self.overdue_days.push(s.overdue_days);
+        self.overdue_days.append_option(s.overdue_days);
     }
 
-    /// The table, in the documented column order.
-    pub fn into_table(self) -> Result<Table> {
-        let [r1, r2, r3] = self.reasons;
-        let chances = self.chances.into_iter().map(Column::OptionalFloat64);
-        let dates = self.next_dates.into_iter().map(Column::OptionalDate);
-        let next = chances.chain(dates).chain([Column::OptionalFloat64(self.overdue_days)]);
-        let mut table = Table::new()
-            .with_column("customer_id", Column::Text(self.customer_id))?
-            .with_column("churn_probability", Column::Float64(self.churn_probability))?
-            .with_column("risk_band", Column::Text(self.risk_band))?
-            .with_column("value_at_risk", Column::Float64(self.value_at_risk))?
-            .with_column("segment", Column::OptionalText(self.segment))?
-            .with_column("rfm_segment", Column::OptionalText(self.rfm_segment))?
-            .with_column("recommended_action", Column::Text(self.recommended_action))?
-            .with_column("reason_1", Column::OptionalText(r1))?
-            .with_column("reason_2", Column::OptionalText(r2))?
-            .with_column("reason_3", Column::OptionalText(r3))?;
-        for (name, column) in NEXT_PURCHASE_COLUMNS.into_iter().zip(next) {
-            table = table.with_column(name, column)?;
+    /// The columns in the documented order, each with its field: text `utf8`, numbers `float64`,
+    /// dates `date32`; nullable where a customer may have no value.
+    pub fn finish(mut self) -> Vec<(Field, ArrayRef)> {
+        let text = |name: &str, nullable: bool, b: &mut StringBuilder| -> (Field, ArrayRef) {
+            (Field::new(name, DataType::Utf8, nullable), Arc::new(b.finish()))
+        };
+        let float = |name: &str, nullable: bool, b: &mut Float64Builder| -> (Field, ArrayRef) {
+            (Field::new(name, DataType::Float64, nullable), Arc::new(b.finish()))
+        };
+        let [r1, r2, r3] = &mut self.reasons;
+        let mut columns = vec![
+            text("customer_id", false, &mut self.customer_id),
+            float("churn_probability", false, &mut self.churn_probability),
+            text("risk_band", false, &mut self.risk_band),
+            float("value_at_risk", false, &mut self.value_at_risk),
+            text("segment", true, &mut self.segment),
+            text("rfm_segment", true, &mut self.rfm_segment),
+            text("recommended_action", false, &mut self.recommended_action),
+            text("reason_1", true, r1),
+            text("reason_2", true, r2),
+            text("reason_3", true, r3),
+        ];
+        let [chance_names @ .., overdue] = NEXT_PURCHASE_COLUMNS;
+        let (chance_names, date_names) = chance_names.split_at(self.chances.len());
+        for (name, b) in chance_names.iter().zip(&mut self.chances) {
+            columns.push(float(name, true, b));
         }
-        Ok(table)
+        for (name, b) in date_names.iter().zip(&mut self.next_dates) {
+            columns.push((Field::new(*name, DataType::Date32, true), Arc::new(b.finish())));
+        }
+        columns.push(float(overdue, true, &mut self.overdue_days));
+        columns
     }
 }
 
-impl FromIterator<ScoredCustomer> for ScoreColumns {
-    fn from_iter<I: IntoIterator<Item = ScoredCustomer>>(iter: I) -> Self {
+impl<'a, 'b> FromIterator<&'a ScoredCustomer<'b>> for ScoreColumns {
+    fn from_iter<I: IntoIterator<Item = &'a ScoredCustomer<'b>>>(iter: I) -> Self {
         let iter = iter.into_iter();
         let mut columns = ScoreColumns::with_capacity(iter.size_hint().0);
         for s in iter {
@@ -130,4 +147,103 @@ pub fn segments_table(ids: &[String], names: &[&str], assignment: &Assignment) -
             Column::Text(assignment.segment.iter().map(|&s| names[s].to_string()).collect()),
         )?
         .with_column("distance", Column::Float64(assignment.distance.clone()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use churn_features::{arrays_to_parquet_bytes, read_table, write_table};
+    use churn_score::{NextDays, NextPurchase, Outlook, RiskBand};
+
+    use super::*;
+
+    /// Two customers: one with every field, one with every optional field empty.
+    fn scored(as_of: chrono::NaiveDate) -> [ScoredCustomer<'static>; 2] {
+        let outlook = Outlook {
+            p_30d: 0.1,
+            p_90d: 0.25,
+            p_horizon: 0.25,
+            p_365d: 0.6,
+            days: Some(NextDays {
+                median: 44.5,
+                low: 3.0,
+                high: 120.0,
+            }),
+        };
+        [
+            ScoredCustomer {
+                customer_id: "c1",
+                churn_probability: 0.8,
+                risk_band: RiskBand::High,
+                value_at_risk: 12.5,
+                segment: Some("Loyal"),
+                rfm_segment: Some("At risk"),
+                recommended_action: "call",
+                reasons: ["first", "second, with \"quotes\"", "third"].into_iter().collect(),
+                next_purchase: Some(NextPurchase::new(outlook, as_of)),
+                overdue_days: Some(3.0),
+            },
+            ScoredCustomer {
+                customer_id: "c2",
+                churn_probability: 0.1,
+                risk_band: RiskBand::Low,
+                value_at_risk: 0.0,
+                segment: None,
+                rfm_segment: None,
+                recommended_action: "no action",
+                reasons: ReasonList::default(),
+                next_purchase: None,
+                overdue_days: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn score_columns_encode_the_file_a_table_of_the_same_values_writes() -> Result<()> {
+        let as_of = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+        let scored = scored(as_of);
+        let metadata = vec![("churn.as_of".to_string(), "2024-01-01".to_string())];
+        let bytes = arrays_to_parquet_bytes(scored.iter().collect::<ScoreColumns>().finish(), &metadata)?;
+
+        // The same values as a table of owned cells, written the general way, give the same bytes.
+        let day = |d: chrono::NaiveDate| Some(crate::lifetime::day_number(d) as i32);
+        let dates = scored[0].next_purchase.and_then(|n| n.dates).expect("dates");
+        let text = |v: [&str; 2]| Column::Text(v.map(String::from).to_vec());
+        let optional = |v: [Option<&str>; 2]| Column::OptionalText(v.map(|s| s.map(String::from)).to_vec());
+        let mut table = Table::new()
+            .with_metadata("churn.as_of", "2024-01-01")
+            .with_column("customer_id", text(["c1", "c2"]))?
+            .with_column("churn_probability", Column::Float64(vec![0.8, 0.1]))?
+            .with_column("risk_band", text(["high", "low"]))?
+            .with_column("value_at_risk", Column::Float64(vec![12.5, 0.0]))?
+            .with_column("segment", optional([Some("Loyal"), None]))?
+            .with_column("rfm_segment", optional([Some("At risk"), None]))?
+            .with_column("recommended_action", text(["call", "no action"]))?
+            .with_column("reason_1", optional([Some("first"), None]))?
+            .with_column("reason_2", optional([Some("second, with \"quotes\""), None]))?
+            .with_column("reason_3", optional([Some("third"), None]))?;
+        let next: [Column; 8] = [
+            Column::OptionalFloat64(vec![Some(0.1), None]),
+            Column::OptionalFloat64(vec![Some(0.25), None]),
+            Column::OptionalFloat64(vec![Some(0.25), None]),
+            Column::OptionalFloat64(vec![Some(0.6), None]),
+            Column::OptionalDate(vec![day(dates[0]), None]),
+            Column::OptionalDate(vec![day(dates[1]), None]),
+            Column::OptionalDate(vec![day(dates[2]), None]),
+            Column::OptionalFloat64(vec![Some(3.0), None]),
+        ];
+        for (name, column) in NEXT_PURCHASE_COLUMNS.into_iter().zip(next) {
+            table = table.with_column(name, column)?;
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("scores.parquet");
+        write_table(&path, &table)?;
+        assert_eq!(std::fs::read(&path).expect("written"), bytes);
+
+        // And the file reads back as that table.
+        std::fs::write(&path, &bytes).expect("written");
+        let back = read_table(&path)?;
+        assert_eq!(back.columns(), table.columns());
+        assert_eq!(back.metadata(), table.metadata());
+        Ok(())
+    }
 }

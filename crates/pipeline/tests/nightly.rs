@@ -97,7 +97,7 @@ fn two_nights_fit_then_assign_and_the_manifest_round_trips() -> Result {
     let tx = transactions(dir.path())?;
     let first_plan = plan(tx.clone(), dir.path(), date(2023, 12, 1))?;
     let progress = Recorder::default();
-    let mut first = nightly::run(&first_plan, &progress)?;
+    let first = nightly::run(&first_plan, &progress)?;
     let stages = progress.0.lock().expect("lock").clone();
     assert!(
         stages.iter().any(|s| s.ends_with("; segmenting customers")),

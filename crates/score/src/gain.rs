@@ -15,15 +15,15 @@
 //! use churn_score::gain::{expected_gains, within_budget, Budget, MeasuredUplift};
 //! use churn_score::{ActionRule, RiskBand, ScoredCustomer};
 //!
-//! let customer = |id: &str, value_at_risk: f64| ScoredCustomer {
-//!     customer_id: id.into(),
+//! let customer = |id: &'static str, value_at_risk: f64| ScoredCustomer {
+//!     customer_id: id,
 //!     churn_probability: 0.8,
 //!     risk_band: RiskBand::High,
 //!     value_at_risk,
 //!     segment: None,
 //!     rfm_segment: None,
-//!     recommended_action: "call".into(),
-//!     reasons: Vec::new(),
+//!     recommended_action: "call",
+//!     reasons: Default::default(),
 //!     next_purchase: None,
 //!     overdue_days: None,
 //! };
@@ -39,7 +39,7 @@
 //! // b: 400 x 0.1 - 5 = 35; a: 5; c: 2 - 5 < 0, never worth a call.
 //! let gains = expected_gains(&scored, &actions, &MeasuredUplift::default());
 //! let list = within_budget(&scored, &gains, Budget::Contacts(5), None);
-//! let ids: Vec<&str> = list.listed.iter().map(|(s, _)| s.customer_id.as_str()).collect();
+//! let ids: Vec<&str> = list.listed.iter().map(|(s, _)| s.customer_id).collect();
 //! assert_eq!(ids, ["b", "a"]);
 //! assert_eq!(list.spent, 10.0);
 //! ```
@@ -153,7 +153,7 @@ pub struct Gain {
 /// Each customer's expected gain, or `None` when they are not at risk or their action is `no
 /// action` or has no cost and prior (see [`check_actions_for_gain`]).
 pub fn expected_gains(
-    scored: &[ScoredCustomer],
+    scored: &[ScoredCustomer<'_>],
     actions: &[ActionRule],
     measured: &MeasuredUplift,
 ) -> Vec<Option<Gain>> {
@@ -168,9 +168,9 @@ pub fn expected_gains(
             if !s.risk_band.is_at_risk() || s.recommended_action == "no action" {
                 return None;
             }
-            let &(cost, prior) = priors.get(s.recommended_action.as_str())?;
-            let segment = s.segment.as_deref().unwrap_or("");
-            let (uplift, was_measured) = match measured.get(&s.recommended_action, segment) {
+            let &(cost, prior) = priors.get(s.recommended_action)?;
+            let segment = s.segment.unwrap_or_default();
+            let (uplift, was_measured) = match measured.get(s.recommended_action, segment) {
                 Some(u) => (u, true),
                 None => (prior, false),
             };
@@ -186,11 +186,11 @@ pub fn expected_gains(
 
 /// The list within a budget (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BudgetedList<'a> {
+pub struct BudgetedList<'a, 'b> {
     /// The customers to contact, with their gains, highest first.
-    pub listed: Vec<(&'a ScoredCustomer, Gain)>,
+    pub listed: Vec<(&'a ScoredCustomer<'b>, Gain)>,
     /// The control customers the walk reached, in the same order.
-    pub held_out: Vec<(&'a ScoredCustomer, Gain)>,
+    pub held_out: Vec<(&'a ScoredCustomer<'b>, Gain)>,
     /// The listed customers' summed costs.
     pub spent: f64,
 }
@@ -199,13 +199,13 @@ pub struct BudgetedList<'a> {
 /// listing them until the budget is spent: a contact budget stops at its count, a money budget at
 /// the first contact that would take it past its amount. Control customers of `holdout` are set
 /// aside as they are reached.
-pub fn within_budget<'a>(
-    scored: &'a [ScoredCustomer],
+pub fn within_budget<'a, 'b>(
+    scored: &'a [ScoredCustomer<'b>],
     gains: &[Option<Gain>],
     budget: Budget,
     holdout: Option<&Holdout>,
-) -> BudgetedList<'a> {
-    let mut ranked: Vec<(&ScoredCustomer, Gain)> = scored
+) -> BudgetedList<'a, 'b> {
+    let mut ranked: Vec<(&ScoredCustomer<'b>, Gain)> = scored
         .iter()
         .zip(gains)
         .filter_map(|(s, g)| g.filter(|g| g.expected_gain > 0.0).map(|g| (s, g)))
@@ -228,7 +228,7 @@ pub fn within_budget<'a>(
         if !fits {
             break;
         }
-        if holdout.is_some_and(|h| h.is_control(&s.customer_id)) {
+        if holdout.is_some_and(|h| h.is_control(s.customer_id)) {
             out.held_out.push((s, g));
         } else {
             out.spent += g.cost;
@@ -238,12 +238,12 @@ pub fn within_budget<'a>(
     out
 }
 
-impl<'a> BudgetedList<'a> {
+impl<'a, 'b> BudgetedList<'a, 'b> {
     /// The list and the control customers as [`crate::SplitList`], their files with the
     /// `expected_gain` column ([`crate::AT_RISK_GAIN_COLUMNS`]); `holdout.csv` only with a holdout.
-    pub fn into_split(self, with_holdout: bool) -> crate::Result<crate::SplitList<'a>> {
-        let write = |list: &[(&ScoredCustomer, Gain)]| -> crate::Result<Vec<u8>> {
-            let (customers, gains): (Vec<&ScoredCustomer>, Vec<f64>) =
+    pub fn into_split(self, with_holdout: bool) -> crate::Result<crate::SplitList<'a, 'b>> {
+        let write = |list: &[(&ScoredCustomer<'b>, Gain)]| -> crate::Result<Vec<u8>> {
+            let (customers, gains): (Vec<&ScoredCustomer<'b>>, Vec<f64>) =
                 list.iter().map(|(s, g)| (*s, g.expected_gain)).unzip();
             let mut csv = Vec::new();
             crate::write_at_risk(&customers, Some(&gains), &mut csv)?;
@@ -263,18 +263,18 @@ impl<'a> BudgetedList<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RiskBand;
+    use crate::{ReasonList, RiskBand};
 
-    fn customer(id: &str, value_at_risk: f64, action: &str, segment: &str) -> ScoredCustomer {
+    fn customer<'a>(id: &'a str, value_at_risk: f64, action: &'a str, segment: &'a str) -> ScoredCustomer<'a> {
         ScoredCustomer {
-            customer_id: id.into(),
+            customer_id: id,
             churn_probability: 0.7,
             risk_band: RiskBand::High,
             value_at_risk,
-            segment: Some(segment.into()),
+            segment: Some(segment),
             rfm_segment: None,
-            recommended_action: action.into(),
-            reasons: Vec::new(),
+            recommended_action: action,
+            reasons: ReasonList::default(),
             next_purchase: None,
             overdue_days: None,
         }
@@ -292,7 +292,7 @@ mod tests {
     }
 
     fn ids(list: &[(&ScoredCustomer, Gain)]) -> Vec<String> {
-        list.iter().map(|(s, _)| s.customer_id.clone()).collect()
+        list.iter().map(|(s, _)| s.customer_id.to_string()).collect()
     }
 
     #[test]
@@ -353,8 +353,11 @@ mod tests {
     #[test]
     fn controls_are_set_aside_where_the_walk_reaches_them_and_spend_nothing() {
         let actions = [rule("call", Some(1.0), Some(0.5))];
-        let scored: Vec<ScoredCustomer> = (0..400)
-            .map(|i| customer(&format!("c{i:03}"), 10.0 + i as f64, "call", "s"))
+        let names: Vec<String> = (0..400).map(|i| format!("c{i:03}")).collect();
+        let scored: Vec<ScoredCustomer> = names
+            .iter()
+            .enumerate()
+            .map(|(i, id)| customer(id, 10.0 + i as f64, "call", "s"))
             .collect();
         let gains = expected_gains(&scored, &actions, &MeasuredUplift::default());
         let holdout = Holdout {
@@ -363,8 +366,8 @@ mod tests {
         };
         let list = within_budget(&scored, &gains, Budget::Contacts(100), Some(&holdout));
         assert_eq!(list.listed.len(), 100);
-        assert!(list.listed.iter().all(|(s, _)| !holdout.is_control(&s.customer_id)));
-        assert!(list.held_out.iter().all(|(s, _)| holdout.is_control(&s.customer_id)));
+        assert!(list.listed.iter().all(|(s, _)| !holdout.is_control(s.customer_id)));
+        assert!(list.held_out.iter().all(|(s, _)| holdout.is_control(s.customer_id)));
         // The walk reached exactly the top listed + held-out customers by gain.
         let reached = list.listed.len() + list.held_out.len();
         let mut walked = ids(&list.listed);

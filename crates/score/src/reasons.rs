@@ -10,6 +10,7 @@
 //! two on the same topic (recency and the overdue ratio both speak of the customer's rhythm).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use churn_core::{FeatureFrame, Numbers};
 
@@ -88,15 +89,15 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 impl<'a> Reasons<'a> {
     /// Prepares the typical values of the model's input `columns` (in input order) and of the habit
     /// columns, per segment when each row's segment is given.
-    pub(crate) fn new(frame: &'a FeatureFrame, columns: &[&str], segments: Option<&[String]>) -> Self {
+    pub(crate) fn new(frame: &'a FeatureFrame, columns: &[&str], segments: Option<&[&str]>) -> Self {
         let groups = segments.map(|names| {
             let mut index: HashMap<&str, usize> = HashMap::new();
             let mut group_names: Vec<String> = Vec::new();
             let rows = names
                 .iter()
-                .map(|name| {
-                    *index.entry(name.as_str()).or_insert_with(|| {
-                        group_names.push(name.clone());
+                .map(|&name| {
+                    *index.entry(name).or_insert_with(|| {
+                        group_names.push(name.to_string());
                         group_names.len() - 1
                     })
                 })
@@ -172,10 +173,36 @@ impl<'a> Reasons<'a> {
         }
     }
 
-    /// The reason an input gives for the customer on `row`, when its value reads as a risk.
-    fn reason(&self, input: usize, column: &str, row: usize) -> Option<(Topic, String)> {
+    /// What input `input` (column `column`) would give a reason about: two inputs on one topic give
+    /// one reason, so a topic already written is not formatted again.
+    fn topic(input: usize, column: &str) -> Topic {
+        match column {
+            "recency_days" | "overdue_ratio" => Topic::Rhythm,
+            "avg_days_between_orders" | "typical_gap_days" => Topic::Gaps,
+            "frequency" => Topic::Orders,
+            "orders_90d" | "orders_prev_90d" => Topic::RecentOrders,
+            "spend_30d" | "spend_90d" | "spend_prev_90d" => Topic::RecentSpend,
+            "spend_365d" | "monetary_total" => Topic::Spend,
+            "monetary_avg_order" => Topic::AverageOrder,
+            "tenure_days" => Topic::Tenure,
+            "return_ratio" => Topic::Returns,
+            "p_alive" => Topic::StillActive,
+            c if c.starts_with("expected_purchases_") => Topic::ExpectedPurchases,
+            _ => Topic::Other(input),
+        }
+    }
+
+    /// Appends the reason an input gives for the customer on `row` to `out` and says so, when its
+    /// value reads as a risk; else leaves `out` as it was. Written in place (`Days`, `Money` and the
+    /// rest are formatted into `out`): a million customers' reasons were seven strings each.
+    fn reason(&self, input: usize, column: &str, row: usize, out: &mut String) -> Option<()> {
         let own = self.inputs[input];
         let v = self.value(own, row);
+        // Writing to a `String` cannot fail.
+        let mut put = |text: std::fmt::Arguments<'_>| {
+            let _ = out.write_fmt(text);
+            Some(())
+        };
         // The customer's value against their segment's typical one, when it is worse as written:
         // values are compared as they print (`shown`), so "0% (typical: 0%)" is never a reason.
         let against_typical = |worse: fn(f64, f64) -> bool, shown: fn(f64) -> f64| -> Option<(f64, f64, Typical<'_>)> {
@@ -195,62 +222,56 @@ impl<'a> Reasons<'a> {
                 let recency = self.value(RECENCY, row)?;
                 if let Some(gap) = self.value(GAP, row).filter(|&g| g > 0.0) {
                     if recency.round() > gap.round() {
-                        return Some((
-                            Topic::Rhythm,
-                            format!(
-                                "buys every {} as a rule; {} since the last purchase",
-                                days(gap),
-                                days(recency)
-                            ),
+                        return put(format_args!(
+                            "buys every {} as a rule; {} since the last purchase",
+                            Days(gap),
+                            Days(recency)
                         ));
                     }
                 }
                 let (typical, name) = self.typical(RECENCY, row)?;
-                (recency.round() > typical.round()).then(|| {
-                    (
-                        Topic::Rhythm,
-                        format!("no purchase for {} ({name}: {})", days(recency), days(typical)),
-                    )
-                })
+                if recency.round() > typical.round() {
+                    return put(format_args!(
+                        "no purchase for {} ({name}: {})",
+                        Days(recency),
+                        Days(typical)
+                    ));
+                }
+                None
             }
             "avg_days_between_orders" | "typical_gap_days" => match v {
-                None => Some((Topic::Gaps, "only one purchase day so far".to_string())),
-                Some(_) => against_typical(higher, in_days).map(|(gap, typical, name)| {
-                    (
-                        Topic::Gaps,
-                        format!("{} between purchases ({name}: {})", days(gap), days(typical)),
-                    )
-                }),
+                None => put(format_args!("only one purchase day so far")),
+                Some(_) => {
+                    let (gap, typical, name) = against_typical(higher, in_days)?;
+                    put(format_args!(
+                        "{} between purchases ({name}: {})",
+                        Days(gap),
+                        Days(typical)
+                    ))
+                }
             },
-            "frequency" => against_typical(lower, in_days).map(|(n, typical, name)| {
-                (
-                    Topic::Orders,
-                    format!("only {} in total ({name}: {})", orders(n), whole(typical)),
-                )
-            }),
+            "frequency" => {
+                let (n, typical, name) = against_typical(lower, in_days)?;
+                put(format_args!("only {} in total ({name}: {})", Orders(n), Whole(typical)))
+            }
             "orders_90d" | "orders_prev_90d" => {
                 let recent = self.value(ORDERS_90D, row)?;
                 match self.value(ORDERS_PREV_90D, row) {
-                    Some(before) if recent < before => Some((
-                        Topic::RecentOrders,
-                        format!(
-                            "{} in the last 90 days against {} in the 90 before",
-                            orders(recent),
-                            whole(before)
-                        ),
+                    Some(before) if recent < before => put(format_args!(
+                        "{} in the last 90 days against {} in the 90 before",
+                        Orders(recent),
+                        Whole(before)
                     )),
                     _ => {
                         let (typical, name) = self.typical(ORDERS_90D, row)?;
-                        (recent.round() < typical.round()).then(|| {
-                            (
-                                Topic::RecentOrders,
-                                format!(
-                                    "{} in the last 90 days ({name}: {})",
-                                    few_orders(recent),
-                                    whole(typical)
-                                ),
-                            )
-                        })
+                        if recent.round() < typical.round() {
+                            return put(format_args!(
+                                "{} in the last 90 days ({name}: {})",
+                                FewOrders(recent),
+                                Whole(typical)
+                            ));
+                        }
+                        None
                     }
                 }
             }
@@ -258,13 +279,10 @@ impl<'a> Reasons<'a> {
                 let (recent, before) = (self.value(SPEND_90D, row), self.value(SPEND_PREV_90D, row));
                 if let (Some(recent), Some(before)) = (recent, before) {
                     if in_cents(recent) < in_cents(before) {
-                        return Some((
-                            Topic::RecentSpend,
-                            format!(
-                                "spent {} in the last 90 days against {} in the 90 before",
-                                money(recent),
-                                money(before)
-                            ),
+                        return put(format_args!(
+                            "spent {} in the last 90 days against {} in the 90 before",
+                            Money(recent),
+                            Money(before)
                         ));
                     }
                 }
@@ -275,140 +293,238 @@ impl<'a> Reasons<'a> {
                 };
                 let value = self.value(slot, row)?;
                 let (typical, name) = self.typical(slot, row)?;
-                (in_cents(value) < in_cents(typical)).then(|| {
-                    (
-                        Topic::RecentSpend,
-                        format!(
-                            "spent only {} in the last {window} days ({name}: {})",
-                            money(value),
-                            money(typical)
-                        ),
-                    )
-                })
+                if in_cents(value) < in_cents(typical) {
+                    return put(format_args!(
+                        "spent only {} in the last {window} days ({name}: {})",
+                        Money(value),
+                        Money(typical)
+                    ));
+                }
+                None
             }
-            "spend_365d" | "monetary_total" => against_typical(lower, in_cents).map(|(value, typical, name)| {
+            "spend_365d" | "monetary_total" => {
+                let (value, typical, name) = against_typical(lower, in_cents)?;
                 let when = if column == "spend_365d" {
                     "in the last 365 days"
                 } else {
                     "in total"
                 };
-                (
-                    Topic::Spend,
-                    format!("spent only {} {when} ({name}: {})", money(value), money(typical)),
-                )
-            }),
-            "monetary_avg_order" => against_typical(lower, in_cents).map(|(value, typical, name)| {
-                (
-                    Topic::AverageOrder,
-                    format!("an average order of only {} ({name}: {})", money(value), money(typical)),
-                )
-            }),
-            "tenure_days" => against_typical(lower, in_days).map(|(value, typical, name)| {
-                (
-                    Topic::Tenure,
-                    format!("a customer for only {} ({name}: {})", days(value), days(typical)),
-                )
-            }),
-            "return_ratio" => against_typical(higher, in_points).map(|(value, typical, name)| {
-                (
-                    Topic::Returns,
-                    format!(
-                        "returned {} of purchases ({name}: {})",
-                        percent(value),
-                        percent(typical)
-                    ),
-                )
-            }),
-            "p_alive" => against_typical(lower, in_points).map(|(value, typical, name)| {
-                (
-                    Topic::StillActive,
-                    format!(
-                        "{} likely still a customer ({name}: {})",
-                        percent(value),
-                        percent(typical)
-                    ),
-                )
-            }),
+                put(format_args!(
+                    "spent only {} {when} ({name}: {})",
+                    Money(value),
+                    Money(typical)
+                ))
+            }
+            "monetary_avg_order" => {
+                let (value, typical, name) = against_typical(lower, in_cents)?;
+                put(format_args!(
+                    "an average order of only {} ({name}: {})",
+                    Money(value),
+                    Money(typical)
+                ))
+            }
+            "tenure_days" => {
+                let (value, typical, name) = against_typical(lower, in_days)?;
+                put(format_args!(
+                    "a customer for only {} ({name}: {})",
+                    Days(value),
+                    Days(typical)
+                ))
+            }
+            "return_ratio" => {
+                let (value, typical, name) = against_typical(higher, in_points)?;
+                put(format_args!(
+                    "returned {} of purchases ({name}: {})",
+                    Percent(value),
+                    Percent(typical)
+                ))
+            }
+            "p_alive" => {
+                let (value, typical, name) = against_typical(lower, in_points)?;
+                put(format_args!(
+                    "{} likely still a customer ({name}: {})",
+                    Percent(value),
+                    Percent(typical)
+                ))
+            }
             c if c.starts_with("expected_purchases_") => {
-                against_typical(lower, |v| (v * 10.0).round()).map(|(value, typical, name)| {
-                    let horizon = c.trim_start_matches("expected_purchases_").trim_end_matches('d');
-                    (
-                        Topic::ExpectedPurchases,
-                        format!("only {value:.1} purchases expected in the next {horizon} days ({name}: {typical:.1})"),
-                    )
-                })
+                let (value, typical, name) = against_typical(lower, |v| (v * 10.0).round())?;
+                let horizon = c.trim_start_matches("expected_purchases_").trim_end_matches('d');
+                put(format_args!(
+                    "only {value:.1} purchases expected in the next {horizon} days ({name}: {typical:.1})"
+                ))
             }
             // A column whose good and bad direction is unknown (a custom feature): the model's
             // direction, with the typical value beside it.
             other => {
                 let (value, (typical, name)) = (v?, self.typical(own, row)?);
-                (in_cents(value) != in_cents(typical)).then(|| {
-                    (
-                        Topic::Other(input),
-                        format!("{other} = {value:.2} ({name}: {typical:.2})"),
-                    )
-                })
+                if in_cents(value) != in_cents(typical) {
+                    return put(format_args!("{other} = {value:.2} ({name}: {typical:.2})"));
+                }
+                None
             }
         }
     }
 
     /// Up to three reasons, from the inputs in the order given (largest contribution first), on
-    /// different topics.
-    pub(crate) fn write(&self, inputs: impl Iterator<Item = (usize, &'a str)>, row: usize) -> Vec<String> {
-        let mut topics: Vec<Topic> = Vec::with_capacity(3);
-        let mut out = Vec::with_capacity(3);
+    /// different topics. `scratch` is reused between customers.
+    pub(crate) fn write(
+        &self,
+        inputs: impl Iterator<Item = (usize, &'a str)>,
+        row: usize,
+        scratch: &mut String,
+    ) -> ReasonList {
+        let mut topics: Vec<Topic> = Vec::with_capacity(ReasonList::MAX);
+        let mut ends = [0u32; ReasonList::MAX];
+        scratch.clear();
         for (input, column) in inputs {
-            if let Some((topic, text)) = self.reason(input, column, row) {
-                if !topics.contains(&topic) {
-                    topics.push(topic);
-                    out.push(text);
-                    if out.len() == 3 {
-                        break;
-                    }
+            let topic = Self::topic(input, column);
+            if !topics.contains(&topic) && self.reason(input, column, row, scratch).is_some() {
+                ends[topics.len()] = u32::try_from(scratch.len()).unwrap_or(u32::MAX);
+                topics.push(topic);
+                if topics.len() == ReasonList::MAX {
+                    break;
                 }
             }
         }
-        out
+        ReasonList {
+            text: scratch.as_str().into(),
+            ends,
+            len: topics.len() as u8,
+        }
+    }
+}
+
+/// A customer's reasons (at most three, largest first), kept as one piece of text and where each
+/// ends: a million customers' scores are held at once, and three strings in a vector were four
+/// allocations each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReasonList {
+    text: Box<str>,
+    ends: [u32; ReasonList::MAX],
+    len: u8,
+}
+
+impl ReasonList {
+    /// The most reasons a customer gets.
+    pub const MAX: usize = 3;
+
+    /// The number of reasons.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether there is no reason.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `i`-th reason (0 is the strongest).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        (i < self.len()).then(|| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            &self.text[start..self.ends[i] as usize]
+        })
+    }
+
+    /// The reasons, strongest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    }
+}
+
+/// The first [`ReasonList::MAX`] of the given reasons (for tests and callers that have them as
+/// text; scoring writes them in place).
+impl<S: AsRef<str>> FromIterator<S> for ReasonList {
+    fn from_iter<I: IntoIterator<Item = S>>(reasons: I) -> Self {
+        let mut text = String::new();
+        let mut ends = [0u32; ReasonList::MAX];
+        let mut len = 0;
+        for reason in reasons.into_iter().take(ReasonList::MAX) {
+            text.push_str(reason.as_ref());
+            ends[len] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            len += 1;
+        }
+        ReasonList {
+            text: text.into(),
+            ends,
+            len: len as u8,
+        }
+    }
+}
+
+/// Serialized as the list of reasons it is.
+impl serde::Serialize for ReasonList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
     }
 }
 
 /// Days in words: `1 day`, `40 days`.
-fn days(v: f64) -> String {
-    let rounded = v.round() + 0.0;
-    if rounded == 1.0 {
-        "1 day".to_string()
-    } else {
-        format!("{rounded:.0} days")
+struct Days(f64);
+
+impl std::fmt::Display for Days {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rounded = self.0.round() + 0.0;
+        if rounded == 1.0 {
+            f.write_str("1 day")
+        } else {
+            write!(f, "{rounded:.0} days")
+        }
     }
 }
 
-fn whole(v: f64) -> String {
-    format!("{:.0}", v.round() + 0.0)
+/// A count, rounded: `12`.
+struct Whole(f64);
+
+impl std::fmt::Display for Whole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0}", self.0.round() + 0.0)
+    }
 }
 
-fn orders(v: f64) -> String {
-    if v.round() == 1.0 {
-        "1 order".to_string()
-    } else {
-        format!("{} orders", whole(v))
+/// Orders in words: `1 order`, `12 orders`.
+struct Orders(f64);
+
+impl std::fmt::Display for Orders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.round() == 1.0 {
+            f.write_str("1 order")
+        } else {
+            write!(f, "{} orders", Whole(self.0))
+        }
     }
 }
 
 /// Fewer orders than typical, in words: `no order`, `only 1 order`, `only 2 orders`.
-fn few_orders(v: f64) -> String {
-    if v.round() == 0.0 {
-        "no order".to_string()
-    } else {
-        format!("only {}", orders(v))
+struct FewOrders(f64);
+
+impl std::fmt::Display for FewOrders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.round() == 0.0 {
+            f.write_str("no order")
+        } else {
+            write!(f, "only {}", Orders(self.0))
+        }
     }
 }
 
-fn money(v: f64) -> String {
-    format!("{:.2}", v + 0.0)
+/// Money with cents: `120.00`.
+struct Money(f64);
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2}", self.0 + 0.0)
+    }
 }
 
-fn percent(v: f64) -> String {
-    format!("{:.0}%", 100.0 * v + 0.0)
+/// A share in whole percent: `30%`.
+struct Percent(f64);
+
+impl std::fmt::Display for Percent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0}%", 100.0 * self.0 + 0.0)
+    }
 }
 
 #[cfg(test)]
@@ -442,9 +558,10 @@ mod tests {
     }
 
     fn reasons(frame: &FeatureFrame, inputs: &[&'static str], row: usize) -> Vec<String> {
-        let segments: Vec<String> = ["loyal", "loyal", "lost", "lost"].map(String::from).to_vec();
+        let segments = ["loyal", "loyal", "lost", "lost"];
         let r = Reasons::new(frame, inputs, Some(&segments));
-        r.write(inputs.iter().copied().enumerate(), row)
+        let list = r.write(inputs.iter().copied().enumerate(), row, &mut String::new());
+        list.iter().map(String::from).collect()
     }
 
     #[test]
@@ -492,6 +609,49 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_list_gives_back_each_reason_as_written() {
+        let list: ReasonList = ["no purchase for 40 days", "", "spent 1.00", "a fourth is dropped"]
+            .into_iter()
+            .collect();
+        assert_eq!(list.len(), ReasonList::MAX);
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            ["no purchase for 40 days", "", "spent 1.00"]
+        );
+        assert_eq!((list.get(2), list.get(3)), (Some("spent 1.00"), None));
+        assert_eq!(
+            serde_json::to_string(&list).expect("json"),
+            r#"["no purchase for 40 days","","spent 1.00"]"#
+        );
+        let none = ReasonList::default();
+        assert!(none.is_empty() && none.get(0).is_none() && none.iter().next().is_none());
+        // Written in place, a customer's reasons are the same text as written one by one, and a
+        // reason that is not one leaves nothing behind in the shared buffer.
+        let f = frame();
+        let segments = ["loyal", "loyal", "lost", "lost"];
+        let inputs = ["recency_days", "monetary_avg_order", "frequency", "spend_90d"];
+        let r = Reasons::new(&f, &inputs, Some(&segments));
+        let mut scratch = String::from("left over from the customer before");
+        for row in 0..4 {
+            let together = r.write(inputs.iter().copied().enumerate(), row, &mut scratch);
+            let alone: Vec<String> = inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &c)| {
+                    r.write([(i, c)].into_iter(), row, &mut String::new())
+                        .get(0)
+                        .map(String::from)
+                })
+                .collect();
+            assert_eq!(
+                together.iter().collect::<Vec<_>>(),
+                alone[..together.len()],
+                "row {row}"
+            );
+        }
+    }
+
+    #[test]
     fn two_inputs_on_one_topic_give_one_reason_and_one_day_reads_as_a_day() {
         let f = frame();
         let both = ["spend_90d", "spend_prev_90d", "orders_90d", "orders_prev_90d"];
@@ -502,11 +662,11 @@ mod tests {
                 "1 order in the last 90 days against 8 in the 90 before",
             ]
         );
-        assert_eq!(days(1.2), "1 day");
-        assert_eq!(days(0.4), "0 days");
-        assert_eq!(orders(1.0), "1 order");
+        assert_eq!(Days(1.2).to_string(), "1 day");
+        assert_eq!(Days(0.4).to_string(), "0 days");
+        assert_eq!(Orders(1.0).to_string(), "1 order");
         assert_eq!(
-            (few_orders(0.0), few_orders(2.0)),
+            (FewOrders(0.0).to_string(), FewOrders(2.0).to_string()),
             ("no order".to_string(), "only 2 orders".to_string())
         );
         // Compared as printed: 0.1 % returned against a typical 0 % reads "0% (typical: 0%)", no
@@ -515,9 +675,11 @@ mod tests {
             .and_then(|f| f.with_numeric("return_ratio", vec![Some(0.001), Some(0.0), Some(0.3)]))
             .expect("frame");
         let r = Reasons::new(&returns, &["return_ratio"], None);
-        assert!(r.write([(0, "return_ratio")].into_iter(), 0).is_empty());
+        let mut scratch = String::new();
+        assert!(r.write([(0, "return_ratio")].into_iter(), 0, &mut scratch).is_empty());
+        let list = r.write([(0, "return_ratio")].into_iter(), 2, &mut scratch);
         assert_eq!(
-            r.write([(0, "return_ratio")].into_iter(), 2),
+            list.iter().collect::<Vec<_>>(),
             ["returned 30% of purchases (typical: 0%)"]
         );
         // The gap input of a customer with one purchase day says so.

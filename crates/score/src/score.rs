@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ParamError, Result};
 use crate::model::ChurnModel;
+use crate::reasons::ReasonList;
 use crate::rhythm::Outlook;
 
 /// A customer's risk band. Serialized (and written to files) in lower case: `high`, `medium`, `low`.
@@ -225,7 +226,7 @@ impl<'a> Explainer<'a> {
 
     /// [`Explainer::new`], with each row's segment name: reasons compare a customer with the
     /// typical customer of their segment rather than of everyone.
-    pub fn with_segments(model: &'a ChurnModel, frame: &'a FeatureFrame, segments: Option<&[String]>) -> Self {
+    pub fn with_segments(model: &'a ChurnModel, frame: &'a FeatureFrame, segments: Option<&[&str]>) -> Self {
         let values: Vec<Option<Numbers<'a>>> = model
             .design
             .inputs
@@ -270,19 +271,33 @@ impl<'a> Explainer<'a> {
     /// Up to three reasons for the customer on `row`: the largest positive contributions whose
     /// values read as a risk, in plain words, on different topics (ties by feature name; see
     /// `reasons.rs`). `scratch` is reused between customers.
-    pub fn reasons(&self, z_row: &[f64], row: usize, scratch: &mut Vec<f64>) -> Vec<String> {
+    pub fn reasons(&self, z_row: &[f64], row: usize, scratch: &mut ReasonScratch) -> ReasonList {
         let inputs = &self.model.design.inputs;
-        scratch.resize(inputs.len(), 0.0);
-        self.log_odds(z_row, scratch);
-        let mut positive: Vec<usize> = (0..inputs.len()).filter(|&i| scratch[i] > 0.0).collect();
+        let ReasonScratch {
+            log_odds,
+            positive,
+            text,
+        } = scratch;
+        log_odds.resize(inputs.len(), 0.0);
+        self.log_odds(z_row, log_odds);
+        positive.clear();
+        positive.extend((0..inputs.len()).filter(|&i| log_odds[i] > 0.0));
         positive.sort_by(|&a, &b| {
-            scratch[b]
-                .total_cmp(&scratch[a])
+            log_odds[b]
+                .total_cmp(&log_odds[a])
                 .then_with(|| inputs[a].spec.column().cmp(inputs[b].spec.column()))
         });
         self.words
-            .write(positive.into_iter().map(|i| (i, inputs[i].spec.column())), row)
+            .write(positive.iter().map(|&i| (i, inputs[i].spec.column())), row, text)
     }
+}
+
+/// What [`Explainer::reasons`] reuses from one customer to the next.
+#[derive(Debug, Default)]
+pub struct ReasonScratch {
+    log_odds: Vec<f64>,
+    positive: Vec<usize>,
+    text: String,
 }
 
 fn num(v: Option<f64>, decimals: usize) -> String {
@@ -523,11 +538,13 @@ pub const AT_RISK_COLUMNS: [&str; 13] = [
 /// under one half.
 pub const UNLIKELY: &str = "unlikely";
 
-/// One customer's score, as written to `scores.parquet` and `at_risk.csv`.
+/// One customer's score, as written to `scores.parquet` and `at_risk.csv`. Its text is borrowed from
+/// what was scored (the frame's ids, the segment names, the action table): a million customers'
+/// scores are held at once, and each owned string was an allocation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScoredCustomer {
+pub struct ScoredCustomer<'a> {
     /// The customer.
-    pub customer_id: String,
+    pub customer_id: &'a str,
     /// Probability of no purchase within the horizon.
     pub churn_probability: f64,
     /// The risk band.
@@ -536,13 +553,13 @@ pub struct ScoredCustomer {
     /// model is used, else `max(spend_365d, 0)`, the last year's spend that churn would lose.
     pub value_at_risk: f64,
     /// The k-means segment name, when a segment model was given.
-    pub segment: Option<String>,
+    pub segment: Option<&'a str>,
     /// The rule-based RFM segment.
-    pub rfm_segment: Option<String>,
+    pub rfm_segment: Option<&'a str>,
     /// From the action table.
-    pub recommended_action: String,
+    pub recommended_action: &'a str,
     /// Up to three reasons, largest first.
-    pub reasons: Vec<String>,
+    pub reasons: ReasonList,
     /// When they should buy next, when a rhythm or lifetime-value model gave it.
     pub next_purchase: Option<NextPurchase>,
     /// Days past their own usual gap: `recency_days - typical_gap_days`, at least 0; none without a
@@ -598,15 +615,15 @@ impl NextPurchaseFrom<'_> {
 /// Scores every customer of `frame`: probability, band, value at risk, reasons, action and next
 /// purchase. `segments`, when given, holds each row's k-means segment name; `values`, when given,
 /// each row's value that churn would lose (the lifetime value), used instead of `spend_365d`.
-pub fn score_customers(
+pub fn score_customers<'a>(
     model: &ChurnModel,
-    frame: &FeatureFrame,
-    segments: Option<&[String]>,
+    frame: &'a FeatureFrame,
+    segments: Option<&'a [&'a str]>,
     values: Option<&[f64]>,
     bands: &RiskBands,
-    actions: &[ActionRule],
+    actions: &'a [ActionRule],
     next: NextPurchaseFrom<'_>,
-) -> Result<Vec<ScoredCustomer>> {
+) -> Result<Vec<ScoredCustomer<'a>>> {
     let z = model.standardized(frame)?;
     let probabilities = model.predict_standardized(&z);
     let rhythm = NextPurchases::new(model, frame, &next)?;
@@ -633,17 +650,17 @@ pub fn score_customers(
     let rfm = frame.text("rfm_segment");
     let risk = bands.assign(&probabilities);
     let explainer = Explainer::with_segments(model, frame, segments);
-    let score_row = |row: usize, scratch: &mut Vec<f64>| {
-        let rfm_segment = rfm.and_then(|r| r[row].clone());
-        let segment = segments.map(|s| s[row].clone());
-        let recommended_action = recommend(actions, risk[row], rfm_segment.as_deref(), segment.as_deref()).to_string();
+    let score_row = |row: usize, scratch: &mut ReasonScratch| {
+        let rfm_segment = rfm.and_then(|r| r[row].as_deref());
+        let segment = segments.map(|s| s[row]);
+        let recommended_action = recommend(actions, risk[row], rfm_segment, segment);
         let z_row = z.row(row);
         let reasons = match z_row.as_slice() {
             Some(slice) => explainer.reasons(slice, row, scratch),
             None => explainer.reasons(&z_row.to_vec(), row, scratch),
         };
         ScoredCustomer {
-            customer_id: frame.ids()[row].clone(),
+            customer_id: &frame.ids()[row],
             churn_probability: probabilities[row],
             risk_band: risk[row],
             value_at_risk: probabilities[row] * spend[row].max(0.0),
@@ -662,13 +679,13 @@ pub fn score_customers(
         .map_or(1, |t| t.get())
         .clamp(1, n.max(1));
     let chunk = n.div_ceil(threads).max(1);
-    let parts: Vec<Vec<ScoredCustomer>> = std::thread::scope(|scope| {
+    let parts: Vec<Vec<ScoredCustomer<'a>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .step_by(chunk)
             .map(|start| {
                 let score_row = &score_row;
                 scope.spawn(move || {
-                    let mut scratch = Vec::new();
+                    let mut scratch = ReasonScratch::default();
                     (start..(start + chunk).min(n))
                         .map(|row| score_row(row, &mut scratch))
                         .collect()
@@ -680,7 +697,10 @@ pub fn score_customers(
             .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
-    let scored: Vec<ScoredCustomer> = parts.into_iter().flatten().collect();
+    let mut scored = Vec::with_capacity(n);
+    for part in parts {
+        scored.extend(part);
+    }
     // A non-finite chance or day would print as a wrong date in the list: refused, never written.
     let finite = |n: &NextPurchase| {
         let o = n.outlook;
@@ -778,8 +798,8 @@ impl<'a> NextPurchases<'a> {
 
 /// The at-risk list: customers not in the `low` band, by value at risk (largest first) then
 /// customer id, at most `top` of them.
-pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCustomer> {
-    let mut list: Vec<&ScoredCustomer> = scored.iter().filter(|s| s.risk_band.is_at_risk()).collect();
+pub fn at_risk<'a, 'b>(scored: &'a [ScoredCustomer<'b>], top: Option<usize>) -> Vec<&'a ScoredCustomer<'b>> {
+    let mut list: Vec<&ScoredCustomer<'b>> = scored.iter().filter(|s| s.risk_band.is_at_risk()).collect();
     // Customer ids are unique, so no two customers compare equal and an unstable sort (faster on a
     // million) gives the one order there is.
     list.sort_unstable_by(|a, b| {
@@ -797,10 +817,13 @@ pub fn at_risk(scored: &[ScoredCustomer], top: Option<usize>) -> Vec<&ScoredCust
 /// (each in list order): the list is drawn as without a holdout, then split, so that the two
 /// groups are chosen alike. Also the two files' bytes: `at_risk.csv`, and `holdout.csv` when there
 /// is a holdout.
-pub fn split_holdout<'a>(list: Vec<&'a ScoredCustomer>, holdout: Option<&crate::Holdout>) -> Result<SplitList<'a>> {
+pub fn split_holdout<'a, 'b>(
+    list: Vec<&'a ScoredCustomer<'b>>,
+    holdout: Option<&crate::Holdout>,
+) -> Result<SplitList<'a, 'b>> {
     let (listed, held_out): (Vec<_>, Vec<_>) = list
         .into_iter()
-        .partition(|s| !holdout.is_some_and(|h| h.is_control(&s.customer_id)));
+        .partition(|s| !holdout.is_some_and(|h| h.is_control(s.customer_id)));
     let mut at_risk_csv = Vec::new();
     write_at_risk(&listed, None, &mut at_risk_csv)?;
     let holdout_csv = match holdout {
@@ -820,11 +843,11 @@ pub fn split_holdout<'a>(list: Vec<&'a ScoredCustomer>, holdout: Option<&crate::
 }
 
 /// See [`split_holdout`].
-pub struct SplitList<'a> {
+pub struct SplitList<'a, 'b> {
     /// The customers on the list.
-    pub listed: Vec<&'a ScoredCustomer>,
+    pub listed: Vec<&'a ScoredCustomer<'b>>,
     /// The control customers the list would have held.
-    pub held_out: Vec<&'a ScoredCustomer>,
+    pub held_out: Vec<&'a ScoredCustomer<'b>>,
     /// `at_risk.csv`.
     pub at_risk_csv: Vec<u8>,
     /// `holdout.csv`, with a holdout.
@@ -843,7 +866,7 @@ fn csv_io(e: csv::Error) -> std::io::Error {
 /// quoting, UTF-8 without a byte-order mark, `\n` line ends, formula-looking text cells escaped
 /// ([`escape_formula`]), probabilities with 6 decimals and money with 2. With `gains` (one per
 /// customer of the list), the [`AT_RISK_GAIN_COLUMNS`] instead.
-pub fn write_at_risk(list: &[&ScoredCustomer], gains: Option<&[f64]>, mut out: impl std::io::Write) -> Result<()> {
+pub fn write_at_risk(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>, mut out: impl std::io::Write) -> Result<()> {
     if let Some(g) = gains {
         if g.len() != list.len() {
             return Err(Error::Degenerate(format!(
@@ -900,7 +923,7 @@ fn write_date(out: &mut String, date: NaiveDate) {
 
 /// The CSV rows (no header) of part of the at-risk list, with each customer's expected gain when
 /// given.
-fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Result<Vec<u8>> {
+fn at_risk_rows(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> std::io::Result<Vec<u8>> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
@@ -919,7 +942,7 @@ fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Res
         String::new(),
     );
     for (i, s) in list.iter().enumerate() {
-        let reason = |i: usize| s.reasons.get(i).map_or("", String::as_str);
+        let reason = |i: usize| s.reasons.get(i).unwrap_or_default();
         // Writing to a `String` cannot fail.
         probability.clear();
         let _ = write!(probability, "{:.6}", s.churn_probability);
@@ -944,13 +967,13 @@ fn at_risk_rows(list: &[&ScoredCustomer], gains: Option<&[f64]>) -> std::io::Res
             let _ = write!(overdue, "{}", d.floor() as i64);
         }
         let record = [
-            escape_formula(&s.customer_id),
+            escape_formula(s.customer_id),
             probability.as_str().into(),
             s.risk_band.as_str().into(),
             value.as_str().into(),
-            escape_formula(s.segment.as_deref().unwrap_or("")),
-            escape_formula(s.rfm_segment.as_deref().unwrap_or("")),
-            escape_formula(&s.recommended_action),
+            escape_formula(s.segment.unwrap_or_default()),
+            escape_formula(s.rfm_segment.unwrap_or_default()),
+            escape_formula(s.recommended_action),
             escape_formula(reason(0)),
             escape_formula(reason(1)),
             escape_formula(reason(2)),
@@ -979,16 +1002,18 @@ mod export_tests {
         }
     }
 
-    fn customer(id: &str, p: f64, value: f64, band: RiskBand) -> ScoredCustomer {
+    fn customer(id: &str, p: f64, value: f64, band: RiskBand) -> ScoredCustomer<'_> {
         ScoredCustomer {
-            customer_id: id.into(),
+            customer_id: id,
             churn_probability: p,
             risk_band: band,
             value_at_risk: value,
-            segment: Some("Lost, low-value".into()),
-            rfm_segment: Some("At risk".into()),
-            recommended_action: "win-back offer".into(),
-            reasons: vec!["no purchase for 143 days (median 31)".into(), "said \"bye\"".into()],
+            segment: Some("Lost, low-value"),
+            rfm_segment: Some("At risk"),
+            recommended_action: "win-back offer",
+            reasons: ["no purchase for 143 days (median 31)", "said \"bye\""]
+                .into_iter()
+                .collect(),
             next_purchase: None,
             overdue_days: Some(112.6),
         }
@@ -1002,7 +1027,7 @@ mod export_tests {
             customer("c", 0.2, 99.0, RiskBand::Low),
             customer("d", 0.9, 70.0, RiskBand::High),
         ];
-        let ids: Vec<&str> = at_risk(&scored, None).iter().map(|s| s.customer_id.as_str()).collect();
+        let ids: Vec<&str> = at_risk(&scored, None).iter().map(|s| s.customer_id).collect();
         assert_eq!(ids, ["d", "a", "b"]);
         assert_eq!(at_risk(&scored, Some(1)).len(), 1);
     }
@@ -1054,6 +1079,7 @@ mod export_tests {
             };
             n
         ];
+        let actions = default_actions();
         let score = |outlooks: &[Outlook]| {
             score_customers(
                 &model,
@@ -1061,9 +1087,10 @@ mod export_tests {
                 None,
                 None,
                 &RiskBands::default(),
-                &default_actions(),
+                &actions,
                 NextPurchaseFrom::Given(as_of, outlooks),
             )
+            .map(|scored| scored.len())
         };
         assert!(score(&outlooks).is_ok());
         outlooks[7].p_90d = f64::NAN;
@@ -1084,7 +1111,7 @@ mod export_tests {
             p_365d: if days.is_some() { 0.8 } else { 0.3 },
             days: days.map(|(median, low, high)| crate::NextDays { median, low, high }),
         };
-        let with = |id: &str, next: Option<Outlook>, overdue: Option<f64>| ScoredCustomer {
+        let with = |id: &'static str, next: Option<Outlook>, overdue: Option<f64>| ScoredCustomer {
             next_purchase: next.map(|o| NextPurchase::new(o, as_of)),
             overdue_days: overdue,
             ..customer(id, 0.8, 10.0, RiskBand::High)
@@ -1114,15 +1141,11 @@ mod export_tests {
 
     #[test]
     fn a_list_formatted_in_parts_is_the_list_formatted_in_one() -> Result<()> {
-        let scored: Vec<ScoredCustomer> = (0..7)
-            .map(|i| {
-                customer(
-                    &format!("c{i}"),
-                    0.5 + i as f64 / 100.0,
-                    10.0 * i as f64,
-                    RiskBand::High,
-                )
-            })
+        let ids: Vec<String> = (0..7).map(|i| format!("c{i}")).collect();
+        let scored: Vec<ScoredCustomer> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| customer(id, 0.5 + i as f64 / 100.0, 10.0 * i as f64, RiskBand::High))
             .collect();
         let list: Vec<&ScoredCustomer> = scored.iter().collect();
         let mut in_parts = Vec::new();
