@@ -10,7 +10,7 @@ use churn_core::{Column, FeatureFrame, SealPolicy};
 use churn_features::{arrays_to_parquet_bytes, FeatureTable};
 use churn_pipeline::lifetime::values_by_id;
 use churn_pipeline::registry::{load_churn_model as load_model, load_segment_model};
-use churn_pipeline::tables::ScoreColumns;
+use churn_pipeline::tables::score_columns;
 use churn_score::gain::{expected_gains, within_budget, MeasuredUplift};
 use churn_score::{
     at_risk, score_customers, split_holdout, ChurnModel, NextDays, NextPurchaseFrom, Outlook, RiskBand,
@@ -280,7 +280,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let (high, medium, low) = (count(RiskBand::High), count(RiskBand::Medium), count(RiskBand::Low));
     let customers = scored.len();
 
-    let columns: ScoreColumns = scored.iter().collect();
+    let columns = score_columns(&scored)?;
     drop(scored);
     let metadata = [
         ("churn.as_of", table.as_of.to_string()),
@@ -290,7 +290,7 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
         ("churn.tool_version", env!("CARGO_PKG_VERSION").to_string()),
     ]
     .map(|(key, value)| (key.to_string(), value));
-    let scores = arrays_to_parquet_bytes(columns.finish(), &metadata)
+    let scores = arrays_to_parquet_bytes(columns, &metadata)
         .with_context(|| format!("cannot write {}", settings.out.display()))?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores encoded");
     let mut outputs = StagedOutputs::new();

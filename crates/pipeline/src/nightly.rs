@@ -46,7 +46,7 @@ use crate::manifest::{
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Named, Registry};
-use crate::tables::{segments_table, ScoreColumns};
+use crate::tables::{score_columns, segments_table};
 use crate::training::{train_with, TrainPlan, Trained};
 use crate::uplift::{Uplift, UPLIFT_FILE};
 
@@ -538,7 +538,7 @@ fn score(
         ("churn.tool_version", crate::TOOL_VERSION.to_string()),
     ];
     let meta = |t: Table| provenance.iter().fold(t, |t, (key, value)| t.with_metadata(key, value));
-    let columns: ScoreColumns = scored.iter().collect();
+    let columns = score_columns(&scored)?;
     drop(scored);
     lap("score columns built");
     // The two files are encoded here, and their compressed bytes kept until the run writes: the
@@ -551,7 +551,7 @@ fn score(
             ("churn.next_purchase_model".to_string(), next_purchase_model.to_string()),
         ])
         .collect();
-    let scores_parquet = arrays_to_parquet_bytes(columns.finish(), &metadata)?;
+    let scores_parquet = arrays_to_parquet_bytes(columns, &metadata)?;
     let segments_parquet = table_to_parquet_bytes(meta(
         segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
     ))?;

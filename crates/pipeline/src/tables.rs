@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Builder, Float64Builder, StringBuilder};
+use arrow::array::{Array, ArrayRef, Date32Builder, Float64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field};
 use churn_core::{Column, Table};
 use churn_score::{ReasonList, ScoredCustomer};
@@ -123,6 +123,33 @@ impl ScoreColumns {
     }
 }
 
+/// The columns of `scores.parquet` for `scored` ([`ScoreColumns::finish`]), built a part of the
+/// customers per core and joined in row order: copying a million customers' text into the columns
+/// was over half a second on one core.
+pub fn score_columns(scored: &[ScoredCustomer<'_>]) -> Result<Vec<(Field, ArrayRef)>> {
+    score_columns_on(std::thread::available_parallelism().map_or(1, |n| n.get()), scored)
+}
+
+/// [`score_columns`] in at most `threads` parts.
+fn score_columns_on(threads: usize, scored: &[ScoredCustomer<'_>]) -> Result<Vec<(Field, ArrayRef)>> {
+    let chunk = scored.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<&[ScoredCustomer<'_>]> = scored.chunks(chunk).collect();
+    let mut parts = churn_core::parallel_map_on(threads, parts, |part| part.iter().collect::<ScoreColumns>().finish());
+    if parts.len() <= 1 {
+        return Ok(parts.pop().unwrap_or_else(|| ScoreColumns::with_capacity(0).finish()));
+    }
+    let fields: Vec<Field> = parts[0].iter().map(|(field, _)| field.clone()).collect();
+    fields
+        .into_iter()
+        .enumerate()
+        .map(|(j, field)| {
+            let arrays: Vec<&dyn Array> = parts.iter().map(|part| part[j].1.as_ref()).collect();
+            let joined = arrow::compute::concat(&arrays).map_err(|e| crate::error::Error::invalid(e.to_string()))?;
+            Ok((field, joined))
+        })
+        .collect()
+}
+
 impl<'a, 'b> FromIterator<&'a ScoredCustomer<'b>> for ScoreColumns {
     fn from_iter<I: IntoIterator<Item = &'a ScoredCustomer<'b>>>(iter: I) -> Self {
         let iter = iter.into_iter();
@@ -238,6 +265,13 @@ mod tests {
         let path = dir.path().join("scores.parquet");
         write_table(&path, &table)?;
         assert_eq!(std::fs::read(&path).expect("written"), bytes);
+
+        // Built in parts and joined, the columns are the same.
+        for threads in 1..=3 {
+            let joined = arrays_to_parquet_bytes(score_columns_on(threads, &scored)?, &metadata)?;
+            assert_eq!(joined, bytes, "{threads} threads");
+        }
+        assert_eq!(score_columns_on(2, &[])?.len(), 10 + NEXT_PURCHASE_COLUMNS.len());
 
         // And the file reads back as that table.
         std::fs::write(&path, &bytes).expect("written");

@@ -242,22 +242,19 @@ pub fn train_with<T, U: Send>(
             2 * h
         )
     };
-    // The snapshots are independent passes over the log: the earlier two run on a second thread.
-    // Meanwhile the first thread makes tonight's frame and reads when the training snapshot's
-    // customers first bought in the label window (what the rhythm of the next purchase is fitted
-    // on), rather than leaving a core idle for the last snapshot.
+    // The snapshots are independent passes over the log: the earlier two run on a second thread
+    // while the first computes tonight's and reads when the training snapshot's customers first
+    // bought in the label window (what the rhythm of the next purchase is fitted on). No frame is
+    // made while the log is held: a snapshot being built holds its customers' aggregates beside its
+    // table, and two of those beside the log and tonight's frame were the run's peak of memory.
     let out_of_time = plan.explicit_labels.is_none();
-    let (at_s, frame_s, window, at_c1, at_c2) = stage(
+    let (at_s, window, at_c1, at_c2) = stage(
         progress,
         "computing features for the as-of date and the earlier snapshots",
         || {
             std::thread::scope(|scope| {
                 let earlier = scope.spawn(|| (log.features(Some(c1)), out_of_time.then(|| log.features(Some(c2)))));
                 let at_s = log.features(Some(s));
-                let frame_s = at_s
-                    .as_ref()
-                    .ok()
-                    .map(|at_s| snapshot_frame(plan, Some(&log), at_s, None, progress, "the as-of date"));
                 let window_started = Instant::now();
                 let window = log.activity(c1, s);
                 tracing::debug!(
@@ -265,7 +262,7 @@ pub fn train_with<T, U: Send>(
                     "label window's purchases read"
                 );
                 let (at_c1, at_c2) = earlier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (at_s, frame_s, window, at_c1, at_c2)
+                (at_s, window, at_c1, at_c2)
             })
         },
     );
@@ -280,56 +277,44 @@ pub fn train_with<T, U: Send>(
         .map_err(step(history(c2, "evaluation-fit")))?;
     let window = window.context_with(|| format!("cannot read the purchases of the label window {c1} to {s}"))?;
     let extra = with_log(&log, s)?;
-    // Every snapshot is taken: the log goes now, before the earlier tables become frames, unless a
-    // later stage or the frames' lifetime-value features read it (then it goes after the frames).
+    // Every snapshot is taken: the log goes now, before the tables become frames, unless a later
+    // stage or the frames' lifetime-value features read it (then it goes after the frames).
     let log = (keep_log || plan.clv_features.is_some()).then_some(log);
-    let (frame_s, clv_s) = frame_s.ok_or_else(|| Error::invalid("tonight's frame was not made; this is a bug"))??;
 
-    // The earlier snapshots become frames of their active customers only, the ones fitted on,
-    // side by side. Everyone's recency at the training snapshot stays, for the evaluation fit's
-    // labels.
+    // Tonight's frame on one thread. On the other, the earlier snapshots become frames of their
+    // active customers only (the ones fitted on), one after the other, each table let go as soon
+    // as its frame is made. Everyone's recency at the training snapshot stays, for the evaluation
+    // fit's labels.
     let frames_started = Instant::now();
-    let recency_c1 = at_c1.to_frame_columns(&["recency_days"])?;
-    let c1_rows = active_rows(&recency_c1, plan.active_within_days)?;
-    let (train_frame, fit_frame) = std::thread::scope(|scope| {
-        let fit_frame = scope.spawn(|| {
-            let (None, Some(at_c2)) = (&plan.explicit_labels, &at_c2) else {
-                return None;
+    let (frame_s, earlier) = std::thread::scope(|scope| {
+        let tonight = scope.spawn(|| snapshot_frame(plan, log.as_ref(), &at_s, None, progress, "the as-of date"));
+        let earlier = (|| -> Result<_> {
+            let recency_c1 = at_c1.to_frame_columns(&["recency_days"])?;
+            let c1_rows = active_rows(&recency_c1, plan.active_within_days)?;
+            let what = format!("the training snapshot {c1}");
+            let train_frame = snapshot_frame(plan, log.as_ref(), &at_c1, c1_rows.as_deref(), progress, &what);
+            drop(at_c1);
+            let fit_frame = match (&plan.explicit_labels, at_c2) {
+                (None, Some(at_c2)) => Some(
+                    at_c2
+                        .to_frame_columns(&["recency_days"])
+                        .map_err(Error::from)
+                        .and_then(|recency| active_rows(&recency, plan.active_within_days))
+                        .and_then(|rows| {
+                            let what = format!("the evaluation-fit snapshot {c2}");
+                            snapshot_frame(plan, log.as_ref(), &at_c2, rows.as_deref(), progress, &what)
+                        }),
+                ),
+                _ => None,
             };
-            let frame = at_c2
-                .to_frame_columns(&["recency_days"])
-                .map_err(Error::from)
-                .and_then(|recency| active_rows(&recency, plan.active_within_days))
-                .and_then(|rows| {
-                    snapshot_frame(
-                        plan,
-                        log.as_ref(),
-                        at_c2,
-                        rows.as_deref(),
-                        progress,
-                        &format!("the evaluation-fit snapshot {c2}"),
-                    )
-                });
-            Some(frame)
-        });
-        let train_frame = snapshot_frame(
-            plan,
-            log.as_ref(),
-            &at_c1,
-            c1_rows.as_deref(),
-            progress,
-            &format!("the training snapshot {c1}"),
-        );
-        (
-            train_frame,
-            fit_frame
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        )
+            Ok((recency_c1, train_frame, fit_frame))
+        })();
+        let tonight = tonight.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (tonight, earlier)
     });
+    let (frame_s, clv_s) = frame_s?;
+    let (recency_c1, train_frame, fit_frame) = earlier?;
     let (train_frame, _) = train_frame?;
-    // Only the frames are used from here: the tables would sit beside them through the fits.
-    drop((at_c1, at_c2));
     let source = |date: NaiveDate| TrainingSource {
         snapshot: Some(date.to_string()),
         label_window: Some([date.to_string(), (date + Duration::days(h)).to_string()]),
