@@ -470,6 +470,30 @@ fn score(
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
     lap("customers scored");
+    let provenance = [
+        ("churn.as_of", trained.at_s.as_of.to_string()),
+        ("churn.input_fingerprint", trained.at_s.fingerprint.clone()),
+        ("churn.tool_version", crate::TOOL_VERSION.to_string()),
+    ];
+    let meta = |t: Table| provenance.iter().fold(t, |t, (key, value)| t.with_metadata(key, value));
+    // The scores and segments files are encoded first, and their compressed bytes kept until the
+    // run writes: the columns of a million customers' scores and segments are hundreds of megabytes,
+    // better made and let go before the at-risk list's text is (150 MB at a million customers).
+    let columns = score_columns(&scored)?;
+    lap("score columns built");
+    let metadata: Vec<(String, String)> = provenance
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .chain([
+            ("churn.churn_model".to_string(), model_file.to_string()),
+            ("churn.next_purchase_model".to_string(), next_purchase_model.to_string()),
+        ])
+        .collect();
+    let scores_parquet = arrays_to_parquet_bytes(columns, &metadata)?;
+    let segments_parquet = table_to_parquet_bytes(meta(
+        segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
+    ))?;
+    lap("scores and segments encoded");
     // The list as it would be, then the control group taken out of it into holdout.csv: the
     // treated and the held-out customers are ranked and chosen alike, so they compare.
     let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
@@ -521,6 +545,7 @@ fn score(
     };
     lap("changes found");
     let drift = drift.finish(&scored);
+    drop(scored);
     for d in std::iter::once(&drift.score)
         .chain(&drift.features)
         .filter(|d| d.level == churn_score::DriftLevel::Major && !drifts_by_construction(&d.name))
@@ -532,30 +557,6 @@ fn score(
             d.psi
         );
     }
-    let provenance = [
-        ("churn.as_of", trained.at_s.as_of.to_string()),
-        ("churn.input_fingerprint", trained.at_s.fingerprint.clone()),
-        ("churn.tool_version", crate::TOOL_VERSION.to_string()),
-    ];
-    let meta = |t: Table| provenance.iter().fold(t, |t, (key, value)| t.with_metadata(key, value));
-    let columns = score_columns(&scored)?;
-    drop(scored);
-    lap("score columns built");
-    // The two files are encoded here, and their compressed bytes kept until the run writes: the
-    // columns of a million customers' scores and segments are hundreds of megabytes.
-    let metadata: Vec<(String, String)> = provenance
-        .iter()
-        .map(|(key, value)| (key.to_string(), value.clone()))
-        .chain([
-            ("churn.churn_model".to_string(), model_file.to_string()),
-            ("churn.next_purchase_model".to_string(), next_purchase_model.to_string()),
-        ])
-        .collect();
-    let scores_parquet = arrays_to_parquet_bytes(columns, &metadata)?;
-    let segments_parquet = table_to_parquet_bytes(meta(
-        segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
-    ))?;
-    lap("scores and segments encoded");
     Ok(NightlyScores {
         scores_parquet,
         segments_parquet,

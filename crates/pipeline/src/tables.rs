@@ -138,16 +138,19 @@ fn score_columns_on(threads: usize, scored: &[ScoredCustomer<'_>]) -> Result<Vec
     if parts.len() <= 1 {
         return Ok(parts.pop().unwrap_or_else(|| ScoreColumns::with_capacity(0).finish()));
     }
-    let fields: Vec<Field> = parts[0].iter().map(|(field, _)| field.clone()).collect();
-    fields
-        .into_iter()
-        .enumerate()
-        .map(|(j, field)| {
-            let arrays: Vec<&dyn Array> = parts.iter().map(|part| part[j].1.as_ref()).collect();
-            let joined = arrow::compute::concat(&arrays).map_err(|e| crate::error::Error::invalid(e.to_string()))?;
-            Ok((field, joined))
-        })
-        .collect()
+    // Joined a column at a time, each part's piece let go once joined: the parts and the joined
+    // columns are never both whole in memory.
+    let mut parts: Vec<_> = parts.into_iter().map(Vec::into_iter).collect();
+    let mut columns = Vec::new();
+    loop {
+        let pieces: Vec<(Field, ArrayRef)> = parts.iter_mut().filter_map(Iterator::next).collect();
+        let Some((field, _)) = pieces.first() else {
+            return Ok(columns);
+        };
+        let arrays: Vec<&dyn Array> = pieces.iter().map(|(_, array)| array.as_ref()).collect();
+        let joined = arrow::compute::concat(&arrays).map_err(|e| crate::error::Error::invalid(e.to_string()))?;
+        columns.push((field.clone(), joined));
+    }
 }
 
 impl<'a, 'b> FromIterator<&'a ScoredCustomer<'b>> for ScoreColumns {
