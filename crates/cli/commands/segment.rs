@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use churn_features::write_table;
+use churn_features::arrays_to_parquet_bytes;
 use churn_pipeline::registry::load_segment_model;
-use churn_pipeline::tables::segments_table;
+use churn_pipeline::tables::segments_columns;
 use churn_segment::{fit_segments, profile_segments, Profiles, Provenance};
 use serde_json::json;
 
@@ -64,13 +64,16 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let names = model.names();
     let profiles =
         profile_segments(&frame, &names, &assignment, "monetary_total", None).context("cannot profile the segments")?;
-    let segments = segments_table(frame.ids(), &names, &assignment)?
-        .with_metadata("churn.as_of", &table.as_of.to_string())
-        .with_metadata("churn.input_fingerprint", &table.fingerprint)
-        .with_metadata("churn.segment_model", &model_path.display().to_string())
-        .with_metadata("churn.tool_version", env!("CARGO_PKG_VERSION"));
-    let staged = outputs.stage(&settings.out)?;
-    write_table(&staged, &segments).with_context(|| format!("cannot write {}", settings.out.display()))?;
+    let metadata = [
+        ("churn.as_of", table.as_of.to_string()),
+        ("churn.input_fingerprint", table.fingerprint.clone()),
+        ("churn.segment_model", model_path.display().to_string()),
+        ("churn.tool_version", env!("CARGO_PKG_VERSION").to_string()),
+    ]
+    .map(|(key, value)| (key.to_string(), value));
+    let segments = arrays_to_parquet_bytes(segments_columns(frame.ids(), &names, &assignment), &metadata)
+        .with_context(|| format!("cannot write {}", settings.out.display()))?;
+    outputs.stage_bytes(&settings.out, &segments)?;
     let mut csv = Vec::new();
     profiles.write_csv(&mut csv)?;
     outputs.stage_bytes(&settings.profiles_out, &csv)?;

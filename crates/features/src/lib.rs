@@ -74,10 +74,7 @@ pub use params::{
 };
 pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
-pub use tables::{
-    arrays_to_parquet_bytes, read_customer_table, read_table, read_table_columns, table_to_parquet_bytes, write_table,
-    write_table_owned,
-};
+pub use tables::{arrays_to_parquet_bytes, read_customer_table, read_table, read_table_columns, write_table};
 pub use text::{Delimiter, TextFormat};
 
 /// Reads, validates and aggregates the input into the v1 features as of `params.as_of`.

@@ -106,21 +106,6 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
     write_arrays(path, arrays.collect(), table.metadata())
 }
 
-/// [`write_table`], taking the table: each column becomes its Arrow array and is let go before the
-/// next is converted (numbers move without a copy), so a table of a million customers and its
-/// file's arrays are never both whole in memory.
-pub fn write_table_owned(path: &Path, table: Table) -> Result<()> {
-    let (columns, metadata) = owned_arrays(table);
-    write_arrays(path, columns, &metadata)
-}
-
-/// The bytes [`write_table_owned`] would write: for a caller that keeps the file, compressed,
-/// rather than the table until it writes.
-pub fn table_to_parquet_bytes(table: Table) -> Result<Vec<u8>> {
-    let (columns, metadata) = owned_arrays(table);
-    arrays_to_parquet_bytes(columns, &metadata)
-}
-
 /// The bytes of a file of `columns` (each a field and its array) with `metadata` in its schema,
 /// encoded as every file of this crate is: for a caller that builds Arrow arrays itself, such as
 /// `scores.parquet` from a million customers' scores without a [`Table`] of strings between.
@@ -128,25 +113,6 @@ pub fn arrays_to_parquet_bytes(columns: Vec<(Field, ArrayRef)>, metadata: &[(Str
     let mut bytes = Vec::new();
     crate::output::encode_batch(&batch_of(columns, metadata)?, &mut bytes, Path::new("table.parquet"))?;
     Ok(bytes)
-}
-
-/// A file's columns, each a field and its array.
-type Arrays = Vec<(Field, ArrayRef)>;
-
-fn owned_arrays(table: Table) -> (Arrays, Vec<(String, String)>) {
-    let (columns, metadata) = table.into_parts();
-    let arrays = columns.into_iter().map(|(name, column)| {
-        let (data_type, nullable, array): (DataType, bool, ArrayRef) = match column {
-            Column::Text(v) => (DataType::Utf8, false, Arc::new(StringArray::from_iter_values(v))),
-            Column::OptionalText(v) => (DataType::Utf8, true, Arc::new(v.into_iter().collect::<StringArray>())),
-            Column::Int64(v) => (DataType::Int64, false, Arc::new(Int64Array::from(v))),
-            Column::Float64(v) => (DataType::Float64, false, Arc::new(Float64Array::from(v))),
-            Column::OptionalFloat64(v) => (DataType::Float64, true, Arc::new(Float64Array::from(v))),
-            Column::OptionalDate(v) => (DataType::Date32, true, Arc::new(Date32Array::from(v))),
-        };
-        (Field::new(name, data_type, nullable), array)
-    });
-    (arrays.collect(), metadata)
 }
 
 /// The columns as one batch with `metadata` in its schema.
@@ -389,10 +355,23 @@ mod tests {
             .with_metadata("churn.as_of", "2024-01-01");
         write_table(&path, &table)?;
         assert_eq!(read_table(&path)?, table);
-        // Taking the table writes the same bytes.
-        let owned = dir.path().join("owned.parquet");
-        write_table_owned(&owned, table.clone())?;
-        assert_eq!(std::fs::read(&owned)?, std::fs::read(&path)?);
+        // The same columns as arrays encode to the same bytes.
+        let arrays: Vec<(Field, ArrayRef)> = vec![
+            (
+                Field::new("customer_id", DataType::Utf8, false),
+                Arc::new(StringArray::from(vec!["a", "b"])),
+            ),
+            (
+                Field::new("p", DataType::Float64, false),
+                Arc::new(Float64Array::from(vec![0.25, 0.75])),
+            ),
+            (
+                Field::new("reason", DataType::Utf8, true),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+            ),
+        ];
+        let metadata = [("churn.as_of".to_string(), "2024-01-01".to_string())];
+        assert_eq!(arrays_to_parquet_bytes(arrays, &metadata)?, std::fs::read(&path)?);
         // Named out of order: the file's order, and its metadata, are kept.
         let some = read_table_columns(&path, &["reason", "customer_id"])?;
         let names: Vec<&str> = some.columns().iter().map(|(n, _)| n.as_str()).collect();
@@ -453,10 +432,6 @@ mod tests {
             .with_metadata("churn.model", "segments-2024-01-01.json");
         write_table(&path, &table)?;
         assert_eq!(read_table(&path)?, table);
-        // Taking the table writes the same bytes.
-        let owned = dir.path().join("owned.parquet");
-        write_table_owned(&owned, table.clone())?;
-        assert_eq!(std::fs::read(&owned)?, std::fs::read(&path)?);
         Ok(())
     }
 }

@@ -22,10 +22,7 @@ use std::time::Instant;
 
 use churn_clv::ValidClvParams;
 use churn_core::{FeatureFrame, Table};
-use churn_features::{
-    arrays_to_parquet_bytes, input_files, table_to_parquet_bytes, write_table, FeatureParams, FeatureTable,
-    TransactionLog,
-};
+use churn_features::{arrays_to_parquet_bytes, input_files, write_table, FeatureParams, FeatureTable, TransactionLog};
 use churn_score::gain::{expected_gains, within_budget, Budget};
 use churn_score::{
     at_risk, population_stability, score_customers, split_holdout, ActionRule, ChurnModel, Holdout, NextPurchaseFrom,
@@ -46,7 +43,7 @@ use crate::manifest::{
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Named, Registry};
-use crate::tables::{score_columns, segments_table};
+use crate::tables::{score_columns, segments_columns};
 use crate::training::{train_with, TrainPlan, Trained};
 use crate::uplift::{Uplift, UPLIFT_FILE};
 
@@ -470,29 +467,35 @@ fn score(
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
     lap("customers scored");
-    let provenance = [
-        ("churn.as_of", trained.at_s.as_of.to_string()),
-        ("churn.input_fingerprint", trained.at_s.fingerprint.clone()),
-        ("churn.tool_version", crate::TOOL_VERSION.to_string()),
-    ];
-    let meta = |t: Table| provenance.iter().fold(t, |t, (key, value)| t.with_metadata(key, value));
+    // Each file's schema metadata: the run's provenance, and the model it came from.
+    let metadata = |model: (&str, &str), more: Option<(&str, &str)>| -> Vec<(String, String)> {
+        [
+            ("churn.as_of", trained.at_s.as_of.to_string().as_str()),
+            ("churn.input_fingerprint", trained.at_s.fingerprint.as_str()),
+            ("churn.tool_version", crate::TOOL_VERSION),
+            model,
+        ]
+        .into_iter()
+        .chain(more)
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+    };
     // The scores and segments files are encoded first, and their compressed bytes kept until the
     // run writes: the columns of a million customers' scores and segments are hundreds of megabytes,
     // better made and let go before the at-risk list's text is (150 MB at a million customers).
     let columns = score_columns(&scored)?;
     lap("score columns built");
-    let metadata: Vec<(String, String)> = provenance
-        .iter()
-        .map(|(key, value)| (key.to_string(), value.clone()))
-        .chain([
-            ("churn.churn_model".to_string(), model_file.to_string()),
-            ("churn.next_purchase_model".to_string(), next_purchase_model.to_string()),
-        ])
-        .collect();
-    let scores_parquet = arrays_to_parquet_bytes(columns, &metadata)?;
-    let segments_parquet = table_to_parquet_bytes(meta(
-        segments_table(frame.ids(), &names, &segments.assignment)?.with_metadata("churn.segment_model", &segments.file),
-    ))?;
+    let scores_parquet = arrays_to_parquet_bytes(
+        columns,
+        &metadata(
+            ("churn.churn_model", model_file),
+            Some(("churn.next_purchase_model", next_purchase_model)),
+        ),
+    )?;
+    let segments_parquet = arrays_to_parquet_bytes(
+        segments_columns(frame.ids(), &names, &segments.assignment),
+        &metadata(("churn.segment_model", &segments.file), None),
+    )?;
     lap("scores and segments encoded");
     // The list as it would be, then the control group taken out of it into holdout.csv: the
     // treated and the held-out customers are ranked and chosen alike, so they compare.

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Date32Builder, Float64Builder, StringBuilder};
+use arrow::array::{
+    Array, ArrayRef, Date32Builder, Float64Array, Float64Builder, Int64Array, StringArray, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field};
-use churn_core::{Column, Table};
 use churn_score::{ReasonList, ScoredCustomer};
 use churn_segment::Assignment;
 
@@ -164,23 +165,34 @@ impl<'a, 'b> FromIterator<&'a ScoredCustomer<'b>> for ScoreColumns {
     }
 }
 
-/// `segments.parquet`: each customer's segment id and name, and the distance to its centroid.
-pub fn segments_table(ids: &[String], names: &[&str], assignment: &Assignment) -> Result<Table> {
-    Ok(Table::new()
-        .with_column("customer_id", Column::Text(ids.to_vec()))?
-        .with_column(
-            "segment_id",
-            Column::Int64(assignment.segment.iter().map(|&s| s as i64).collect()),
-        )?
-        .with_column(
-            "segment_name",
-            Column::Text(assignment.segment.iter().map(|&s| names[s].to_string()).collect()),
-        )?
-        .with_column("distance", Column::Float64(assignment.distance.clone()))?)
+/// `segments.parquet`'s columns: each customer's segment id and name, and the distance to its
+/// centroid. Built as Arrow arrays straight from the ids and the assignment (a [`Table`] would
+/// hold a string per customer twice over).
+pub fn segments_columns(ids: &[String], names: &[&str], assignment: &Assignment) -> Vec<(Field, ArrayRef)> {
+    let segment = &assignment.segment;
+    vec![
+        (
+            Field::new("customer_id", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(ids)),
+        ),
+        (
+            Field::new("segment_id", DataType::Int64, false),
+            Arc::new(Int64Array::from_iter_values(segment.iter().map(|&s| s as i64))),
+        ),
+        (
+            Field::new("segment_name", DataType::Utf8, false),
+            Arc::new(StringArray::from_iter_values(segment.iter().map(|&s| names[s]))),
+        ),
+        (
+            Field::new("distance", DataType::Float64, false),
+            Arc::new(Float64Array::from(assignment.distance.clone())),
+        ),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
+    use churn_core::{Column, Table};
     use churn_features::{arrays_to_parquet_bytes, read_table, write_table};
     use churn_score::{NextDays, NextPurchase, Outlook, RiskBand};
 
@@ -225,6 +237,31 @@ mod tests {
                 overdue_days: None,
             },
         ]
+    }
+
+    #[test]
+    fn segment_columns_encode_the_file_a_table_of_the_same_values_writes() -> Result<()> {
+        let ids: Vec<String> = ["007", "=1+1", "b"].map(String::from).to_vec();
+        let assignment = Assignment {
+            segment: vec![1, 0, 1],
+            distance: vec![0.25, 1e-300, 2.0],
+        };
+        let metadata = vec![("churn.segment_model".to_string(), "segments.json".to_string())];
+        let bytes = arrays_to_parquet_bytes(segments_columns(&ids, &["Lost", "Loyal"], &assignment), &metadata)?;
+        let table = Table::new()
+            .with_metadata("churn.segment_model", "segments.json")
+            .with_column("customer_id", Column::Text(ids.clone()))?
+            .with_column("segment_id", Column::Int64(vec![1, 0, 1]))?
+            .with_column(
+                "segment_name",
+                Column::Text(["Loyal", "Lost", "Loyal"].map(String::from).to_vec()),
+            )?
+            .with_column("distance", Column::Float64(vec![0.25, 1e-300, 2.0]))?;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("segments.parquet");
+        write_table(&path, &table)?;
+        assert_eq!(std::fs::read(&path).expect("written"), bytes);
+        Ok(())
     }
 
     #[test]
