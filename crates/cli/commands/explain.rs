@@ -40,7 +40,7 @@ pub fn explain(args: &ExplainArgs, seal: churn_core::SealPolicy, printer: Printe
     let reasons = explainer.reasons(&z_row, row, &mut ReasonScratch::default());
     let mut contributions = explainer.contributions(&z_row, row);
     contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
-    let rfm = frame.text("rfm_segment").and_then(|t| t[row].clone());
+    let rfm = frame.text("rfm_segment").and_then(|t| t.get(row));
     // The next purchase from the model's rhythm, as `churn score` gives it without lifetime values.
     let next_purchases = NextPurchases::new(&model, &frame, &NextPurchaseFrom::Rhythm(table.as_of))?;
     let next = next_purchases.next_purchase(row, probability);

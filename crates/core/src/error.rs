@@ -75,6 +75,14 @@ pub enum Error {
         /// The value found.
         value: f64,
     },
+    /// A text column has more distinct values than its codes can number.
+    #[error("text column {column:?} has more than {max} distinct values")]
+    TooManyTexts {
+        /// The column.
+        column: String,
+        /// The most distinct values a text column holds.
+        max: u64,
+    },
     /// A feature spec does not parse.
     #[error("cannot read feature {spec:?}: {reason}")]
     BadSpec {

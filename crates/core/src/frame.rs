@@ -19,7 +19,7 @@ pub struct FeatureFrame {
     // no copy of a million ids and values: columns are never changed in place.
     ids: Arc<Vec<String>>,
     numeric: Vec<(String, Arc<Numeric>)>,
-    text: Vec<(String, Arc<Vec<Option<String>>>)>,
+    text: Vec<(String, Arc<Text>)>,
 }
 
 /// A numeric column as it is held: the values, and which of them are present when any is not.
@@ -51,6 +51,120 @@ impl Numeric {
             values: &self.values,
             present: self.present.as_deref(),
         }
+    }
+}
+
+/// A text column as it is held: each row's code into the distinct values, [`Text::NULL`] for null.
+///
+/// Not `Vec<Option<String>>`: the text columns of features are labels (the RFM segment) with a
+/// handful of values, and a string per row was 40 bytes and an allocation for each of a million
+/// customers in every snapshot's frame; a code is 4 bytes. Written here rather than with Arrow's
+/// dictionary arrays because this crate holds no Arrow (see its manifest).
+#[derive(Debug, Clone, Default)]
+struct Text {
+    codes: Vec<u32>,
+    words: Arc<Vec<String>>,
+}
+
+/// Equal when the values are, however they are coded (a selection of rows keeps every word).
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Text {
+    /// The code of a null.
+    const NULL: u32 = u32::MAX;
+
+    /// Encodes the values, each distinct one kept once, in order of first appearance.
+    fn encode<'a>(column: &str, values: impl Iterator<Item = Option<&'a str>>) -> Result<Text> {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut codes = Vec::with_capacity(values.size_hint().0);
+        for value in values {
+            let code = match value {
+                None => Text::NULL,
+                Some(word) => match index.get(word) {
+                    Some(&code) => code,
+                    None => {
+                        let code = u32::try_from(words.len())
+                            .ok()
+                            .filter(|&c| c != Text::NULL)
+                            .ok_or_else(|| Error::TooManyTexts {
+                                column: column.to_string(),
+                                max: u64::from(Text::NULL),
+                            })?;
+                        index.insert(word, code);
+                        words.push(word.to_string());
+                        code
+                    }
+                },
+            };
+            codes.push(code);
+        }
+        Ok(Text {
+            codes,
+            words: Arc::new(words),
+        })
+    }
+
+    fn view(&self) -> Texts<'_> {
+        Texts {
+            codes: &self.codes,
+            words: &self.words,
+        }
+    }
+}
+
+/// A text column of a [`FeatureFrame`], borrowed: a value or null per row. Two are equal when
+/// their values are.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts<'a> {
+    codes: &'a [u32],
+    words: &'a [String],
+}
+
+impl<'a> Texts<'a> {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The value on `row`, `None` when it is null. Panics when `row` is out of range, as indexing
+    /// a slice does.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<&'a str> {
+        let words = self.words;
+        match self.codes[row] {
+            Text::NULL => None,
+            code => Some(words[code as usize].as_str()),
+        }
+    }
+
+    /// The values in row order, `None` for nulls.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&'a str>> + Clone + 'a {
+        let words = self.words;
+        self.codes.iter().map(move |&code| match code {
+            Text::NULL => None,
+            code => Some(words[code as usize].as_str()),
+        })
+    }
+
+    /// The values as borrowed options.
+    pub fn to_vec(&self) -> Vec<Option<&'a str>> {
+        self.iter().collect()
+    }
+}
+
+impl PartialEq for Texts<'_> {
+    fn eq(&self, other: &Texts<'_>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -196,9 +310,20 @@ impl FeatureFrame {
     }
 
     /// Adds a text column.
-    pub fn with_text(mut self, name: &str, values: Vec<Option<String>>) -> Result<Self> {
+    pub fn with_text(self, name: &str, values: Vec<Option<String>>) -> Result<Self> {
+        self.with_text_values(name, values.iter().map(Option::as_deref))
+    }
+
+    /// Adds a text column from borrowed values (an Arrow column's, say): each distinct value is
+    /// copied once.
+    pub fn with_text_values<'a>(
+        mut self,
+        name: &str,
+        values: impl ExactSizeIterator<Item = Option<&'a str>>,
+    ) -> Result<Self> {
         self.check_new_column(name, values.len())?;
-        self.text.push((name.to_string(), Arc::new(values)));
+        self.text
+            .push((name.to_string(), Arc::new(Text::encode(name, values)?)));
         Ok(self)
     }
 
@@ -220,7 +345,13 @@ impl FeatureFrame {
             text: self
                 .text
                 .iter()
-                .map(|(n, v)| (n.clone(), Arc::new(rows.iter().map(|&r| v[r].clone()).collect())))
+                .map(|(n, v)| {
+                    let column = Text {
+                        codes: rows.iter().map(|&r| v.codes[r]).collect(),
+                        words: Arc::clone(&v.words),
+                    };
+                    (n.clone(), Arc::new(column))
+                })
                 .collect(),
         }
     }
@@ -258,11 +389,11 @@ impl FeatureFrame {
     }
 
     /// A text column by name.
-    pub fn text(&self, name: &str) -> Option<&[Option<String>]> {
+    pub fn text(&self, name: &str) -> Option<Texts<'_>> {
         self.text
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, values)| values.as_slice())
+            .map(|(_, values)| values.view())
     }
 
     /// Names of the numeric columns, in the order they were added.
@@ -369,7 +500,7 @@ mod tests {
             picked.numeric("x").map(|v| v.to_vec()),
             Some(vec![Some(2.0), Some(0.0)])
         );
-        assert_eq!(picked.text("t"), Some(&[None, Some("a".to_string())][..]));
+        assert_eq!(picked.text("t").map(|t| t.to_vec()), Some(vec![None, Some("a")]));
         Ok(())
     }
 
@@ -410,6 +541,36 @@ mod tests {
         assert!(matches!(bad, Err(Error::NotFinite { row: 1, .. })));
         let short = FeatureFrame::try_new(ids(2))?.with_numeric_values("x", vec![1.0, 2.0], Some(vec![true]));
         assert!(matches!(short, Err(Error::LengthMismatch { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn text_columns_give_back_their_values_and_nulls() -> Result<()> {
+        let labels = [
+            Some("Champions"),
+            None,
+            Some("At risk"),
+            Some("Champions"),
+            Some(""),
+            None,
+        ];
+        let frame = FeatureFrame::try_new(ids(6))?.with_text("rfm", labels.map(|v| v.map(String::from)).to_vec())?;
+        let text = frame.text("rfm").expect("column");
+        assert_eq!(text.to_vec(), labels);
+        assert_eq!((text.len(), text.get(2), text.get(5)), (6, Some("At risk"), None));
+        // Each distinct value is held once.
+        assert_eq!(frame.text[0].1.words.len(), 3);
+        // A selection shares the values and equals the same values built afresh.
+        let picked = frame.select_rows(&[3, 1, 4]);
+        let afresh = FeatureFrame::try_new(["c3", "c1", "c4"].map(String::from).to_vec())?
+            .with_text_values("rfm", [Some("Champions"), None, Some("")].into_iter())?;
+        assert_eq!(picked.text("rfm"), afresh.text("rfm"));
+        assert_eq!(
+            picked.text("rfm").map(|t| t.to_vec()),
+            Some(vec![Some("Champions"), None, Some("")])
+        );
+        assert!(Arc::ptr_eq(&picked.text[0].1.words, &frame.text[0].1.words));
+        assert_eq!(picked.text[0].1, afresh.text[0].1);
         Ok(())
     }
 

@@ -42,7 +42,7 @@ mod transform;
 
 pub use artifact::{artifact_json, parse_artifact, ArtifactHeader, SealPolicy, CHECKSUM_KEY};
 pub use error::{Error, Result};
-pub use frame::{FeatureFrame, Numbers};
+pub use frame::{FeatureFrame, Numbers, Texts};
 pub use parallel::{parallel_map, parallel_map_on, parallel_map_owned};
 pub use scale::{StandardScaler, RELATIVE_SPREAD_FLOOR};
 pub use stats::median;

@@ -78,7 +78,7 @@ fn frame_of(batch: &RecordBatch, columns: Option<&[&str]>) -> Result<FeatureFram
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| Error::Engine(format!("{name} did not convert to text")))?;
-            frame = frame.with_text(name, values.iter().map(|v| v.map(str::to_string)).collect())?;
+            frame = frame.with_text_values(name, values.iter())?;
         }
     }
     Ok(frame)
@@ -393,7 +393,7 @@ mod tests {
         std::fs::write(&good, "customer_id,churned,plan\n007,yes,\n\n\"8\",no,gold\n")?;
         let frame = read_customer_table(&good)?;
         assert_eq!(frame.ids(), ["007", "8"]);
-        assert_eq!(frame.text("plan"), Some(&[None, Some("gold".to_string())][..]));
+        assert_eq!(frame.text("plan").map(|t| t.to_vec()), Some(vec![None, Some("gold")]));
         let dup = dir.path().join("dup.csv");
         std::fs::write(&dup, "customer_id,churned\na,yes\n\nb,no\na,no\n")?;
         let err = read_customer_table(&dup).expect_err("duplicate");

@@ -114,12 +114,7 @@ pub fn explicit_labels(snapshot: &FeatureFrame, customers: &FeatureFrame, column
             "the customers table has no column {column:?} (model.label_column)"
         ))
     })?;
-    let by_id: HashMap<&str, Option<&str>> = customers
-        .ids()
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().map(Option::as_deref))
-        .collect();
+    let by_id: HashMap<&str, Option<&str>> = customers.ids().iter().map(String::as_str).zip(values.iter()).collect();
     snapshot
         .ids()
         .iter()

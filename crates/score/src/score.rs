@@ -651,7 +651,7 @@ pub fn score_customers<'a>(
     let risk = bands.assign(&probabilities);
     let explainer = Explainer::with_segments(model, frame, segments);
     let score_row = |row: usize, scratch: &mut ReasonScratch| {
-        let rfm_segment = rfm.and_then(|r| r[row].as_deref());
+        let rfm_segment = rfm.and_then(|r| r.get(row));
         let segment = segments.map(|s| s[row]);
         let recommended_action = recommend(actions, risk[row], rfm_segment, segment);
         let z_row = z.row(row);

@@ -109,7 +109,7 @@ pub fn profile_segments(
         .collect();
 
     let rfm = frame.text(RFM_COLUMN).map(|labels| {
-        let label = |r: usize| labels[r].as_deref().unwrap_or("(none)");
+        let label = |r: usize| labels.get(r).unwrap_or("(none)");
         let mut columns: Vec<(String, u64)> = Vec::new();
         for r in 0..n {
             match columns.iter_mut().find(|(name, _)| name == label(r)) {
