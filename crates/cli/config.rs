@@ -115,6 +115,8 @@ pub struct ConfigFile {
 pub struct EngineConfig {
     /// A Ballista scheduler, `df://host:port`: the one read of the log runs on its executors.
     pub cluster: Option<String>,
+    /// How long to wait for one query on the cluster before failing the command.
+    pub cluster_timeout_minutes: Option<u64>,
 }
 
 /// `[clv]`: the lifetime-value model.

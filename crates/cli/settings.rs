@@ -188,6 +188,12 @@ fn feature_params(config: &Config, as_of: Option<NaiveDate>, flags: EngineFlags<
             Some(text) => text.parse().map_err(config_error)?,
         },
         cluster: cluster(config, flags.cluster)?,
+        cluster_timeout: file
+            .engine
+            .cluster_timeout_minutes
+            .map_or(defaults.cluster_timeout, |m| {
+                std::time::Duration::from_secs(m.saturating_mul(60))
+            }),
     };
     params.check().map_err(|e| config_error(e.to_string()))?;
     Ok(params)

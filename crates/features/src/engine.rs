@@ -154,6 +154,8 @@ fn role_kind(role: ColumnRole) -> ColumnKind {
 struct Session {
     runtime: tokio::runtime::Runtime,
     ctx: SessionContext,
+    /// On a cluster, how long one query may take (see [`FeatureParams::cluster_timeout`]).
+    job_timeout: Option<std::time::Duration>,
 }
 
 fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
@@ -190,7 +192,11 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
             ctx
         }
     };
-    Ok(Session { runtime, ctx })
+    Ok(Session {
+        runtime,
+        ctx,
+        job_timeout: cluster.map(|_| params.cluster_timeout),
+    })
 }
 
 /// The input registered as table `raw`, with what is needed to interpret failures.
@@ -221,8 +227,24 @@ impl Registered {
 }
 
 impl Session {
-    fn block<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+    /// Runs a query's future to its end; on a cluster, an error once the time bound has passed
+    /// (the job is left to the scheduler: the driver only stops waiting for it).
+    fn block<T>(
+        &self,
+        future: impl std::future::Future<Output = datafusion::error::Result<T>>,
+    ) -> datafusion::error::Result<T> {
+        let Some(limit) = self.job_timeout else {
+            return self.runtime.block_on(future);
+        };
+        self.runtime.block_on(async {
+            tokio::time::timeout(limit, future).await.unwrap_or_else(|_| {
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "no result within {} minutes (engine.cluster_timeout_minutes); a Ballista job can stall when \
+                     an executor is lost mid-stage: see the scheduler's log, and run again",
+                    limit.as_secs().div_ceil(60)
+                )))
+            })
+        })
     }
 
     fn register_parquet(&self, files: &[PathBuf]) -> Result<Registered> {

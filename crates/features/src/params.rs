@@ -188,7 +188,14 @@ pub struct FeatureParams {
     /// The Ballista scheduler (`df://host:port`) that runs the heavy stage (the one read of the log)
     /// instead of this process; `None` runs everything here. See [`crate::cluster`].
     pub cluster: Option<String>,
+    /// How long the driver waits for one query on the cluster before it gives up with an error
+    /// (`engine.cluster_timeout_minutes`): a Ballista job can stall for good when an executor is
+    /// lost mid-stage, and a nightly job must end rather than wait for ever.
+    pub cluster_timeout: std::time::Duration,
 }
+
+/// [`FeatureParams::cluster_timeout`]'s default: six hours.
+pub const DEFAULT_CLUSTER_TIMEOUT_MINUTES: u64 = 360;
 
 /// What to do with an order id that appears under more than one customer: a join gone wrong
 /// upstream, or two systems reusing numbers. Either way the log is counted and the first few such
@@ -260,6 +267,7 @@ impl Default for FeatureParams {
             threads: None,
             shared_orders: SharedOrders::Warn,
             cluster: None,
+            cluster_timeout: std::time::Duration::from_secs(DEFAULT_CLUSTER_TIMEOUT_MINUTES * 60),
         }
     }
 }
@@ -295,6 +303,9 @@ impl FeatureParams {
         }
         if self.memory_limit_bytes < (64 << 20) {
             return Err(Error::invalid("features.memory_limit_mb", "must be at least 64 MiB"));
+        }
+        if self.cluster_timeout.is_zero() {
+            return Err(Error::invalid("engine.cluster_timeout_minutes", "must be at least 1"));
         }
         if self.threads == Some(0) {
             return Err(Error::invalid("features.threads", "must be at least 1"));
@@ -372,6 +383,17 @@ mod tests {
             ..FeatureParams::default()
         };
         assert!(params.check().is_err());
+    }
+
+    #[test]
+    fn the_cluster_time_bound_is_six_hours_and_never_zero() {
+        assert_eq!(FeatureParams::default().cluster_timeout.as_secs(), 6 * 3600);
+        let params = FeatureParams {
+            cluster_timeout: std::time::Duration::ZERO,
+            ..FeatureParams::default()
+        };
+        let err = params.check().expect_err("zero");
+        assert!(err.to_string().contains("engine.cluster_timeout_minutes"), "{err}");
     }
 
     #[test]
