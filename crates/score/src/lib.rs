@@ -8,7 +8,8 @@
 //!   lift and capture, and a calibration table.
 //! - [`score_customers`] scores everyone: probability, band, value at risk, reasons, action, and
 //!   the next purchase, from the model's [`RhythmModel`] (each customer's own gaps, fitted on the
-//!   training window) or from given BG/NBD outlooks.
+//!   training window) or from given BG/NBD outlooks. A [`ScoredCustomer`] borrows its text from
+//!   what was scored and keeps its reasons as one [`ReasonList`]: a million of them are held at once.
 //!
 //! ```
 //! use churn_core::FeatureFrame;
