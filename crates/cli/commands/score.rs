@@ -282,15 +282,15 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
 
     let columns = score_columns(&scored)?;
     drop(scored);
+    let (as_of, model_path) = (table.as_of.to_string(), settings.model.display().to_string());
     let metadata = [
-        ("churn.as_of", table.as_of.to_string()),
-        ("churn.input_fingerprint", table.fingerprint.clone()),
-        ("churn.churn_model", settings.model.display().to_string()),
-        ("churn.next_purchase_model", next.model_name(&model).to_string()),
-        ("churn.tool_version", env!("CARGO_PKG_VERSION").to_string()),
-    ]
-    .map(|(key, value)| (key.to_string(), value));
-    let scores = arrays_to_parquet_bytes(columns, &metadata)
+        ("churn.as_of", as_of.as_str()),
+        ("churn.input_fingerprint", table.fingerprint.as_str()),
+        ("churn.churn_model", model_path.as_str()),
+        ("churn.next_purchase_model", next.model_name(&model)),
+        ("churn.tool_version", env!("CARGO_PKG_VERSION")),
+    ];
+    let scores = arrays_to_parquet_bytes(&settings.out, columns, &metadata)
         .with_context(|| format!("cannot write {}", settings.out.display()))?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores encoded");
     let mut outputs = StagedOutputs::new();

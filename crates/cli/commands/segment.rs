@@ -64,14 +64,15 @@ pub fn segment(settings: &SegmentSettings, printer: Printer) -> Result<()> {
     let names = model.names();
     let profiles =
         profile_segments(&frame, &names, &assignment, "monetary_total", None).context("cannot profile the segments")?;
+    let (as_of, model_name) = (table.as_of.to_string(), model_path.display().to_string());
     let metadata = [
-        ("churn.as_of", table.as_of.to_string()),
-        ("churn.input_fingerprint", table.fingerprint.clone()),
-        ("churn.segment_model", model_path.display().to_string()),
-        ("churn.tool_version", env!("CARGO_PKG_VERSION").to_string()),
-    ]
-    .map(|(key, value)| (key.to_string(), value));
-    let segments = arrays_to_parquet_bytes(segments_columns(frame.ids(), &names, &assignment), &metadata)
+        ("churn.as_of", as_of.as_str()),
+        ("churn.input_fingerprint", table.fingerprint.as_str()),
+        ("churn.segment_model", model_name.as_str()),
+        ("churn.tool_version", env!("CARGO_PKG_VERSION")),
+    ];
+    let columns = segments_columns(frame.ids(), &names, &assignment);
+    let segments = arrays_to_parquet_bytes(&settings.out, columns, &metadata)
         .with_context(|| format!("cannot write {}", settings.out.display()))?;
     outputs.stage_bytes(&settings.out, &segments)?;
     let mut csv = Vec::new();

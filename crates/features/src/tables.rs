@@ -106,19 +106,26 @@ pub fn write_table(path: &Path, table: &Table) -> Result<()> {
     write_arrays(path, arrays.collect(), table.metadata())
 }
 
-/// The bytes of a file of `columns` (each a field and its array) with `metadata` in its schema,
-/// encoded as every file of this crate is: for a caller that builds Arrow arrays itself, such as
-/// `scores.parquet` from a million customers' scores without a [`Table`] of strings between.
-pub fn arrays_to_parquet_bytes(columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<Vec<u8>> {
+/// The bytes of the file `path` (named in errors) of `columns` (each a field and its array) with
+/// `metadata` in its schema, encoded as every file of this crate is: for a caller that builds Arrow
+/// arrays itself, such as `scores.parquet` from a million customers' scores without a [`Table`] of
+/// strings between.
+pub fn arrays_to_parquet_bytes(
+    path: &Path,
+    columns: Vec<(Field, ArrayRef)>,
+    metadata: &[(&str, &str)],
+) -> Result<Vec<u8>> {
+    let metadata = metadata
+        .iter()
+        .map(|&(key, value)| (key.to_string(), value.to_string()));
     let mut bytes = Vec::new();
-    crate::output::encode_batch(&batch_of(columns, metadata)?, &mut bytes, Path::new("table.parquet"))?;
+    crate::output::encode_batch(&batch_of(columns, metadata.collect())?, &mut bytes, path)?;
     Ok(bytes)
 }
 
 /// The columns as one batch with `metadata` in its schema.
-fn batch_of(columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<RecordBatch> {
+fn batch_of(columns: Vec<(Field, ArrayRef)>, metadata: HashMap<String, String>) -> Result<RecordBatch> {
     let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
-    let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
     let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
     if arrays.is_empty() {
         Ok(RecordBatch::new_empty(schema))
@@ -129,7 +136,7 @@ fn batch_of(columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> R
 
 /// Writes the columns as one batch with `metadata` in its schema (see [`write_table`]).
 fn write_arrays(path: &Path, columns: Vec<(Field, ArrayRef)>, metadata: &[(String, String)]) -> Result<()> {
-    write_batch_atomically(path, &batch_of(columns, metadata)?, ".table-")
+    write_batch_atomically(path, &batch_of(columns, metadata.iter().cloned().collect())?, ".table-")
 }
 
 /// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for
@@ -370,8 +377,11 @@ mod tests {
                 Arc::new(StringArray::from(vec![Some("x"), None])),
             ),
         ];
-        let metadata = [("churn.as_of".to_string(), "2024-01-01".to_string())];
-        assert_eq!(arrays_to_parquet_bytes(arrays, &metadata)?, std::fs::read(&path)?);
+        let metadata = [("churn.as_of", "2024-01-01")];
+        assert_eq!(
+            arrays_to_parquet_bytes(&path, arrays, &metadata)?,
+            std::fs::read(&path)?
+        );
         // Named out of order: the file's order, and its metadata, are kept.
         let some = read_table_columns(&path, &["reason", "customer_id"])?;
         let names: Vec<&str> = some.columns().iter().map(|(n, _)| n.as_str()).collect();

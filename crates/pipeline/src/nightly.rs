@@ -467,34 +467,31 @@ fn score(
     )
     .context_with(|| format!("cannot score with {model_file}"))?;
     lap("customers scored");
-    // Each file's schema metadata: the run's provenance, and the model it came from.
-    let metadata = |model: (&str, &str), more: Option<(&str, &str)>| -> Vec<(String, String)> {
-        [
-            ("churn.as_of", trained.at_s.as_of.to_string().as_str()),
-            ("churn.input_fingerprint", trained.at_s.fingerprint.as_str()),
-            ("churn.tool_version", crate::TOOL_VERSION),
-            model,
-        ]
-        .into_iter()
-        .chain(more)
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .collect()
-    };
+    // Each file's schema metadata: the run's provenance, then the model it came from.
+    let as_of = trained.at_s.as_of.to_string();
+    let provenance = [
+        ("churn.as_of", as_of.as_str()),
+        ("churn.input_fingerprint", trained.at_s.fingerprint.as_str()),
+        ("churn.tool_version", crate::TOOL_VERSION),
+    ];
     // The scores and segments files are encoded first, and their compressed bytes kept until the
     // run writes: the columns of a million customers' scores and segments are hundreds of megabytes,
     // better made and let go before the at-risk list's text is (150 MB at a million customers).
     let columns = score_columns(&scored)?;
     lap("score columns built");
+    let models = [
+        ("churn.churn_model", model_file),
+        ("churn.next_purchase_model", next_purchase_model),
+    ];
     let scores_parquet = arrays_to_parquet_bytes(
+        Path::new("scores.parquet"),
         columns,
-        &metadata(
-            ("churn.churn_model", model_file),
-            Some(("churn.next_purchase_model", next_purchase_model)),
-        ),
+        &[&provenance[..], &models[..]].concat(),
     )?;
     let segments_parquet = arrays_to_parquet_bytes(
+        Path::new("segments.parquet"),
         segments_columns(frame.ids(), &names, &segments.assignment),
-        &metadata(("churn.segment_model", &segments.file), None),
+        &[&provenance[..], &[("churn.segment_model", segments.file.as_str())]].concat(),
     )?;
     lap("scores and segments encoded");
     // The list as it would be, then the control group taken out of it into holdout.csv: the

@@ -195,6 +195,7 @@ mod tests {
     use churn_core::{Column, Table};
     use churn_features::{arrays_to_parquet_bytes, read_table, write_table};
     use churn_score::{NextDays, NextPurchase, Outlook, RiskBand};
+    use std::path::Path;
 
     use super::*;
 
@@ -246,8 +247,9 @@ mod tests {
             segment: vec![1, 0, 1],
             distance: vec![0.25, 1e-300, 2.0],
         };
-        let metadata = vec![("churn.segment_model".to_string(), "segments.json".to_string())];
-        let bytes = arrays_to_parquet_bytes(segments_columns(&ids, &["Lost", "Loyal"], &assignment), &metadata)?;
+        let metadata = [("churn.segment_model", "segments.json")];
+        let columns = segments_columns(&ids, &["Lost", "Loyal"], &assignment);
+        let bytes = arrays_to_parquet_bytes(Path::new("segments.parquet"), columns, &metadata)?;
         let table = Table::new()
             .with_metadata("churn.segment_model", "segments.json")
             .with_column("customer_id", Column::Text(ids.clone()))?
@@ -268,8 +270,9 @@ mod tests {
     fn score_columns_encode_the_file_a_table_of_the_same_values_writes() -> Result<()> {
         let as_of = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
         let scored = scored(as_of);
-        let metadata = vec![("churn.as_of".to_string(), "2024-01-01".to_string())];
-        let bytes = arrays_to_parquet_bytes(scored.iter().collect::<ScoreColumns>().finish(), &metadata)?;
+        let metadata = [("churn.as_of", "2024-01-01")];
+        let file = Path::new("scores.parquet");
+        let bytes = arrays_to_parquet_bytes(file, scored.iter().collect::<ScoreColumns>().finish(), &metadata)?;
 
         // The same values as a table of owned cells, written the general way, give the same bytes.
         let day = |d: chrono::NaiveDate| Some(crate::lifetime::day_number(d) as i32);
@@ -308,7 +311,7 @@ mod tests {
 
         // Built in parts and joined, the columns are the same.
         for threads in 1..=3 {
-            let joined = arrays_to_parquet_bytes(score_columns_on(threads, &scored)?, &metadata)?;
+            let joined = arrays_to_parquet_bytes(file, score_columns_on(threads, &scored)?, &metadata)?;
             assert_eq!(joined, bytes, "{threads} threads");
         }
         assert_eq!(score_columns_on(2, &[])?.len(), 10 + NEXT_PURCHASE_COLUMNS.len());
