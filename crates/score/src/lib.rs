@@ -2,7 +2,8 @@
 //!
 //! - [`churn_labels`] labels each customer of snapshot `C` churned or not from snapshot `C + H`.
 //! - [`train`] fits a [`ChurnModel`]: the inputs of a [`Design`] (log1p counts, signed log1p money,
-//!   null intervals filled and flagged), standardized, L2 logistic regression (linfa-logistic).
+//!   null intervals filled and flagged), standardized, L2 logistic regression (linfa-logistic's
+//!   objective and L-BFGS solver, the objective evaluated in one pass per iteration).
 //! - [`evaluate_out_of_time`] fits on `S - 2H` and evaluates on `S - H` beside two baselines
 //!   (recency alone, RFM score), with the [`metrics`] ROC AUC, PR AUC, log loss, Brier, top-decile
 //!   lift and capture, and a calibration table.
@@ -42,6 +43,7 @@ mod evaluate;
 pub mod gain;
 mod holdout;
 mod labels;
+pub mod logistic;
 pub mod metrics;
 mod model;
 mod params;

@@ -1,15 +1,14 @@
-//! Training: design, standardize, sample, L-BFGS logistic regression (linfa-logistic).
+//! Training: design, standardize, sample, L2 logistic regression (linfa-logistic's objective and
+//! solver, evaluated in one pass: see [`crate::logistic`]).
 
 use churn_core::{FeatureFrame, StandardScaler};
-use linfa::traits::Fit as _;
-use linfa::DatasetBase;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Axis};
+use ndarray::Axis;
 use rand08::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 
 use crate::design::Design;
 use crate::error::{Error, Result};
+use crate::logistic::{fit_logistic, LogisticParams};
 use crate::metrics::{log_loss, roc_auc};
 use crate::model::{ChurnModel, Training, MODEL_FORMAT, MODEL_VERSION};
 use crate::params::ValidModelParams;
@@ -86,25 +85,25 @@ pub fn train(
     };
     let rows = z_fit.nrows();
     let started = std::time::Instant::now();
-    let dataset = DatasetBase::new(z_fit, Array1::from(y_fit));
-    // linfa's loss is a sum over rows: scaling the tolerance by the rows makes it a tolerance on the
+    // The loss is a sum over rows: scaling the tolerance by the rows makes it a tolerance on the
     // mean loss's gradient, so a sample and the whole population stop at the same precision.
-    let fitted = LogisticRegression::default()
-        .alpha(params.l2)
-        .max_iterations(params.max_iterations)
-        .gradient_tolerance(params.gradient_tolerance * rows as f64)
-        .fit(&dataset)
-        .map_err(|e| Error::Fit(e.to_string()))?;
+    let fitted = fit_logistic(
+        z_fit.view(),
+        &y_fit,
+        LogisticParams {
+            alpha: params.l2,
+            max_iterations: params.max_iterations,
+            gradient_tolerance: params.gradient_tolerance * rows as f64,
+        },
+    )?;
     tracing::debug!(
         rows,
+        iterations = fitted.iterations,
+        passes = fitted.passes,
         seconds = started.elapsed().as_secs_f64(),
         "logistic regression fitted"
     );
-    // linfa calls the *more frequent* class positive (its docs say "larger"), so which class the
-    // coefficients favour depends on the churn rate. Turn them into log-odds of churn either way.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let coefficients: Vec<f64> = fitted.params().iter().map(|w| sign * w).collect();
-    let intercept = sign * fitted.intercept();
+    let (coefficients, intercept) = (fitted.coefficients, fitted.intercept);
     if !intercept.is_finite() || coefficients.iter().any(|w| !w.is_finite()) {
         return Err(Error::Fit("the optimizer produced a non-finite coefficient".into()));
     }
@@ -143,10 +142,9 @@ pub fn train(
         warnings,
         rhythm: None,
     };
-    let p = model.predict_standardized(dataset.records());
-    let y: Vec<bool> = dataset.targets().to_vec();
-    model.training.train_log_loss = log_loss(&p, &y);
-    if roc_auc(&p, &y) == Some(1.0) {
+    let p = model.predict_standardized(&z_fit);
+    model.training.train_log_loss = log_loss(&p, &y_fit);
+    if roc_auc(&p, &y_fit) == Some(1.0) {
         model.warnings.push(
             "churners and non-churners are perfectly separable in the training snapshot (training ROC AUC 1): the L2 \
              penalty keeps the model finite, but its probabilities are overconfident; check the inputs for leakage"
