@@ -42,21 +42,36 @@ fn fits(c: &mut Criterion) {
         gradient_tolerance: 1e-4 * ROWS as f64,
     };
     let dataset = DatasetBase::new(x.clone(), Array1::from(y.clone()));
+    let linfa = || {
+        linfa_logistic::LogisticRegression::default()
+            .alpha(params.alpha)
+            .max_iterations(params.max_iterations)
+            .gradient_tolerance(params.gradient_tolerance)
+            .fit(&dataset)
+            .expect("fits")
+    };
+    // The two fits agree on this shape too, not only on the unit tests' small data.
+    let ours = fit_logistic(x.view(), &y, params).expect("fits");
+    let theirs = linfa();
+    let sign = if theirs.labels().pos.class { 1.0 } else { -1.0 };
+    let gap = ours
+        .coefficients
+        .iter()
+        .zip(theirs.params())
+        .map(|(a, b)| (a - sign * b).abs())
+        .chain([(ours.intercept - sign * theirs.intercept()).abs()])
+        .fold(0.0, f64::max);
+    println!(
+        "{} iterations, {} passes over the rows; largest difference from linfa-logistic's coefficients {gap:.1e}",
+        ours.iterations, ours.passes
+    );
+    assert!(gap < 1e-6, "the fits differ by {gap}");
     let mut group = c.benchmark_group("logistic fit, 250000 x 11");
     group.sample_size(10);
     group.bench_function("churn-score (one pass per point)", |b| {
         b.iter(|| fit_logistic(x.view(), &y, params).expect("fits"))
     });
-    group.bench_function("linfa-logistic", |b| {
-        b.iter(|| {
-            linfa_logistic::LogisticRegression::default()
-                .alpha(params.alpha)
-                .max_iterations(params.max_iterations)
-                .gradient_tolerance(params.gradient_tolerance)
-                .fit(&dataset)
-                .expect("fits")
-        })
-    });
+    group.bench_function("linfa-logistic", |b| b.iter(linfa));
     group.finish();
 }
 
