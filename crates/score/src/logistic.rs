@@ -12,6 +12,7 @@
 //! with 10 corrections, `gradient_tolerance` on the gradient's norm, `max_iterations`); the tests
 //! hold the fitted coefficients to linfa-logistic's.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use argmin::core::{CostFunction, Executor, Gradient};
@@ -68,7 +69,7 @@ pub fn fit_logistic(x: ArrayView2<'_, f64>, positive: &[bool], params: LogisticP
         y: positive.iter().map(|&p| if p { 1.0 } else { -1.0 }).collect(),
         alpha: params.alpha,
         last: Mutex::new(None),
-        passes: Mutex::new(0),
+        passes: AtomicU64::new(0),
     };
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
         .with_tolerance_grad(params.gradient_tolerance)
@@ -83,7 +84,7 @@ pub fn fit_logistic(x: ArrayView2<'_, f64>, positive: &[bool], params: LogisticP
         .problem
         .problem
         .as_ref()
-        .map_or(0, |p| *p.passes.lock().unwrap_or_else(|e| e.into_inner()));
+        .map_or(0, |p| p.passes.load(Ordering::Relaxed));
     let mut w = result.state.best_param.unwrap_or(start);
     let intercept = w.pop().unwrap_or(0.0);
     Ok(Logistic {
@@ -103,7 +104,8 @@ struct Objective<'a> {
     alpha: f64,
     /// The last point evaluated, its cost and its gradient: L-BFGS asks for them up to three times.
     last: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
-    passes: Mutex<u64>,
+    /// Passes over the rows so far.
+    passes: AtomicU64,
 }
 
 impl Objective<'_> {
@@ -117,7 +119,7 @@ impl Objective<'_> {
             }
         }
         let (cost, gradient) = self.pass(w);
-        *self.passes.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.passes.fetch_add(1, Ordering::Relaxed);
         *last = Some((w.to_vec(), cost, gradient.clone()));
         (cost, gradient)
     }
@@ -225,7 +227,7 @@ mod tests {
             y: y.iter().map(|&p| if p { 1.0 } else { -1.0 }).collect(),
             alpha: 2.0,
             last: Mutex::new(None),
-            passes: Mutex::new(0),
+            passes: AtomicU64::new(0),
         };
         let (cost, _) = objective.pass(&[0.0; 4]);
         assert!((cost - 500.0 * 2f64.ln()).abs() < 1e-9, "{cost}");
