@@ -49,10 +49,14 @@ pub struct LogisticParams {
 
 /// Fits `P(positive | x)` on the rows of `x` with `positive[i]` their classes, from zero.
 ///
-/// Every value of `x` must be finite (the error names the first row and column that is not).
+/// `x` needs at least one column and every value finite (the error names the first row and column
+/// that is not), and one class per row.
 pub fn fit_logistic(x: ArrayView2<'_, f64>, positive: &[bool], params: LogisticParams) -> Result<Logistic> {
     if x.nrows() != positive.len() {
         return Err(Error::Fit(format!("{} rows but {} labels", x.nrows(), positive.len())));
+    }
+    if x.ncols() == 0 {
+        return Err(Error::Fit("no inputs to fit on".into()));
     }
     if let Some((at, _)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(Error::Fit(format!(
@@ -305,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn a_non_finite_input_is_refused_by_row_and_column() {
+    fn a_non_finite_input_mismatched_labels_and_no_inputs_are_refused() {
         let (mut x, y) = data(50, 5);
         x[[7, 2]] = f64::NAN;
         let params = LogisticParams {
@@ -316,6 +320,8 @@ mod tests {
         let err = fit_logistic(x.view(), &y, params).unwrap_err().to_string();
         assert!(err.contains("row 8 column 3"), "{err}");
         assert!(fit_logistic(x.view(), &y[1..], params).is_err());
+        let none = Array2::<f64>::zeros((50, 0));
+        assert!(fit_logistic(none.view(), &y, params).is_err());
     }
 
     #[test]
