@@ -106,25 +106,36 @@ struct Objective<'a> {
     columns: usize,
     y: Vec<f64>,
     alpha: f64,
-    /// The last point evaluated, its cost and its gradient: L-BFGS asks for them up to three times.
-    last: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    /// The last point evaluated: L-BFGS asks for its cost and gradient up to three times.
+    last: Mutex<Option<Evaluated>>,
     /// Passes over the rows so far.
     passes: AtomicU64,
+}
+
+/// A point, and the cost and gradient there.
+struct Evaluated {
+    at: Vec<f64>,
+    cost: f64,
+    gradient: Vec<f64>,
 }
 
 impl Objective<'_> {
     /// The cost and gradient at `w`, from the last evaluation when it was at `w`.
     fn evaluate(&self, w: &[f64]) -> (f64, Vec<f64>) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, cost, gradient)) = last.as_ref() {
+        if let Some(seen) = last.as_ref() {
             // Bitwise: the same point, not a nearby one.
-            if at.len() == w.len() && at.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()) {
-                return (*cost, gradient.clone());
+            if seen.at.len() == w.len() && seen.at.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()) {
+                return (seen.cost, seen.gradient.clone());
             }
         }
         let (cost, gradient) = self.pass(w);
         self.passes.fetch_add(1, Ordering::Relaxed);
-        *last = Some((w.to_vec(), cost, gradient.clone()));
+        *last = Some(Evaluated {
+            at: w.to_vec(),
+            cost,
+            gradient: gradient.clone(),
+        });
         (cost, gradient)
     }
 
@@ -199,7 +210,8 @@ mod tests {
             .rows()
             .into_iter()
             .map(|r| {
-                let p = 1.0 / (1.0 + (-(0.3 + 1.2 * r[0] - 0.8 * r[1]) as f64).exp());
+                let z: f64 = 0.3 + 1.2 * r[0] - 0.8 * r[1];
+                let p = 1.0 / (1.0 + (-z).exp());
                 rng.gen::<f64>() < p
             })
             .collect();
@@ -213,7 +225,7 @@ mod tests {
             .max_iterations(params.max_iterations)
             .gradient_tolerance(params.gradient_tolerance)
             .fit(&dataset)
-            .unwrap();
+            .expect("linfa fits");
         // linfa's positive class is the larger one; turn it into log-odds of `true`.
         let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
         (
@@ -226,7 +238,7 @@ mod tests {
     fn the_loss_at_zero_is_n_ln_2_and_the_gradient_matches_finite_differences() {
         let (x, y) = data(500, 1);
         let objective = Objective {
-            x: x.as_slice().unwrap(),
+            x: x.as_slice().expect("standard layout"),
             columns: 3,
             y: y.iter().map(|&p| if p { 1.0 } else { -1.0 }).collect(),
             alpha: 2.0,
@@ -264,7 +276,7 @@ mod tests {
         };
         for (n, seed) in [(300, 2), (5_000, 3)] {
             let (x, y) = data(n, seed);
-            let fit = fit_logistic(x.view(), &y, params).unwrap();
+            let fit = fit_logistic(x.view(), &y, params).expect("fits");
             let (w, b) = linfa_fit(&x, &y, params);
             for (ours, theirs) in fit.coefficients.iter().zip(&w) {
                 assert!((ours - theirs).abs() < 1e-7, "{ours} vs {theirs}");
@@ -289,7 +301,7 @@ mod tests {
             max_iterations: 100,
             gradient_tolerance: 1e-4 * 20_000.0,
         };
-        let fit = fit_logistic(x.view(), &y, params).unwrap();
+        let fit = fit_logistic(x.view(), &y, params).expect("fits");
         let (w, b) = linfa_fit(&x, &y, params);
         for (ours, theirs) in fit
             .coefficients
@@ -317,7 +329,7 @@ mod tests {
             max_iterations: 10,
             gradient_tolerance: 1e-4,
         };
-        let err = fit_logistic(x.view(), &y, params).unwrap_err().to_string();
+        let err = fit_logistic(x.view(), &y, params).expect_err("refused").to_string();
         assert!(err.contains("row 8 column 3"), "{err}");
         assert!(fit_logistic(x.view(), &y[1..], params).is_err());
         let none = Array2::<f64>::zeros((50, 0));
@@ -333,7 +345,7 @@ mod tests {
             gradient_tolerance: 1e-6,
         };
         let columns = x.t().as_standard_layout().into_owned();
-        let fit = fit_logistic(columns.t(), &y, params).unwrap();
-        assert_eq!(fit, fit_logistic(x.view(), &y, params).unwrap());
+        let fit = fit_logistic(columns.t(), &y, params).expect("fits");
+        assert_eq!(fit, fit_logistic(x.view(), &y, params).expect("fits"));
     }
 }
