@@ -17,6 +17,13 @@
 //! smallest squared distance and lowers it with each new centroid, where linfa recomputes the
 //! minimum over all chosen centroids. The minimum of a set of finite numbers does not depend on the
 //! order it is taken in.
+//!
+//! The distances are taken [`LANES`] rows at a time from a copy of the rows stored column by column
+//! within each block ([`Blocks`]): each row's sum still runs over the coordinates in order from
+//! zero, so the bits are the same, but the eight rows' sums are independent and the compiler does
+//! them in vector registers. Row by row, each distance was a chain of dependent additions, and the
+//! assignment step was 60 % of the fit's time (auto k at a million customers: 2.5 s of CPU for the
+//! nine candidates).
 
 use ndarray::{ArrayView1, ArrayView2};
 use rand08::distributions::{Distribution, WeightedIndex};
@@ -57,21 +64,6 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     })
 }
 
-/// The nearest centroid of `row` and its squared distance; the first of equals wins.
-#[inline]
-fn nearest(row: &[f64], centroids: &[f64], dim: usize) -> (usize, f64) {
-    let mut chunks = centroids.chunks_exact(dim);
-    let first = chunks.next().expect("at least one centroid");
-    let mut best = (0, squared_distance(row, first));
-    for (c, centroid) in chunks.enumerate() {
-        let d = squared_distance(row, centroid);
-        if d < best.1 {
-            best = (c + 1, d);
-        }
-    }
-    best
-}
-
 /// Runs k-means on the rows of `x`; `None` when no run had a finite inertia (linfa's
 /// `InertiaError`). `x` must have at least one row and `config.k` at least 1.
 pub(crate) fn kmeans(x: ArrayView2<'_, f64>, config: &KMeansConfig) -> Option<KMeansResult> {
@@ -84,15 +76,16 @@ pub(crate) fn kmeans(x: ArrayView2<'_, f64>, config: &KMeansConfig) -> Option<KM
         Some(s) => s.to_vec(),
         None => x.iter().copied().collect(),
     };
+    let blocks = Blocks::new(&points, dim);
     let mut rng = Xoshiro256Plus::seed_from_u64(config.seed);
     let mut memberships = vec![0usize; n];
     let mut dists = vec![0.0f64; n];
     let mut best: Option<(f64, Vec<f64>)> = None;
     for _ in 0..config.n_runs {
-        let mut centroids = plus_plus(&points, dim, config.k, &mut rng, &mut dists);
+        let mut centroids = plus_plus(&points, &blocks, config.k, &mut rng, &mut dists);
         let mut iterations = 0u64;
         let inertia = loop {
-            assign(&points, dim, &centroids, config.threads, &mut memberships, &mut dists);
+            assign(&blocks, &centroids, config.threads, &mut memberships, &mut dists);
             let moved = update(&points, dim, &memberships, &mut centroids);
             iterations += 1;
             if moved < config.tolerance || iterations == config.max_iterations {
@@ -113,8 +106,8 @@ pub(crate) fn kmeans(x: ArrayView2<'_, f64>, config: &KMeansConfig) -> Option<KM
 /// k-means++ starts: the first centroid uniformly (as a weighted draw over weights of one), then
 /// each next one with probability proportional to the squared distance to the nearest chosen one.
 /// When every point sits on a chosen centroid, linfa takes row 0; so does this.
-fn plus_plus(points: &[f64], dim: usize, k: usize, rng: &mut Xoshiro256Plus, dists: &mut [f64]) -> Vec<f64> {
-    let n = dists.len();
+fn plus_plus(points: &[f64], blocks: &Blocks, k: usize, rng: &mut Xoshiro256Plus, dists: &mut [f64]) -> Vec<f64> {
+    let (n, dim) = (dists.len(), blocks.dim);
     let ones = vec![1.0f64; n];
     let first = WeightedIndex::new(ones.iter())
         .expect("n >= 1 weights of one")
@@ -124,10 +117,12 @@ fn plus_plus(points: &[f64], dim: usize, k: usize, rng: &mut Xoshiro256Plus, dis
     dists.iter_mut().for_each(|d| *d = f64::INFINITY);
     for c in 1..k {
         let newest = &centroids[(c - 1) * dim..c * dim];
-        for (d, row) in dists.iter_mut().zip(points.chunks_exact(dim)) {
-            let to_newest = squared_distance(row, newest);
-            if to_newest < *d {
-                *d = to_newest;
+        for (block, d) in blocks.columns.chunks_exact(dim * LANES).zip(dists.chunks_mut(LANES)) {
+            let to_newest = block_distances(block, newest);
+            for (d, to_newest) in d.iter_mut().zip(to_newest) {
+                if to_newest < *d {
+                    *d = to_newest;
+                }
             }
         }
         let next = WeightedIndex::new(dists.iter()).map_or(0, |w| w.sample(rng));
@@ -136,23 +131,91 @@ fn plus_plus(points: &[f64], dim: usize, k: usize, rng: &mut Xoshiro256Plus, dis
     centroids
 }
 
+/// Rows whose distances are taken together: eight doubles are four SSE2 or two AVX registers.
+pub(crate) const LANES: usize = 8;
+
+/// The rows again, [`LANES`] at a time, each block column by column: coordinate `j` of row `r` of
+/// block `b` at `(b * dim + j) * LANES + r`. The last block is padded with zeros, whose distances
+/// are taken and never read.
+pub(crate) struct Blocks {
+    pub(crate) columns: Vec<f64>,
+    dim: usize,
+}
+
+impl Blocks {
+    pub(crate) fn new(points: &[f64], dim: usize) -> Self {
+        let n = points.len() / dim;
+        let mut columns = vec![0.0; n.div_ceil(LANES) * LANES * dim];
+        for (block, rows) in columns.chunks_exact_mut(dim * LANES).zip(points.chunks(dim * LANES)) {
+            for (r, row) in rows.chunks_exact(dim).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    block[j * LANES + r] = v;
+                }
+            }
+        }
+        Self { columns, dim }
+    }
+}
+
+/// The squared distances of one block's rows to `centroid`, each summed over the coordinates in
+/// order from zero, as [`squared_distance`] sums one row's.
+#[inline]
+pub(crate) fn block_distances(block: &[f64], centroid: &[f64]) -> [f64; LANES] {
+    let mut sums = [0.0f64; LANES];
+    for (column, &c) in block.chunks_exact(LANES).zip(centroid) {
+        for (sum, &v) in sums.iter_mut().zip(column) {
+            let d = v - c;
+            *sum += d * d;
+        }
+    }
+    sums
+}
+
+/// The nearest centroid of each row of a block and its squared distance, as
+/// linfa finds them: the first centroid's distance to start from, then a later one only if strictly
+/// nearer (so the first of equals wins).
+#[inline]
+fn block_nearest(block: &[f64], centroids: &[f64], dim: usize) -> ([usize; LANES], [f64; LANES]) {
+    let mut chunks = centroids.chunks_exact(dim);
+    let first = chunks.next().expect("at least one centroid");
+    let mut best_d = block_distances(block, first);
+    let mut best_c = [0usize; LANES];
+    for (c, centroid) in chunks.enumerate() {
+        let d = block_distances(block, centroid);
+        for r in 0..LANES {
+            if d[r] < best_d[r] {
+                best_d[r] = d[r];
+                best_c[r] = c + 1;
+            }
+        }
+    }
+    (best_c, best_d)
+}
+
 /// Assigns every row its nearest centroid and squared distance, on `threads` threads (each row's
 /// answer does not depend on the split).
-fn assign(points: &[f64], dim: usize, centroids: &[f64], threads: usize, memberships: &mut [usize], dists: &mut [f64]) {
-    let n = dists.len();
-    let part = |points: &[f64], memberships: &mut [usize], dists: &mut [f64]| {
-        for ((row, m), d) in points.chunks_exact(dim).zip(memberships).zip(dists) {
-            (*m, *d) = nearest(row, centroids, dim);
+fn assign(blocks: &Blocks, centroids: &[f64], threads: usize, memberships: &mut [usize], dists: &mut [f64]) {
+    let (n, dim) = (dists.len(), blocks.dim);
+    let part = |columns: &[f64], memberships: &mut [usize], dists: &mut [f64]| {
+        for ((block, m), d) in columns
+            .chunks_exact(dim * LANES)
+            .zip(memberships.chunks_mut(LANES))
+            .zip(dists.chunks_mut(LANES))
+        {
+            let (best_c, best_d) = block_nearest(block, centroids, dim);
+            m.copy_from_slice(&best_c[..m.len()]);
+            d.copy_from_slice(&best_d[..d.len()]);
         }
     };
     // Below a few thousand rows a thread costs more than it saves.
     if threads <= 1 || n < 4096 {
-        part(points, memberships, dists);
+        part(&blocks.columns, memberships, dists);
         return;
     }
-    let chunk = n.div_ceil(threads);
+    let chunk = n.div_ceil(threads).div_ceil(LANES) * LANES;
     std::thread::scope(|scope| {
-        for ((p, m), d) in points
+        for ((p, m), d) in blocks
+            .columns
             .chunks(chunk * dim)
             .zip(memberships.chunks_mut(chunk))
             .zip(dists.chunks_mut(chunk))

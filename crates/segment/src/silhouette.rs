@@ -9,6 +9,8 @@
 
 use ndarray::ArrayView2;
 
+use crate::kmeans::{block_distances, Blocks, LANES};
+
 /// Mean silhouette of `labels` (cluster index per row of `x`, below `k`), with Euclidean distance.
 ///
 /// For point `i` in cluster `A`: `a` is its mean distance to the other points of `A`, `b` the
@@ -28,8 +30,6 @@ pub fn silhouette(x: ArrayView2<'_, f64>, labels: &[usize], k: usize) -> Option<
 pub fn silhouettes(x: ArrayView2<'_, f64>, labelings: &[(&[usize], usize)]) -> Vec<Option<f64>> {
     let n = x.nrows();
     let d = x.ncols();
-    // A contiguous copy: the inner loop then runs over plain slices.
-    let points: Vec<f64> = x.iter().copied().collect();
     let sizes: Vec<Vec<usize>> = labelings
         .iter()
         .map(|(labels, k)| {
@@ -53,24 +53,41 @@ pub fn silhouettes(x: ArrayView2<'_, f64>, labelings: &[(&[usize], usize)]) -> V
     let total_k: usize = labelings.iter().map(|(_, k)| k).sum();
     let m = labelings.len();
     let mut scores = vec![0.0; n * m];
-    if n == 0 {
-        return vec![None; m];
+    if n == 0 || d == 0 {
+        return silhouettes_of(&scores, n, &sizes);
     }
+    // Point `j`'s sum in every labeling, side by side: the inner loop reads one short run of
+    // indices per pair instead of one label from each labeling's own array.
+    let slots: Vec<usize> = (0..n)
+        .flat_map(|j| {
+            labelings
+                .iter()
+                .zip(&offsets)
+                .map(move |((labels, _), o)| o + labels[j])
+        })
+        .collect();
+    let points: Vec<f64> = x.iter().copied().collect();
+    let blocks = Blocks::new(&points, d);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n);
     let chunk = n.div_ceil(threads);
     std::thread::scope(|scope| {
         for (c, out) in scores.chunks_mut(chunk * m).enumerate() {
-            let (points, sizes, offsets) = (&points, &sizes, &offsets);
+            let (points, sizes, offsets, slots, blocks) = (&points, &sizes, &offsets, &slots, &blocks);
             scope.spawn(move || {
                 let mut sums = vec![0.0; total_k];
                 for (offset, point_scores) in out.chunks_mut(m).enumerate() {
                     let i = c * chunk + offset;
                     sums.iter_mut().for_each(|s| *s = 0.0);
                     let xi = &points[i * d..(i + 1) * d];
-                    for (j, xj) in points.chunks_exact(d).enumerate() {
-                        let dist = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
-                        for (l, (labels, _)) in labelings.iter().enumerate() {
-                            sums[offsets[l] + labels[j]] += dist;
+                    // Each sum still takes the distances in the order of `j`, so the scores do not
+                    // depend on the blocks.
+                    for (block, slots) in blocks.columns.chunks_exact(d * LANES).zip(slots.chunks(m * LANES)) {
+                        let squared = block_distances(block, xi);
+                        for (&squared, slots) in squared.iter().zip(slots.chunks_exact(m)) {
+                            let dist = squared.sqrt();
+                            for &slot in slots {
+                                sums[slot] += dist;
+                            }
                         }
                     }
                     for (l, (labels, k)) in labelings.iter().enumerate() {
@@ -96,6 +113,13 @@ pub fn silhouettes(x: ArrayView2<'_, f64>, labelings: &[(&[usize], usize)]) -> V
             });
         }
     });
+    silhouettes_of(&scores, n, &sizes)
+}
+
+/// Each labeling's mean of its points' scores (`scores`: `n` rows of one score per labeling), in
+/// row order; `None` for a labeling with fewer than two non-empty clusters.
+fn silhouettes_of(scores: &[f64], n: usize, sizes: &[Vec<usize>]) -> Vec<Option<f64>> {
+    let m = sizes.len();
     (0..m)
         .map(|l| {
             let defined = sizes[l].iter().filter(|&&s| s > 0).count() >= 2;
@@ -169,6 +193,63 @@ mod tests {
             vec![silhouette(x.view(), a, 2), silhouette(x.view(), b, 3), None]
         );
         assert!(together[0].is_some() && together[1].is_some());
+    }
+
+    /// The definition pair by pair, each sum over `j` in order: what the blocked kernel must give to
+    /// the bit (the chosen `k`, and the scores in the segments file, must not move with it).
+    fn by_pairs(x: ArrayView2<'_, f64>, labels: &[usize], k: usize) -> Option<f64> {
+        let n = x.nrows();
+        let mut sizes = vec![0usize; k];
+        labels.iter().for_each(|&l| sizes[l] += 1);
+        let mut total = 0.0;
+        for i in 0..n {
+            let mut sums = vec![0.0; k];
+            for j in 0..n {
+                let dist = x
+                    .row(i)
+                    .iter()
+                    .zip(x.row(j))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt();
+                sums[labels[j]] += dist;
+            }
+            let own = labels[i];
+            total += if sizes[own] < 2 {
+                0.0
+            } else {
+                let a = sums[own] / (sizes[own] - 1) as f64;
+                let b = (0..k)
+                    .filter(|&c| c != own && sizes[c] > 0)
+                    .map(|c| sums[c] / sizes[c] as f64)
+                    .fold(f64::INFINITY, f64::min);
+                if a.max(b) > 0.0 {
+                    (b - a) / a.max(b)
+                } else {
+                    0.0
+                }
+            };
+        }
+        (sizes.iter().filter(|&&s| s > 0).count() >= 2).then(|| total / n as f64)
+    }
+
+    #[test]
+    fn blocked_kernel_equals_the_pairwise_definition_to_the_bit() {
+        // Row counts around the block width, uneven values, several labelings at once.
+        for n in [1usize, 7, 8, 9, 23, 64, 101] {
+            let x = Array2::from_shape_fn((n, 4), |(i, j)| {
+                ((i * 31 + j * 17) % 13) as f64 * 0.37 - (i as f64).sin()
+            });
+            let labelings: Vec<(Vec<usize>, usize)> = (2..6)
+                .map(|k| ((0..n).map(|i| (i * 7 + i / 3) % k).collect(), k))
+                .collect();
+            let views: Vec<(&[usize], usize)> = labelings.iter().map(|(l, k)| (l.as_slice(), *k)).collect();
+            let together = silhouettes(x.view(), &views);
+            for ((labels, k), got) in labelings.iter().zip(&together) {
+                let expected = by_pairs(x.view(), labels, *k);
+                assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits), "n = {n}, k = {k}");
+            }
+        }
     }
 
     #[test]
