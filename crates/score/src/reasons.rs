@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use churn_core::format::write_fixed;
 use churn_core::{FeatureFrame, Numbers};
 
 /// What a reason is about: two inputs on one topic give one reason.
@@ -469,7 +470,8 @@ impl std::fmt::Display for Days {
         if rounded == 1.0 {
             f.write_str("1 day")
         } else {
-            write!(f, "{rounded:.0} days")
+            write_fixed(f, rounded, 0)?;
+            f.write_str(" days")
         }
     }
 }
@@ -479,7 +481,7 @@ struct Whole(f64);
 
 impl std::fmt::Display for Whole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.0}", self.0.round() + 0.0)
+        write_fixed(f, self.0.round() + 0.0, 0)
     }
 }
 
@@ -514,7 +516,7 @@ struct Money(f64);
 
 impl std::fmt::Display for Money {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2}", self.0 + 0.0)
+        write_fixed(f, self.0 + 0.0, 2)
     }
 }
 
@@ -523,7 +525,8 @@ struct Percent(f64);
 
 impl std::fmt::Display for Percent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.0}%", 100.0 * self.0 + 0.0)
+        write_fixed(f, 100.0 * self.0 + 0.0, 0)?;
+        f.write_str("%")
     }
 }
 

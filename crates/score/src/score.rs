@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
+use churn_core::format::write_fixed;
 use churn_core::{FeatureFrame, Numbers};
 use serde::{Deserialize, Serialize};
 
@@ -945,12 +946,12 @@ fn at_risk_rows(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> std::io:
         let reason = |i: usize| s.reasons.get(i).unwrap_or_default();
         // Writing to a `String` cannot fail.
         probability.clear();
-        let _ = write!(probability, "{:.6}", s.churn_probability);
+        let _ = write_fixed(&mut probability, s.churn_probability, 6);
         value.clear();
-        let _ = write!(value, "{:.2}", s.value_at_risk);
+        let _ = write_fixed(&mut value, s.value_at_risk, 2);
         gain.clear();
         if let Some(g) = gains {
-            let _ = write!(gain, "{:.2}", g[i] + 0.0);
+            let _ = write_fixed(&mut gain, g[i] + 0.0, 2);
         }
         // The date, "unlikely", or empty when no model gave a next purchase.
         next.clear();
