@@ -499,7 +499,11 @@ fn score(
     let is_control = |id: &str| plan.score.holdout.as_ref().is_some_and(|h| h.is_control(id));
     let holdout = plan.score.holdout.as_ref();
     let (split, budget) = match plan.score.budget {
-        None => (split_holdout(at_risk(&scored, plan.score.top), holdout)?, None),
+        None => {
+            let list = at_risk(&scored, plan.score.top);
+            lap("at-risk list drawn");
+            (split_holdout(list, holdout)?, None)
+        }
         Some(budget) => {
             let measured = uplift.measured_uplift();
             let gains = expected_gains(&scored, &plan.score.actions, &measured);
@@ -522,7 +526,7 @@ fn score(
     };
     let (list, held_out, at_risk_csv, holdout_csv) =
         (split.listed, split.held_out, split.at_risk_csv, split.holdout_csv);
-    lap("at-risk list drawn and formatted");
+    lap("at-risk list formatted");
     let at_risk_count = list.len();
     let held_out_count = held_out.len();
     let value_at_risk: f64 = list.iter().map(|s| s.value_at_risk).sum();

@@ -245,9 +245,7 @@ impl<'a, 'b> BudgetedList<'a, 'b> {
         let write = |list: &[(&ScoredCustomer<'b>, Gain)]| -> crate::Result<Vec<u8>> {
             let (customers, gains): (Vec<&ScoredCustomer<'b>>, Vec<f64>) =
                 list.iter().map(|(s, g)| (*s, g.expected_gain)).unzip();
-            let mut csv = Vec::new();
-            crate::write_at_risk(&customers, Some(&gains), &mut csv)?;
-            Ok(csv)
+            crate::at_risk_bytes(&customers, Some(&gains))
         };
         let at_risk_csv = write(&self.listed)?;
         let holdout_csv = with_holdout.then(|| write(&self.held_out)).transpose()?;
