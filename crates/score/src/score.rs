@@ -972,8 +972,8 @@ fn write_date(out: &mut String, date: NaiveDate) {
 /// which is the scored vector's order and near enough to the order their texts were made in, and
 /// placed in list order when they are copied out.
 fn at_risk_rows(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> std::io::Result<FormattedRows> {
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_unstable_by_key(|&i| std::ptr::from_ref(list[i]).addr());
+    let mut order: Vec<(&ScoredCustomer<'_>, usize)> = list.iter().copied().zip(0..).collect();
+    order.sort_unstable_by_key(|(s, _)| std::ptr::from_ref(*s).addr());
     let mut spans = vec![(0, 0); list.len()];
     let mut builder = csv::WriterBuilder::new();
     builder.terminator(csv::Terminator::Any(b'\n'));
@@ -996,8 +996,7 @@ fn at_risk_rows(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> std::io:
     // (an eighth to spare) instead of doubling the buffer, which copies it and touches new pages.
     const MEASURED: usize = 256;
     let mut start = 0;
-    for (n, &i) in order.iter().enumerate() {
-        let s = list[i];
+    for (n, &(s, i)) in order.iter().enumerate() {
         if n == MEASURED {
             // A writer between records holds nothing but its buffer, so a new one continues it.
             let mut bytes = w.into_inner().map_err(|e| e.into_error())?;
