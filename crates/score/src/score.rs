@@ -801,8 +801,8 @@ impl<'a> NextPurchases<'a> {
 /// customer id, at most `top` of them.
 pub fn at_risk<'a, 'b>(scored: &'a [ScoredCustomer<'b>], top: Option<usize>) -> Vec<&'a ScoredCustomer<'b>> {
     // The sort compares each customer's value and row (16 bytes side by side), and reads the ids
-    // only on equal values: sorting the references themselves read two scattered customers per
-    // comparison, about twenty million cache misses at a million customers.
+    // only on equal values: sorting the references themselves read two customers, scattered over
+    // hundreds of megabytes, per comparison.
     let mut keys: Vec<(f64, usize)> = scored
         .iter()
         .enumerate()

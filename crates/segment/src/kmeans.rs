@@ -21,9 +21,9 @@
 //! The distances are taken [`LANES`] rows at a time from a copy of the rows stored column by column
 //! within each block ([`Blocks`]): each row's sum still runs over the coordinates in order from
 //! zero, so the bits are the same, but the eight rows' sums are independent and the compiler does
-//! them in vector registers. Row by row, each distance was a chain of dependent additions, and the
-//! assignment step was 60 % of the fit's time (auto k at a million customers: 2.5 s of CPU for the
-//! nine candidates).
+//! them in vector registers (row by row, each distance was a chain of dependent additions). The
+//! silhouettes of automatic k use the same blocks; at a million customers they took 0.44-0.56 s
+//! instead of 0.84-0.97 s, while the nine candidates' fits changed little.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rand08::distributions::{Distribution, WeightedIndex};
