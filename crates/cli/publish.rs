@@ -146,6 +146,9 @@ impl RunLock {
         let path = output.join(".lock");
         // Each retry follows a holder that finished between our open and our lock; a few suffice.
         for _ in 0..16 {
+            // A signal between taking the lock and registering it would leave the lock file behind:
+            // the signal thread waits on this guard until the lock is registered (or not taken).
+            let mut undo = undo();
             let mut file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -183,7 +186,7 @@ impl RunLock {
             if let Err(e) = written {
                 tracing::debug!("cannot write the pid into {}: {e}", path.display());
             }
-            undo().lock = Some(path.clone());
+            undo.lock = Some(path.clone());
             return Ok(RunLock {
                 path,
                 created,
@@ -262,8 +265,14 @@ impl Staging {
     pub fn create(output: &Path, run_id: &str) -> Result<Staging> {
         remove_leftovers(output, &[".staging-", ".current-"]);
         let dir = output.join(format!(".staging-{run_id}"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        undo().staging = Some(dir.clone());
+        // Registered before it exists, under the guard the signal thread takes: a signal right after
+        // the directory appears removes it (one between the two steps left it behind).
+        let mut undo = undo();
+        undo.staging = Some(dir.clone());
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            undo.staging = None;
+            return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+        }
         Ok(Staging { dir, published: false })
     }
 
