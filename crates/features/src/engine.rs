@@ -31,14 +31,14 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt64Type};
 use datafusion::common::DFSchema;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::Partitioning;
-use datafusion::prelude::{col, DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::error::{Error, Location, Problems, Result};
 use crate::gather::Duplicates;
+use crate::memory::WeightedSpillPool;
 use crate::params::{ColumnRole, FeatureParams, InputSpec, SharedOrders};
 use crate::parse::TimestampParser;
 use crate::source::{self, ColumnKind, Format, InputFiles, TextPlan, LINE_COLUMN};
@@ -180,14 +180,20 @@ fn new_session(params: &FeatureParams, partitions: usize) -> Result<Session> {
         }
         None => {
             // Spill instead of failing or swapping when the hash tables outgrow the budget. Each
-            // spilling operator has a fair share: with a first-come pool one partition's
-            // aggregation took it all at a hundred million rows, and the other failed with
-            // nothing of its own to spill.
+            // spilling operator has a share: with a first-come pool one partition's aggregation
+            // took it all at a hundred million rows, and the other failed with nothing of its own
+            // to spill (see `crate::memory` for how the shares are weighted).
             let env = RuntimeEnvBuilder::new()
-                .with_memory_pool(Arc::new(FairSpillPool::new(params.memory_limit_bytes)))
+                .with_memory_pool(Arc::new(WeightedSpillPool::new(params.memory_limit_bytes)))
                 .build_arc()
                 .map_err(|e| Error::Engine(e.to_string()))?;
-            let ctx = SessionContext::new_with_config_rt(config, env);
+            let state = datafusion::execution::SessionStateBuilder::new()
+                .with_default_features()
+                .with_config(config)
+                .with_runtime_env(env)
+                .with_physical_optimizer_rule(Arc::new(crate::gather::GatherOnce))
+                .build();
+            let ctx = SessionContext::new_with_state(state);
             crate::cluster::register_functions(&ctx);
             ctx
         }
@@ -1000,16 +1006,15 @@ fn prepare(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) 
 }
 
 impl Prepared {
-    /// Registers the rows of `sql` as the view `name`, hash-partitioned by `customer_id` over the
-    /// session's partitions.
-    fn register_by_customer(&self, name: &str, sql: &str) -> Result<()> {
+    /// Registers the rows of `sql` as the view `name`. (A hash repartition by customer asked for
+    /// here is dropped by the engine's distribution rule, which plans its own; [`GatherOnce`]
+    /// places it under the aggregation.)
+    ///
+    /// [`GatherOnce`]: crate::gather::GatherOnce
+    fn register_view(&self, name: &str, sql: &str) -> Result<()> {
         let ctx = &self.session.ctx;
-        let partitions = ctx.copied_config().target_partitions();
         let result = self.session.block(async {
-            let rows = ctx
-                .sql(sql)
-                .await?
-                .repartition(Partitioning::Hash(vec![col("customer_id")], partitions))?;
+            let rows = ctx.sql(sql).await?;
             ctx.register_table(name, rows.into_view()).map(|_| ())
         });
         checked(&self.registered, result)
@@ -1017,17 +1022,20 @@ impl Prepared {
 
     /// Runs `sql`, handing each result batch to `each` as it comes; the first error of either side
     /// stops the query. A reader's failure becomes its own (located) error, as in [`Self::collect`].
-    fn for_each_batch(&self, sql: &str, mut each: impl FnMut(&RecordBatch) -> Result<()>) -> Result<()> {
+    /// Returns how many times the plan's operators spilled to disk (the engine's `spill_count`).
+    fn for_each_batch(&self, sql: &str, mut each: impl FnMut(&RecordBatch) -> Result<()>) -> Result<usize> {
         let mut failed = None;
+        let ctx = &self.session.ctx;
         let result = self.session.block(async {
-            let mut stream = self.session.ctx.sql(sql).await?.execute_stream().await?;
+            let plan = ctx.sql(sql).await?.create_physical_plan().await?;
+            let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), ctx.task_ctx())?;
             while let Some(batch) = stream.next().await {
                 if let Err(e) = each(&batch?) {
                     failed = Some(e);
                     break;
                 }
             }
-            Ok(())
+            Ok(spills(plan.as_ref()))
         });
         match failed {
             Some(e) => Err(e),
@@ -1134,10 +1142,10 @@ impl Prepared {
 /// and the driver's memory less than ids of any length (the collision odds are those of
 /// [`crate::lines`]: two orders of one customer would have to collide).
 ///
-/// The rows are hash-partitioned by customer before the aggregation ([`COMPACT_ROWS`]), so the
-/// engine aggregates each partition once (`SinglePartitioned`): a partial aggregation would only
-/// copy rows that `churn_timeline` keeps anyway, and each partition's aggregation then has the
-/// memory pool's share of one consumer, not of two.
+/// The rows are hash-partitioned by customer before the aggregation, and the engine aggregates
+/// each partition once (`SinglePartitioned`, by the rule [`crate::gather::GatherOnce`]): a partial
+/// aggregation would only copy rows that `churn_timeline` keeps anyway, and each partition's
+/// aggregation then has the memory pool's share of one consumer, not of two.
 fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> (String, String) {
     let ok = ok_sql(params);
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
@@ -1175,7 +1183,13 @@ FROM checked
     (rows, aggregate)
 }
 
-/// The view of the compact read's rows, partitioned by customer (see [`compact_sql`]).
+/// How many times the operators of an executed plan spilled to disk.
+fn spills(plan: &dyn ExecutionPlan) -> usize {
+    let own = plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0);
+    own + plan.children().into_iter().map(|c| spills(c.as_ref())).sum::<usize>()
+}
+
+/// The view of the compact read's rows (see [`compact_sql`]).
 const COMPACT_ROWS: &str = "compact_rows";
 
 /// The log read and validated once, its compact form arranged as each customer's timeline (see
@@ -1188,19 +1202,28 @@ pub(crate) struct CompactLog {
     timelines: Timelines,
     /// The last valid instant, for the default snapshot (the day after it).
     last_us: Option<i64>,
+    /// How many times the read spilled to disk.
+    spills: usize,
 }
 
 /// Reads, maps and validates the input once into its compact form (see [`compact_sql`]).
 pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<CompactLog> {
     let prepared = prepare(input, params, input_files)?;
     let (rows_sql, sql) = compact_sql(params, prepared.extra_keys.len());
-    prepared.register_by_customer(COMPACT_ROWS, &rows_sql)?;
+    prepared.register_view(COMPACT_ROWS, &rows_sql)?;
     let started = std::time::Instant::now();
     // The groups are taken batch by batch as the engine emits them, so the driver never holds the
     // engine's output and the timelines at once: at a hundred million rows that was gigabytes.
     let mut builder = TimelineBuilder::new(params.drop_duplicates);
-    prepared.for_each_batch(&sql, |batch| builder.push(batch))?;
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "compact query");
+    let spills = prepared.for_each_batch(&sql, |batch| builder.push(batch))?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), spills, "compact query");
+    if spills > 0 {
+        tracing::info!(
+            "the read spilled to disk under its {} MiB memory budget (features.memory_limit_mb); a larger budget \
+             makes it faster",
+            params.memory_limit_bytes >> 20
+        );
+    }
     let started = std::time::Instant::now();
     let timelines = builder.finish()?;
     tracing::debug!(
@@ -1246,6 +1269,7 @@ pub(crate) fn read_compact(input: &InputSpec, params: &FeatureParams, input_file
         timelines,
         last_us,
         shared_orders,
+        spills,
     })
 }
 
@@ -1253,6 +1277,11 @@ impl CompactLog {
     /// Compact groups held, for the logs.
     pub(crate) fn groups(&self) -> usize {
         self.timelines.len()
+    }
+
+    /// How many times the read spilled to disk.
+    pub(crate) fn spills(&self) -> usize {
+        self.spills
     }
 
     /// The per-customer aggregates as of `params.as_of` (or the day after the last valid row), and

@@ -45,6 +45,7 @@ mod gather;
 pub mod generate;
 mod lines;
 mod local_time;
+mod memory;
 mod output;
 mod params;
 mod parse;
@@ -183,6 +184,13 @@ impl std::fmt::Debug for TransactionLog {
 }
 
 impl TransactionLog {
+    /// How many times the engine spilled to disk while reading the log (its operators'
+    /// `spill_count`): zero when the read fit its memory budget (`features.memory_limit_mb`). A
+    /// spill costs time, not correctness: the features are the same.
+    pub fn spills(&self) -> usize {
+        self.compact.spills()
+    }
+
     /// The v1 features (and custom features) as of `as_of`, or as of the day after the last
     /// transaction.
     pub fn features(&self, as_of: Option<NaiveDate>) -> Result<FeatureTable> {

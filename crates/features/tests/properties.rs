@@ -263,16 +263,17 @@ fn the_read_spilling_to_disk_gives_the_same_features() {
             drop_duplicates,
             ..FeatureParams::default()
         };
-        churn_features::read_log(&input, &params)
-            .expect("reads")
-            .features(None)
-            .expect("snapshot")
+        let log = churn_features::read_log(&input, &params).expect("reads");
+        (log.spills(), log.features(None).expect("snapshot"))
     };
     for drop_duplicates in [false, true] {
-        let spilled = features(64 << 20, drop_duplicates);
-        // Rows enough that two partitions' rows (56 bytes each) are far beyond 2 x 16 MiB.
+        let (spills, spilled) = features(64 << 20, drop_duplicates);
+        // Rows enough that two partitions' rows (56 bytes each) are beyond the aggregations'
+        // shares of 64 MiB; the engine's own count says whether they spilled.
         assert!(spilled.report.rows_read > 1_000_000, "{}", spilled.report.rows_read);
-        let held = features(4 << 30, drop_duplicates);
+        assert!(spills > 0, "the read did not spill under 64 MiB");
+        let (spills, held) = features(4 << 30, drop_duplicates);
+        assert_eq!(spills, 0, "the read spilled under 4 GiB");
         assert_eq!(spilled.batch, held.batch, "drop_duplicates = {drop_duplicates}");
         assert_eq!(spilled.report, held.report);
     }
