@@ -13,13 +13,15 @@
 //! so the plan stays a DataFusion plan that a cluster can run.
 //!
 //! **Collisions.** Rows are encoded with arrow's row format (unambiguous: nulls, lengths and types
-//! are part of the bytes) and hashed with 128-bit SipHash-1-3 under fixed keys, which is portable
-//! (the same bits on every machine, so executors on different hosts agree). Two different rows are taken for duplicates only
+//! are part of the bytes) and hashed with 128-bit XXH3 under a fixed seed, which is portable (the
+//! same bits on every machine, so executors on different hosts agree). XXH3 replaced SipHash-1-3:
+//! under fixed, published keys SipHash resists no crafted input either, and hashing the 21 million
+//! keys and rows of a 10.56 M-row log took a tenth of the read's CPU; with XXH3 the read is 0.1-0.3 s
+//! faster and its result the same. Two different rows are taken for duplicates only
 //! when they fall in the same group *and* their hashes collide: for a group of `n` rows the odds
 //! are at most `n(n-1)/2 / 2^128`, about `3e-39` for a pair, and below `1e-24` even if all ten
 //! million rows of a log shared one customer, order and instant.
 
-use std::hash::Hasher;
 use std::sync::Arc;
 
 use arrow::array::{Array, FixedSizeBinaryArray};
@@ -28,10 +30,9 @@ use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use siphasher::sip128::{Hasher128, SipHasher13};
 
-/// SipHash keys: fixed, so a row hashes alike in every process of a run and on every host.
-const KEYS: (u64, u64) = (0x6368_7572_6e5f_726f, 0x775f_6861_7368_3132);
+/// The hash's seed: fixed, so a row hashes alike in every process of a run and on every host.
+const SEED: u64 = 0x6368_7572_6e5f_726f;
 
 /// Bytes of a row hash.
 const HASH_BYTES: i32 = 16;
@@ -44,7 +45,7 @@ pub(crate) fn functions() -> [ScalarUDF; 2] {
     ]
 }
 
-/// `churn_row_hash(a, b, ...)`: the 128-bit SipHash-1-3 of the row `(a, b, ...)` in arrow's row format,
+/// `churn_row_hash(a, b, ...)`: the 128-bit XXH3 of the row `(a, b, ...)` in arrow's row format,
 /// as 16 bytes. Equal rows (nulls equal to nulls) hash alike.
 ///
 /// `churn_key_hash(a, ...)` is the same hash as a compact group key standing for a long one (the
@@ -90,9 +91,7 @@ impl ScalarUDFImpl for RowHash {
         let rows = converter.convert_columns(&columns)?;
         let mut bytes = Vec::with_capacity(rows.num_rows() * HASH_BYTES as usize);
         for row in rows.iter() {
-            let mut hasher = SipHasher13::new_with_keys(KEYS.0, KEYS.1);
-            hasher.write(row.as_ref());
-            bytes.extend_from_slice(&hasher.finish128().as_u128().to_le_bytes());
+            bytes.extend_from_slice(&twox_hash::XxHash3_128::oneshot_with_seed(SEED, row.as_ref()).to_le_bytes());
         }
         let nulls = if self.keep_nulls {
             columns.iter().fold(None, |nulls, column| {

@@ -238,11 +238,15 @@ fn zero_padded_ids_stay_text_inside_expressions() {
     assert_eq!((ids.value(0), ids.value(1)), ("007", "7"));
 }
 
+/// This crate's directory as cargo gives it to the running test. The value compiled in can name
+/// another checkout: a target directory shared between checkouts reuses a test built in one of them.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 /// A committed fixture from `tests/fixtures/parquet` (see its `make_fixtures.py`).
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/parquet")
-        .join(name)
+    manifest_dir().join("../../tests/fixtures/parquet").join(name)
 }
 
 fn three_rows(
@@ -458,9 +462,7 @@ fn a_zero_byte_parquet_file_is_rejected() {
 
 /// A file from `tests/fixtures/writers` (see its `make_writers.py`): one log as each library saves it.
 fn written_by(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/writers")
-        .join(name)
+    manifest_dir().join("../../tests/fixtures/writers").join(name)
 }
 
 fn all_roles(path: &std::path::Path) -> InputSpec {
