@@ -1142,10 +1142,12 @@ impl Prepared {
 /// and the driver's memory less than ids of any length (the collision odds are those of
 /// [`crate::lines`]: two orders of one customer would have to collide).
 ///
-/// The rows are hash-partitioned by customer before the aggregation, and the engine aggregates
-/// each partition once (`SinglePartitioned`, by the rule [`crate::gather::GatherOnce`]): a partial
-/// aggregation would only copy rows that `churn_timeline` keeps anyway, and each partition's
-/// aggregation then has the memory pool's share of one consumer, not of two.
+/// On one machine the rows are hash-partitioned by customer before the aggregation, and the
+/// engine aggregates each partition once (`SinglePartitioned`, by the rule
+/// [`crate::gather::GatherOnce`]): a partial aggregation would only copy rows that
+/// `churn_timeline` keeps anyway, and each partition's aggregation then has the memory pool's share
+/// of one consumer, not of two. A cluster's scheduler plans the usual two phases, whose partial
+/// state is what crosses the network.
 fn compact_sql(params: &FeatureParams, n_extra_keys: usize) -> (String, String) {
     let ok = ok_sql(params);
     let extra_keys: String = (0..n_extra_keys).map(|i| format!(", __k{i}")).collect();
