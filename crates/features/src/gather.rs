@@ -35,14 +35,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, LargeBinaryArray, ListArray};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
-
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -129,12 +128,9 @@ fn gathered_once(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn Executi
     let Some(first) = repartition.input().downcast_ref::<AggregateExec>() else {
         return Ok(None);
     };
-    let gathers = |a: &AggregateExec| {
-        !a.aggr_expr().is_empty()
-            && a.aggr_expr()
-                .iter()
-                .all(|f| f.fun().name().starts_with("churn_timeline"))
-    };
+    let names = [Duplicates::Ignore, Duplicates::Count, Duplicates::Drop].map(name);
+    let gathers =
+        |a: &AggregateExec| !a.aggr_expr().is_empty() && a.aggr_expr().iter().all(|f| names.contains(&f.fun().name()));
     let Partitioning::Hash(_, partitions) = repartition.partitioning() else {
         return Ok(None);
     };

@@ -192,18 +192,11 @@ mod tests {
     #[test]
     fn shares_follow_the_weights_and_add_up_to_the_budget() {
         let pool = pool(18_000);
-        let a = MemoryConsumer::new("GroupedHashAggregateStream[0]")
-            .with_can_spill(true)
-            .register(&pool);
-        let b = MemoryConsumer::new("GroupedHashAggregateStream[1]")
-            .with_can_spill(true)
-            .register(&pool);
-        let r0 = MemoryConsumer::new("RepartitionExec[0]")
-            .with_can_spill(true)
-            .register(&pool);
-        let r1 = MemoryConsumer::new("RepartitionExec[1]")
-            .with_can_spill(true)
-            .register(&pool);
+        let spilling = |name: &str| MemoryConsumer::new(name).with_can_spill(true).register(&pool);
+        let a = spilling("GroupedHashAggregateStream[0]");
+        let b = spilling("GroupedHashAggregateStream[1]");
+        let r0 = spilling("RepartitionExec[0]");
+        let r1 = spilling("RepartitionExec[1]");
         // Weights 8 + 8 + 1 + 1: 8,000 bytes for each aggregation, 1,000 for each channel.
         a.try_grow(8_000).expect("an aggregation's share");
         assert!(a.try_grow(1).is_err(), "past its share");
