@@ -79,9 +79,17 @@ pub(crate) struct CustomerAgg {
 /// One custom feature: its name and a value per customer id.
 pub(crate) type CustomColumn = (String, Vec<(String, Option<f64>)>);
 
+/// A snapshot's customers, as `features::build` takes them.
+pub(crate) enum Aggregates<'a> {
+    /// In any order (the SQL reference computes them this way): sorted by id before use.
+    Unsorted(Vec<CustomerAgg>),
+    /// In id order, one at a time (a snapshot of the timelines): the first error ends the snapshot.
+    InIdOrder(Box<dyn Iterator<Item = Result<CustomerAgg>> + 'a>),
+}
+
 /// What the engine hands back.
-pub(crate) struct EngineOutput {
-    pub(crate) customers: Vec<CustomerAgg>,
+pub(crate) struct EngineOutput<'a> {
+    pub(crate) customers: Aggregates<'a>,
     pub(crate) custom: Vec<CustomColumn>,
     pub(crate) as_of_us: i64,
     pub(crate) rows_read: u64,
@@ -844,9 +852,13 @@ pub(crate) const MAX_ABS_CENTS: f64 = 9.0e18;
 /// Fails when a customer's money is too large for integer cents: the SQL sums would have wrapped
 /// around silently. Needs about 90,000 rows at the largest accepted amount (1e12) for one customer.
 fn check_no_overflow(customers: &[CustomerAgg], file: &Path) -> Result<()> {
-    match customers.iter().find(|c| c.abs_cents > MAX_ABS_CENTS) {
-        None => Ok(()),
-        Some(c) => Err(Error::BadFile {
+    customers.iter().try_for_each(|c| check_customer_fits(c, file))
+}
+
+/// [`check_no_overflow`] of one customer.
+fn check_customer_fits(c: &CustomerAgg, file: &Path) -> Result<()> {
+    if c.abs_cents > MAX_ABS_CENTS {
+        Err(Error::BadFile {
             path: file.to_path_buf(),
             reason: format!(
                 "customer {} has rows whose amounts sum to about {:.3e} in absolute value, more than \
@@ -855,7 +867,9 @@ fn check_no_overflow(customers: &[CustomerAgg], file: &Path) -> Result<()> {
                 c.abs_cents / 100.0,
                 MAX_ABS_CENTS / 100.0
             ),
-        }),
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -1323,13 +1337,17 @@ impl CompactLog {
         })
     }
 
-    pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+    pub(crate) fn snapshot(&self, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput<'_>> {
         let as_of_us = self.as_of_us(params, input_files)?;
-        let customers = self.timelines.snapshot(as_of_us);
-        check_no_overflow(&customers, &input_files.files[0])?;
         let custom = custom_features(&self.prepared, params, as_of_us)?;
+        // The aggregates are made as the feature table takes them, each checked for overflow.
+        let file = input_files.files[0].clone();
+        let customers = self
+            .timelines
+            .snapshot(as_of_us)
+            .map(move |c| check_customer_fits(&c, &file).map(|()| c));
         Ok(EngineOutput {
-            customers,
+            customers: Aggregates::InIdOrder(Box::new(customers)),
             custom,
             as_of_us,
             rows_read: self.rows_read,
@@ -1341,7 +1359,11 @@ impl CompactLog {
 }
 
 /// Runs the whole extraction on the engine: registration, mapping, validation and aggregation.
-pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &InputFiles) -> Result<EngineOutput> {
+pub(crate) fn run(
+    input: &InputSpec,
+    params: &FeatureParams,
+    input_files: &InputFiles,
+) -> Result<EngineOutput<'static>> {
     let prepared = prepare(input, params, input_files)?;
     let as_of_us = prepared.as_of_us(input, params, input_files)?;
     let Prepared { extra_keys, .. } = &prepared;
@@ -1364,7 +1386,7 @@ pub(crate) fn run(input: &InputSpec, params: &FeatureParams, input_files: &Input
     let shared_orders = count_shared_orders(&prepared)?;
 
     Ok(EngineOutput {
-        customers,
+        customers: Aggregates::Unsorted(customers),
         custom,
         as_of_us,
         rows_read,

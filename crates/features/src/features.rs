@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::customers::{Customers, CustomersReport};
-use crate::engine::{CustomerAgg, EngineOutput, MICROS_PER_DAY};
+use crate::engine::{Aggregates, CustomerAgg, EngineOutput, MICROS_PER_DAY};
 use crate::error::{Error, Result};
 use crate::params::FeatureParams;
 use crate::rfm::{quintile_scores, Better};
@@ -90,7 +90,7 @@ pub(crate) fn feature_schema(custom: &[String]) -> Schema {
 /// Applies the population rule and the v1 definitions. Output rows are sorted by customer id bytes.
 /// With a customers table, tenure starts at the earlier of the signup and the first purchase.
 pub(crate) fn build(
-    output: EngineOutput,
+    output: EngineOutput<'_>,
     params: &FeatureParams,
     customers: Option<&Customers>,
 ) -> Result<(RecordBatch, IngestReport)> {
@@ -106,59 +106,55 @@ pub(crate) fn build(
         shared_orders: output.shared_orders,
         ..IngestReport::default()
     };
-    let rows_kept_by_filter: u64 = output.customers.iter().map(|c| c.rows_total).sum();
-    report.rows_filtered_out = output.rows_read.saturating_sub(rows_kept_by_filter);
+    let aggregates: Box<dyn Iterator<Item = Result<CustomerAgg>> + '_> = match output.customers {
+        Aggregates::Unsorted(mut aggregates) => {
+            // Byte order: `String`'s `Ord` compares the UTF-8 bytes.
+            aggregates.sort_unstable_by(|a, b| a.customer_id.cmp(&b.customer_id));
+            Box::new(aggregates.into_iter().map(Ok))
+        }
+        Aggregates::InIdOrder(aggregates) => aggregates,
+    };
 
-    // Filtered in place: a second vector of a million customers' aggregates (200 bytes each) was
-    // the largest thing a snapshot held, and two snapshots are built at once.
-    let mut population: Vec<CustomerAgg> = output.customers;
-    population.retain(|customer| {
-        if is_missing(&customer.customer_id) {
-            report.rows_missing_customer += customer.rows_total;
-            return false;
-        }
-        report.rows_on_or_after_as_of += customer.rows_future;
-        report.rows_duplicate += customer.rows_duplicate;
-        report.rows_used += customer.rows_before;
-        if customer.first_purchase_us.is_some() {
-            return true;
-        }
-        if customer.rows_before > 0 {
-            report.customers_without_purchase += 1;
-        }
-        false
-    });
-    if population.is_empty() {
-        let date = chrono::DateTime::from_timestamp_micros(as_of)
-            .map(|t| t.date_naive())
-            .unwrap_or_default();
-        return Err(Error::EmptySnapshot { as_of: date });
-    }
-    // Byte order: `String`'s `Ord` compares the UTF-8 bytes.
-    population.sort_unstable_by(|a, b| a.customer_id.cmp(&b.customer_id));
-    report.customers = population.len() as u64;
-
-    let n = population.len();
-    let ids = StringArray::from_iter_values(population.iter().map(|c| c.customer_id.as_deref().unwrap_or_default()));
-    let mut recency = Vec::with_capacity(n);
-    let mut frequency = Vec::with_capacity(n);
-    let mut monetary = Vec::with_capacity(n);
-    let mut avg_order = Vec::with_capacity(n);
-    let mut tenure = Vec::with_capacity(n);
-    let (mut spend_30, mut spend_90, mut spend_365) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut orders_90 = Vec::with_capacity(n);
-    let mut between = Vec::with_capacity(n);
-    let mut return_ratio = Vec::with_capacity(n);
-    let (mut typical_gap, mut overdue) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut orders_prev_90, mut spend_prev_90) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    // One pass: every customer is counted in the report, and the population (customers with a
+    // purchase before the snapshot) goes into the columns as it comes, in id order.
+    let capacity = aggregates.size_hint().0;
+    let mut ids = StringBuilder::with_capacity(capacity, capacity * 8);
+    let mut recency = Vec::with_capacity(capacity);
+    let mut frequency = Vec::with_capacity(capacity);
+    let mut monetary = Vec::with_capacity(capacity);
+    let mut avg_order = Vec::with_capacity(capacity);
+    let mut tenure = Vec::with_capacity(capacity);
+    let (mut spend_30, mut spend_90, mut spend_365) = (
+        Vec::with_capacity(capacity),
+        Vec::with_capacity(capacity),
+        Vec::with_capacity(capacity),
+    );
+    let mut orders_90 = Vec::with_capacity(capacity);
+    let mut between = Vec::with_capacity(capacity);
+    let mut return_ratio = Vec::with_capacity(capacity);
+    let (mut typical_gap, mut overdue) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+    let (mut orders_prev_90, mut spend_prev_90) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
     let mut table_report = customers.map(Customers::report);
-    for c in &population {
-        // Both exist for every customer in the population (it is defined by having a purchase).
-        let (first, last) = (
-            c.first_purchase_us.unwrap_or(as_of),
-            c.last_purchase_us.unwrap_or(as_of),
-        );
+    let mut rows_kept_by_filter = 0u64;
+    for c in aggregates {
+        let c = c?;
+        rows_kept_by_filter += c.rows_total;
+        if is_missing(&c.customer_id) {
+            report.rows_missing_customer += c.rows_total;
+            continue;
+        }
+        report.rows_on_or_after_as_of += c.rows_future;
+        report.rows_duplicate += c.rows_duplicate;
+        report.rows_used += c.rows_before;
+        // The population is the customers with a purchase before the snapshot.
+        let (Some(first), Some(last)) = (c.first_purchase_us, c.last_purchase_us) else {
+            if c.rows_before > 0 {
+                report.customers_without_purchase += 1;
+            }
+            continue;
+        };
+        let id = c.customer_id.as_deref().unwrap_or_default();
+        ids.append_value(id);
         let recency_days = days(as_of - last);
         recency.push(recency_days);
         typical_gap.push(c.typical_gap_days);
@@ -167,9 +163,7 @@ pub(crate) fn build(
         orders_prev_90.push(c.orders_prev_90d);
         spend_prev_90.push(money(c.spend_prev_90d_cents));
         let start = match (customers, &mut table_report) {
-            (Some(table), Some(counts)) => {
-                counts.tenure_start(table, c.customer_id.as_deref().unwrap_or_default(), first, as_of)
-            }
+            (Some(table), Some(counts)) => counts.tenure_start(table, id, first, as_of),
             _ => first,
         };
         tenure.push(days(as_of - start));
@@ -185,7 +179,16 @@ pub(crate) fn build(
         // Purchases that round to zero cents leave the ratio undefined: null, never infinity.
         return_ratio.push((c.purchase_cents > 0).then(|| -(c.return_cents as f64) / c.purchase_cents as f64));
     }
-    drop(population);
+    report.rows_filtered_out = output.rows_read.saturating_sub(rows_kept_by_filter);
+    let n = recency.len();
+    if n == 0 {
+        let date = chrono::DateTime::from_timestamp_micros(as_of)
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
+        return Err(Error::EmptySnapshot { as_of: date });
+    }
+    report.customers = n as u64;
+    let ids = ids.finish();
     if let Some(mut counts) = table_report {
         counts.finish();
         report.customers_table = Some(counts);

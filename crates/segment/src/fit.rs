@@ -77,7 +77,12 @@ pub fn fit_segments(frame: &FeatureFrame, params: &ValidSegmentParams, provenanc
         mean: keep.iter().map(|&j| full_scaler.mean[j]).collect(),
         std: keep.iter().map(|&j| full_scaler.std[j]).collect(),
     };
-    let z = scaler.transform(x.select(Axis(1), &keep).view());
+    // The kept columns are a new matrix, standardized in its own memory; the full one goes.
+    let z = scaler.transform_owned(if keep.len() == x.ncols() {
+        x
+    } else {
+        x.select(Axis(1), &keep)
+    });
 
     let n = frame.len();
     let sample = if n > params.fit_sample {

@@ -147,8 +147,8 @@ impl SegmentModel {
     /// Assigns every customer of `frame` to its nearest segment, without refitting. A feature the
     /// model needs that the frame lacks is an error naming it.
     pub fn assign(&self, frame: &FeatureFrame) -> Result<Assignment> {
-        let x = frame.matrix(&self.features)?;
-        let z = self.scaler.transform(x.view());
+        // Standardized in the matrix's own memory (no second copy of a million rows).
+        let z = self.scaler.transform_owned(frame.matrix(&self.features)?);
         let centroids: Vec<Vec<f64>> = self.segments.iter().map(|s| s.centroid.clone()).collect();
         Ok(nearest(z.view(), &centroids))
     }
