@@ -66,8 +66,8 @@ pub use customers::{CustomersReport, DEFAULT_SIGNUP_COLUMN};
 pub use error::{Error, Location, Result};
 pub use features::IngestReport;
 pub use output::{
-    FeatureTable, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT, META_TOOL_VERSION,
-    READABLE_FEATURE_SET_VERSIONS,
+    FeatureTable, ParquetBytes, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT,
+    META_TOOL_VERSION, READABLE_FEATURE_SET_VERSIONS,
 };
 pub use params::{
     ColumnMapping, ColumnRole, CustomFeature, FeatureParams, InputSpec, SharedOrders, DEFAULT_MAX_ERRORS, V1_COLUMNS,

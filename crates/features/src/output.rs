@@ -65,78 +65,232 @@ pub(crate) fn write_batch_atomically(path: &Path, batch: &RecordBatch, prefix: &
 /// Encodes one batch as zstd Parquet into `out` (`path` names the file in errors): the one encoding
 /// of every file the crate writes, so bytes encoded ahead of time equal a file written directly.
 pub(crate) fn encode_batch(batch: &RecordBatch, out: impl std::io::Write + Send, path: &Path) -> Result<()> {
-    let props = WriterProperties::builder()
+    encode_columns_in_parallel(batch, out, writer_props()?, cores()).map_err(|e| parquet_error(path, e))
+}
+
+/// zstd at level 1, the writer's defaults otherwise.
+fn writer_props() -> Result<WriterProperties> {
+    Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).map_err(|e| Error::Engine(e.to_string()))?,
         ))
-        .build();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    encode_columns_in_parallel(batch, out, props, threads).map_err(|e| Error::Parquet {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+        .build())
 }
 
 /// What [`ArrowWriter`] writes for `batch` under `props`, byte for byte, with the columns of each
 /// row group encoded and compressed on `threads` threads.
-///
-/// `ArrowWriter` encodes one column after another on the caller's thread: at a million customers
-/// `scores.parquet` and `features.parquet` took a second or more each on one core while the other
-/// waited. The parquet crate's own column writers (`ArrowColumnWriter`, its documented way to write
-/// columns in parallel) encode each column chunk independently; the chunks are then appended in
-/// column order, row group by row group as `ArrowWriter` cuts them (by rows only: no byte limit is
-/// set here), so the file is the same. The tests compare the bytes with `ArrowWriter`'s.
 fn encode_columns_in_parallel(
     batch: &RecordBatch,
     out: impl std::io::Write + Send,
     props: WriterProperties,
     threads: usize,
 ) -> parquet::errors::Result<()> {
-    use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter};
-    use parquet::errors::ParquetError;
-    if props.max_row_group_bytes().is_some() {
-        return Err(ParquetError::General(
-            "a row group byte limit is not supported here".into(),
-        ));
+    let mut encoder = ParallelEncoder::new(out, batch.schema(), props, threads)?;
+    encoder.write(batch)?;
+    encoder.finish()
+}
+
+/// Encodes a batch's columns in parallel, batch after batch, into the row groups `ArrowWriter`
+/// would cut (by rows only: no byte limit is set here).
+///
+/// `ArrowWriter` encodes one column after another on the caller's thread: at a million customers
+/// `scores.parquet` and `features.parquet` took a second or more each on one core while the other
+/// waited. The parquet crate's own column writers (`ArrowColumnWriter`, its documented way to write
+/// columns in parallel) encode each column chunk independently and keep only encoded pages; the
+/// chunks are appended in column order when a row group is full, so the file is the same. Fed a
+/// slice of the rows at a time, the writers hold the compressed pages rather than the columns: the
+/// caller never needs a million customers' columns at once. The tests compare the bytes with
+/// `ArrowWriter`'s.
+struct ParallelEncoder<W: std::io::Write + Send> {
+    file: parquet::file::writer::SerializedFileWriter<W>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    schema: arrow::datatypes::SchemaRef,
+    /// The row group being filled: its column writers and its rows so far.
+    group: Option<(Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>, usize)>,
+    /// Row groups closed.
+    groups: usize,
+    max_rows: usize,
+    threads: usize,
+}
+
+impl<W: std::io::Write + Send> ParallelEncoder<W> {
+    fn new(
+        out: W,
+        schema: arrow::datatypes::SchemaRef,
+        props: WriterProperties,
+        threads: usize,
+    ) -> parquet::errors::Result<Self> {
+        use parquet::errors::ParquetError;
+        if props.max_row_group_bytes().is_some() {
+            return Err(ParquetError::General(
+                "a row group byte limit is not supported here".into(),
+            ));
+        }
+        let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let (file, factory) = ArrowWriter::try_new(out, schema.clone(), Some(props))?.into_serialized_writer()?;
+        Ok(ParallelEncoder {
+            file,
+            factory,
+            schema,
+            group: None,
+            groups: 0,
+            max_rows,
+            threads,
+        })
     }
-    let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
-    let (mut file, factory) = ArrowWriter::try_new(out, batch.schema(), Some(props))?.into_serialized_writer()?;
-    let schema = batch.schema();
-    let mut start = 0;
-    for row_group in 0.. {
-        if start >= batch.num_rows() {
-            break;
+
+    /// Encodes `batch`'s rows (its schema is the encoder's), closing each row group that fills.
+    fn write(&mut self, batch: &RecordBatch) -> parquet::errors::Result<()> {
+        use parquet::arrow::arrow_writer::compute_leaves;
+        use parquet::errors::ParquetError;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let (writers, rows) = match self.group.take() {
+                Some(group) => group,
+                None => (self.factory.create_column_writers(self.groups)?, 0),
+            };
+            let len = (self.max_rows - rows).min(batch.num_rows() - start);
+            let slice = batch.slice(start, len);
+            let mut leaves = Vec::new();
+            for (field, column) in self.schema.fields().iter().zip(slice.columns()) {
+                leaves.extend(compute_leaves(field, column)?);
+            }
+            if writers.len() != leaves.len() {
+                return Err(ParquetError::General(format!(
+                    "{} column writers for {} leaf columns",
+                    writers.len(),
+                    leaves.len()
+                )));
+            }
+            // Columns share the cores, a wide text column beside narrow number columns; the
+            // writers come back in column order.
+            let jobs: Vec<_> = writers.into_iter().zip(leaves).collect();
+            let writers = churn_core::parallel_map_on(self.threads, jobs, |(mut writer, leaf)| {
+                writer.write(&leaf).map(|()| writer)
+            })
+            .into_iter()
+            .collect::<parquet::errors::Result<Vec<_>>>()?;
+            self.group = Some((writers, rows + len));
+            if rows + len == self.max_rows {
+                self.close_group()?;
+            }
+            start += len;
         }
-        let len = max_rows.min(batch.num_rows() - start);
-        let slice = batch.slice(start, len);
-        let mut leaves = Vec::new();
-        for (field, column) in schema.fields().iter().zip(slice.columns()) {
-            leaves.extend(compute_leaves(field, column)?);
-        }
-        let writers = factory.create_column_writers(row_group)?;
-        if writers.len() != leaves.len() {
-            return Err(ParquetError::General(format!(
-                "{} column writers for {} leaf columns",
-                writers.len(),
-                leaves.len()
-            )));
-        }
-        // Columns share the cores, a wide text column beside narrow number columns; the chunks
-        // come back in column order.
-        let jobs = writers.into_iter().zip(leaves).collect();
-        let chunks = churn_core::parallel_map_on(threads, jobs, |(mut writer, leaf): (ArrowColumnWriter, _)| {
-            writer.write(&leaf)?;
-            writer.close()
-        });
-        let mut group = file.next_row_group()?;
+        Ok(())
+    }
+
+    /// Closes the row group being filled: its chunks are compressed on the cores and appended in
+    /// column order.
+    fn close_group(&mut self) -> parquet::errors::Result<()> {
+        let Some((writers, _)) = self.group.take() else {
+            return Ok(());
+        };
+        let chunks = churn_core::parallel_map_on(self.threads, writers, |writer| writer.close());
+        let mut group = self.file.next_row_group()?;
         for chunk in chunks {
             chunk?.append_to_row_group(&mut group)?;
         }
         group.close()?;
-        start += len;
+        self.groups += 1;
+        Ok(())
     }
-    file.close()?;
-    Ok(())
+
+    /// Closes the last row group and the file.
+    fn finish(mut self) -> parquet::errors::Result<()> {
+        self.close_group()?;
+        self.file.close()?;
+        Ok(())
+    }
+}
+
+/// A Parquet file's bytes, encoded as [`encode_batch`] encodes them, from slices of its rows
+/// written one after another ([`ParquetBytes::slices`]): a caller with a million customers' rows
+/// then never holds their columns all at once, and the bytes are those of one batch of every row.
+pub struct ParquetBytes {
+    path: std::path::PathBuf,
+    encoder: ParallelEncoder<Vec<u8>>,
+    /// Rows per slice within a row group (see [`ParquetBytes::slices`]).
+    slice_rows: usize,
+}
+
+impl ParquetBytes {
+    /// An empty file of `fields` with `metadata` in its schema; `path` names it in errors.
+    pub fn new(path: &Path, fields: Vec<arrow::datatypes::Field>, metadata: &[(&str, &str)]) -> Result<Self> {
+        let metadata = metadata.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields).with_metadata(metadata));
+        Self::with_props(path, schema, writer_props()?)
+    }
+
+    fn with_props(path: &Path, schema: arrow::datatypes::SchemaRef, props: WriterProperties) -> Result<Self> {
+        // A column writer checks its page's size and rows after each mini-batch, of
+        // `write_batch_size` rows or (for a column whose levels are all alike) of
+        // `data_page_row_count_limit`, counted from the start of each write. Writes whose lengths
+        // are multiples of both start every mini-batch where one write of the row group starts
+        // it, so the pages are cut at the same rows.
+        let (a, b) = (
+            props.write_batch_size().max(1),
+            props.data_page_row_count_limit().max(1),
+        );
+        let slice_rows = a / gcd(a, b) * b;
+        let encoder = ParallelEncoder::new(Vec::new(), schema, props, cores()).map_err(|e| parquet_error(path, e))?;
+        Ok(ParquetBytes {
+            path: path.to_path_buf(),
+            encoder,
+            slice_rows,
+        })
+    }
+
+    /// The slices of `rows` rows to write, in order: each row group's rows cut into pieces of the
+    /// same whole number of mini-batches (640,000 rows with the writer's defaults), its last piece
+    /// what is left.
+    pub fn slices(&self, rows: usize) -> Vec<std::ops::Range<usize>> {
+        let mut slices = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let group_end = rows.min(start.saturating_add(self.encoder.max_rows));
+            while start < group_end {
+                let end = group_end.min(start + self.slice_rows);
+                slices.push(start..end);
+                start = end;
+            }
+        }
+        slices
+    }
+
+    /// Encodes the next rows, one array per field: the rows of the next of [`ParquetBytes::slices`]
+    /// (other lengths give a valid file of the same values, cut into other pages).
+    pub fn write(&mut self, columns: Vec<arrow::array::ArrayRef>) -> Result<()> {
+        let batch =
+            RecordBatch::try_new(self.encoder.schema.clone(), columns).map_err(|e| Error::Engine(e.to_string()))?;
+        self.encoder.write(&batch).map_err(|e| parquet_error(&self.path, e))
+    }
+
+    /// The file's bytes.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        let ParquetBytes { path, mut encoder, .. } = self;
+        encoder.close_group().map_err(|e| parquet_error(&path, e))?;
+        // The footer is written as the bytes are taken.
+        encoder.file.into_inner().map_err(|e| parquet_error(&path, e))
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn parquet_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Reads a whole Parquet file into one batch; the schema keeps the file's metadata, the batch's
@@ -368,6 +522,37 @@ mod tests {
             Some("2024-01-01")
         );
         assert_eq!(read.columns(), written.columns());
+        Ok(())
+    }
+
+    #[test]
+    fn slices_written_one_by_one_are_one_writes_bytes() -> Result<()> {
+        // Mini-batches of 64 rows, or 100 for a column whose levels are all alike: slices of 1,600
+        // rows within row groups of 4,000 (one long, several with a short last slice, none).
+        let props = |max_rows: usize| {
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level")))
+                .set_max_row_group_row_count(Some(max_rows))
+                .set_write_batch_size(64)
+                .set_data_page_row_count_limit(100)
+                .set_data_page_size_limit(4096)
+                .build()
+        };
+        for (rows, max_rows) in [(10_000, 4_000), (8_000, 4_000), (3_000, 1 << 20), (0, 4_000)] {
+            let batch = batch(rows);
+            let expected = arrow_writers(&batch, props(max_rows));
+            let mut file = ParquetBytes::with_props(Path::new("t.parquet"), batch.schema(), props(max_rows))?;
+            let slices = file.slices(rows);
+            assert!(slices.iter().all(|s| s.len() <= 1_600), "{slices:?}");
+            assert_eq!(slices.iter().map(|s| s.len()).sum::<usize>(), rows);
+            for slice in slices {
+                file.write(batch.slice(slice.start, slice.len()).columns().to_vec())?;
+            }
+            assert!(
+                file.finish()? == expected,
+                "{rows} rows, {max_rows} a group: the bytes differ"
+            );
+        }
         Ok(())
     }
 

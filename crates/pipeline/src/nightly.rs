@@ -43,7 +43,7 @@ use crate::manifest::{
 };
 use crate::progress::{stage, Progress};
 use crate::registry::{content_id, CurrentModels, Named, Registry};
-use crate::tables::{score_columns, segments_columns};
+use crate::tables::{scores_parquet, segments_columns};
 use crate::training::{train_with, TrainPlan, Trained};
 use crate::uplift::{Uplift, UPLIFT_FILE};
 
@@ -476,18 +476,18 @@ fn score(
     ];
     // The scores and segments files are encoded first, and their compressed bytes kept until the
     // run writes: the columns of a million customers' scores and segments are hundreds of megabytes,
-    // better made and let go before the at-risk list's text is (150 MB at a million customers).
-    let columns = score_columns(&scored)?;
-    lap("score columns built");
+    // better made a slice at a time and let go before the at-risk list's text is (150 MB at a
+    // million customers).
     let models = [
         ("churn.churn_model", model_file),
         ("churn.next_purchase_model", next_purchase_model),
     ];
-    let scores_parquet = arrays_to_parquet_bytes(
+    let scores_parquet = scores_parquet(
         Path::new("scores.parquet"),
-        columns,
+        &scored,
         &[&provenance[..], &models[..]].concat(),
     )?;
+    lap("scores encoded");
     let segments_parquet = arrays_to_parquet_bytes(
         Path::new("segments.parquet"),
         segments_columns(frame.ids(), &names, &segments.assignment),
