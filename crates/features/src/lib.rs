@@ -199,15 +199,11 @@ impl TransactionLog {
             ..self.params.clone()
         };
         let started = std::time::Instant::now();
+        // The aggregates are made while `build` fills the columns: one time for both.
         let output = self.compact.snapshot(&params, &self.files)?;
-        let aggregated = started.elapsed().as_secs_f64();
         let as_of_us = output.as_of_us;
         let (batch, report) = features::build(output, &params, self.customers.as_ref())?;
-        tracing::debug!(
-            aggregated,
-            total = started.elapsed().as_secs_f64(),
-            "snapshot from the log"
-        );
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "snapshot from the log");
         let as_of = date_of(as_of_us)?;
         Ok(FeatureTable {
             batch,
