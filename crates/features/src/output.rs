@@ -87,7 +87,7 @@ fn encode_columns_in_parallel(
 ) -> parquet::errors::Result<()> {
     let mut encoder = ParallelEncoder::new(out, batch.schema(), props, threads)?;
     encoder.write(batch)?;
-    encoder.finish()
+    encoder.finish().map(drop)
 }
 
 /// Encodes a batch's columns in parallel, batch after batch, into the row groups `ArrowWriter`
@@ -195,11 +195,10 @@ impl<W: std::io::Write + Send> ParallelEncoder<W> {
         Ok(())
     }
 
-    /// Closes the last row group and the file.
-    fn finish(mut self) -> parquet::errors::Result<()> {
+    /// Closes the last row group, writes the footer and gives back the writer.
+    fn finish(mut self) -> parquet::errors::Result<W> {
         self.close_group()?;
-        self.file.close()?;
-        Ok(())
+        self.file.into_inner()
     }
 }
 
@@ -267,10 +266,7 @@ impl ParquetBytes {
 
     /// The file's bytes.
     pub fn finish(self) -> Result<Vec<u8>> {
-        let ParquetBytes { path, mut encoder, .. } = self;
-        encoder.close_group().map_err(|e| parquet_error(&path, e))?;
-        // The footer is written as the bytes are taken.
-        encoder.file.into_inner().map_err(|e| parquet_error(&path, e))
+        self.encoder.finish().map_err(|e| parquet_error(&self.path, e))
     }
 }
 

@@ -337,9 +337,11 @@ impl Timelines {
     /// sorted in). Handed over one by one rather than as a vector: a million customers' aggregates
     /// were 200 MB per snapshot, two snapshots are made at once, and the run's memory peaked there.
     pub(crate) fn snapshot(&self, as_of_us: i64) -> Snapshot<'_> {
+        let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
         Snapshot {
             timelines: self,
             as_of_us,
+            since: [since(30), since(90), since(180), since(365)],
             next: 0,
             days: Vec::new(),
         }
@@ -458,6 +460,8 @@ impl Timelines {
 pub(crate) struct Snapshot<'a> {
     timelines: &'a Timelines,
     as_of_us: i64,
+    /// The starts of the windows: 30, 90, 180 and 365 days before `as_of_us`.
+    since: [i64; 4],
     /// The next customer.
     next: usize,
     /// The customer's purchase days, reused.
@@ -471,8 +475,7 @@ impl Iterator for Snapshot<'_> {
         let (t, c, as_of_us) = (self.timelines, self.next, self.as_of_us);
         let id = t.ids.get(c)?;
         self.next += 1;
-        let since = |days: i64| as_of_us - days * MICROS_PER_DAY;
-        let (s30, s90, s180, s365) = (since(30), since(90), since(180), since(365));
+        let [s30, s90, s180, s365] = self.since;
         let days = &mut self.days;
         let mut agg = CustomerAgg {
             customer_id: id.clone(),
