@@ -61,6 +61,7 @@
 //! ```
 
 pub mod changes;
+pub mod durable;
 mod error;
 pub mod gates;
 pub mod history;

@@ -16,7 +16,6 @@
 //!    their churn rates, and the drift since the training snapshot.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -695,12 +694,12 @@ impl DriftReference {
     }
 }
 
-/// Writes `bytes` to `path` and syncs it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = std::fs::File::create(path).map_err(|e| io_error("write", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error("write", path, e))
+/// Writes `bytes` to `path`, synced (large contents bypass the page cache: see
+/// [`crate::durable`]), and returns their hash and size for the manifest: from the bytes in memory,
+/// which are the file's, so the file is not read back.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(String, u64)> {
+    crate::durable::write_synced(path, bytes).map_err(|e| io_error("write", path, e))?;
+    Ok((format!("blake3:{}", blake3::hash(bytes).to_hex()), bytes.len() as u64))
 }
 
 /// `blake3:<hex>` of a file's bytes, and its size.
@@ -750,7 +749,7 @@ pub struct RunRecord {
 }
 
 /// Writes one of the run's files (once).
-type Write<'a> = Box<dyn FnOnce() -> Result<()> + Send + 'a>;
+type Write<'a> = Box<dyn FnOnce() -> Result<(String, u64)> + Send + 'a>;
 
 impl Nightly {
     /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
@@ -801,15 +800,15 @@ impl Nightly {
         if let Some(c) = &this.clv {
             writes.push((
                 "clv.parquet",
-                Box::new(|| Ok(write_table(&path("clv.parquet"), &c.table)?)),
+                Box::new(|| {
+                    write_table(&path("clv.parquet"), &c.table)?;
+                    hash_file(&path("clv.parquet"))
+                }),
             ));
         }
         let names: Vec<&str> = writes.iter().map(|(name, _)| *name).collect();
         let written: Vec<Result<(String, u64)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = writes
-                .into_iter()
-                .map(|(name, write)| scope.spawn(move || write().and_then(|()| hash_file(&path(name)))))
-                .collect();
+            let handles: Vec<_> = writes.into_iter().map(|(_, write)| scope.spawn(write)).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
