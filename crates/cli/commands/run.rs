@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
+use churn_features::ParquetSource;
 use churn_pipeline::gates::joined;
 use churn_pipeline::manifest::{Manifest, ValueBasis, MANIFEST_FILE};
 use churn_pipeline::nightly::{self, hash_inputs, Nightly, RunRecord, REPORT_FILE};
@@ -55,9 +56,23 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
 
     // Everything is written into the staging directory; the manifest, report and marker last.
     let spinner = printer.spinner("writing the outputs");
-    // Writing takes the score and segment tables: the report reads the files back from the staging
-    // directory, so two copies are never held.
-    let outputs = timed("outputs written", || night.write_outputs(&staging.path("")))?;
+    // While the files are written, the report decodes the two it draws from the same bytes in
+    // memory (the writes are the kernel's work, the decoding a core's).
+    let dir = staging.path("");
+    let (outputs, tables) = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| timed("outputs written", || night.write_outputs(&dir)));
+        let tables = timed("report's tables decoded", || {
+            let (scores, features) = (dir.join("scores.parquet"), dir.join("features.parquet"));
+            crate::report::Tables::decode(
+                &dir,
+                ParquetSource::Bytes(&scores, night.scores.scores_parquet.clone()),
+                ParquetSource::Bytes(&features, night.features_parquet()),
+            )
+        });
+        let outputs = writing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (outputs, tables)
+    });
+    let outputs = outputs?;
     let inputs = timed("inputs hashed", || hash_inputs(&input_pattern))?;
     // The metadata first (it names the file that changed), then the content.
     stamp.check_unchanged(&input_pattern)?;
@@ -77,8 +92,8 @@ pub fn run(settings: &RunSettings, printer: Printer) -> Result<()> {
         )?)
     })?;
     staging.write(churn_pipeline::history::HISTORY_FILE, &history)?;
-    // The report reads the run's files, as `churn report --run` does.
-    let page = timed("report rendered", || crate::report::render_run(&staging.path("")))?;
+    // The report reads the run's files as `churn report --run` does (its two tables decoded above).
+    let page = timed("report rendered", || crate::report::render_run_with(&dir, tables?))?;
     staging.write(REPORT_FILE, page.as_bytes())?;
     staging.write("_SUCCESS", b"")?;
     spinner.finish_and_clear();

@@ -1,9 +1,10 @@
 //! `report.html`: one self-contained page about a run, for people who would rather look than read.
 //!
 //! [`render_run`] reads only the files of a run directory (the manifest, the scores, the features,
-//! the segment profiles, the changes and the history), so `churn run` and `churn report --run DIR` draw the same
-//! page from the same bytes, and the page is the same bytes run after run. Everything is inline:
-//! CSS in a `<style>` element, charts as `<svg>` elements (see [`svg`]), no scripts, no fonts, no
+//! the segment profiles, the changes and the history), so `churn run` and `churn report --run DIR`
+//! draw the same page from the same bytes (`churn run` decodes the two Parquet files from the bytes
+//! it is writing), and the page is the same bytes run after run. Everything is inline: CSS in a
+//! `<style>` element, charts as `<svg>` elements (see [`svg`]), no scripts, no fonts, no
 //! links out, so it opens from a CRM share or an email attachment.
 
 pub mod svg;
@@ -14,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
 use churn_core::{Column, FeatureFrame, Table};
-use churn_features::{read_table_columns, FeatureTable};
+use churn_features::{read_table_columns_from, FeatureTable, ParquetSource};
 use churn_pipeline::manifest::{Manifest, ValueBasis};
 use churn_score::{Drift, Evaluation, Metrics};
 
@@ -72,24 +73,55 @@ impl Csv {
     }
 }
 
-impl Run {
-    fn load(dir: &Path) -> Result<Run> {
-        let manifest = Manifest::read(dir)?;
+/// The two large tables the page draws, decoded: the columns it needs of `scores.parquet` and of
+/// `features.parquet`.
+pub struct Tables {
+    scores: Table,
+    features: FeatureFrame,
+    as_of: NaiveDate,
+}
+
+impl Tables {
+    /// Decoded from the files in the run directory `dir`.
+    fn read(dir: &Path) -> Result<Tables> {
+        let (scores, features) = (dir.join("scores.parquet"), dir.join("features.parquet"));
+        Tables::decode(dir, ParquetSource::File(&scores), ParquetSource::File(&features))
+    }
+
+    /// Decoded from `scores` and `features`, the files of the run directory `dir` or their bytes
+    /// (`churn run` decodes the bytes it is writing into the staging directory, while it writes
+    /// them: the same bytes, not read back).
+    pub fn decode(dir: &Path, scores: ParquetSource<'_>, features: ParquetSource<'_>) -> Result<Tables> {
         // Only the columns the page draws: at a million customers, decoding the reasons and ids
         // it does not need was most of the report's time and memory. The two files are decoded
         // side by side, each on a core (the decoder of one file keeps to one).
         let (scores, features) = std::thread::scope(|scope| {
             let scores = scope.spawn(|| {
-                read_table_columns(&dir.join("scores.parquet"), &SCORE_COLUMNS)
+                read_table_columns_from(&scores, &SCORE_COLUMNS)
                     .with_context(|| format!("cannot read the scores in {}", dir.display()))
             });
-            let features = FeatureTable::read_parquet_columns(&dir.join("features.parquet"), &FEATURE_COLUMNS)
+            let features = FeatureTable::read_parquet_columns_from(&features, &FEATURE_COLUMNS)
                 .with_context(|| format!("cannot read the features in {}", dir.display()))
                 .and_then(|table| Ok((table.as_of, table.to_frame()?)));
             let scores = scores.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (scores, features)
         });
         let (scores, (as_of, features)) = (scores?, features?);
+        Ok(Tables {
+            scores,
+            features,
+            as_of,
+        })
+    }
+}
+
+impl Run {
+    fn load(dir: &Path, manifest: Manifest, tables: Tables) -> Result<Run> {
+        let Tables {
+            scores,
+            features,
+            as_of,
+        } = tables;
         Ok(Run {
             manifest,
             scores,
@@ -126,7 +158,18 @@ impl Run {
 
 /// Renders the report of the run in `dir`.
 pub fn render_run(dir: &Path) -> Result<String> {
-    let run = Run::load(dir)?;
+    // The manifest first: a directory that is not a run is said to be one before any table is read.
+    let manifest = Manifest::read(dir)?;
+    render(dir, manifest, Tables::read(dir)?)
+}
+
+/// [`render_run`] with the run's large tables already decoded (see [`Tables::decode`]).
+pub fn render_run_with(dir: &Path, tables: Tables) -> Result<String> {
+    render(dir, Manifest::read(dir)?, tables)
+}
+
+fn render(dir: &Path, manifest: Manifest, tables: Tables) -> Result<String> {
+    let run = Run::load(dir, manifest, tables)?;
     let mut body = String::new();
     headline(&run, &mut body)?;
     did_it_work(&run, &mut body);

@@ -66,8 +66,8 @@ pub use customers::{CustomersReport, DEFAULT_SIGNUP_COLUMN};
 pub use error::{Error, Location, Result};
 pub use features::IngestReport;
 pub use output::{
-    FeatureTable, ParquetBytes, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION, META_FINGERPRINT,
-    META_TOOL_VERSION, READABLE_FEATURE_SET_VERSIONS,
+    FeatureTable, ParquetBytes, ParquetSource, FEATURE_SET_VERSION, META_AS_OF, META_FEATURE_SET_VERSION,
+    META_FINGERPRINT, META_TOOL_VERSION, READABLE_FEATURE_SET_VERSIONS,
 };
 pub use params::{
     ColumnMapping, ColumnRole, CustomFeature, FeatureParams, InputSpec, SharedOrders, DEFAULT_MAX_ERRORS, V1_COLUMNS,
@@ -75,7 +75,9 @@ pub use params::{
 };
 pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
-pub use tables::{arrays_to_parquet_bytes, read_customer_table, read_table, read_table_columns, write_table};
+pub use tables::{
+    arrays_to_parquet_bytes, read_customer_table, read_table, read_table_columns, read_table_columns_from, write_table,
+};
 pub use text::{Delimiter, TextFormat};
 
 /// Reads, validates and aggregates the input into the v1 features as of `params.as_of`.

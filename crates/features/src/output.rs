@@ -292,22 +292,65 @@ fn cores() -> usize {
 /// Reads a whole Parquet file into one batch; the schema keeps the file's metadata, the batch's
 /// schema does not (so batches of different files compare by content).
 pub(crate) fn read_parquet_file(path: &Path) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
-    read_parquet_columns(path, None)
+    read_parquet_columns(&ParquetSource::File(path), None)
+}
+
+/// Where a Parquet file is read from: the file itself, or its bytes already in memory (a run that
+/// has just encoded a file decodes it again without reading it back), named by the path they are
+/// written to, for errors.
+#[derive(Debug, Clone)]
+pub enum ParquetSource<'a> {
+    /// The file at this path.
+    File(&'a Path),
+    /// The file's whole contents, and the path it is written to.
+    Bytes(&'a Path, bytes::Bytes),
+}
+
+impl ParquetSource<'_> {
+    /// The path the bytes are (or will be) at, for errors.
+    pub fn path(&self) -> &Path {
+        match self {
+            ParquetSource::File(path) | ParquetSource::Bytes(path, _) => path,
+        }
+    }
 }
 
 /// [`read_parquet_file`], reading only the columns named in `columns` (in file order) when given:
 /// a reader that needs four columns of a million rows then skips decoding the others (the text
 /// ones, mostly). A named column the file lacks is an error naming it.
 pub(crate) fn read_parquet_columns(
-    path: &Path,
+    source: &ParquetSource<'_>,
     columns: Option<&[&str]>,
 ) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let path = source.path();
     let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    match source {
+        ParquetSource::File(path) => {
+            let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+            read_projected(builder, path, columns)
+        }
+        ParquetSource::Bytes(path, bytes) => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(parquet_err)?;
+            read_projected(builder, path, columns)
+        }
+    }
+}
+
+/// The named columns (all when `None`) of the file `builder` reads, as one batch (see
+/// [`read_parquet_columns`]).
+fn read_projected<R: parquet::file::reader::ChunkReader + 'static>(
+    mut builder: ParquetRecordBatchReaderBuilder<R>,
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<(arrow::datatypes::SchemaRef, RecordBatch)> {
+    let parquet_err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     if let Some(names) = columns {
         let fields = builder.schema().fields();
         let mut roots = Vec::with_capacity(names.len());
@@ -395,18 +438,26 @@ impl FeatureTable {
 
     /// Reads a feature file written by [`FeatureTable::write_parquet`], checking its metadata.
     pub fn read_parquet(path: &Path) -> Result<FeatureTable> {
-        Self::read_parquet_projected(path, None)
+        Self::read_parquet_projected(&ParquetSource::File(path), None)
     }
 
     /// [`FeatureTable::read_parquet`], reading `customer_id` and the named columns only.
     pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<FeatureTable> {
         let mut names = vec!["customer_id"];
         names.extend(columns.iter().filter(|c| **c != "customer_id"));
-        Self::read_parquet_projected(path, Some(&names))
+        Self::read_parquet_projected(&ParquetSource::File(path), Some(&names))
     }
 
-    fn read_parquet_projected(path: &Path, columns: Option<&[&str]>) -> Result<FeatureTable> {
-        let (schema, batch) = read_parquet_columns(path, columns)?;
+    /// [`FeatureTable::read_parquet_columns`] from `source`: the file, or its bytes in memory.
+    pub fn read_parquet_columns_from(source: &ParquetSource<'_>, columns: &[&str]) -> Result<FeatureTable> {
+        let mut names = vec!["customer_id"];
+        names.extend(columns.iter().filter(|c| **c != "customer_id"));
+        Self::read_parquet_projected(source, Some(&names))
+    }
+
+    fn read_parquet_projected(source: &ParquetSource<'_>, columns: Option<&[&str]>) -> Result<FeatureTable> {
+        let path = source.path();
+        let (schema, batch) = read_parquet_columns(source, columns)?;
         let meta = |key: &str| {
             schema.metadata().get(key).cloned().ok_or_else(|| Error::BadFile {
                 path: path.to_path_buf(),

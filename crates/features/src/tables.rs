@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use churn_core::{Column, FeatureFrame, Table};
 
 use crate::error::{Error, Location, Result};
-use crate::output::{read_parquet_file, write_batch_atomically, FeatureTable};
+use crate::output::{read_parquet_file, write_batch_atomically, FeatureTable, ParquetSource};
 
 impl FeatureTable {
     /// The features as a [`FeatureFrame`]: `customer_id` as ids, every numeric column as numbers
@@ -142,17 +142,23 @@ fn write_arrays(path: &Path, columns: Vec<(Field, ArrayRef)>, metadata: &[(Strin
 /// Reads a Parquet file written by [`write_table`] back into a [`Table`] (for tests, and for
 /// comparing a run with the previous one).
 pub fn read_table(path: &Path) -> Result<Table> {
-    read_table_projected(path, None)
+    read_table_projected(&ParquetSource::File(path), None)
 }
 
 /// [`read_table`], reading only the named columns (in file order); a column the file lacks is an
 /// error naming it.
 pub fn read_table_columns(path: &Path, columns: &[&str]) -> Result<Table> {
-    read_table_projected(path, Some(columns))
+    read_table_projected(&ParquetSource::File(path), Some(columns))
 }
 
-fn read_table_projected(path: &Path, columns: Option<&[&str]>) -> Result<Table> {
-    let (schema, batch) = crate::output::read_parquet_columns(path, columns)?;
+/// [`read_table_columns`] from `source`: the file, or its bytes in memory.
+pub fn read_table_columns_from(source: &ParquetSource<'_>, columns: &[&str]) -> Result<Table> {
+    read_table_projected(source, Some(columns))
+}
+
+fn read_table_projected(source: &ParquetSource<'_>, columns: Option<&[&str]>) -> Result<Table> {
+    let path = source.path();
+    let (schema, batch) = crate::output::read_parquet_columns(source, columns)?;
     let mut table = Table::new();
     let mut metadata: Vec<_> = schema.metadata().iter().collect();
     metadata.sort();
@@ -393,6 +399,17 @@ mod tests {
             .any(|(k, v)| k == "churn.as_of" && v == "2024-01-01"));
         let missing = read_table_columns(&path, &["p", "q"]).expect_err("no q").to_string();
         assert!(missing.contains("has no column \"q\""), "{missing}");
+
+        // From the bytes in memory: the same table, and errors name the path they are for.
+        let bytes = bytes::Bytes::from(std::fs::read(&path)?);
+        let from_memory =
+            read_table_columns_from(&ParquetSource::Bytes(&path, bytes.clone()), &["reason", "customer_id"])?;
+        assert_eq!(from_memory, some);
+        let cut = ParquetSource::Bytes(&path, bytes.slice(..bytes.len() - 10));
+        let broken = read_table_columns_from(&cut, &["p"])
+            .expect_err("cut short")
+            .to_string();
+        assert!(broken.contains("t.parquet"), "{broken}");
         Ok(())
     }
 

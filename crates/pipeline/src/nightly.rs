@@ -145,8 +145,8 @@ impl Promotion {
 /// The scores of the night.
 #[derive(Debug)]
 pub struct NightlyScores {
-    /// `scores.parquet`'s bytes.
-    pub scores_parquet: Vec<u8>,
+    /// `scores.parquet`'s bytes (shared: the report decodes them while they are written).
+    pub scores_parquet: bytes::Bytes,
     /// `segments.parquet`'s bytes.
     pub segments_parquet: Vec<u8>,
     /// Tonight's retention figures, for the manifest and the history.
@@ -199,7 +199,7 @@ pub struct Nightly {
     /// Where the time went after training.
     pub seconds: StageSeconds,
     /// `features.parquet`, encoded while the segments were found (the as-of table is then let go).
-    features_parquet: Vec<u8>,
+    features_parquet: bytes::Bytes,
     started: Instant,
 }
 
@@ -283,7 +283,7 @@ pub fn run(plan: &NightlyPlan, progress: &dyn Progress) -> Result<Nightly> {
         let encoded = encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (encoded, profiles, drift)
     });
-    let (features_parquet, profiles, drift) = (features_parquet?, profiles?, drift?);
+    let (features_parquet, profiles, drift) = (bytes::Bytes::from(features_parquet?), profiles?, drift?);
     trained.at_s.clear_rows();
     trained.train_frame = FeatureFrame::default();
     let segments = NightlySegments {
@@ -481,11 +481,11 @@ fn score(
         ("churn.churn_model", model_file),
         ("churn.next_purchase_model", next_purchase_model),
     ];
-    let scores_parquet = scores_parquet(
+    let scores_parquet = bytes::Bytes::from(scores_parquet(
         Path::new("scores.parquet"),
         &scored,
         &[&provenance[..], &models[..]].concat(),
-    )?;
+    )?);
     lap("scores encoded");
     let segments_parquet = arrays_to_parquet_bytes(
         Path::new("segments.parquet"),
@@ -752,6 +752,11 @@ pub struct RunRecord {
 type Write<'a> = Box<dyn FnOnce() -> Result<(String, u64)> + Send + 'a>;
 
 impl Nightly {
+    /// `features.parquet`'s bytes, as [`Nightly::write_outputs`] writes them (shared, not copied).
+    pub fn features_parquet(&self) -> bytes::Bytes {
+        self.features_parquet.clone()
+    }
+
     /// Writes the run's files into `dir` (each synced): `features.parquet`, `segments.parquet`,
     /// `scores.parquet`, `at_risk.csv`, `changes.csv`, `segment_profiles.csv`, `uplift.csv` and, with lifetime
     /// values, `clv.parquet`. Returns each file's size and hash. The manifest, the report and the
