@@ -48,7 +48,7 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
                 Ok(()) => return file.sync_all(),
                 // The filesystem took the flag but not the write (an alignment it does not
                 // support): the ordinary way below starts the file over.
-                Err(e) if e.raw_os_error() == Some(EINVAL) => {
+                Err(e) if unsupported(&e) => {
                     tracing::debug!("direct write of {} refused ({e}); writing it buffered", path.display())
                 }
                 Err(e) => return Err(e),
@@ -65,13 +65,20 @@ fn write_buffered(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Whether `e` says the filesystem does not do direct I/O (`EINVAL`, as tmpfs answers the flag, or
+/// `EOPNOTSUPP`, as some FUSE filesystems do), rather than that the write itself failed.
 #[cfg(target_os = "linux")]
-const EINVAL: i32 = libc::EINVAL;
+fn unsupported(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
+}
+
 #[cfg(not(target_os = "linux"))]
-const EINVAL: i32 = 22;
+fn unsupported(_: &std::io::Error) -> bool {
+    false
+}
 
 /// `path` created (or truncated) for direct writes, or `None` where direct I/O is not available:
-/// another platform, or a filesystem that refuses the flag (`EINVAL`, as tmpfs does).
+/// another platform, or a filesystem that refuses the flag (see [`unsupported`]).
 #[cfg(target_os = "linux")]
 fn open_direct(path: &Path) -> std::io::Result<Option<File>> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -83,7 +90,7 @@ fn open_direct(path: &Path) -> std::io::Result<Option<File>> {
         .open(path);
     match opened {
         Ok(file) => Ok(Some(file)),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(e) if unsupported(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
