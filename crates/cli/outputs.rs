@@ -4,7 +4,6 @@
 //! path, and renames them all into place only after every one was written and synced. An error
 //! before that point removes the staged files and leaves any earlier outputs untouched.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -47,11 +46,8 @@ impl StagedOutputs {
     /// Stages `bytes` for `path`, synced to disk.
     pub fn stage_bytes(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
         let staged = self.stage(path)?;
-        let mut file = std::fs::File::create(&staged).with_context(|| format!("cannot write {}", path.display()))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+        churn_pipeline::durable::write_synced(&staged, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Renames every staged file into place, then syncs the directories that changed, so the new

@@ -284,10 +284,7 @@ impl Staging {
     /// Writes a file into the staging directory and syncs it.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path(name);
-        let mut file = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))
+        churn_pipeline::durable::write_synced(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Syncs the directory, renames it to `<output>/runs/<name>` and points `<output>/current` at
