@@ -42,10 +42,33 @@ const CHUNK: usize = 4 << 20;
 /// cache where the filesystem supports it (see the [module docs](self)); the result on disk is the
 /// same either way.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if bytes.len() >= DIRECT_MIN_BYTES {
+    write_synced_chunks(path, || std::iter::once(bytes)).map(drop)
+}
+
+/// What [`write_synced_chunks`] wrote: the file's length and the BLAKE3 hash of its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes in the file.
+    pub len: u64,
+    /// BLAKE3 of those bytes.
+    pub hash: blake3::Hash,
+}
+
+/// [`write_synced`] of the concatenation of `chunks()`, which is called once more if the file has
+/// to be started over (a filesystem that takes the direct flag but refuses the write): a file made
+/// of many small pieces (the at-risk list's rows) is written without first being copied into one
+/// buffer. Returns the length and hash of what was written, taken from the same buffer the file is
+/// written from, in windows of megabytes (hashing the pieces one by one would be several times
+/// slower than hashing the windows, whose 1 KiB chunks BLAKE3 takes many at a time).
+pub fn write_synced_chunks<'a, I>(path: &Path, chunks: impl Fn() -> I) -> std::io::Result<Written>
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let len: usize = chunks().map(<[u8]>::len).sum();
+    if len >= DIRECT_MIN_BYTES {
         if let Some(file) = open_direct(path)? {
-            match write_direct(&file, bytes) {
-                Ok(()) => return file.sync_all(),
+            match write_through(&file, len, chunks(), Mode::Direct) {
+                Ok(hash) => return file.sync_all().map(|()| Written { len: len as u64, hash }),
                 // The filesystem took the flag but not the write (an alignment it does not
                 // support): the ordinary way below starts the file over.
                 Err(e) if unsupported(&e) => {
@@ -55,14 +78,20 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             }
         }
     }
-    write_buffered(path, bytes)
+    let file = File::create(path)?;
+    let hash = write_through(&file, len, chunks(), Mode::Buffered)?;
+    file.sync_all()?;
+    Ok(Written { len: len as u64, hash })
 }
 
-/// The ordinary way: through the page cache, then synced.
-fn write_buffered(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+/// How [`write_through`] writes its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The ordinary way, through the page cache.
+    Buffered,
+    /// To a file opened with `O_DIRECT`: whole aligned blocks, the last padded with zeros, then the
+    /// file cut to its length.
+    Direct,
 }
 
 /// Whether `e` says the filesystem does not do direct I/O (`EINVAL`, as tmpfs answers the flag, or
@@ -100,21 +129,52 @@ fn open_direct(_: &Path) -> std::io::Result<Option<File>> {
     Ok(None)
 }
 
-/// Writes `bytes` to the direct `file` in whole blocks through an aligned buffer, the last block
-/// padded with zeros, then cuts the file to `bytes.len()`.
-fn write_direct(mut file: &File, bytes: &[u8]) -> std::io::Result<()> {
-    // An aligned window into a slightly larger vector: `std` has no aligned byte buffer without
-    // `unsafe`, which the workspace forbids.
-    let mut storage = vec![0u8; CHUNK + BLOCK];
-    let start = (BLOCK - storage.as_ptr() as usize % BLOCK) % BLOCK;
-    let buffer = &mut storage[start..start + CHUNK];
-    for part in bytes.chunks(CHUNK) {
-        let padded = part.len().next_multiple_of(BLOCK);
-        buffer[..part.len()].copy_from_slice(part);
-        buffer[part.len()..padded].fill(0);
-        file.write_all(&buffer[..padded])?;
+/// Writes the `len` bytes of `chunks` to the new `file` through one window of at most [`CHUNK`]
+/// bytes, hashing each window as it goes out. `Direct` aligns the window, pads the last block with
+/// zeros and cuts the file to `len`.
+fn write_through<'a>(
+    mut file: &File,
+    len: usize,
+    chunks: impl Iterator<Item = &'a [u8]>,
+    mode: Mode,
+) -> std::io::Result<blake3::Hash> {
+    let window = len.next_multiple_of(BLOCK).clamp(BLOCK, CHUNK);
+    // Direct: an aligned window into a slightly larger vector, as `std` has no aligned byte buffer
+    // without `unsafe`, which the workspace forbids.
+    let mut storage = vec![0u8; window + BLOCK];
+    let start = match mode {
+        Mode::Direct => (BLOCK - storage.as_ptr() as usize % BLOCK) % BLOCK,
+        Mode::Buffered => 0,
+    };
+    let buffer = &mut storage[start..start + window];
+    let mut hasher = blake3::Hasher::new();
+    let mut filled = 0;
+    for mut chunk in chunks {
+        while !chunk.is_empty() {
+            let n = chunk.len().min(window - filled);
+            buffer[filled..filled + n].copy_from_slice(&chunk[..n]);
+            filled += n;
+            chunk = &chunk[n..];
+            if filled == window {
+                hasher.update(buffer);
+                file.write_all(buffer)?;
+                filled = 0;
+            }
+        }
     }
-    file.set_len(bytes.len() as u64)
+    hasher.update(&buffer[..filled]);
+    match mode {
+        Mode::Buffered => file.write_all(&buffer[..filled])?,
+        Mode::Direct => {
+            if filled > 0 {
+                let padded = filled.next_multiple_of(BLOCK);
+                buffer[filled..padded].fill(0);
+                file.write_all(&buffer[..padded])?;
+            }
+            file.set_len(len as u64)?;
+        }
+    }
+    Ok(hasher.finalize())
 }
 
 #[cfg(test)]
@@ -149,6 +209,36 @@ mod tests {
     }
 
     #[test]
+    fn pieces_of_any_size_write_and_hash_their_concatenation() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        // Lengths of a few hundred bytes (rows), empty pieces, and pieces longer than a window,
+        // crossing the window's edge at every offset.
+        for (total, sizes) in [
+            (10, vec![3, 0, 7]),
+            (DIRECT_MIN_BYTES + 5_000, vec![0, 1, 217, 4095, 4096, 333]),
+            (2 * CHUNK + 3, vec![CHUNK + 1, 17, 0]),
+        ] {
+            let bytes = contents(total);
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for size in sizes.iter().cycle() {
+                let end = (at + size).min(total);
+                pieces.push(&bytes[at..end]);
+                at = end;
+                if at == total {
+                    break;
+                }
+            }
+            let path = dir.path().join(format!("pieces-{total}"));
+            let written = write_synced_chunks(&path, || pieces.iter().copied())?;
+            assert_eq!(std::fs::read(&path)?, bytes, "{total} bytes");
+            assert_eq!(written.len, total as u64);
+            assert_eq!(written.hash, blake3::hash(&bytes), "{total} bytes");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn direct_writes_replace_a_longer_file_whole() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("out");
@@ -171,9 +261,10 @@ mod tests {
                 Some(file) => file,
                 None => File::create(&path)?,
             };
-            write_direct(&file, &bytes)?;
+            let hash = write_through(&file, len, bytes.chunks(1000), Mode::Direct)?;
             drop(file);
             assert_eq!(std::fs::read(&path)?, bytes, "{len} bytes");
+            assert_eq!(hash, blake3::hash(&bytes), "{len} bytes");
         }
         Ok(())
     }

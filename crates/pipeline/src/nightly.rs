@@ -151,11 +151,11 @@ pub struct NightlyScores {
     pub segments_parquet: Vec<u8>,
     /// Tonight's retention figures, for the manifest and the history.
     pub kpis: Kpis,
-    /// `at_risk.csv`.
-    pub at_risk_csv: Vec<u8>,
+    /// `at_risk.csv`, as it was formatted (written a row at a time, never joined into one buffer).
+    pub at_risk_csv: churn_score::AtRiskCsv,
     /// `holdout.csv`, with a holdout: the control customers the list would have held, in its
     /// columns and order.
-    pub holdout_csv: Option<Vec<u8>>,
+    pub holdout_csv: Option<churn_score::AtRiskCsv>,
     /// Customers in `holdout.csv`.
     pub held_out: usize,
     /// Customers on the list.
@@ -698,8 +698,13 @@ impl DriftReference {
 /// [`crate::durable`]), and returns their hash and size for the manifest: from the bytes in memory,
 /// which are the file's, so the file is not read back.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(String, u64)> {
-    crate::durable::write_synced(path, bytes).map_err(|e| io_error("write", path, e))?;
-    Ok((format!("blake3:{}", blake3::hash(bytes).to_hex()), bytes.len() as u64))
+    write_synced_chunks(path, || std::iter::once(bytes))
+}
+
+/// [`write_synced`] of a file in pieces (the at-risk list's rows), hashed as it is written.
+fn write_synced_chunks<'a, I: Iterator<Item = &'a [u8]>>(path: &Path, chunks: impl Fn() -> I) -> Result<(String, u64)> {
+    let written = crate::durable::write_synced_chunks(path, chunks).map_err(|e| io_error("write", path, e))?;
+    Ok((format!("blake3:{}", written.hash.to_hex()), written.len))
 }
 
 /// `blake3:<hex>` of a file's bytes, and its size.
@@ -787,7 +792,7 @@ impl Nightly {
             ),
             (
                 "at_risk.csv",
-                Box::new(|| write_synced(&path("at_risk.csv"), &this.scores.at_risk_csv)),
+                Box::new(|| write_synced_chunks(&path("at_risk.csv"), || this.scores.at_risk_csv.pieces())),
             ),
             (
                 "changes.csv",
@@ -800,7 +805,10 @@ impl Nightly {
             (UPLIFT_FILE, Box::new(|| write_synced(&path(UPLIFT_FILE), &uplift_csv))),
         ];
         if let Some(csv) = &this.scores.holdout_csv {
-            writes.push(("holdout.csv", Box::new(|| write_synced(&path("holdout.csv"), csv))));
+            writes.push((
+                "holdout.csv",
+                Box::new(|| write_synced_chunks(&path("holdout.csv"), || csv.pieces())),
+            ));
         }
         if let Some(c) = &this.clv {
             writes.push((

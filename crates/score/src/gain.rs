@@ -242,10 +242,10 @@ impl<'a, 'b> BudgetedList<'a, 'b> {
     /// The list and the control customers as [`crate::SplitList`], their files with the
     /// `expected_gain` column ([`crate::AT_RISK_GAIN_COLUMNS`]); `holdout.csv` only with a holdout.
     pub fn into_split(self, with_holdout: bool) -> crate::Result<crate::SplitList<'a, 'b>> {
-        let write = |list: &[(&ScoredCustomer<'b>, Gain)]| -> crate::Result<Vec<u8>> {
+        let write = |list: &[(&ScoredCustomer<'b>, Gain)]| -> crate::Result<crate::AtRiskCsv> {
             let (customers, gains): (Vec<&ScoredCustomer<'b>>, Vec<f64>) =
                 list.iter().map(|(s, g)| (*s, g.expected_gain)).unzip();
-            crate::at_risk_bytes(&customers, Some(&gains))
+            crate::at_risk_csv(&customers, Some(&gains))
         };
         let at_risk_csv = write(&self.listed)?;
         let holdout_csv = with_holdout.then(|| write(&self.held_out)).transpose()?;

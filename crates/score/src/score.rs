@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 use churn_core::format::write_fixed;
 use churn_core::{FeatureFrame, Numbers};
+use rayon::iter::{IndexedParallelIterator as _, IntoParallelIterator as _, ParallelIterator as _};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ParamError, Result};
@@ -673,35 +674,15 @@ pub fn score_customers<'a>(
             overdue_days: rhythm.overdue_days(row),
         }
     };
-    // Reasons are text for every customer: the costly part. Rows are split over the cores and the
-    // parts joined in row order, so the output does not depend on the number of threads.
-    let n = frame.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .clamp(1, n.max(1));
-    let chunk = n.div_ceil(threads).max(1);
-    let parts: Vec<Vec<ScoredCustomer<'a>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|start| {
-                let score_row = &score_row;
-                scope.spawn(move || {
-                    let mut scratch = ReasonScratch::default();
-                    (start..(start + chunk).min(n))
-                        .map(|row| score_row(row, &mut scratch))
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
-    let mut scored = Vec::with_capacity(n);
-    for part in parts {
-        scored.extend(part);
-    }
+    // Reasons are text for every customer: the costly part. Rows are scored on every core and
+    // each is written straight into its place in the vector, so the output does not depend on the
+    // number of threads. (Parts joined afterwards were a copy of a quarter of a gigabyte on one
+    // core, and both copies in memory at once.)
+    let mut scored = Vec::new();
+    (0..frame.len())
+        .into_par_iter()
+        .map_init(ReasonScratch::default, |scratch, row| score_row(row, scratch))
+        .collect_into_vec(&mut scored);
     // A non-finite chance or day would print as a wrong date in the list: refused, never written.
     let finite = |n: &NextPurchase| {
         let o = n.outlook;
@@ -836,12 +817,12 @@ pub fn split_holdout<'a, 'b>(
     let (listed, held_out): (Vec<_>, Vec<_>) = list
         .into_iter()
         .partition(|s| !holdout.is_some_and(|h| h.is_control(s.customer_id)));
-    let at_risk_csv = at_risk_bytes(&listed, None)?;
-    let holdout_csv = holdout.map(|_| at_risk_bytes(&held_out, None)).transpose()?;
+    let listed_csv = at_risk_csv(&listed, None)?;
+    let holdout_csv = holdout.map(|_| at_risk_csv(&held_out, None)).transpose()?;
     Ok(SplitList {
         listed,
         held_out,
-        at_risk_csv,
+        at_risk_csv: listed_csv,
         holdout_csv,
     })
 }
@@ -853,9 +834,9 @@ pub struct SplitList<'a, 'b> {
     /// The control customers the list would have held.
     pub held_out: Vec<&'a ScoredCustomer<'b>>,
     /// `at_risk.csv`.
-    pub at_risk_csv: Vec<u8>,
+    pub at_risk_csv: AtRiskCsv,
     /// `holdout.csv`, with a holdout.
-    pub holdout_csv: Option<Vec<u8>>,
+    pub holdout_csv: Option<AtRiskCsv>,
 }
 
 /// A CSV writer's error as the I/O error it is (the writer only fails on I/O).
@@ -872,35 +853,25 @@ fn csv_io(e: csv::Error) -> std::io::Error {
 /// customer of the list), the [`AT_RISK_GAIN_COLUMNS`] instead.
 pub fn write_at_risk(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>, out: impl std::io::Write) -> Result<()> {
     use std::io::Write as _;
-    let (header, parts) = at_risk_parts(list, gains)?;
+    let csv = at_risk_csv(list, gains)?;
     // Rows are copied out one at a time, a few hundred bytes each.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    out.write_all(&header)?;
-    for row in parts.iter().flat_map(FormattedRows::rows) {
-        out.write_all(row)?;
+    for piece in csv.pieces() {
+        out.write_all(piece)?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// [`write_at_risk`]'s bytes in one buffer of their exact size (a file of 170 MB at a million
-/// customers, which grown by doubling would be written twice over and twice its size in new pages).
+/// [`write_at_risk`]'s bytes in one buffer of their exact size.
 pub fn at_risk_bytes(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> Result<Vec<u8>> {
-    let (header, parts) = at_risk_parts(list, gains)?;
-    let mut bytes = Vec::with_capacity(header.len() + parts.iter().map(|p| p.bytes.len()).sum::<usize>());
-    bytes.extend_from_slice(&header);
-    // Each part is let go once copied: the list's text is then at most once and a half in memory,
-    // not twice (the run's peak at a million customers).
-    for part in parts {
-        for row in part.rows() {
-            bytes.extend_from_slice(row);
-        }
-    }
-    Ok(bytes)
+    Ok(at_risk_csv(list, gains)?.to_vec())
 }
 
-/// The header, and the rows formatted in parts, one per core (see [`write_at_risk`]).
-fn at_risk_parts(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> Result<(Vec<u8>, Vec<FormattedRows>)> {
+/// [`write_at_risk`]'s text as it was formatted, for a caller that writes it piece by piece:
+/// at a million customers the list is 170 MB, and joining its rows into one buffer was a copy of
+/// all of it on one core and, while it lasted, the list twice in memory.
+pub fn at_risk_csv(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> Result<AtRiskCsv> {
     if let Some(g) = gains {
         if g.len() != list.len() {
             return Err(Error::Degenerate(format!(
@@ -938,11 +909,44 @@ fn at_risk_parts(list: &[&ScoredCustomer<'_>], gains: Option<&[f64]>) -> Result<
     .map_err(csv_io)?;
     let header = header.into_inner().map_err(|e| e.into_error())?;
     let parts = rows.into_iter().collect::<std::io::Result<Vec<_>>>()?;
-    Ok((header, parts))
+    Ok(AtRiskCsv { header, parts })
+}
+
+/// An at-risk list's CSV file as it was formatted: the header, then the rows of each part of the
+/// list (see [`at_risk_csv`]).
+#[derive(Debug)]
+pub struct AtRiskCsv {
+    header: Vec<u8>,
+    parts: Vec<FormattedRows>,
+}
+
+impl AtRiskCsv {
+    /// The file's bytes in order, a row (or the header) at a time.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        std::iter::once(self.header.as_slice()).chain(self.parts.iter().flat_map(FormattedRows::rows))
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> usize {
+        self.header.len() + self.parts.iter().map(|p| p.bytes.len()).sum::<usize>()
+    }
+
+    /// Whether the file is empty (it never is: the header is always there).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file's bytes in one buffer of their exact size.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len());
+        self.pieces().for_each(|piece| bytes.extend_from_slice(piece));
+        bytes
+    }
 }
 
 /// Part of the at-risk list as CSV rows (no header): their bytes in the order they were
 /// formatted, and where each row of the list lies in them.
+#[derive(Debug)]
 struct FormattedRows {
     bytes: Vec<u8>,
     /// Start and end of each row in `bytes`, in list order.
