@@ -22,6 +22,7 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
+use rayon::slice::ParallelSliceMut as _;
 
 use crate::engine::{CustomerAgg, PurchaseAgg, MICROS_PER_DAY};
 use crate::error::{Error, Result};
@@ -202,7 +203,10 @@ impl TimelineBuilder {
             entries,
         } = self;
         let mut by_id: Vec<u32> = (0..ids.len() as u32).collect();
-        by_id.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+        // On every core: a million customers' ids compared through an index were a tenth of a
+        // second on one core while the other waited. Ids are unique (checked next), so the
+        // unstable sort has one result, on any number of threads.
+        by_id.par_sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
         if let Some(pair) = by_id.windows(2).find(|w| ids[w[0] as usize] == ids[w[1] as usize]) {
             return Err(Error::Engine(format!(
                 "the compact read gave customer {:?} twice",
