@@ -76,7 +76,8 @@ pub use params::{
 pub use parse::{check_id, is_missing_id, TimestampParser, MAX_ID_BYTES};
 pub use purchases::{purchase_history, CustomerPurchases, PurchaseHistory, PurchaseReport};
 pub use tables::{
-    arrays_to_parquet_bytes, read_customer_table, read_table, read_table_columns, read_table_columns_from, write_table,
+    arrays_to_parquet_bytes, read_arrow_columns, read_customer_table, read_table, read_table_columns,
+    read_table_columns_from, write_table,
 };
 pub use text::{Delimiter, TextFormat};
 

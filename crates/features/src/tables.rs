@@ -156,6 +156,13 @@ pub fn read_table_columns_from(source: &ParquetSource<'_>, columns: &[&str]) -> 
     read_table_projected(source, Some(columns))
 }
 
+/// The named columns of a Parquet file (in file order) as one Arrow batch: for a reader that
+/// borrows the values where they lie rather than copy each into a [`Table`] (a million ids are a
+/// million allocations there). A column the file lacks is an error naming it.
+pub fn read_arrow_columns(path: &Path, columns: &[&str]) -> Result<RecordBatch> {
+    Ok(crate::output::read_parquet_columns(&ParquetSource::File(path), Some(columns))?.1)
+}
+
 fn read_table_projected(source: &ParquetSource<'_>, columns: Option<&[&str]>) -> Result<Table> {
     let path = source.path();
     let (schema, batch) = crate::output::read_parquet_columns(source, columns)?;
