@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use churn_core::format::write_fixed;
 use churn_core::{FeatureFrame, Numbers};
 use rayon::iter::{IndexedParallelIterator as _, IntoParallelIterator as _, ParallelIterator as _};
+use rayon::slice::ParallelSliceMut as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ParamError, Result};
@@ -791,8 +792,8 @@ pub fn at_risk<'a, 'b>(scored: &'a [ScoredCustomer<'b>], top: Option<usize>) -> 
         .map(|(row, s)| (s.value_at_risk, row))
         .collect();
     // Customer ids are unique, so no two customers compare equal and an unstable sort (faster on a
-    // million) gives the one order there is.
-    keys.sort_unstable_by(|(a, ra), (b, rb)| {
+    // million) gives the one order there is, on any number of threads.
+    keys.par_sort_unstable_by(|(a, ra), (b, rb)| {
         b.total_cmp(a).then_with(|| {
             scored[*ra]
                 .customer_id
