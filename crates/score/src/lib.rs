@@ -65,9 +65,9 @@ pub use params::{ModelParams, ValidModelParams};
 pub use reasons::ReasonList;
 pub use rhythm::{Buyer, NextDays, Outlook, RhythmModel, NEXT_PURCHASE_WINDOW_DAYS};
 pub use score::{
-    at_risk, at_risk_bytes, at_risk_csv, default_actions, describe, escape_formula, recommend, score_customers,
-    split_holdout, unescape_formula, write_at_risk, ActionRule, AtRiskCsv, Contribution, Explainer, NextPurchase,
-    NextPurchaseFrom, NextPurchases, ReasonScratch, RiskBand, RiskBands, ScoredCustomer, SplitList, AT_RISK_COLUMNS,
+    at_risk, at_risk_csv, default_actions, describe, escape_formula, recommend, score_customers, split_holdout,
+    unescape_formula, write_at_risk, ActionRule, AtRiskCsv, Contribution, Explainer, NextPurchase, NextPurchaseFrom,
+    NextPurchases, ReasonScratch, RiskBand, RiskBands, ScoredCustomer, SplitList, AT_RISK_COLUMNS,
     AT_RISK_GAIN_COLUMNS, AT_RISK_GAIN_SCHEMA_VERSION, AT_RISK_SCHEMA_VERSION, UNLIKELY,
 };
 pub use train::{train, TrainingSource};
