@@ -286,7 +286,7 @@ mod tests {
                 .with_numeric("y", y)?)
         };
         let x: Vec<Option<f64>> = (0..n).map(|i| Some((i % 97) as f64 * 1.7 - 3.0)).collect();
-        let y: Vec<Option<f64>> = (0..n).map(|i| (i % 5 != 0).then(|| (i % 13) as f64 * 0.3)).collect();
+        let y: Vec<Option<f64>> = (0..n).map(|i| (i % 5 != 0).then_some((i % 13) as f64 * 0.3)).collect();
         let good = frame(x.clone(), y.clone())?;
         let specs = [
             FeatureSpec::new("x", Transform::SignedLog1p),
