@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs two churn binaries on the same transactions, three nights each (2024-01-01 with a fit, then
 # 2023-12-01 and 2024-01-01 again with the saved models), and compares every published file and
-# model byte for byte; manifests are compared without their run ids and timings. Exit 0 when all
-# are identical. Used to show that a refactoring or a faster engine changed no output.
+# model byte for byte; manifests without their run ids and timings, history.csv without its run-id
+# column. Exit 0 when all are identical. Used to show that a refactoring or a faster engine changed
+# no output.
 #
 #   benches/compare_runs.sh OLD_CHURN NEW_CHURN TRANSACTIONS.csv [EXTRA_TOML]
 #
@@ -46,6 +47,9 @@ if a!=b:
         if a[k]!=b.get(k): print('manifest differs at', k, json.dumps(a[k])[:300], '|', json.dumps(b.get(k))[:300])
     sys.exit(1)
 PY
+    elif [ "$f" = history.csv ]; then
+      # Each night's run id is its second column; everything else must be equal.
+      cmp -s <(cut -d, -f1,3- $o/$f) <(cut -d, -f1,3- $n/$f) || { echo "DIFF run $i $f"; status=1; }
     elif ! cmp -s $o/$f $n/$f; then echo "DIFF run $i $f"; status=1; fi
   done
   [ "$(ls $o)" = "$(ls $n)" ] || { echo "file sets differ in run $i"; status=1; }
