@@ -45,8 +45,19 @@ impl StagedOutputs {
 
     /// Stages `bytes` for `path`, synced to disk.
     pub fn stage_bytes(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.stage_pieces(path, || std::iter::once(bytes))
+    }
+
+    /// Stages the concatenation of `pieces()` for `path`, synced to disk, without joining them
+    /// first (an at-risk list is a million rows, 170 MB); see `durable::write_synced_chunks`.
+    pub fn stage_pieces<'a, I: Iterator<Item = &'a [u8]>>(
+        &mut self,
+        path: &Path,
+        pieces: impl Fn() -> I,
+    ) -> Result<()> {
         let staged = self.stage(path)?;
-        churn_pipeline::durable::write_synced(&staged, bytes)
+        churn_pipeline::durable::write_synced_chunks(&staged, pieces)
+            .map(drop)
             .with_context(|| format!("cannot write {}", path.display()))
     }
 

@@ -296,9 +296,9 @@ pub fn score(settings: &ScoreSettings, printer: Printer) -> Result<()> {
     let mut outputs = StagedOutputs::new();
     outputs.stage_bytes(&settings.out, &scores)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "scores written");
-    outputs.stage_bytes(&settings.at_risk, &csv.to_vec())?;
+    outputs.stage_pieces(&settings.at_risk, || csv.pieces())?;
     if let Some(csv) = &holdout_csv {
-        outputs.stage_bytes(&holdout_path, &csv.to_vec())?;
+        outputs.stage_pieces(&holdout_path, || csv.pieces())?;
     }
     outputs.commit()?;
     let seconds = started.elapsed().as_secs_f64();

@@ -931,13 +931,6 @@ impl AtRiskCsv {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// The file's bytes in one buffer of their exact size.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.len());
-        self.pieces().for_each(|piece| bytes.extend_from_slice(piece));
-        bytes
-    }
 }
 
 /// Part of the at-risk list as CSV rows (no header): their bytes in the order they were
@@ -1250,7 +1243,7 @@ mod export_tests {
         let mut written = Vec::new();
         write_at_risk(&list, Some(&gains), &mut written)?;
         let csv = at_risk_csv(&list, Some(&gains))?;
-        assert_eq!(csv.to_vec(), written);
+        assert_eq!(csv.pieces().flatten().copied().collect::<Vec<u8>>(), written);
         assert_eq!(csv.len(), written.len());
         assert_eq!(
             written.split(|&b| b == b'\n').count(),
