@@ -7,7 +7,9 @@
 # three runs of each. Data goes to bench-data/ (git-ignored) and is reused. Each `churn run` starts
 # from empty output and model directories (so it fits segments with automatic k and evaluates out of
 # time); benches/python_lean.py does the same job the lean way (see its docstring). Prints each run's
-# wall time and peak RSS (GNU time), churn's stage timings, and the medians with their ratio.
+# wall time, peak RSS and CPU seconds (GNU time), churn's stage timings, and the medians with their
+# ratio; then the floor under any such run (benches/floor.py: the log's columns read once, the
+# outputs written once).
 # Each churn run is followed by the next night's (the same log and directories: the saved segment
 # model assigns everyone, the churn model is fitted and gated against the saved one, and
 # changes.csv compares with the run before), reported on its own line: the job's steady state.
@@ -24,20 +26,20 @@ echo "input: $dir/transactions.parquet, $rows rows, $customers customers"
 results=$(mktemp)
 for run in $(seq "$runs"); do
   timed_churn_run "$dir/run-bench" "$results.one"
-  read -r wall rss < "$results.one"
-  echo "  churn run $run: $wall s wall, $((rss / 1024)) MiB peak RSS"
-  echo "churn $wall $rss" >> "$results"
-  /usr/bin/time -o "$results.one" -f "%e %M" "$churn" run --config "$dir/churn.toml" \
+  read -r wall rss user sys < "$results.one"
+  echo "  churn run $run: $wall s wall, $((rss / 1024)) MiB peak RSS, CPU $user s user + $sys s system"
+  echo "churn $wall $rss $user $sys" >> "$results"
+  /usr/bin/time -o "$results.one" -f "%e %M %U %S" "$churn" run --config "$dir/churn.toml" \
     --output-dir "$dir/run-bench/output" --models-dir "$dir/run-bench/models" -q
-  read -r wall rss < "$results.one"
-  echo "  churn run $run, next night: $wall s wall, $((rss / 1024)) MiB peak RSS"
-  echo "night2 $wall $rss" >> "$results"
+  read -r wall rss user sys < "$results.one"
+  echo "  churn run $run, next night: $wall s wall, $((rss / 1024)) MiB peak RSS, CPU $user s user + $sys s system"
+  echo "night2 $wall $rss $user $sys" >> "$results"
   rm -rf "$dir/py-bench" && mkdir -p "$dir/py-bench"
-  /usr/bin/time -o "$results.one" -f "%e %M" \
+  /usr/bin/time -o "$results.one" -f "%e %M %U %S" \
     python3 benches/python_lean.py "$dir/transactions.parquet" 2024-01-01 90 "$dir/py-bench" | sed 's/^/    /'
-  read -r wall rss < "$results.one"
-  echo "  lean python $run: $wall s wall, $((rss / 1024)) MiB peak RSS"
-  echo "python $wall $rss" >> "$results"
+  read -r wall rss user sys < "$results.one"
+  echo "  lean python $run: $wall s wall, $((rss / 1024)) MiB peak RSS, CPU $user s user + $sys s system"
+  echo "python $wall $rss $user $sys" >> "$results"
 done
 python3 - "$results" <<'PY'
 import statistics, sys
@@ -47,13 +49,18 @@ def med(who, i):
 c, p = med("churn", 1), med("python", 1)
 cm, pm = med("churn", 2) / 1024, med("python", 2) / 1024
 print()
-print("| pipeline | wall (median) | peak RSS (median) |")
-print("|---|---|---|")
-print(f"| churn run | {c:.1f} s | {cm:.0f} MiB |")
+def cpu(who):
+    return f"{med(who, 3):.1f} + {med(who, 4):.1f} s"
+print("| pipeline | wall (median) | peak RSS (median) | CPU, user + system (medians) |")
+print("|---|---|---|---|")
+print(f"| churn run | {c:.1f} s | {cm:.0f} MiB | {cpu('churn')} |")
 n, nm = med("night2", 1), med("night2", 2) / 1024
-print(f"| churn run, the next night | {n:.1f} s | {nm:.0f} MiB |")
-print(f"| lean DuckDB + scikit-learn | {p:.1f} s | {pm:.0f} MiB |")
-print(f"| ratio python / churn | {p / c:.2f}x | {pm / cm:.2f}x |")
-print(f"| ratio python / churn, the next night | {p / n:.2f}x | {pm / nm:.2f}x |")
+print(f"| churn run, the next night | {n:.1f} s | {nm:.0f} MiB | {cpu('night2')} |")
+print(f"| lean DuckDB + scikit-learn | {p:.1f} s | {pm:.0f} MiB | {cpu('python')} |")
+print(f"| ratio python / churn | {p / c:.2f}x | {pm / cm:.2f}x | |")
+print(f"| ratio python / churn, the next night | {p / n:.2f}x | {pm / nm:.2f}x | |")
 PY
+echo
+echo "the floor (benches/floor.py: the log's columns read once, the run's outputs written once):"
+python3 benches/floor.py "$dir/transactions.parquet" "$dir/run-bench/output/current" | sed 's/^/  /'
 rm -f "$results" "$results.one" "$results.one.json"

@@ -18,7 +18,7 @@ for d in "${days[@]}"; do
   . benches/bench_data.sh 1000000 "$d"
   rows=$(python3 -c "import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)" "$dir/transactions.parquet")
   timed_churn_run "$dir/scale-run" "$results.one"
-  read -r wall rss < "$results.one"
+  read -r wall rss _ < "$results.one"
   echo "$rows $wall $rss" >> "$results"
   rm -rf "$dir/scale-run"
 done
