@@ -21,8 +21,7 @@ fi
 
 # timed_churn_run RUN_DIR TIME_FILE: `churn run` on $dir's log from empty output and model directories
 # under RUN_DIR; GNU time writes "wall_seconds peak_rss_kib user_cpu_seconds system_cpu_seconds" to
-# TIME_FILE, the JSON summary goes to
-# TIME_FILE.json, and the stage timings are printed.
+# TIME_FILE, the JSON summary goes to TIME_FILE.json, and the stage timings are printed.
 timed_churn_run() {
   rm -rf "$1"
   /usr/bin/time -o "$2" -f "%e %M %U %S" \
