@@ -337,10 +337,9 @@ impl Timelines {
         let with_id = |c: &usize| self.ids[*c].is_some();
         let slot = |order: &[u64; 2]| ((order[0] & mask) / 64) as usize;
         let bit = |order: &[u64; 2]| 1u64 << (order[0] & 63);
-        // Both scans run on every core: they wait on memory (2.4 s on one core at 97 million
-        // rows). `[seen, again]` side by side: one cache line per slot, as the slots are hit at
-        // random. A bit is only ever set, so the marks do not depend on the order the customers
-        // are taken in.
+        // Both scans run on every core (they wait on memory; see above). `[seen, again]` side by
+        // side: one cache line per slot, as the slots are hit at random. A bit is only ever set,
+        // so the marks do not depend on the order the customers are taken in.
         let marks: Vec<[AtomicU64; 2]> = std::iter::repeat_with(Default::default).take(bits / 64).collect();
         (0..self.ids.len())
             .into_par_iter()

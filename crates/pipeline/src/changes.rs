@@ -97,13 +97,12 @@ pub fn changes(previous: &Path, ids: &[String], at_risk_now: &[bool], segments_n
         |&(_, name), segment: &mut &str| *segment = name,
         "",
     );
-    let now: Vec<(&str, usize)> = {
-        let mut now: Vec<(&str, usize)> = ids.iter().map(String::as_str).zip(0..).collect();
-        if !now.is_sorted_by(|a, b| a.0.as_bytes() <= b.0.as_bytes()) {
-            now.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        }
-        now
-    };
+    // Tonight's ids are distinct: each row's own index.
+    let now = by_id(
+        ids.iter().map(String::as_str).zip(0..),
+        |&(_, row), at: &mut usize| *at = row,
+        0,
+    );
     let is_control = |id: &str| previous_holdout.as_ref().is_some_and(|h| h.is_control(id));
     let mut rows = Vec::new();
     let change = |id: &str, kind, old_value: &str, new_value: &str| Change {
